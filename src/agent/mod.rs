@@ -1,0 +1,1 @@
+//! The in-ramdisk agent (`ironcast agent`): receives a write command and runs the disk writer.

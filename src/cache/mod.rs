@@ -1,0 +1,1 @@
+//! Content-addressed image cache: fetch, verify, quota, leases, GC.

@@ -1,0 +1,1 @@
+//! Task manager (reservation locks), provision state machine, workers, periodic jobs.

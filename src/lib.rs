@@ -1,0 +1,19 @@
+//! ironcast: a bare-metal provisioning conductor, Ironic-compatible.
+//!
+//! One binary is both the server (`ironcast serve`) and the operator CLI. See ARCHITECTURE.md
+//! for the map of these modules and the one rule about dependency direction: `src/` uses
+//! `deploy-drivers`, never the other way round.
+
+pub mod agent;
+pub mod api;
+pub mod cache;
+pub mod cli;
+pub mod conductor;
+pub mod config;
+pub mod imageserver;
+pub mod iso;
+pub mod netboot;
+pub mod overlay;
+pub mod redfish;
+pub mod store;
+pub mod writer;

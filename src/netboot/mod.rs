@@ -1,0 +1,1 @@
+//! PXE local-boot and deploy configs (pxelinux, GRUB, iPXE) per MAC.

@@ -1,0 +1,1 @@
+//! Typed Redfish client on reqwest + serde (DMTF DSP0266); only this module knows Redfish JSON.

@@ -1,0 +1,1 @@
+//! Persistence on sqlx: SQLite by default, PostgreSQL for several conductors; only this module knows SQL.

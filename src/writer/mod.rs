@@ -1,0 +1,1 @@
+//! Streaming disk writer: source → decompress → decode → verify → sparse sink.

@@ -1,0 +1,44 @@
+//! Helpers shared by the integration tests: finding real peers (tools, databases) and temp dirs.
+//!
+//! Under `CI=true` a missing tool or database is a failure, never a skip; on a developer
+//! machine the test prints what is missing and returns early.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// True when running in CI, where every peer must be present.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Finds `name` on PATH; panics in CI when missing, else returns None (the test should return).
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        missing(&format!("tool `{name}` (install it with scripts/install-deps)"));
+    }
+    found
+}
+
+/// The PostgreSQL URL from IRONCAST_TEST_POSTGRES_URL; panics in CI when unset.
+pub fn postgres_url() -> Option<String> {
+    let url = std::env::var("IRONCAST_TEST_POSTGRES_URL").ok();
+    if url.is_none() {
+        missing("IRONCAST_TEST_POSTGRES_URL (scripts/test starts PostgreSQL and sets it)");
+    }
+    url
+}
+
+fn missing(what: &str) {
+    assert!(!in_ci(), "missing {what}: under CI=true this is a failure");
+    eprintln!("skipping: missing {what}");
+}
+
+/// Path of the built `ironcast` binary.
+pub fn ironcast_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_ironcast"))
+}
