@@ -8,7 +8,9 @@
 //! Architecture invariant: no I/O here other than through the ports, so every driver is
 //! unit-tested with in-memory fakes that record calls.
 
+pub mod driver;
 pub mod image_kind;
 pub mod ports;
 
+pub use driver::*;
 pub use ports::*;

@@ -1,0 +1,103 @@
+//! The deploy-driver interface: what the conductor calls, and what a driver gets to work with.
+//!
+//! A driver is pure orchestration: it sees a [`NodeView`] (plain data), calls the [`Ports`] it
+//! needs, reports each step through [`DeployEvents`] and returns the outcome or a
+//! [`DeployError`] naming the step that failed. The conductor maps outcomes to provision states.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use crate::ports::*;
+
+/// The node as a driver sees it: a snapshot of its fields, no store handle.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeView {
+    pub uuid: String,
+    pub name: Option<String>,
+    pub driver_info: Map<String, Value>,
+    pub instance_info: Map<String, Value>,
+    pub properties: Map<String, Value>,
+    pub driver_internal_info: Map<String, Value>,
+    pub boot_mode: Option<BootMode>,
+    /// MAC addresses of the node's ports.
+    pub macs: Vec<String>,
+}
+
+/// The ports composed for one node. Drivers check the optional ones in `validate`.
+#[derive(Clone)]
+pub struct Ports {
+    pub power: Arc<dyn Power>,
+    pub boot: Arc<dyn BootDevice>,
+    pub vmedia: Option<Arc<dyn VirtualMedia>>,
+    pub images: Option<Arc<dyn Images>>,
+    pub remaster: Option<Arc<dyn Remaster>>,
+    pub publisher: Option<Arc<dyn Publisher>>,
+    pub netboot: Option<Arc<dyn Netboot>>,
+    pub agent: Option<Arc<dyn Agent>>,
+}
+
+/// Where a driver reports progress. Each step becomes a node history event; saved internal
+/// values land in the node's driver_internal_info so an undeploy after a restart can clean up.
+#[async_trait]
+pub trait DeployEvents: Send + Sync {
+    async fn step(&self, step: &str, detail: &str);
+    async fn save_internal(&self, key: &str, value: Value);
+}
+
+/// How a deploy ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployOutcome {
+    /// The node is deployed.
+    Active,
+    /// The node is booting and will call back (Ironic's "wait call-back").
+    WaitCallback,
+}
+
+/// A failed deploy step: which step, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{step} failed: {source}")]
+pub struct DeployError {
+    pub step: String,
+    #[source]
+    pub source: PortError,
+}
+
+impl DeployError {
+    pub fn new(step: impl Into<String>, source: PortError) -> Self {
+        Self {
+            step: step.into(),
+            source,
+        }
+    }
+    /// A validation failure: the node's fields are wrong; nothing was touched.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(
+            "validate",
+            PortError::new(PortErrorKind::InvalidInput, message),
+        )
+    }
+}
+
+/// A deploy interface (Ironic's `deploy_interface`): ramdisk, whole_disk, fake …
+#[async_trait]
+pub trait DeployDriver: Send + Sync {
+    /// The interface name as the API shows it ("ramdisk", "fake").
+    fn name(&self) -> &'static str;
+    /// Checks the node's fields and the ports present, touching nothing.
+    fn validate(&self, node: &NodeView, ports: &Ports) -> Result<(), DeployError>;
+    async fn deploy(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        events: &dyn DeployEvents,
+    ) -> Result<DeployOutcome, DeployError>;
+    /// Tears a deploy down (also after a failed or aborted deploy): must be idempotent.
+    async fn undeploy(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError>;
+}
