@@ -11,6 +11,7 @@
 pub mod driver;
 pub mod image_kind;
 pub mod ports;
+pub mod ramdisk;
 
 pub use driver::*;
 pub use ports::*;

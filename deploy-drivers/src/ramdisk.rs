@@ -1,0 +1,482 @@
+//! The `ramdisk` deploy interface: boot a user's live ISO through Redfish virtual media.
+//!
+//! Steps: check the BMC answers → cache and lease the ISO → remaster it with the node's kernel
+//! args (none: served byte-identical) → publish → eject all → insert → one-time boot from CD in
+//! the node's boot mode → power on (or reset) → active. Undeploy: power off → eject → revoke →
+//! discard the remaster → release the lease. A failure at any step undoes what the deploy made
+//! (publication, remaster, lease), so nothing leaks; the error names the step.
+//!
+//! Every step runs under a timeout from [`RamdiskPolicy`], so a BMC or origin that hangs fails
+//! the deploy with a clear message instead of leaving the node in `deploying`.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+
+use crate::driver::*;
+use crate::ports::*;
+
+/// driver_internal_info keys this driver owns.
+const LEASE_KEY: &str = "ramdisk_lease";
+const PUBLICATION_KEY: &str = "ramdisk_publication";
+const PUBLICATION_URL_KEY: &str = "ramdisk_publication_url";
+
+/// Operator policy for ramdisk deploys (from the conductor's config).
+#[derive(Debug, Clone)]
+pub struct RamdiskPolicy {
+    /// Refuse a boot_iso without a checksum unless this is set.
+    pub allow_unverified: bool,
+    /// Kernel args when neither instance_info nor driver_info give `kernel_append_params`.
+    pub default_kernel_args: Option<String>,
+    /// Boot mode when the node does not say; `None` makes validate refuse such a node.
+    pub default_boot_mode: Option<BootMode>,
+    /// Longest wait for the image to be cached (download + verify).
+    pub image_timeout: Duration,
+    /// Longest wait for each BMC call (eject, insert, boot device, power).
+    pub bmc_timeout: Duration,
+    /// Longest wait for the remaster and publish steps.
+    pub local_timeout: Duration,
+}
+
+impl Default for RamdiskPolicy {
+    /// Ironic-like defaults: image downloads may take long, BMC calls a few minutes.
+    fn default() -> Self {
+        Self {
+            allow_unverified: false,
+            default_kernel_args: None,
+            default_boot_mode: Some(BootMode::Uefi),
+            image_timeout: Duration::from_secs(30 * 60),
+            bmc_timeout: Duration::from_secs(5 * 60),
+            local_timeout: Duration::from_secs(2 * 60),
+        }
+    }
+}
+
+/// What a validated node asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RamdiskPlan {
+    pub image: ImageRequest,
+    /// Empty: publish the ISO unchanged.
+    pub kernel_args: String,
+    pub boot_mode: BootMode,
+}
+
+pub struct RamdiskDeploy {
+    pub policy: RamdiskPolicy,
+}
+
+impl RamdiskDeploy {
+    pub fn new(policy: RamdiskPolicy) -> Self {
+        Self { policy }
+    }
+
+    /// Reads and checks the node's fields (pure).
+    pub fn plan(&self, node: &NodeView) -> Result<RamdiskPlan, DeployError> {
+        let url = str_field(&node.instance_info, "boot_iso").ok_or_else(|| {
+            DeployError::invalid(
+                "instance_info/boot_iso is not set: give the URL of the ISO to boot",
+            )
+        })?;
+        if !(url.starts_with("http://")
+            || url.starts_with("https://")
+            || url.starts_with("file://"))
+        {
+            return Err(DeployError::invalid(format!(
+                "instance_info/boot_iso {url:?} is not an http(s):// or file:// URL"
+            )));
+        }
+        let checksum = match str_field(&node.instance_info, "boot_iso_checksum")
+            .or_else(|| str_field(&node.instance_info, "image_checksum"))
+        {
+            Some(text) => Some(parse_checksum(text).map_err(DeployError::invalid)?),
+            None if self.policy.allow_unverified => None,
+            None => {
+                return Err(DeployError::invalid(
+                    "instance_info/boot_iso_checksum is not set: give \"sha256:<hex>\" (or the URL of a SHA256SUMS file); the operator's policy refuses unverified images",
+                ))
+            }
+        };
+        let kernel_args = str_field(&node.instance_info, "kernel_append_params")
+            .or_else(|| str_field(&node.driver_info, "kernel_append_params"))
+            .map(str::to_string)
+            .or_else(|| self.policy.default_kernel_args.clone())
+            .unwrap_or_default();
+        if let Some(c) = kernel_args.chars().find(|c| c.is_control()) {
+            return Err(DeployError::invalid(format!(
+                "kernel_append_params holds the control character {c:?}: kernel args must be one line"
+            )));
+        }
+        let boot_mode = node.boot_mode.or(self.policy.default_boot_mode).ok_or_else(|| {
+            DeployError::invalid(
+                "the node's boot mode is unknown: set properties/capabilities boot_mode:uefi or boot_mode:bios",
+            )
+        })?;
+        Ok(RamdiskPlan {
+            image: ImageRequest {
+                url: url.to_string(),
+                checksum,
+            },
+            kernel_args: kernel_args.trim().to_string(),
+            boot_mode,
+        })
+    }
+
+    /// Undoes what a deploy made locally (publication, remaster, lease), best effort, and
+    /// returns the first error.
+    async fn release_local(
+        &self,
+        node: &str,
+        ports: &Ports,
+        publication: Option<&str>,
+        lease: Option<&str>,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        let mut first = None;
+        if let (Some(id), Some(publisher)) = (publication, &ports.publisher) {
+            let r = self
+                .step("revoke", self.policy.local_timeout, publisher.revoke(id))
+                .await;
+            keep_first(&mut first, r, events, "revoke", "publication revoked").await;
+            events.save_internal(PUBLICATION_KEY, Value::Null).await;
+            events.save_internal(PUBLICATION_URL_KEY, Value::Null).await;
+        }
+        if let Some(remaster) = &ports.remaster {
+            let r = self
+                .step(
+                    "discard remaster",
+                    self.policy.local_timeout,
+                    remaster.discard(node),
+                )
+                .await;
+            keep_first(
+                &mut first,
+                r,
+                events,
+                "discard remaster",
+                "remastered ISO dropped",
+            )
+            .await;
+        }
+        if let (Some(lease), Some(images)) = (lease, &ports.images) {
+            let r = self
+                .step(
+                    "release image",
+                    self.policy.local_timeout,
+                    images.release(lease),
+                )
+                .await;
+            keep_first(
+                &mut first,
+                r,
+                events,
+                "release image",
+                "image lease released",
+            )
+            .await;
+            events.save_internal(LEASE_KEY, Value::Null).await;
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Runs one port call under `limit`, naming the step in the error.
+    async fn step<T>(
+        &self,
+        name: &str,
+        limit: Duration,
+        call: impl std::future::Future<Output = PortResult<T>>,
+    ) -> Result<T, DeployError> {
+        match tokio::time::timeout(limit, call).await {
+            Ok(result) => result.map_err(|e| DeployError::new(name, e)),
+            Err(_) => Err(DeployError::new(
+                name,
+                PortError::new(
+                    PortErrorKind::Timeout,
+                    format!("no answer within {} s", limit.as_secs()),
+                ),
+            )),
+        }
+    }
+
+    /// The steps after the lease, so that one place undoes them on failure.
+    async fn boot_from_iso(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        plan: &RamdiskPlan,
+        image: &LeasedImage,
+        publication: &mut Option<Publication>,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        let artifact = if plan.kernel_args.is_empty() {
+            events
+                .step("remaster", "no kernel args: the ISO is served unchanged")
+                .await;
+            Artifact {
+                base: image.path.clone(),
+                patch_set: None,
+                len: image.size,
+            }
+        } else {
+            let remaster = ports
+                .remaster
+                .as_ref()
+                .ok_or_else(|| missing_port("remaster"))?;
+            let call = remaster.remaster(image, &plan.kernel_args, &node.uuid);
+            let artifact = self
+                .step("remaster", self.policy.local_timeout, call)
+                .await?;
+            events
+                .step("remaster", &format!("appended {:?}", plan.kernel_args))
+                .await;
+            artifact
+        };
+        let publisher = ports
+            .publisher
+            .as_ref()
+            .ok_or_else(|| missing_port("publisher"))?;
+        let published = self
+            .step(
+                "publish",
+                self.policy.local_timeout,
+                publisher.publish(&artifact, &node.uuid, "boot"),
+            )
+            .await?;
+        events
+            .save_internal(PUBLICATION_KEY, Value::String(published.id.clone()))
+            .await;
+        events
+            .save_internal(PUBLICATION_URL_KEY, Value::String(published.url.clone()))
+            .await;
+        events.step("publish", &published.url).await;
+        let url = published.url.clone();
+        *publication = Some(published);
+
+        let vmedia = ports
+            .vmedia
+            .as_ref()
+            .ok_or_else(|| missing_port("virtual media"))?;
+        let bmc = self.policy.bmc_timeout;
+        self.step("eject", bmc, vmedia.eject_all()).await?;
+        events.step("eject", "virtual media ejected").await;
+        self.step("insert", bmc, vmedia.insert_cd(&url)).await?;
+        events.step("insert", "boot ISO inserted").await;
+        self.step(
+            "set boot device",
+            bmc,
+            ports
+                .boot
+                .set_boot_device(BootTarget::Cd, false, plan.boot_mode),
+        )
+        .await?;
+        events
+            .step(
+                "set boot device",
+                &format!("cd once, {}", plan.boot_mode.as_ironic()),
+            )
+            .await;
+        let action = match self.step("power", bmc, ports.power.power_state()).await? {
+            PowerState::On => PowerAction::Reboot,
+            PowerState::Off => PowerAction::On,
+        };
+        self.step("power", bmc, ports.power.set_power(action))
+            .await?;
+        events.step("power", &format!("{action:?}")).await;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DeployDriver for RamdiskDeploy {
+    fn name(&self) -> &'static str {
+        "ramdisk"
+    }
+
+    fn validate(&self, node: &NodeView, ports: &Ports) -> Result<(), DeployError> {
+        let plan = self.plan(node)?;
+        let needed = [
+            ("virtual media", ports.vmedia.is_some()),
+            ("image cache", ports.images.is_some()),
+            ("image server", ports.publisher.is_some()),
+            (
+                "ISO remaster",
+                plan.kernel_args.is_empty() || ports.remaster.is_some(),
+            ),
+        ];
+        match needed.iter().find(|(_, present)| !present) {
+            Some((name, _)) => Err(DeployError::invalid(format!(
+                "the ramdisk deploy needs {name}, which this node's interfaces do not provide: use boot_interface redfish-virtual-media"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    async fn deploy(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        events: &dyn DeployEvents,
+    ) -> Result<DeployOutcome, DeployError> {
+        self.validate(node, ports)?;
+        let plan = self.plan(node)?;
+        // A rebuild, or a retry after a crash, may find the previous deploy's resources.
+        self.release_local(
+            &node.uuid,
+            ports,
+            str_field(&node.driver_internal_info, PUBLICATION_KEY),
+            str_field(&node.driver_internal_info, LEASE_KEY),
+            events,
+        )
+        .await?;
+
+        self.step(
+            "check BMC",
+            self.policy.bmc_timeout,
+            ports.power.power_state(),
+        )
+        .await?;
+        events.step("check BMC", "BMC answered").await;
+
+        let images = ports
+            .images
+            .as_ref()
+            .ok_or_else(|| missing_port("image cache"))?;
+        let image = self
+            .step(
+                "cache image",
+                self.policy.image_timeout,
+                images.acquire(&plan.image, &node.uuid),
+            )
+            .await?;
+        events
+            .save_internal(LEASE_KEY, Value::String(image.lease.clone()))
+            .await;
+        events
+            .step(
+                "cache image",
+                &format!(
+                    "{} ({} bytes, {})",
+                    plan.image.url, image.size, image.digest
+                ),
+            )
+            .await;
+
+        let mut publication = None;
+        match self
+            .boot_from_iso(node, ports, &plan, &image, &mut publication, events)
+            .await
+        {
+            Ok(()) => Ok(DeployOutcome::Active),
+            Err(err) => {
+                let id = publication.as_ref().map(|p| p.id.as_str());
+                // The deploy's own error is what the operator needs; cleanup errors are logged
+                // as history events by release_local.
+                let _ = self
+                    .release_local(&node.uuid, ports, id, Some(&image.lease), events)
+                    .await;
+                Err(err)
+            }
+        }
+    }
+
+    async fn undeploy(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        let bmc = self.policy.bmc_timeout;
+        let mut first = None;
+        let r = self
+            .step("power off", bmc, ports.power.set_power(PowerAction::Off))
+            .await;
+        keep_first(&mut first, r, events, "power off", "powered off").await;
+        if let Some(vmedia) = &ports.vmedia {
+            let r = self.step("eject", bmc, vmedia.eject_all()).await;
+            keep_first(&mut first, r, events, "eject", "virtual media ejected").await;
+        }
+        let local = self
+            .release_local(
+                &node.uuid,
+                ports,
+                str_field(&node.driver_internal_info, PUBLICATION_KEY),
+                str_field(&node.driver_internal_info, LEASE_KEY),
+                events,
+            )
+            .await;
+        match (first, local) {
+            (Some(e), _) | (None, Err(e)) => Err(e),
+            (None, Ok(())) => Ok(()),
+        }
+    }
+}
+
+/// Records a best-effort step: success as a history event, the first failure kept.
+async fn keep_first<T>(
+    first: &mut Option<DeployError>,
+    result: Result<T, DeployError>,
+    events: &dyn DeployEvents,
+    step: &str,
+    done: &str,
+) {
+    match result {
+        Ok(_) => events.step(step, done).await,
+        Err(e) => {
+            events.step(step, &format!("failed: {}", e.source)).await;
+            first.get_or_insert(e);
+        }
+    }
+}
+
+fn missing_port(name: &str) -> DeployError {
+    DeployError::invalid(format!("no {name} is configured for this node"))
+}
+
+fn str_field<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    map.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// Parses a checksum as users write it: "sha256:<hex>", "<hex>" (algorithm by length), or the
+/// http(s) URL of a checksum file.
+pub fn parse_checksum(text: &str) -> Result<ChecksumSpec, String> {
+    let text = text.trim();
+    if text.starts_with("http://") || text.starts_with("https://") || text.starts_with("file://") {
+        return Ok(ChecksumSpec::FileUrl(text.to_string()));
+    }
+    let (algorithm, hex) = match text.split_once(':') {
+        Some((algo, hex)) => (algo.to_ascii_lowercase(), hex),
+        None => {
+            let algo = match text.len() {
+                32 => "md5",
+                64 => "sha256",
+                128 => "sha512",
+                n => return Err(format!("checksum {text:?} has {n} hex digits: give \"sha256:<hex>\", or 64 (sha256) / 128 (sha512) digits")),
+            };
+            (algo.to_string(), text)
+        }
+    };
+    let want_len = match algorithm.as_str() {
+        "md5" => 32,
+        "sha256" => 64,
+        "sha512" => 128,
+        other => {
+            return Err(format!(
+                "checksum algorithm {other:?} is not supported: use sha256 or sha512"
+            ))
+        }
+    };
+    if hex.len() != want_len || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!(
+            "checksum {text:?} is not {want_len} hex digits as {algorithm} needs"
+        ));
+    }
+    Ok(ChecksumSpec::Value {
+        algorithm,
+        hex: hex.to_ascii_lowercase(),
+    })
+}
+
+#[cfg(test)]
+mod tests;
