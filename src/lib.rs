@@ -10,6 +10,7 @@ pub mod cache;
 pub mod cli;
 pub mod conductor;
 pub mod config;
+pub mod demo;
 pub mod imageserver;
 pub mod iso;
 pub mod netboot;

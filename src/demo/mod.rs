@@ -1,0 +1,34 @@
+//! `ironcast demo`: the main job end to end on one machine with nothing installed but cargo —
+//! a conductor on SQLite in a temporary directory, a fleet of simulated BMCs, a small demo ISO
+//! built in memory, N nodes enrolled, deployed with kernel args, checked, and undeployed.
+
+pub mod tiny_iso;
+
+use std::collections::BTreeMap;
+
+/// Kernel args already in the demo ISO's boot configs; the demo appends its own after them.
+pub const DEMO_BASE_ARGS: &str = "console=ttyS0 quiet";
+
+/// The demo boot ISO: isolinux and grub configs booting /vmlinuz with [`DEMO_BASE_ARGS`].
+/// The kernel and boot loader are placeholders: simulated BMCs read the configs, not boot them.
+pub fn demo_iso() -> Vec<u8> {
+    let isolinux = format!(
+        "default live\nprompt 0\n\nlabel live\n  kernel /vmlinuz\n  append initrd=/initrd.img {DEMO_BASE_ARGS}\n\nlabel local\n  localboot 0\n"
+    );
+    let grub = format!(
+        "set timeout=1\n\nmenuentry 'ironcast demo' {{\n    linux /vmlinuz {DEMO_BASE_ARGS}\n    initrd /initrd.img\n}}\n"
+    );
+    let files = BTreeMap::from([
+        ("/isolinux/isolinux.bin".to_string(), vec![0xFA; 2048]),
+        ("/isolinux/isolinux.cfg".to_string(), isolinux.into_bytes()),
+        ("/boot/grub/grub.cfg".to_string(), grub.into_bytes()),
+        ("/vmlinuz".to_string(), b"placeholder kernel".to_vec()),
+        ("/initrd.img".to_string(), b"placeholder initrd".to_vec()),
+    ]);
+    tiny_iso::TinyIso {
+        volume_id: "IRONCAST_DEMO".into(),
+        files,
+        boot_image: "/isolinux/isolinux.bin".into(),
+    }
+    .build()
+}
