@@ -244,9 +244,10 @@ pub fn target_of(state: ProvisionState) -> Option<ProvisionState> {
         return None;
     }
     let mut s = state;
-    // Follow the happy path (Done); at most a few hops (deleting → cleaning → available).
+    // Follow the happy path (Done, or Resume for a wait state); at most a few hops
+    // (deleting → cleaning → available).
     for _ in 0..ProvisionState::ALL.len() {
-        s = next(s, E::Done)?;
+        s = next(s, E::Done).or_else(|| next(s, E::Resume))?;
         if s.is_stable() {
             return Some(s);
         }
