@@ -1,2 +1,288 @@
 //! Configuration: `etc/ironcast.toml` plus `IRONCAST_<SECTION>__<KEY>` overrides, validated once
 //! at start into one [`Config`].
+//!
+//! The defaults are the embedded `etc/ironcast.toml` itself, so the documented file and the
+//! defaults cannot drift. A new section is one struct deriving `Deserialize` with
+//! `deny_unknown_fields`, one field on [`Config`], and the section (documented) in the file.
+//!
+//! Non-goals: reloading at run time; reading config anywhere but at start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The documented defaults, embedded.
+pub const DEFAULTS: &str = include_str!("../etc/ironcast.toml");
+
+/// Everything `ironcast serve` is configured by.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub api: ApiConfig,
+    pub database: DatabaseConfig,
+    pub conductor: ConductorConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    pub bind: SocketAddr,
+    pub htpasswd: String,
+    pub public_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConductorConfig {
+    pub state_dir: PathBuf,
+    pub name: String,
+    pub heartbeat_interval_s: u64,
+    pub lock_wait_ms: u64,
+    pub deploy_timeout_s: u64,
+    pub fake_deploy_delay_ms: u64,
+    pub fake_undeploy_delay_ms: u64,
+    pub fake_power_delay_ms: u64,
+}
+
+/// Why the configuration cannot be used; each message names the option and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {origin} is not valid TOML: {message}")]
+    Syntax { origin: String, message: String },
+    #[error("environment variable {var} does not name an option: use IRONCAST_<SECTION>__<KEY>, e.g. IRONCAST_API__BIND")]
+    BadEnvName { var: String },
+    #[error("invalid configuration: {0} (see etc/ironcast.toml for every option)")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the `IRONCAST_*` variables of `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut merged = parse(DEFAULTS, "defaults")?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let overlay = parse(&text, &path.display().to_string())?;
+            merge(&mut merged, overlay);
+        }
+        for (var, value) in env {
+            let Some(rest) = var.strip_prefix("IRONCAST_") else {
+                continue;
+            };
+            let Some((section, key)) = rest.split_once("__") else {
+                // IRONCAST_URL and friends belong to the CLI, not to the server config.
+                continue;
+            };
+            if section.is_empty() || key.is_empty() {
+                return Err(ConfigError::BadEnvName { var });
+            }
+            let table = merged
+                .as_table_mut()
+                .expect("config root is a table")
+                .entry(section.to_ascii_lowercase())
+                .or_insert_with(|| toml::Value::Table(Default::default()));
+            let Some(table) = table.as_table_mut() else {
+                return Err(ConfigError::BadEnvName { var });
+            };
+            table.insert(key.to_ascii_lowercase(), scalar(&value));
+        }
+        let config: Config = merged
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Loads with the process environment.
+    pub fn from_env(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Config::load(file, std::env::vars())
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = &self.database.url;
+        if !(url.is_empty()
+            || url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "database.url {url:?} is neither sqlite:PATH nor postgres://…"
+            )));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "database.max_connections must be at least 1".into(),
+            ));
+        }
+        if self.conductor.heartbeat_interval_s == 0 {
+            return Err(ConfigError::Invalid(
+                "conductor.heartbeat_interval_s must be at least 1".into(),
+            ));
+        }
+        if self.conductor.state_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid(
+                "conductor.state_dir must not be empty".into(),
+            ));
+        }
+        let public = &self.api.public_url;
+        let public_ok =
+            public.is_empty() || public.starts_with("http://") || public.starts_with("https://");
+        if !public_ok {
+            return Err(ConfigError::Invalid(format!(
+                "api.public_url {:?} must start with http:// or https://",
+                self.api.public_url
+            )));
+        }
+        Ok(())
+    }
+
+    /// The database URL to connect to: the configured one, or the SQLite file in state_dir.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.conductor.state_dir.join("ironcast.db").display()
+            )
+        } else {
+            self.database.url.clone()
+        }
+    }
+
+    /// The conductor's name: configured, else the hostname, else "ironcast".
+    pub fn conductor_name(&self) -> String {
+        if !self.conductor.name.is_empty() {
+            return self.conductor.name.clone();
+        }
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "ironcast".to_string())
+    }
+}
+
+fn parse(text: &str, origin: &str) -> Result<toml::Value, ConfigError> {
+    text.parse::<toml::Table>()
+        .map(toml::Value::Table)
+        .map_err(|e| ConfigError::Syntax {
+            origin: origin.to_string(),
+            message: e.message().to_string(),
+        })
+}
+
+/// Overlays `top` onto `base`, table by table.
+fn merge(base: &mut toml::Value, top: toml::Value) {
+    match (base, top) {
+        (toml::Value::Table(b), toml::Value::Table(t)) => {
+            for (k, v) in t {
+                match b.get_mut(&k) {
+                    Some(existing) if existing.is_table() && v.is_table() => merge(existing, v),
+                    _ => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (b, t) => *b = t,
+    }
+}
+
+/// An environment value as a TOML scalar: integer, float, boolean, else string.
+fn scalar(value: &str) -> toml::Value {
+    if let Ok(i) = value.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    if let Ok(b) = value.parse::<bool>() {
+        return toml::Value::Boolean(b);
+    }
+    if let Ok(f) = value.parse::<f64>() {
+        if value.contains('.') {
+            return toml::Value::Float(f);
+        }
+    }
+    toml::Value::String(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_and_match_the_documented_file() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.api.bind.to_string(), "127.0.0.1:6385");
+        assert!(c.database.url.is_empty());
+        assert!(c
+            .database_url()
+            .ends_with("/var/lib/ironcast/ironcast.db?mode=rwc"));
+    }
+
+    #[test]
+    fn env_overrides_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[conductor]\nfake_deploy_delay_ms = 7\nstate_dir = \"/x\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            env(&[
+                ("IRONCAST_CONDUCTOR__STATE_DIR", "/y"),
+                ("IRONCAST_API__BIND", "127.0.0.1:0"),
+                ("IRONCAST_URL", "http://ignored"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.conductor.fake_deploy_delay_ms, 7);
+        assert_eq!(c.conductor.state_dir, PathBuf::from("/y"));
+        assert_eq!(c.api.bind.port(), 0);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = Config::load(None, env(&[("IRONCAST_API__BIND", "nowhere")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("socket address"), "{err}");
+        let err = Config::load(None, env(&[("IRONCAST_API__NO_SUCH", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no_such"), "{err}");
+        let err = Config::load(None, env(&[("IRONCAST_DATABASE__URL", "mysql://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("database.url"), "{err}");
+        let err = Config::load(None, env(&[("IRONCAST___BIND", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("IRONCAST___BIND"), "{err}");
+    }
+}

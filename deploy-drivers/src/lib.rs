@@ -9,6 +9,8 @@
 //! unit-tested with in-memory fakes that record calls.
 
 pub mod driver;
+pub mod fake;
+pub mod fakes;
 pub mod image_kind;
 pub mod ports;
 pub mod ramdisk;

@@ -1,1 +1,112 @@
-//! The Ironic-compatible HTTP API (/v1), Metal3 manifests and /metrics; only this module knows Ironic JSON.
+//! The Ironic-compatible HTTP API (/v1); only this module knows Ironic JSON.
+//!
+//! Handlers are thin: extract → one call into the conductor or store → render. [`app`] builds
+//! the whole router so tests drive it in-process; `serve` binds it. Every response carries
+//! the microversion headers (`version::layer`); every error is Ironic's double-encoded body
+//! (`error`). Secrets in driver_info/instance_info are masked on the way out.
+//!
+//! Spec: Ironic API reference (nodes, ports, drivers, states) at microversions 1.1–1.95, and
+//! the recorded exchanges of Ironic 39.0.0 in shared/ironic-samples.
+//! Non-goals (yet): chassis, portgroups, allocations, volume, Metal3 manifests, /metrics.
+
+mod auth;
+mod body;
+pub mod error;
+mod node_json;
+mod nodes;
+mod patch;
+mod ports;
+mod root;
+pub mod version;
+
+pub use auth::{Htpasswd, HtpasswdError};
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::Router;
+
+use crate::conductor::Conductor;
+use error::ApiError;
+use version::Version;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub conductor: Conductor,
+    /// Base URL for links; empty: from the request's Host header.
+    pub public_url: String,
+    /// Basic-auth users; None: no authentication (loopback only, enforced by `serve`).
+    pub auth: Option<Arc<Htpasswd>>,
+}
+
+/// The whole API as one router.
+pub fn app(state: AppState) -> Router {
+    let protected = Router::new()
+        .merge(nodes::router())
+        .merge(ports::router())
+        .merge(root::drivers_router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::layer));
+    Router::new()
+        .merge(root::router())
+        .merge(protected)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(version::layer))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
+        .with_state(state)
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::not_found(format!(
+        "The resource could not be found: {} {} is not part of this API (see GET /v1 for the resources)",
+        req.method(),
+        req.uri().path()
+    ))
+}
+
+async fn method_not_allowed(req: Request) -> impl IntoResponse {
+    let err = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "The method {} is not allowed for {}",
+            req.method(),
+            req.uri().path()
+        ),
+    );
+    err.into_response()
+}
+
+/// Per-request context: negotiated version and the base URL for links.
+pub struct Ctx {
+    pub version: Version,
+    pub base: String,
+}
+
+impl FromRequestParts<AppState> for Ctx {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Ctx, ApiError> {
+        let version = parts
+            .extensions
+            .get::<Version>()
+            .copied()
+            .unwrap_or(version::MIN);
+        let base = if state.public_url.is_empty() {
+            let host = parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("127.0.0.1:6385");
+            format!("http://{host}")
+        } else {
+            state.public_url.trim_end_matches('/').to_string()
+        };
+        Ok(Ctx { version, base })
+    }
+}

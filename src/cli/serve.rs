@@ -1,10 +1,131 @@
-//! `ironcast serve` (issue 3).
+//! `ironcast serve`: one process runs the API and the conductor.
+//!
+//! Start order: config (validated) → refuse an unauthenticated non-loopback bind → database
+//! (migrated) → conductor recovery (interrupted nodes to their failure states, stale locks
+//! released) → heartbeat → listen. The bound address is printed on stdout as
+//! `ironcast: API listening on http://ADDR` (tests and scripts read it when binding port 0).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::api::{self, AppState, Htpasswd};
+use crate::conductor::{Conductor, Settings};
+use crate::config::Config;
+use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Config file (TOML, see etc/ironcast.toml); only the keys it sets override the defaults.
+    #[arg(long, short, env = "IRONCAST_CONFIG")]
+    config: Option<PathBuf>,
+}
 
-pub async fn run(_args: ServeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("this command is not built yet (issue 3)")
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Loads the htpasswd file, or refuses a non-loopback bind without one.
+fn auth_for(config: &Config) -> anyhow::Result<Option<Arc<Htpasswd>>> {
+    if config.api.htpasswd.is_empty() {
+        if !config.api.bind.ip().is_loopback() {
+            anyhow::bail!(
+                "refusing to serve the API on {} without authentication: set [api] htpasswd \
+                 (or IRONCAST_API__HTPASSWD) to an htpasswd file of bcrypt entries \
+                 (`htpasswd -B -c FILE USER`), or bind a loopback address such as 127.0.0.1:6385",
+                config.api.bind
+            );
+        }
+        return Ok(None);
+    }
+    let h = Htpasswd::load(std::path::Path::new(&config.api.htpasswd))?;
+    Ok(Some(Arc::new(h)))
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    let config = Config::from_env(args.config.as_deref())?;
+    let auth = auth_for(&config)?;
+    if config.database.url.is_empty() {
+        std::fs::create_dir_all(&config.conductor.state_dir).with_context(|| {
+            format!(
+                "cannot create state directory {} (set [conductor] state_dir or IRONCAST_CONDUCTOR__STATE_DIR)",
+                config.conductor.state_dir.display()
+            )
+        })?;
+    }
+    let url = config.database_url();
+    let store = Store::connect(&url, config.database.max_connections)
+        .await
+        .with_context(|| format!("cannot open the database ({})", redact(&url)))?;
+    let conductor = Conductor::new(store.clone(), Settings::from_config(&config));
+    let failed = conductor
+        .recover()
+        .await
+        .context("start-up recovery of interrupted nodes failed")?;
+    if failed > 0 {
+        tracing::warn!(failed, "moved interrupted nodes to their failure states");
+    }
+    conductor.spawn_heartbeat();
+    let listener = tokio::net::TcpListener::bind(config.api.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.api.bind))?;
+    let addr = listener.local_addr()?;
+    let app = api::app(AppState {
+        conductor: conductor.clone(),
+        public_url: config.api.public_url.clone(),
+        auth,
+    });
+    println!("ironcast: API listening on http://{addr}");
+    tracing::info!(%addr, backend = store.backend(), conductor = conductor.name(), "serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await
+        .context("the API server failed")?;
+    let _ = store.conductor_offline(conductor.name()).await;
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down");
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
 }

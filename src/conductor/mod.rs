@@ -1,1 +1,425 @@
-//! Task manager (reservation locks), provision state machine, workers, periodic jobs.
+//! The conductor: task manager (reservation locks), provision state machine, background workers,
+//! and start-up recovery.
+//!
+//! A node is locked by writing this conductor's name into its `reservation` with one atomic
+//! conditional UPDATE (see `Store::reserve_node`), so locking works across processes sharing a
+//! PostgreSQL database. Every change to a node happens under its lock. A provision action takes
+//! the lock, moves the node into the transient state, and hands the lock to a tokio task that
+//! runs the work (the node's deploy driver through its composed ports) and releases it.
+//!
+//! Non-goals (yet): takeover of a dead conductor's nodes, periodic power sync, clean steps.
+
+mod compose;
+pub mod states;
+mod worker;
+
+pub use compose::{compose, default_interface, Composed, SUPPORTED_DRIVERS};
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use crate::store::{Node, Store, StoreError};
+use states::{Event, ProvisionState};
+
+/// The conductor's knobs, from config `[conductor]`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub name: String,
+    pub lock_wait_ms: u64,
+    pub deploy_timeout_s: u64,
+    pub heartbeat_interval_s: u64,
+    pub fake_deploy_delay_ms: u64,
+    pub fake_undeploy_delay_ms: u64,
+    pub fake_power_delay_ms: u64,
+}
+
+impl Settings {
+    pub fn from_config(config: &crate::config::Config) -> Settings {
+        let c = &config.conductor;
+        Settings {
+            name: config.conductor_name(),
+            lock_wait_ms: c.lock_wait_ms,
+            deploy_timeout_s: c.deploy_timeout_s,
+            heartbeat_interval_s: c.heartbeat_interval_s,
+            fake_deploy_delay_ms: c.fake_deploy_delay_ms,
+            fake_undeploy_delay_ms: c.fake_undeploy_delay_ms,
+            fake_power_delay_ms: c.fake_power_delay_ms,
+        }
+    }
+}
+
+/// What callers (the API) can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum ConductorError {
+    #[error("{kind} {id} could not be found.")]
+    NotFound { kind: &'static str, id: String },
+    #[error("Node {node} is locked by host {holder}, please retry after the current operation is completed.")]
+    Locked { node: String, holder: String },
+    #[error("The requested action \"{action}\" can not be performed on node \"{node}\" while it is in state \"{state}\".")]
+    InvalidState {
+        action: String,
+        node: String,
+        state: String,
+    },
+    /// Input that cannot be acted on; the message says why and what to do.
+    #[error("{0}")]
+    Invalid(String),
+    /// A uniqueness conflict (name, MAC address).
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ConductorError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound { kind, id } => ConductorError::NotFound { kind, id },
+            StoreError::Conflict(m) => ConductorError::Conflict(m),
+            other => ConductorError::Store(other),
+        }
+    }
+}
+
+pub type ConductorResult<T> = Result<T, ConductorError>;
+
+/// The conductor service; cheap to clone.
+#[derive(Clone)]
+pub struct Conductor {
+    pub(crate) store: Store,
+    pub(crate) settings: Arc<Settings>,
+}
+
+/// A held node lock; release it with [`Conductor::release`] (workers take it over).
+#[derive(Debug)]
+pub struct Lock {
+    pub uuid: String,
+}
+
+impl Conductor {
+    pub fn new(store: Store, settings: Settings) -> Conductor {
+        Conductor {
+            store,
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn name(&self) -> &str {
+        &self.settings.name
+    }
+
+    /// Start-up recovery, before serving: registers the conductor, moves every node left in a
+    /// transient state (by a crash of this conductor or of a previous run) to its failure state
+    /// with a last_error saying why, and releases this conductor's stale locks. Returns how many
+    /// nodes were failed. No cap: every such node is handled.
+    pub async fn recover(&self) -> ConductorResult<usize> {
+        let me = self.name().to_string();
+        self.store.heartbeat(&me).await?;
+        let transient: Vec<&str> = ProvisionState::ALL
+            .into_iter()
+            .filter(|s| !s.is_stable())
+            .map(|s| s.as_str())
+            .collect();
+        let mut failed = 0;
+        for mut node in self.store.nodes_in_states(&transient).await? {
+            // A node locked by another conductor is that conductor's business.
+            if node.reservation.as_deref().is_some_and(|r| r != me) {
+                continue;
+            }
+            let Some(from) = ProvisionState::parse(&node.provision_state) else {
+                continue;
+            };
+            let Some(to) = from.failure_state() else {
+                continue;
+            };
+            let why = format!(
+                "conductor {me} restarted while the node was in \"{from}\" (target \"{}\"); the operation was interrupted and did not finish: retry it",
+                node.target_provision_state.as_deref().unwrap_or("none")
+            );
+            node.provision_state = to.as_str().to_string();
+            node.target_provision_state = None;
+            node.target_power_state = None;
+            node.last_error = Some(why.clone());
+            node.provision_updated_at = Some(Utc::now());
+            self.store.save_node(&node).await?;
+            self.store
+                .add_history(&node.uuid, &me, "startup", "ERROR", &why)
+                .await?;
+            tracing::warn!(node = %node.uuid, from = %from, to = %to, "recovered interrupted node");
+            failed += 1;
+        }
+        let released = self.store.release_all_nodes(&me).await?;
+        if released > 0 {
+            tracing::info!(released, "released stale locks of this conductor");
+        }
+        Ok(failed)
+    }
+
+    /// Writes heartbeats every `heartbeat_interval_s` until the process ends.
+    pub fn spawn_heartbeat(&self) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let every = Duration::from_secs(this.settings.heartbeat_interval_s);
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(e) = this.store.heartbeat(this.name()).await {
+                    tracing::warn!(error = %e, "heartbeat failed");
+                }
+            }
+        })
+    }
+
+    /// Locks the node named by `ident` (UUID or name), waiting up to `lock_wait_ms` for a busy
+    /// node, and returns it fresh from the store.
+    pub async fn lock(&self, ident: &str) -> ConductorResult<(Lock, Node)> {
+        let node = self.store.node(ident).await?;
+        let deadline = Instant::now() + Duration::from_millis(self.settings.lock_wait_ms);
+        loop {
+            if self.store.reserve_node(&node.uuid, self.name()).await? {
+                let lock = Lock {
+                    uuid: node.uuid.clone(),
+                };
+                return match self.store.node_by_uuid(&node.uuid).await? {
+                    Some(fresh) => Ok((lock, fresh)),
+                    None => Err(ConductorError::NotFound {
+                        kind: "Node",
+                        id: ident.to_string(),
+                    }),
+                };
+            }
+            if Instant::now() >= deadline {
+                let holder = self
+                    .store
+                    .node_by_uuid(&node.uuid)
+                    .await?
+                    .and_then(|n| n.reservation)
+                    .unwrap_or_else(|| "another conductor".into());
+                return Err(ConductorError::Locked {
+                    node: node.uuid,
+                    holder,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn release(&self, lock: Lock) {
+        if let Err(e) = self.store.release_node(&lock.uuid, self.name()).await {
+            tracing::error!(node = %lock.uuid, error = %e, "cannot release node lock");
+        }
+    }
+
+    /// Runs `f` on the node under its lock and saves the result.
+    pub async fn update_node<F>(&self, ident: &str, f: F) -> ConductorResult<Node>
+    where
+        F: FnOnce(&mut Node) -> ConductorResult<()>,
+    {
+        let (lock, mut node) = self.lock(ident).await?;
+        let result = match f(&mut node) {
+            Ok(()) => self.store.save_node(&node).await.map_err(Into::into),
+            Err(e) => Err(e),
+        };
+        self.release(lock).await;
+        result
+    }
+
+    /// Creates a node after checking its driver.
+    pub async fn create_node(&self, node: Node) -> ConductorResult<Node> {
+        check_driver(&node.driver)?;
+        Ok(self.store.create_node(&node).await?)
+    }
+
+    /// Deletes a node unless it is deployed or busy.
+    pub async fn delete_node(&self, ident: &str) -> ConductorResult<()> {
+        let (lock, node) = self.lock(ident).await?;
+        let state = ProvisionState::parse(&node.provision_state);
+        let deletable = matches!(
+            state,
+            Some(
+                ProvisionState::Enroll
+                    | ProvisionState::Manageable
+                    | ProvisionState::Available
+                    | ProvisionState::CleanFailed
+                    | ProvisionState::InspectFailed
+            )
+        ) || node.maintenance;
+        if !deletable {
+            self.release(lock).await;
+            return Err(ConductorError::InvalidState {
+                action: "delete".into(),
+                node: node.uuid,
+                state: node.provision_state,
+            });
+        }
+        if node.protected {
+            self.release(lock).await;
+            return Err(ConductorError::Invalid(format!(
+                "Node {} is protected and cannot be undeployed, rebuilt or deleted: unset protected first",
+                node.uuid
+            )));
+        }
+        // Deleting the row drops the reservation with it.
+        Ok(self.store.delete_node(&lock.uuid).await?)
+    }
+
+    /// Starts the provision action `event` on the node. On success the node is in its new state
+    /// and, for states with work to do, a task runs it in the background.
+    pub async fn provision(&self, ident: &str, event: Event) -> ConductorResult<Node> {
+        let (lock, mut node) = self.lock(ident).await?;
+        let from = ProvisionState::parse(&node.provision_state);
+        let to = from.and_then(|s| states::next(s, event));
+        let (Some(from), Some(to)) = (from, to) else {
+            self.release(lock).await;
+            return Err(ConductorError::InvalidState {
+                action: event.verb_name().into(),
+                node: node.uuid,
+                state: node.provision_state,
+            });
+        };
+        if node.protected && matches!(event, Event::Undeploy | Event::Rebuild) {
+            self.release(lock).await;
+            return Err(ConductorError::Invalid(format!(
+                "Node {} is protected and cannot be undeployed, rebuilt or deleted: unset protected first",
+                node.uuid
+            )));
+        }
+        if to == ProvisionState::Deploying {
+            // Refuse what the driver would refuse, before touching anything.
+            if let Err(e) = self.validate_deploy(&node) {
+                self.release(lock).await;
+                return Err(e);
+            }
+        }
+        node.provision_state = to.as_str().into();
+        node.target_provision_state = states::target_of(to).map(|s| s.as_str().into());
+        node.provision_updated_at = Some(Utc::now());
+        if event == Event::Abort {
+            node.last_error = Some(format!("operation aborted by request while in \"{from}\""));
+        } else {
+            node.last_error = None;
+        }
+        let node = match self.store.save_node(&node).await {
+            Ok(n) => n,
+            Err(e) => {
+                self.release(lock).await;
+                return Err(e.into());
+            }
+        };
+        self.history(
+            &node.uuid,
+            "provisioning",
+            "INFO",
+            &format!("{} : {from} -> {to}", event.verb_name()),
+        )
+        .await;
+        if to.has_worker() {
+            worker::spawn(self.clone(), lock, node.clone());
+        } else {
+            self.release(lock).await;
+        }
+        Ok(node)
+    }
+
+    /// Starts a power action ("power on", "power off", "rebooting", "soft power off",
+    /// "soft rebooting") on the node; the work runs in the background.
+    pub async fn set_power(&self, ident: &str, target: &str) -> ConductorResult<Node> {
+        let action = worker::power_action(target).ok_or_else(|| {
+            ConductorError::Invalid(format!(
+                "\"{target}\" is not a valid power target: use \"power on\", \"power off\", \"rebooting\", \"soft power off\" or \"soft rebooting\""
+            ))
+        })?;
+        let (lock, mut node) = self.lock(ident).await?;
+        if let Err(e) = compose(&node, &self.settings) {
+            self.release(lock).await;
+            return Err(e);
+        }
+        node.target_power_state = Some(target.to_string());
+        let node = match self.store.save_node(&node).await {
+            Ok(n) => n,
+            Err(e) => {
+                self.release(lock).await;
+                return Err(e.into());
+            }
+        };
+        worker::spawn_power(self.clone(), lock, node.clone(), action);
+        Ok(node)
+    }
+
+    /// Each interface's validation result: (interface, ok, reason).
+    pub async fn validate(&self, ident: &str) -> ConductorResult<Vec<(String, bool, String)>> {
+        let node = self.store.node(ident).await?;
+        let composed = compose(&node, &self.settings);
+        let mut out = Vec::new();
+        for iface in [
+            "bios",
+            "boot",
+            "console",
+            "deploy",
+            "firmware",
+            "inspect",
+            "management",
+            "network",
+            "power",
+            "raid",
+            "rescue",
+            "storage",
+        ] {
+            let result = match (&composed, iface) {
+                (Err(e), _) => (false, e.to_string()),
+                (Ok(c), "deploy") => {
+                    match c.deploy.validate(&worker::node_view(&node, &[]), &c.ports) {
+                        Ok(()) => (true, String::new()),
+                        Err(e) => (false, e.to_string()),
+                    }
+                }
+                (Ok(_), _) => (true, String::new()),
+            };
+            out.push((iface.to_string(), result.0, result.1));
+        }
+        Ok(out)
+    }
+
+    fn validate_deploy(&self, node: &Node) -> ConductorResult<()> {
+        let composed = compose(node, &self.settings)?;
+        if let Err(e) = deploy_drivers::image_kind::classify(&serde_json::Value::Object(
+            node.instance_info.clone(),
+        )) {
+            return Err(ConductorError::Invalid(format!(
+                "Cannot deploy node {}: {e}",
+                node.uuid
+            )));
+        }
+        composed
+            .deploy
+            .validate(&worker::node_view(node, &[]), &composed.ports)
+            .map_err(|e| ConductorError::Invalid(format!("Cannot deploy node {}: {e}", node.uuid)))
+    }
+
+    pub(crate) async fn history(&self, node: &str, event_type: &str, severity: &str, event: &str) {
+        if let Err(e) = self
+            .store
+            .add_history(node, self.name(), event_type, severity, event)
+            .await
+        {
+            tracing::warn!(node, error = %e, "cannot record node history");
+        }
+    }
+}
+
+/// Refuses a driver this conductor cannot drive, in Ironic's words.
+pub fn check_driver(driver: &str) -> ConductorResult<()> {
+    if SUPPORTED_DRIVERS.contains(&driver) {
+        Ok(())
+    } else {
+        Err(ConductorError::Invalid(format!(
+            "No valid host was found. Reason: No conductor service registered which supports driver {driver} for conductor group \"\". Ensure the driver is valid and enabled (supported: {}).",
+            SUPPORTED_DRIVERS.join(", ")
+        )))
+    }
+}

@@ -1,1 +1,123 @@
-//! Persistence on sqlx: SQLite by default, PostgreSQL for several conductors; only this module knows SQL.
+//! Persistence on sqlx: SQLite by default, PostgreSQL for several conductors; only this module
+//! knows SQL.
+//!
+//! [`Store`] wraps one pool of either backend. Every query is written once, in SQL both
+//! backends accept (`$N` placeholders, `RETURNING`), and run on whichever pool is open through
+//! the `on_pool!` macro, which expands the same code per backend so types resolve for each.
+//! Rows map to plain structs with runtime `query_as` + `FromRow` (no compile-time checked
+//! macros: the shared store suite in tests/store.rs checks both backends instead).
+//! Migrations live in `migrations/<backend>/` and run at [`Store::connect`].
+//!
+//! Non-goals: caching, business rules (the conductor decides; the store only persists and
+//! offers the atomic reservation update).
+
+mod conductors;
+mod history;
+mod model;
+mod nodes;
+mod ports;
+
+pub use model::*;
+
+use std::str::FromStr;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{PgPool, SqlitePool};
+
+/// Runs `$body` with `$pool` bound to whichever backend's pool is open.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.db {
+            $crate::store::Db::Sqlite($pool) => $body,
+            $crate::store::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Why a store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{kind} {id} could not be found")]
+    NotFound { kind: &'static str, id: String },
+    /// A unique constraint refused the write; the message names the field.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database URL {0:?} is neither sqlite: nor postgres://")]
+    UnsupportedUrl(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone)]
+pub(crate) enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The database: nodes, ports, node history, conductors.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) db: Db,
+}
+
+impl Store {
+    /// Opens the database at `url` (creating a SQLite file if missing) and applies migrations.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
+        let db = if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(std::time::Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .connect_with(opts)
+                .await?;
+            sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+            Db::Sqlite(pool)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .connect_with(opts)
+                .await?;
+            sqlx::migrate!("./migrations/postgres").run(&pool).await?;
+            Db::Postgres(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        };
+        Ok(Store { db })
+    }
+
+    /// "sqlite" or "postgres".
+    pub fn backend(&self) -> &'static str {
+        match self.db {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`] with `message`.
+pub(crate) fn unique_to_conflict(
+    err: sqlx::Error,
+    message: impl FnOnce(&str) -> String,
+) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let detail = format!("{} {}", db.constraint().unwrap_or(""), db.message());
+            StoreError::Conflict(message(&detail))
+        }
+        _ => StoreError::Database(err),
+    }
+}

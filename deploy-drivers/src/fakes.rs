@@ -1,0 +1,319 @@
+//! Recording fakes of every port, for driver tests and for the `fake-hardware` driver.
+//!
+//! Each fake appends what it was asked to a shared [`CallLog`] (one line per call, e.g.
+//! `power.set_power(On)`), so a test asserts the exact call sequence across ports. A fake can be
+//! told to fail a named call ([`CallLog::fail_on`]) to exercise a driver's error paths, and the
+//! power/boot fakes can wait a configurable delay per call, like slow hardware would.
+//!
+//! Non-goals: no I/O, no real behaviour beyond keeping the power state.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::driver::Ports;
+use crate::ports::*;
+
+/// The shared, ordered record of port calls, plus the failures to inject.
+#[derive(Debug, Clone, Default)]
+pub struct CallLog {
+    inner: Arc<Mutex<LogInner>>,
+}
+
+#[derive(Debug, Default)]
+struct LogInner {
+    calls: Vec<String>,
+    failures: HashMap<String, PortError>,
+}
+
+impl CallLog {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.lock().calls.clone()
+    }
+    /// Makes every later call whose name (the part before `(`, e.g. `vmedia.insert_cd`) equals
+    /// `call` fail with `error`.
+    pub fn fail_on(&self, call: &str, error: PortError) {
+        self.lock().failures.insert(call.to_string(), error);
+    }
+    /// Records `name(args)` and returns the injected failure for `name`, if any.
+    pub fn record(&self, name: &str, args: impl std::fmt::Display) -> PortResult<()> {
+        let mut inner = self.lock();
+        inner.calls.push(format!("{name}({args})"));
+        match inner.failures.get(name) {
+            Some(err) => Err(err.clone()),
+            None => Ok(()),
+        }
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, LogInner> {
+        // A panic while holding the lock cannot leave the log half-written: recover it.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A power controller that keeps its state in memory.
+#[derive(Debug)]
+pub struct FakePower {
+    log: CallLog,
+    state: Mutex<PowerState>,
+    delay: Duration,
+}
+
+impl FakePower {
+    pub fn new(log: CallLog, initial: PowerState, delay: Duration) -> Self {
+        Self {
+            log,
+            state: Mutex::new(initial),
+            delay,
+        }
+    }
+    pub fn current(&self) -> PowerState {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[async_trait]
+impl Power for FakePower {
+    async fn power_state(&self) -> PortResult<PowerState> {
+        self.log.record("power.power_state", "")?;
+        Ok(self.current())
+    }
+    async fn set_power(&self, action: PowerAction) -> PortResult<()> {
+        self.log.record("power.set_power", format!("{action:?}"))?;
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        let next = match action {
+            PowerAction::On | PowerAction::Reboot | PowerAction::SoftReboot => PowerState::On,
+            PowerAction::Off | PowerAction::SoftOff => PowerState::Off,
+        };
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = next;
+        Ok(())
+    }
+}
+
+/// A boot-device setter that records the last setting.
+#[derive(Debug)]
+pub struct FakeBoot {
+    log: CallLog,
+    delay: Duration,
+}
+
+impl FakeBoot {
+    pub fn new(log: CallLog, delay: Duration) -> Self {
+        Self { log, delay }
+    }
+}
+
+#[async_trait]
+impl BootDevice for FakeBoot {
+    async fn set_boot_device(
+        &self,
+        target: BootTarget,
+        persistent: bool,
+        mode: BootMode,
+    ) -> PortResult<()> {
+        self.log.record(
+            "boot.set_boot_device",
+            format!("{target:?}, persistent={persistent}, {mode:?}"),
+        )?;
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
+        Ok(())
+    }
+}
+
+/// Virtual media that records eject/insert.
+#[derive(Debug)]
+pub struct FakeVirtualMedia {
+    log: CallLog,
+}
+
+impl FakeVirtualMedia {
+    pub fn new(log: CallLog) -> Self {
+        Self { log }
+    }
+}
+
+#[async_trait]
+impl VirtualMedia for FakeVirtualMedia {
+    async fn eject_all(&self) -> PortResult<()> {
+        self.log.record("vmedia.eject_all", "")
+    }
+    async fn insert_cd(&self, url: &str) -> PortResult<()> {
+        self.log.record("vmedia.insert_cd", url)
+    }
+}
+
+/// An image cache that "caches" nothing and leases `lease-<n>` ids.
+#[derive(Debug)]
+pub struct FakeImages {
+    log: CallLog,
+    next: Mutex<u64>,
+}
+
+impl FakeImages {
+    pub fn new(log: CallLog) -> Self {
+        Self {
+            log,
+            next: Mutex::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl Images for FakeImages {
+    async fn acquire(&self, request: &ImageRequest, holder: &str) -> PortResult<LeasedImage> {
+        self.log
+            .record("images.acquire", format!("{}, {holder}", request.url))?;
+        let mut n = self.next.lock().unwrap_or_else(|p| p.into_inner());
+        *n += 1;
+        Ok(LeasedImage {
+            lease: format!("lease-{n}"),
+            digest: format!("sha256:fake{n}"),
+            path: PathBuf::from(format!("/fake/cache/{n}")),
+            size: 0,
+        })
+    }
+    async fn release(&self, lease: &str) -> PortResult<()> {
+        self.log.record("images.release", lease)
+    }
+}
+
+/// A remaster that returns the base unchanged.
+#[derive(Debug)]
+pub struct FakeRemaster {
+    log: CallLog,
+}
+
+impl FakeRemaster {
+    pub fn new(log: CallLog) -> Self {
+        Self { log }
+    }
+}
+
+#[async_trait]
+impl Remaster for FakeRemaster {
+    async fn remaster(
+        &self,
+        base: &LeasedImage,
+        kernel_args: &str,
+        owner: &str,
+    ) -> PortResult<Artifact> {
+        self.log.record(
+            "remaster.remaster",
+            format!("{}, {kernel_args:?}, {owner}", base.lease),
+        )?;
+        Ok(Artifact {
+            base: base.path.clone(),
+            patch_set: None,
+            len: base.size,
+        })
+    }
+    async fn discard(&self, owner: &str) -> PortResult<()> {
+        self.log.record("remaster.discard", owner)
+    }
+}
+
+/// A publisher that hands out `http://fake.invalid/<node>/<name>.iso` URLs.
+#[derive(Debug)]
+pub struct FakePublisher {
+    log: CallLog,
+}
+
+impl FakePublisher {
+    pub fn new(log: CallLog) -> Self {
+        Self { log }
+    }
+}
+
+#[async_trait]
+impl Publisher for FakePublisher {
+    async fn publish(
+        &self,
+        artifact: &Artifact,
+        node: &str,
+        name: &str,
+    ) -> PortResult<Publication> {
+        self.log.record(
+            "publisher.publish",
+            format!("{}, {node}, {name}", artifact.base.display()),
+        )?;
+        Ok(Publication {
+            id: format!("pub-{node}"),
+            url: format!("http://fake.invalid/{node}/{name}.iso"),
+        })
+    }
+    async fn revoke(&self, id: &str) -> PortResult<()> {
+        self.log.record("publisher.revoke", id)
+    }
+}
+
+/// Netboot config writer that records per node.
+#[derive(Debug)]
+pub struct FakeNetboot {
+    log: CallLog,
+}
+
+impl FakeNetboot {
+    pub fn new(log: CallLog) -> Self {
+        Self { log }
+    }
+}
+
+#[async_trait]
+impl Netboot for FakeNetboot {
+    async fn write_local_boot(&self, node: &str, boot: &LocalBoot) -> PortResult<()> {
+        self.log.record(
+            "netboot.write_local_boot",
+            format!("{node}, {:?}, {:?}", boot.macs, boot.mode),
+        )
+    }
+    async fn remove(&self, node: &str) -> PortResult<()> {
+        self.log.record("netboot.remove", node)
+    }
+}
+
+/// An agent that "writes" instantly.
+#[derive(Debug)]
+pub struct FakeAgent {
+    log: CallLog,
+}
+
+impl FakeAgent {
+    pub fn new(log: CallLog) -> Self {
+        Self { log }
+    }
+}
+
+#[async_trait]
+impl Agent for FakeAgent {
+    async fn write_image(&self, node: &str, command: &WriteCommand) -> PortResult<()> {
+        self.log.record(
+            "agent.write_image",
+            format!("{node}, {}", command.image_url),
+        )
+    }
+}
+
+/// Every port, faked, sharing one log; power starts in `initial` and power/boot calls take
+/// `delay` each.
+pub fn fake_ports(log: &CallLog, initial: PowerState, delay: Duration) -> Ports {
+    Ports {
+        power: Arc::new(FakePower::new(log.clone(), initial, delay)),
+        boot: Arc::new(FakeBoot::new(log.clone(), delay)),
+        vmedia: Some(Arc::new(FakeVirtualMedia::new(log.clone()))),
+        images: Some(Arc::new(FakeImages::new(log.clone()))),
+        remaster: Some(Arc::new(FakeRemaster::new(log.clone()))),
+        publisher: Some(Arc::new(FakePublisher::new(log.clone()))),
+        netboot: Some(Arc::new(FakeNetboot::new(log.clone()))),
+        agent: Some(Arc::new(FakeAgent::new(log.clone()))),
+    }
+}

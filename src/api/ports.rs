@@ -1,0 +1,226 @@
+//! /v1/ports: a node's MAC addresses (create, list, show, delete).
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Utc;
+use serde_json::{json, Map, Value};
+
+use super::body::JsonBody;
+use super::error::{ApiError, ApiResult};
+use super::{AppState, Ctx};
+use crate::store::Port;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/ports", get(list).post(create))
+        .route("/v1/ports/", get(list).post(create))
+        .route("/v1/ports/detail", get(list_detail))
+        .route("/v1/ports/{ident}", get(show).delete(remove))
+}
+
+fn render(p: &Port, base: &str, detail: bool) -> Value {
+    let links = json!([
+        {"href": format!("{base}/v1/ports/{}", p.uuid), "rel": "self"},
+        {"href": format!("{base}/ports/{}", p.uuid), "rel": "bookmark"},
+    ]);
+    if !detail {
+        return json!({"uuid": p.uuid, "address": p.address, "links": links});
+    }
+    json!({
+        "uuid": p.uuid,
+        "address": p.address,
+        "node_uuid": p.node_uuid,
+        "extra": p.extra,
+        "pxe_enabled": p.pxe_enabled,
+        "local_link_connection": {},
+        "internal_info": {},
+        "physical_network": null,
+        "portgroup_uuid": null,
+        "is_smartnic": false,
+        "name": null,
+        "created_at": p.created_at.to_rfc3339(),
+        "updated_at": p.updated_at.map(|t| t.to_rfc3339()),
+        "links": links,
+    })
+}
+
+/// Normalises a MAC address to lowercase colon form, or explains the expected form.
+pub fn normalize_mac(mac: &str) -> Result<String, String> {
+    let parts: Vec<&str> = mac.split([':', '-']).collect();
+    let ok = parts.len() == 6
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
+    if ok {
+        Ok(parts.join(":").to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "Expected a MAC address but received {mac}: use six hex pairs like 52:54:00:12:34:56"
+        ))
+    }
+}
+
+async fn listing(
+    state: &AppState,
+    ctx: &Ctx,
+    node: Option<&str>,
+    detail: bool,
+) -> ApiResult<Json<Value>> {
+    let node_uuid = match node {
+        Some(ident) => Some(state.conductor.store().node(ident).await?.uuid),
+        None => None,
+    };
+    let ports = state.conductor.store().ports(node_uuid.as_deref()).await?;
+    let docs: Vec<Value> = ports.iter().map(|p| render(p, &ctx.base, detail)).collect();
+    Ok(Json(json!({ "ports": docs })))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let detail = q.get("detail").is_some_and(|d| d == "true" || d == "True");
+    let node = q.get("node").or_else(|| q.get("node_uuid"));
+    listing(&state, &ctx, node.map(String::as_str), detail).await
+}
+
+async fn list_detail(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let node = q.get("node").or_else(|| q.get("node_uuid"));
+    listing(&state, &ctx, node.map(String::as_str), true).await
+}
+
+pub async fn list_for_node(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(ident): Path<String>,
+) -> ApiResult<Json<Value>> {
+    listing(&state, &ctx, Some(&ident), false).await
+}
+
+pub async fn list_detail_for_node(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(ident): Path<String>,
+) -> ApiResult<Json<Value>> {
+    listing(&state, &ctx, Some(&ident), true).await
+}
+
+const CREATE_KEYS: &[&str] = &["address", "node_uuid", "extra", "pxe_enabled", "uuid"];
+
+async fn create(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let Some(obj) = body.as_object() else {
+        return Err(ApiError::bad_request(
+            "Invalid port: the body must be a JSON object such as {\"address\": \"52:54:00:12:34:56\", \"node_uuid\": \"…\"}",
+        ));
+    };
+    if let Some(bad) = obj.keys().find(|k| !CREATE_KEYS.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "Unknown attribute for argument port: {bad}. Accepted: {}",
+            CREATE_KEYS.join(", ")
+        )));
+    }
+    let address = obj.get("address").and_then(Value::as_str).ok_or_else(|| {
+        ApiError::bad_request("Invalid port: the mandatory attribute address is missing")
+    })?;
+    let address = normalize_mac(address).map_err(ApiError::bad_request)?;
+    let node_ident = obj
+        .get("node_uuid")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ApiError::bad_request("Invalid port: the mandatory attribute node_uuid is missing")
+        })?;
+    let node = state.conductor.store().node(node_ident).await?;
+    let extra: Map<String, Value> = match obj.get("extra") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid value for extra: {other} is not a JSON object"
+            )))
+        }
+    };
+    let pxe_enabled = match obj.get("pxe_enabled") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid value for pxe_enabled: {other} is not a boolean"
+            )))
+        }
+    };
+    let uuid = match obj.get("uuid").and_then(Value::as_str) {
+        Some(u) if uuid::Uuid::parse_str(u).is_ok() => u.to_ascii_lowercase(),
+        Some(u) => {
+            return Err(ApiError::bad_request(format!(
+                "Expected a UUID for uuid but received {u}"
+            )))
+        }
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    let port = Port {
+        id: 0,
+        uuid,
+        address,
+        node_uuid: node.uuid,
+        extra,
+        pxe_enabled,
+        created_at: Utc::now(),
+        updated_at: None,
+    };
+    let port = state.conductor.store().create_port(&port).await?;
+    let mut resp = (StatusCode::CREATED, Json(render(&port, &ctx.base, true))).into_response();
+    if let Ok(loc) = HeaderValue::from_str(&format!("{}/v1/ports/{}", ctx.base, port.uuid)) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    Ok(resp)
+}
+
+async fn show(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(ident): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let port = state.conductor.store().port(&ident).await?;
+    Ok(Json(render(&port, &ctx.base, true)))
+}
+
+async fn remove(State(state): State<AppState>, Path(ident): Path<String>) -> ApiResult<StatusCode> {
+    let port = state.conductor.store().port(&ident).await?;
+    state.conductor.store().delete_port(&port.uuid).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_normalise_or_explain() {
+        assert_eq!(
+            normalize_mac("52:54:00:AB:cd:01").unwrap(),
+            "52:54:00:ab:cd:01"
+        );
+        assert_eq!(
+            normalize_mac("52-54-00-ab-cd-01").unwrap(),
+            "52:54:00:ab:cd:01"
+        );
+        assert!(normalize_mac("52:54:00:ab:cd")
+            .unwrap_err()
+            .contains("six hex pairs"));
+        assert!(normalize_mac("zz:54:00:ab:cd:01").is_err());
+    }
+}

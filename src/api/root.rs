@@ -1,0 +1,101 @@
+//! Version documents (GET / and /v1) and the drivers resource.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::version::{MAX, MIN};
+use super::{AppState, Ctx};
+use crate::conductor::SUPPORTED_DRIVERS;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(root))
+        .route("/v1", get(v1))
+        .route("/v1/", get(v1))
+}
+
+pub fn drivers_router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/drivers", get(drivers))
+        .route("/v1/drivers/{name}", get(driver))
+}
+
+fn version_doc(base: &str) -> Value {
+    json!({
+        "id": "v1",
+        "links": [{"href": format!("{base}/v1/"), "rel": "self"}],
+        "status": "CURRENT",
+        "min_version": MIN.to_string(),
+        "version": MAX.to_string(),
+    })
+}
+
+async fn root(ctx: Ctx) -> Json<Value> {
+    let v = version_doc(&ctx.base);
+    Json(json!({
+        "name": "OpenStack Ironic API",
+        "description": "ironcast: an Ironic-compatible bare-metal provisioning conductor.",
+        "default_version": v,
+        "versions": [v],
+    }))
+}
+
+fn res(base: &str, name: &str) -> Value {
+    json!([
+        {"href": format!("{base}/v1/{name}/"), "rel": "self"},
+        {"href": format!("{base}/{name}/"), "rel": "bookmark"},
+    ])
+}
+
+async fn v1(ctx: Ctx) -> Json<Value> {
+    let b = &ctx.base;
+    Json(json!({
+        "id": "v1",
+        "links": [{"href": format!("{b}/v1/"), "rel": "self"}],
+        "media_types": {"base": "application/json", "type": "application/vnd.openstack.ironic.v1+json"},
+        "nodes": res(b, "nodes"),
+        "ports": res(b, "ports"),
+        "drivers": res(b, "drivers"),
+        "version": version_doc(b),
+    }))
+}
+
+fn driver_doc(state: &AppState, ctx: &Ctx, name: &str) -> Value {
+    json!({
+        "name": name,
+        "hosts": [state.conductor.name()],
+        "type": "dynamic",
+        "links": [
+            {"href": format!("{}/v1/drivers/{name}", ctx.base), "rel": "self"},
+            {"href": format!("{}/drivers/{name}", ctx.base), "rel": "bookmark"},
+        ],
+        "properties": [
+            {"href": format!("{}/v1/drivers/{name}/properties", ctx.base), "rel": "self"},
+            {"href": format!("{}/drivers/{name}/properties", ctx.base), "rel": "bookmark"},
+        ],
+    })
+}
+
+async fn drivers(State(state): State<AppState>, ctx: Ctx) -> Json<Value> {
+    let list: Vec<Value> = SUPPORTED_DRIVERS
+        .iter()
+        .map(|d| driver_doc(&state, &ctx, d))
+        .collect();
+    Json(json!({ "drivers": list }))
+}
+
+async fn driver(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if !SUPPORTED_DRIVERS.contains(&name.as_str()) {
+        return Err(ApiError::not_found(format!(
+            "Could not find the following driver(s) or hardware type(s): {name}."
+        )));
+    }
+    Ok(Json(driver_doc(&state, &ctx, &name)))
+}

@@ -1,0 +1,279 @@
+//! Background work on a locked node: the transient states' tasks (verify, clean, deploy,
+//! undeploy, inspect) and power actions. Each task owns the node's lock and releases it at
+//! the end; each driver step becomes a node history event.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use deploy_drivers::{BootMode, DeployEvents, DeployOutcome, NodeView, PowerAction};
+use serde_json::Value;
+
+use super::states::{self, Event, ProvisionState};
+use super::{compose, Conductor, Lock};
+use crate::store::Node;
+
+/// Maps Ironic's power targets to the port's actions.
+pub(crate) fn power_action(target: &str) -> Option<PowerAction> {
+    Some(match target {
+        "power on" => PowerAction::On,
+        "power off" => PowerAction::Off,
+        "rebooting" => PowerAction::Reboot,
+        "soft power off" => PowerAction::SoftOff,
+        "soft rebooting" => PowerAction::SoftReboot,
+        _ => return None,
+    })
+}
+
+/// The driver's view of a node.
+pub(crate) fn node_view(node: &Node, macs: &[String]) -> NodeView {
+    NodeView {
+        uuid: node.uuid.clone(),
+        name: node.name.clone(),
+        driver_info: node.driver_info.clone(),
+        instance_info: node.instance_info.clone(),
+        properties: node.properties.clone(),
+        driver_internal_info: node.driver_internal_info.clone(),
+        boot_mode: node
+            .boot_mode
+            .as_deref()
+            .or_else(|| {
+                node.properties
+                    .get("capabilities")
+                    .and_then(Value::as_str)
+                    .and_then(|c| c.split(',').find_map(|kv| kv.strip_prefix("boot_mode:")))
+            })
+            .and_then(BootMode::parse),
+        macs: macs.to_vec(),
+    }
+}
+
+/// Runs the work of the node's (transient) state in a tokio task that owns `lock`.
+pub(crate) fn spawn(conductor: Conductor, lock: Lock, node: Node) {
+    tokio::spawn(async move {
+        let uuid = node.uuid.clone();
+        run_states(&conductor, node).await;
+        conductor.release(lock).await;
+        tracing::debug!(node = %uuid, "task finished, lock released");
+    });
+}
+
+/// Runs a power action in a tokio task that owns `lock`.
+pub(crate) fn spawn_power(conductor: Conductor, lock: Lock, node: Node, action: PowerAction) {
+    tokio::spawn(async move {
+        let result = match compose(&node, &conductor.settings) {
+            Ok(c) => match c.ports.power.set_power(action).await {
+                Ok(()) => c.ports.power.power_state().await.map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        let uuid = node.uuid.clone();
+        if let Ok(Some(mut n)) = conductor.store.node_by_uuid(&uuid).await {
+            n.target_power_state = None;
+            match &result {
+                Ok(state) => {
+                    n.power_state = Some(state.as_ironic().into());
+                    conductor
+                        .history(
+                            &uuid,
+                            "power",
+                            "INFO",
+                            &format!("{action:?}: {}", state.as_ironic()),
+                        )
+                        .await;
+                }
+                Err(e) => {
+                    n.last_error = Some(format!("power action {action:?} failed: {e}"));
+                    conductor
+                        .history(&uuid, "power", "ERROR", &format!("{action:?} failed: {e}"))
+                        .await;
+                }
+            }
+            if let Err(e) = conductor.store.save_node(&n).await {
+                tracing::error!(node = %uuid, error = %e, "cannot save power result");
+            }
+        }
+        conductor.release(lock).await;
+    });
+}
+
+/// Drives the node through transient states until it rests (or waits for a call-back).
+async fn run_states(conductor: &Conductor, mut node: Node) {
+    loop {
+        let Some(state) = ProvisionState::parse(&node.provision_state) else {
+            return;
+        };
+        if !state.has_worker() {
+            return;
+        }
+        let timeout = Duration::from_secs(conductor.settings.deploy_timeout_s);
+        let outcome = match tokio::time::timeout(timeout, work(conductor, &node, state)).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "{state} timed out after {} s (conductor.deploy_timeout_s)",
+                timeout.as_secs()
+            )),
+        };
+        // Re-read: the driver may have saved driver_internal_info meanwhile.
+        node = match conductor.store.node_by_uuid(&node.uuid).await {
+            Ok(Some(n)) => n,
+            _ => return,
+        };
+        let (event, severity, message) = match outcome {
+            Ok(Work::Done(power)) => {
+                if let Some(p) = power {
+                    node.power_state = Some(p);
+                }
+                (Event::Done, "INFO", format!("{state} done"))
+            }
+            Ok(Work::Wait) => (
+                Event::Wait,
+                "INFO",
+                format!("{state}: waiting for call-back"),
+            ),
+            Err(e) => (Event::Fail, "ERROR", e),
+        };
+        let Some(to) = states::next(state, event) else {
+            return;
+        };
+        if event == Event::Fail {
+            node.last_error = Some(message.clone());
+        }
+        node.provision_state = to.as_str().into();
+        node.target_provision_state = if to.is_stable() {
+            None
+        } else {
+            states::target_of(to).map(|s| s.as_str().into())
+        };
+        node.provision_updated_at = Some(Utc::now());
+        if to == ProvisionState::Active {
+            node.deploy_step = Default::default();
+        }
+        conductor
+            .history(
+                &node.uuid,
+                "provisioning",
+                severity,
+                &format!("{message} : {state} -> {to}"),
+            )
+            .await;
+        match conductor.store.save_node(&node).await {
+            Ok(n) => node = n,
+            Err(e) => {
+                tracing::error!(node = %node.uuid, error = %e, "cannot save node state");
+                return;
+            }
+        }
+    }
+}
+
+enum Work {
+    /// Finished; the power state read back, if any.
+    Done(Option<String>),
+    Wait,
+}
+
+async fn work(conductor: &Conductor, node: &Node, state: ProvisionState) -> Result<Work, String> {
+    let composed = compose(node, &conductor.settings).map_err(|e| e.to_string())?;
+    let macs: Vec<String> = conductor
+        .store
+        .ports(Some(&node.uuid))
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|p| p.address)
+        .collect();
+    let view = node_view(node, &macs);
+    let events = Events {
+        conductor: conductor.clone(),
+        node: node.uuid.clone(),
+    };
+    let power = |c: &super::Composed| {
+        let p = c.ports.power.clone();
+        async move {
+            p.power_state()
+                .await
+                .ok()
+                .map(|s| s.as_ironic().to_string())
+        }
+    };
+    match state {
+        ProvisionState::Verifying => {
+            // Verifying checks that the power interface answers (Ironic: validate power).
+            let p = composed
+                .ports
+                .power
+                .power_state()
+                .await
+                .map_err(|e| format!("verifying power credentials failed: {e}"))?;
+            Ok(Work::Done(Some(p.as_ironic().into())))
+        }
+        ProvisionState::Cleaning | ProvisionState::Inspecting => Ok(Work::Done(None)),
+        ProvisionState::Deploying => {
+            composed
+                .deploy
+                .validate(&view, &composed.ports)
+                .map_err(|e| e.to_string())?;
+            match composed
+                .deploy
+                .deploy(&view, &composed.ports, &events)
+                .await
+                .map_err(|e| format!("deploy failed at step {e}"))?
+            {
+                DeployOutcome::Active => Ok(Work::Done(power(&composed).await)),
+                DeployOutcome::WaitCallback => Ok(Work::Wait),
+            }
+        }
+        ProvisionState::Deleting => {
+            composed
+                .deploy
+                .undeploy(&view, &composed.ports, &events)
+                .await
+                .map_err(|e| format!("undeploy failed at step {e}"))?;
+            Ok(Work::Done(power(&composed).await))
+        }
+        other => Err(format!("no work defined for state {other}")),
+    }
+}
+
+/// Reports driver steps as node history and saves internal values on the node.
+struct Events {
+    conductor: Conductor,
+    node: String,
+}
+
+#[async_trait]
+impl DeployEvents for Events {
+    async fn step(&self, step: &str, detail: &str) {
+        let text = if detail.is_empty() {
+            step.to_string()
+        } else {
+            format!("{step}: {detail}")
+        };
+        self.conductor
+            .history(&self.node, "deploy_step", "INFO", &text)
+            .await;
+        if let Ok(Some(mut n)) = self.conductor.store.node_by_uuid(&self.node).await {
+            n.deploy_step = serde_json::json!({"step": step, "interface": "deploy"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
+            let _ = self.conductor.store.save_node(&n).await;
+        }
+    }
+
+    async fn save_internal(&self, key: &str, value: Value) {
+        match self.conductor.store.node_by_uuid(&self.node).await {
+            Ok(Some(mut n)) => {
+                n.driver_internal_info.insert(key.to_string(), value);
+                if let Err(e) = self.conductor.store.save_node(&n).await {
+                    tracing::error!(node = %self.node, error = %e, "cannot save driver_internal_info");
+                }
+            }
+            _ => {
+                tracing::error!(node = %self.node, "node vanished while saving driver_internal_info")
+            }
+        }
+    }
+}

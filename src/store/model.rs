@@ -1,0 +1,179 @@
+//! The rows the store reads and writes, as plain structs.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+pub type JsonMap = Map<String, Value>;
+
+/// A node with every field Ironic has that ironcast keeps.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Node {
+    pub id: i64,
+    pub uuid: String,
+    pub name: Option<String>,
+    pub driver: String,
+    #[sqlx(json)]
+    pub driver_info: JsonMap,
+    #[sqlx(json)]
+    pub instance_info: JsonMap,
+    #[sqlx(json)]
+    pub properties: JsonMap,
+    #[sqlx(json)]
+    pub extra: JsonMap,
+    #[sqlx(json)]
+    pub driver_internal_info: JsonMap,
+    #[sqlx(json)]
+    pub network_data: JsonMap,
+    #[sqlx(json)]
+    pub clean_step: JsonMap,
+    #[sqlx(json)]
+    pub deploy_step: JsonMap,
+    pub provision_state: String,
+    pub target_provision_state: Option<String>,
+    pub power_state: Option<String>,
+    pub target_power_state: Option<String>,
+    pub last_error: Option<String>,
+    pub maintenance: bool,
+    pub maintenance_reason: Option<String>,
+    pub reservation: Option<String>,
+    pub instance_uuid: Option<String>,
+    pub instance_name: Option<String>,
+    pub bios_interface: String,
+    pub boot_interface: String,
+    pub console_interface: String,
+    pub deploy_interface: String,
+    pub firmware_interface: String,
+    pub inspect_interface: String,
+    pub management_interface: String,
+    pub network_interface: String,
+    pub power_interface: String,
+    pub raid_interface: String,
+    pub rescue_interface: String,
+    pub storage_interface: String,
+    pub vendor_interface: String,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub lessee: Option<String>,
+    pub resource_class: Option<String>,
+    pub conductor_group: String,
+    pub boot_mode: Option<String>,
+    pub automated_clean: Option<bool>,
+    pub protected: bool,
+    pub protected_reason: Option<String>,
+    pub retired: bool,
+    pub retired_reason: Option<String>,
+    pub shard: Option<String>,
+    pub parent_node: Option<String>,
+    pub disable_power_off: bool,
+    pub chassis_uuid: Option<String>,
+    pub console_enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+    pub provision_updated_at: Option<DateTime<Utc>>,
+    pub inspection_started_at: Option<DateTime<Utc>>,
+    pub inspection_finished_at: Option<DateTime<Utc>>,
+}
+
+impl Node {
+    /// A fresh node in `enroll` with every interface set to `interface` (e.g. "fake").
+    pub fn new(uuid: String, driver: String, interface: &str) -> Node {
+        let i = || interface.to_string();
+        Node {
+            id: 0,
+            uuid,
+            name: None,
+            driver,
+            driver_info: JsonMap::new(),
+            instance_info: JsonMap::new(),
+            properties: JsonMap::new(),
+            extra: JsonMap::new(),
+            driver_internal_info: JsonMap::new(),
+            network_data: JsonMap::new(),
+            clean_step: JsonMap::new(),
+            deploy_step: JsonMap::new(),
+            provision_state: "enroll".into(),
+            target_provision_state: None,
+            power_state: None,
+            target_power_state: None,
+            last_error: None,
+            maintenance: false,
+            maintenance_reason: None,
+            reservation: None,
+            instance_uuid: None,
+            instance_name: None,
+            bios_interface: i(),
+            boot_interface: i(),
+            console_interface: i(),
+            deploy_interface: i(),
+            firmware_interface: i(),
+            inspect_interface: i(),
+            management_interface: i(),
+            network_interface: "noop".into(),
+            power_interface: i(),
+            raid_interface: i(),
+            rescue_interface: i(),
+            storage_interface: "noop".into(),
+            vendor_interface: i(),
+            description: None,
+            owner: None,
+            lessee: None,
+            resource_class: None,
+            conductor_group: String::new(),
+            boot_mode: None,
+            automated_clean: None,
+            protected: false,
+            protected_reason: None,
+            retired: false,
+            retired_reason: None,
+            shard: None,
+            parent_node: None,
+            disable_power_off: false,
+            chassis_uuid: None,
+            console_enabled: false,
+            created_at: Utc::now(),
+            updated_at: None,
+            provision_updated_at: None,
+            inspection_started_at: None,
+            inspection_finished_at: None,
+        }
+    }
+}
+
+/// A port: one MAC address of a node.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Port {
+    pub id: i64,
+    pub uuid: String,
+    pub address: String,
+    pub node_uuid: String,
+    #[sqlx(json)]
+    pub extra: JsonMap,
+    pub pxe_enabled: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// One node history event (Ironic's node history: event, time, severity).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct HistoryEvent {
+    pub id: i64,
+    pub uuid: String,
+    pub node_uuid: String,
+    pub conductor: String,
+    /// What kind of event: "provisioning", "power", "deploy_step", "startup".
+    pub event_type: String,
+    /// "INFO" or "ERROR".
+    pub severity: String,
+    pub event: String,
+    pub user_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A conductor's registration and last heartbeat.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ConductorRow {
+    pub hostname: String,
+    pub online: bool,
+    pub created_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+}
