@@ -22,7 +22,7 @@ pub enum IsoCmd {
         format: Format,
     },
     /// Append kernel arguments to every kernel entry, without extracting or rebuilding.
-    #[command(group(clap::ArgGroup::new("dest").required(true).args(["output", "patch"])))]
+    #[command(group(clap::ArgGroup::new("dest").required(true).multiple(true).args(["output", "patch"])))]
     Remaster {
         input: PathBuf,
         /// Kernel arguments to append, e.g. "console=ttyS0 ip=dhcp".

@@ -150,6 +150,15 @@ pub fn grow_patches(
 ) -> Vec<(u64, Vec<u8>)> {
     let mut out = Vec::new();
     let total_lba = new_len / 512;
+    // A partition is stretched over the new data only when no other partition lies in between
+    // (an appended ESP after the ISO must not end up inside the ISO partition).
+    let stretch = |start: u64, end_bytes: u64| {
+        old_ends.contains(&end_bytes)
+            && !t
+                .partitions
+                .iter()
+                .any(|q| q.start != start && q.start * 512 >= end_bytes && q.start * 512 < data_end)
+    };
     if let Some(mbr) = &t.mbr {
         let mut m = mbr.clone();
         for i in 0..4 {
@@ -162,7 +171,7 @@ pub fn grow_patches(
             }
             let new_count = if kind == 0xEE {
                 Some((total_lba - 1).min(u32::MAX as u64))
-            } else if old_ends.contains(&((start + count) * 512)) {
+            } else if stretch(start, (start + count) * 512) {
                 Some(((data_end / 512) - start).min(u32::MAX as u64))
             } else {
                 None
@@ -180,7 +189,7 @@ pub fn grow_patches(
         let mut entries = g.entries.clone();
         for e in entries.chunks_exact_mut(esz) {
             let last = le64(e, 40);
-            if e[..16].iter().any(|&b| b != 0) && old_ends.contains(&((last + 1) * 512)) {
+            if e[..16].iter().any(|&b| b != 0) && stretch(le64(e, 32), (last + 1) * 512) {
                 e[40..48].copy_from_slice(&(data_end / 512 - 1).to_le_bytes());
             }
         }

@@ -17,7 +17,16 @@ pub trait Source {
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()>;
 }
 
-impl Source for [u8] {
+impl Source for Vec<u8> {
+    fn len(&self) -> u64 {
+        self.as_slice().len() as u64
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        self.as_slice().read_exact_at(buf, offset)
+    }
+}
+
+impl Source for &[u8] {
     fn len(&self) -> u64 {
         <[u8]>::len(self) as u64
     }
@@ -81,10 +90,12 @@ pub fn read(src: &dyn Source, offset: u64, len: u64, what: &str) -> Result<Vec<u
     }
     match offset.checked_add(len) {
         Some(end) if end <= src.len() => {}
-        _ => return Err(IsoError::malformed(format!(
+        _ => {
+            return Err(IsoError::malformed(format!(
             "{what} at byte {offset} ({len} bytes) extends past the end of the image ({} bytes)",
             src.len()
-        ))),
+        )))
+        }
     }
     let mut buf = vec![0u8; len as usize];
     src.read_exact_at(&mut buf, offset)
