@@ -586,3 +586,170 @@ fn iso_remaster_port_stores_and_discards() {
         port.discard("node-1").await.unwrap();
     });
 }
+
+// ---- Boot proofs: a real Debian kernel and a busybox initramfs that prints /proc/cmdline. ----
+
+const BOOT_ARGS: &str = "ironcast.marker=boot42 ironcast.q=a;b";
+
+/// Builds (once) the bootable fixture and remasters it into `dir`.
+fn bootable(dir: &Path) -> Option<PathBuf> {
+    if !tools(&[
+        "xorriso",
+        "mcopy",
+        "grub-mkstandalone",
+        "qemu-system-x86_64",
+        "busybox",
+        "cpio",
+        "apt-get",
+        "dpkg-deb",
+    ]) {
+        return None;
+    }
+    let scripts = repo().join("fixtures/iso");
+    let mut h = Sha256::new();
+    for f in ["boot.sh", "lib.sh"] {
+        h.update(std::fs::read(scripts.join(f)).unwrap());
+    }
+    let cache = repo()
+        .join("target/iso-boot")
+        .join(hex::encode(&h.finalize()[..6]));
+    run(Command::new("bash")
+        .arg(scripts.join("boot.sh"))
+        .arg(&cache)
+        .arg(repo().join("target/iso-boot/kernel")));
+    let out = dir.join("boot.iso");
+    ironcast(&[
+        "iso",
+        "remaster",
+        cache.join("boot.iso").to_str().unwrap(),
+        "--append",
+        BOOT_ARGS,
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    Some(out)
+}
+
+enum Firmware {
+    SeaBiosCd,
+    OvmfCd,
+    OvmfDisk,
+}
+
+/// Boots `iso` under TCG and returns the kernel command line the initramfs printed.
+fn boot(dir: &Path, iso: &Path, fw: Firmware) -> String {
+    let log = dir.join("serial.log");
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args([
+        "-accel",
+        "tcg",
+        "-m",
+        "512",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-no-reboot",
+    ])
+    .arg("-serial")
+    .arg(format!("file:{}", log.display()));
+    if !matches!(fw, Firmware::SeaBiosCd) {
+        let code = Path::new("/usr/share/OVMF/OVMF_CODE.fd");
+        assert!(code.exists() || !common::in_ci(), "OVMF missing (apt ovmf)");
+        let vars = dir.join("vars.fd");
+        std::fs::copy("/usr/share/OVMF/OVMF_VARS.fd", &vars).unwrap();
+        cmd.arg("-drive")
+            .arg(format!(
+                "if=pflash,format=raw,readonly=on,file={}",
+                code.display()
+            ))
+            .arg("-drive")
+            .arg(format!("if=pflash,format=raw,file={}", vars.display()));
+    }
+    match fw {
+        Firmware::SeaBiosCd | Firmware::OvmfCd => {
+            cmd.arg("-cdrom").arg(iso).args(["-boot", "d"]);
+        }
+        Firmware::OvmfDisk => {
+            cmd.arg("-drive").arg(format!(
+                "file={},format=raw,if=ide,media=disk,snapshot=on",
+                iso.display()
+            ));
+        }
+    }
+    let mut child = cmd.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let text = String::from_utf8_lossy(&std::fs::read(&log).unwrap_or_default()).into_owned();
+    text.lines()
+        .find_map(|l| l.split("IRONCAST-CMDLINE: ").nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| {
+            panic!(
+                "no command line on the serial console; log tail: {}",
+                tail(&text)
+            )
+        })
+}
+
+fn tail(s: &str) -> &str {
+    let n = s.len().saturating_sub(2000);
+    let mut i = n;
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    &s[i..]
+}
+
+fn assert_cmdline(cmdline: &str, src: &str) {
+    let words: Vec<&str> = cmdline.split_whitespace().collect();
+    assert!(
+        words.contains(&"ironcast.marker=boot42"),
+        "marker missing: {cmdline}"
+    );
+    assert!(
+        words.contains(&"ironcast.q=a;b"),
+        "quoted arg mangled: {cmdline}"
+    );
+    assert!(
+        words.contains(&src),
+        "booted through the wrong config ({src} expected): {cmdline}"
+    );
+}
+
+#[test]
+fn qemu_boot_seabios_isolinux() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(iso) = bootable(dir.path()) else {
+        return;
+    };
+    assert_cmdline(&boot(dir.path(), &iso, Firmware::SeaBiosCd), "src=isolinux");
+}
+
+#[test]
+fn qemu_boot_ovmf_cd_grub() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(iso) = bootable(dir.path()) else {
+        return;
+    };
+    assert_cmdline(&boot(dir.path(), &iso, Firmware::OvmfCd), "src=grub-iso");
+}
+
+#[test]
+fn qemu_boot_ovmf_disk_efi_image_grub() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(iso) = bootable(dir.path()) else {
+        return;
+    };
+    assert_cmdline(&boot(dir.path(), &iso, Firmware::OvmfDisk), "src=efi-img");
+}
