@@ -1,13 +1,146 @@
-//! `ironcast iso` (issue 7).
+//! `ironcast iso`: inspect a boot ISO, remaster it with kernel arguments (issue 7).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::iso;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
 
 #[derive(Debug, clap::Subcommand)]
 pub enum IsoCmd {
-    /// Not built yet (issue 7).
-    Todo,
+    /// Show ids, El Torito entries, partitions, boot configs and kernel entries of an ISO.
+    Inspect {
+        file: PathBuf,
+        #[arg(short, long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Append kernel arguments to every kernel entry, without extracting or rebuilding.
+    #[command(group(clap::ArgGroup::new("dest").required(true).multiple(true).args(["output", "patch"])))]
+    Remaster {
+        input: PathBuf,
+        /// Kernel arguments to append, e.g. "console=ttyS0 ip=dhcp".
+        #[arg(long)]
+        append: String,
+        /// Write the remastered ISO here (a copy of the input plus the patches).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Write only the patch set (JSON) here; the image server serves it over the input.
+        #[arg(long)]
+        patch: Option<PathBuf>,
+    },
 }
 
-pub async fn run(_cmd: IsoCmd) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("this command is not built yet (issue 7)")
+pub async fn run(cmd: IsoCmd) -> anyhow::Result<ExitCode> {
+    tokio::task::spawn_blocking(move || run_blocking(cmd)).await?
+}
+
+fn run_blocking(cmd: IsoCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        IsoCmd::Inspect { file, format } => {
+            let info =
+                iso::inspect(&file).with_context(|| format!("inspecting {}", file.display()))?;
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&info)?),
+                Format::Text => print_text(&info),
+            }
+        }
+        IsoCmd::Remaster {
+            input,
+            append,
+            output,
+            patch,
+        } => {
+            let (set, report) = iso::remaster(&input, &append)
+                .with_context(|| format!("remastering {}", input.display()))?;
+            if let Some(p) = &patch {
+                let json = serde_json::to_vec(&set)?;
+                std::fs::write(p, json).with_context(|| format!("writing {}", p.display()))?;
+            }
+            if let Some(o) = &output {
+                set.materialize(&input, o)
+                    .with_context(|| format!("writing {}", o.display()))?;
+            }
+            for e in &report.edited {
+                eprintln!("edited {e}");
+            }
+            for (m, lba) in &report.moved {
+                eprintln!("moved {m} to sector {lba}");
+            }
+            eprintln!(
+                "{} kernel entries; {} patches; {} -> {} bytes",
+                report.kernel_entries,
+                set.patches.len(),
+                report.base_len,
+                report.new_len
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_text(i: &iso::Inspection) {
+    println!("file:        {} ({} bytes)", i.file, i.size);
+    println!("volume id:   {}", i.volume_id);
+    println!("system id:   {}", i.system_id);
+    println!("publisher:   {}", i.publisher_id);
+    println!("preparer:    {}", i.preparer_id);
+    println!("application: {}", i.application_id);
+    println!("volume size: {} bytes", i.volume_bytes);
+    println!(
+        "joliet: {}  rock ridge: {}  udf: {}  family: {}",
+        i.joliet,
+        i.rock_ridge,
+        i.udf,
+        serde_json::to_value(i.family)
+            .map(|v| v.as_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    );
+    for b in &i.el_torito {
+        println!(
+            "el torito:   {} {} media={} lba={} loads {}",
+            b.image.platform,
+            if b.image.bootable {
+                "bootable"
+            } else {
+                "not-bootable"
+            },
+            b.image.media,
+            b.image.load_lba,
+            b.loads
+        );
+    }
+    for p in &i.partitions {
+        println!(
+            "partition:   {} {} type {} start {} sectors {}{}",
+            p.table,
+            p.index,
+            p.kind,
+            p.start,
+            p.sectors,
+            if p.esp { " (ESP)" } else { "" }
+        );
+    }
+    for c in &i.configs {
+        println!("config:      {:?} {} {}", c.loader, c.location, c.path);
+    }
+    for e in &i.entries {
+        println!(
+            "entry:       [{}] {} {:?}: {} {}",
+            e.location,
+            e.config,
+            e.label.as_deref().unwrap_or(""),
+            e.kernel,
+            e.args
+        );
+    }
+    for w in &i.warnings {
+        println!("warning:     {w}");
+    }
 }

@@ -1,0 +1,165 @@
+//! grub.cfg files inside an EFI FAT image, read and rewritten in memory with the `fatfs` crate.
+//! The image keeps its size; the caller turns the old/new bytes into patches with [`diff`].
+//! fatfs is not hardened against hostile images, so every call runs under `catch_unwind` and a
+//! panic becomes an error (the only place we do this).
+
+use std::io::{Cursor, Read, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use fatfs::{FileSystem, FsOptions};
+
+use crate::overlay::Patch;
+
+/// Walk limits for hostile images.
+const MAX_DEPTH: usize = 8;
+const MAX_FILES: usize = 4096;
+
+/// A grub config inside the image.
+#[derive(Debug, Clone)]
+pub struct FatConfig {
+    pub path: String,
+    pub text: String,
+}
+
+fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(_) => Err("the FAT file system is corrupt (the FAT reader gave up)".into()),
+    }
+}
+
+fn is_grub_cfg(name: &str) -> bool {
+    name.eq_ignore_ascii_case("grub.cfg")
+}
+
+/// Lists every grub.cfg in the image.
+pub fn list_configs(image: &[u8]) -> Result<Vec<FatConfig>, String> {
+    guarded(|| {
+        let mut cur = Cursor::new(image.to_vec());
+        let fs = FileSystem::new(&mut cur, FsOptions::new())
+            .map_err(|e| format!("not a FAT file system: {e}"))?;
+        let mut out = Vec::new();
+        let mut stack = vec![(String::new(), fs.root_dir(), 0usize)];
+        let mut seen = 0usize;
+        while let Some((path, dir, depth)) = stack.pop() {
+            for entry in dir.iter() {
+                let entry = entry.map_err(|e| format!("reading directory {path}/: {e}"))?;
+                seen += 1;
+                if seen > MAX_FILES {
+                    return Err(format!("more than {MAX_FILES} files"));
+                }
+                let name = entry.file_name();
+                if name == "." || name == ".." {
+                    continue;
+                }
+                let p = format!("{path}/{name}");
+                if entry.is_dir() {
+                    if depth < MAX_DEPTH {
+                        stack.push((p, entry.to_dir(), depth + 1));
+                    }
+                } else if is_grub_cfg(&name) && entry.len() <= super::bootcfg::MAX_CONFIG {
+                    let mut buf = Vec::new();
+                    entry
+                        .to_file()
+                        .read_to_end(&mut buf)
+                        .map_err(|e| format!("reading {p}: {e}"))?;
+                    out.push(FatConfig {
+                        path: p,
+                        text: String::from_utf8_lossy(&buf).into_owned(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// Rewrites files (path → new text) and returns the new image bytes, same length.
+pub fn rewrite(image: &[u8], edits: &[(String, String)]) -> Result<Vec<u8>, String> {
+    guarded(|| {
+        let mut cur = Cursor::new(image.to_vec());
+        {
+            let fs = FileSystem::new(&mut cur, FsOptions::new().update_accessed_date(false))
+                .map_err(|e| format!("not a FAT file system: {e}"))?;
+            for (path, text) in edits {
+                let rel = path.trim_start_matches('/');
+                let mut f = fs
+                    .root_dir()
+                    .open_file(rel)
+                    .map_err(|e| format!("opening {path}: {e}"))?;
+                f.truncate()
+                    .map_err(|e| format!("truncating {path}: {e}"))?;
+                f.write_all(text.as_bytes()).map_err(|e| {
+                    format!("writing {path}: {e} (is the EFI image full? it cannot grow)")
+                })?;
+                f.flush().map_err(|e| format!("writing {path}: {e}"))?;
+            }
+            fs.unmount()
+                .map_err(|e| format!("closing the file system: {e}"))?;
+        }
+        let out = cur.into_inner();
+        if out.len() != image.len() {
+            return Err("the FAT image changed size".into());
+        }
+        Ok(out)
+    })
+}
+
+/// Byte patches turning `old` into `new` (same length), placed at `base` in the image. Runs
+/// closer than 64 bytes are merged to keep the patch set small.
+pub fn diff(base: u64, old: &[u8], new: &[u8]) -> Vec<Patch> {
+    const GAP: usize = 64;
+    let mut out: Vec<Patch> = Vec::new();
+    let mut i = 0;
+    let n = old.len().min(new.len());
+    while i < n {
+        if old[i] == new[i] {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut end = i + 1;
+        let mut j = end;
+        while j < n && j - end < GAP {
+            if old[j] != new[j] {
+                end = j + 1;
+            }
+            j += 1;
+        }
+        out.push(Patch {
+            offset: base + start as u64,
+            data: new[start..end].to_vec(),
+        });
+        i = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diff_merges_close_runs() {
+        let old = vec![0u8; 300];
+        let mut new = old.clone();
+        new[10] = 1;
+        new[20] = 2;
+        new[200] = 3;
+        let p = diff(1000, &old, &new);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].offset, 1010);
+        assert_eq!(p[0].data.len(), 11);
+        assert_eq!(p[1].offset, 1200);
+        assert_eq!(p[1].data, vec![3]);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        let mut img = vec![0xFFu8; 64 * 1024];
+        img[510] = 0x55;
+        img[511] = 0xAA;
+        assert!(list_configs(&img).is_err());
+        assert!(list_configs(&[]).is_err());
+    }
+}
