@@ -13,7 +13,8 @@ pub struct CacheConfig {
     pub dir: PathBuf,
     /// Hard limit on the bytes of cached entries (in-flight downloads count too).
     pub quota_bytes: u64,
-    /// An entry unused for this long is expired: evicted first, and removed by GC
+    /// An entry downloaded longer ago than this is expired: evicted first under pressure and
+    /// removed by GC unless leased
     /// ("30s", "15m", "12h", "7d", or seconds as an integer).
     #[serde(deserialize_with = "de_duration")]
     pub ttl: Duration,

@@ -401,6 +401,7 @@ async fn stream_to_entry(
         entry.checksums.insert(a.name().into(), h.clone());
     }
     entry.last_used = now;
+    entry.fetched_at = now;
     if !url.starts_with("file:") {
         entry.sources.insert(
             url.into(),

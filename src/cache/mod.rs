@@ -429,7 +429,7 @@ impl Cache {
                     .collect(),
             })
             .collect();
-        out.sort_by(|a, b| b.meta.last_used.cmp(&a.meta.last_used));
+        out.sort_by_key(|e| std::cmp::Reverse(e.meta.last_used));
         out
     }
 
@@ -601,6 +601,7 @@ impl State {
                 digest: e.sha256.clone(),
                 size: e.size,
                 last_used: e.last_used,
+                fetched_at: e.fetched_at,
                 pinned: self.leases.values().any(|l| l.sha256 == e.sha256),
             })
             .collect()

@@ -1,5 +1,9 @@
 //! Eviction planning under a hard quota: pure, so the order (expired first, then least recently
 //! used; leased entries never) is table-tested without a disk.
+//!
+//! An entry is expired when its bytes were downloaded longer than the TTL ago, however often
+//! it is used since: a copy does not live forever, and a busy expired entry is still the first
+//! to go. Least recently used counts from its last use.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -9,6 +13,8 @@ pub struct Candidate {
     pub digest: String,
     pub size: u64,
     pub last_used: DateTime<Utc>,
+    /// When the bytes were downloaded: the TTL counts from here.
+    pub fetched_at: DateTime<Utc>,
     /// Held by a lease (a deploy or a publication): never evicted.
     pub pinned: bool,
 }
@@ -23,14 +29,19 @@ pub struct Shortfall {
 }
 
 fn expired(c: &Candidate, now: DateTime<Utc>, ttl: Duration) -> bool {
-    now - c.last_used > ttl
+    now - c.fetched_at > ttl
 }
 
 /// Eviction order: unpinned expired entries (oldest use first), then unpinned live ones by least
 /// recent use.
 pub fn eviction_order(entries: &[Candidate], now: DateTime<Utc>, ttl: Duration) -> Vec<&Candidate> {
     let mut order: Vec<&Candidate> = entries.iter().filter(|c| !c.pinned).collect();
-    order.sort_by_key(|c| (!expired(c, now, ttl), c.last_used, c.digest.clone()));
+    order.sort_by_key(|c| {
+        let exp = expired(c, now, ttl);
+        // Expired first (oldest download first), then by least recent use.
+        let when = if exp { c.fetched_at } else { c.last_used };
+        (!exp, when, c.digest.clone())
+    });
     order
 }
 
@@ -98,6 +109,7 @@ mod tests {
             digest: d.into(),
             size,
             last_used: now() - Duration::hours(age_h),
+            fetched_at: now() - Duration::hours(age_h),
             pinned,
         }
     }
@@ -134,6 +146,21 @@ mod tests {
                 pinned: 10,
                 quota: 45
             }
+        );
+    }
+
+    #[test]
+    fn expired_goes_first_even_when_recently_used() {
+        let mut busy_old = c("busy-old", 10, 0, false);
+        busy_old.fetched_at = now() - Duration::hours(48);
+        let e = vec![c("lru", 10, 5, false), busy_old, c("fresh", 10, 1, false)];
+        assert_eq!(
+            plan(&e, 30, 30, 10, now(), ttl()).unwrap(),
+            vec!["busy-old"]
+        );
+        assert_eq!(
+            plan(&e, 30, 30, 20, now(), ttl()).unwrap(),
+            vec!["busy-old", "lru"]
         );
     }
 

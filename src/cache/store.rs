@@ -225,9 +225,7 @@ pub fn scan(
                 (Some(m), Some(d)) if m.sha256 == hash && d.len() == m.size => scan.entries.push(m),
                 _ => remove(path, &mut scan),
             }
-        } else if name.ends_with(".tmp") {
-            remove(path, &mut scan);
-        } else if !names.contains(&format!("{name}.json")) {
+        } else if name.ends_with(".tmp") || !names.contains(&format!("{name}.json")) {
             remove(path, &mut scan);
         }
     }
