@@ -492,6 +492,15 @@ async fn tokens_expire_revoke_and_survive_restart() {
     );
     tokio::time::sleep(Duration::from_millis(1200)).await;
     assert_eq!(curl(&["-I", &p.url]).await.status, 404, "expired token");
+    // The next publish sweeps the expired record from disk.
+    let p2 = h.server.publish(&art, "node-x", "again").await.unwrap();
+    let records: Vec<_> = std::fs::read_dir(fx.dir.join("pubs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(records, vec![format!("{}.json", p2.id)]);
+    h.server.revoke(&p2.id).await.unwrap();
     h.shutdown().await;
 
     // A publication outlives a restart; a revoked one is gone for good.

@@ -210,34 +210,37 @@ pub fn scan(
         .map_err(io_err(format!("listing {}", entries_dir.display())))?
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .collect();
-    let remove = |p: PathBuf, scan: &mut Scan| {
-        if clean {
-            remove_quiet(&p);
-            scan.removed.push(p);
-        }
+    // A file younger than this may belong to a download committing right now (another process
+    // writes the metadata, then renames the data): not an orphan yet.
+    let settling = std::time::Duration::from_secs(300);
+    let young = |p: &Path| {
+        fs::metadata(p)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_none_or(|age| age < settling)
     };
+    let mut good = std::collections::HashSet::new();
     for name in &names {
-        let path = entries_dir.join(name);
         if let Some(hash) = name.strip_suffix(".json") {
-            let meta: Option<EntryMeta> = read_json(&path);
-            let data_ok = fs::metadata(layout.data(hash)).ok();
-            match (meta, data_ok) {
-                (Some(m), Some(d)) if m.sha256 == hash && d.len() == m.size => scan.entries.push(m),
-                _ => remove(path, &mut scan),
+            let meta: Option<EntryMeta> = read_json(&entries_dir.join(name));
+            let data = fs::metadata(layout.data(hash)).ok();
+            match (meta, data) {
+                (Some(m), Some(d)) if m.sha256 == hash && d.len() == m.size => {
+                    good.insert(hash.to_string());
+                    scan.entries.push(m)
+                }
+                _ => {}
             }
-        } else if name.ends_with(".tmp") || !names.contains(&format!("{name}.json")) {
-            remove(path, &mut scan);
         }
     }
-    // Data whose metadata was just judged bad goes too.
     if clean {
         for name in &names {
-            if !name.contains('.') && !scan.entries.iter().any(|m| &m.sha256 == name) {
-                let p = entries_dir.join(name);
-                if p.exists() {
-                    remove_quiet(&p);
-                    scan.removed.push(p);
-                }
+            let stem = name.strip_suffix(".json").unwrap_or(name);
+            let path = entries_dir.join(name);
+            if !good.contains(stem) && !young(&path) {
+                remove_quiet(&path);
+                scan.removed.push(path);
             }
         }
     }
@@ -248,7 +251,11 @@ pub fn scan(
     {
         match read_json::<Lease>(&e.path()) {
             Some(l) => scan.leases.push(l),
-            None => remove(e.path(), &mut scan),
+            None if clean && !young(&e.path()) => {
+                remove_quiet(&e.path());
+                scan.removed.push(e.path());
+            }
+            None => {}
         }
     }
     if clean {
@@ -307,4 +314,81 @@ fn clean_parts(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn age(path: &Path, secs: u64) {
+        let f = File::options().write(true).open(path).unwrap();
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(secs))
+            .unwrap();
+    }
+
+    #[test]
+    fn scan_keeps_entries_and_resumable_parts_and_cleans_orphans() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout {
+            root: dir.path().to_path_buf(),
+        };
+        layout.create_dirs().unwrap();
+        let now = Utc::now();
+        let meta = EntryMeta {
+            sha256: "aa".into(),
+            size: 3,
+            checksums: BTreeMap::new(),
+            sources: BTreeMap::new(),
+            fetched_at: now,
+            last_used: now,
+        };
+        fs::write(layout.data("aa"), b"abc").unwrap();
+        write_json(&layout.meta("aa"), &meta).unwrap();
+        // Orphans: data without metadata, metadata without data, wrong size, temp file.
+        fs::write(layout.data("bb"), b"x").unwrap();
+        write_json(
+            &layout.meta("cc"),
+            &EntryMeta {
+                sha256: "cc".into(),
+                ..meta.clone()
+            },
+        )
+        .unwrap();
+        fs::write(layout.data("dd"), b"too long").unwrap();
+        write_json(
+            &layout.meta("dd"),
+            &EntryMeta {
+                sha256: "dd".into(),
+                ..meta.clone()
+            },
+        )
+        .unwrap();
+        fs::write(layout.entries().join("ee.json.tmp"), b"{").unwrap();
+        for p in ["bb", "cc.json", "dd", "dd.json", "ee.json.tmp"] {
+            age(&layout.entries().join(p), 3600);
+        }
+        // A young orphan may be a commit in progress by another process: kept for now.
+        fs::write(layout.data("ff"), b"x").unwrap();
+        // Partial downloads: resumable (sidecar) kept, bare ones removed.
+        fs::write(layout.part("k1"), b"12").unwrap();
+        let pm = PartMeta {
+            url: "http://x/y".into(),
+            etag: Some("\"e\"".into()),
+            last_modified: None,
+            total: Some(10),
+            started_at: now,
+        };
+        write_json(&layout.part_meta("k1"), &pm).unwrap();
+        fs::write(layout.part("k2"), b"12").unwrap();
+        let scan = scan(&layout, true, chrono::Duration::hours(1)).unwrap();
+        assert_eq!(scan.entries, vec![meta]);
+        let mut left: Vec<String> = fs::read_dir(layout.entries())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, vec!["aa", "aa.json", "ff"]);
+        assert!(layout.part("k1").exists() && layout.part_meta("k1").exists());
+        assert!(!layout.part("k2").exists());
+    }
 }

@@ -223,6 +223,7 @@ impl ImageServer {
         node: &str,
         name: &str,
     ) -> Result<Publication, ServerError> {
+        self.sweep_expired().await;
         let base_url = self.base_url();
         if base_url.is_empty() {
             return Err(ServerError::Config(
@@ -287,6 +288,31 @@ impl ImageServer {
                 })?;
         }
         Ok(())
+    }
+
+    /// Forgets expired publications and deletes their files.
+    pub async fn sweep_expired(&self) {
+        let now = Utc::now();
+        let expired: Vec<Arc<Live>> = {
+            let mut pubs = wlock(&self.pubs);
+            let tokens: Vec<String> = pubs
+                .iter()
+                .filter(|(_, l)| l.record.expires_at <= now)
+                .map(|(t, _)| t.clone())
+                .collect();
+            tokens.iter().filter_map(|t| pubs.remove(t)).collect()
+        };
+        if expired.is_empty() {
+            return;
+        }
+        let dir = self.cfg.dir.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for l in expired {
+                tracing::info!(node = %l.record.node, publication = %l.record.id, "publication expired");
+                crate::cache::store::remove_quiet(&publish::record_path(&dir, &l.record.id));
+            }
+        })
+        .await;
     }
 
     /// The live publication for a request path, if its token is valid and the name matches.
