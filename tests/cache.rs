@@ -687,3 +687,52 @@ async fn kill_9_mid_download_then_restart_resumes() {
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed[0]["sha256"], sha256(&data));
 }
+
+#[test]
+fn cli_fetch_show_evict_gc() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let data = pseudo_random(50_000, 50);
+    std::fs::write(src.join("x.iso"), &data).unwrap();
+    let cache_dir = dir.path().join("cache");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(common::ironcast_bin())
+            .arg("cache")
+            .args(args)
+            .arg("--cache-dir")
+            .arg(&cache_dir)
+            .arg("--allow-file-dir")
+            .arg(&src)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let url = format!("file://{}/x.iso", src.display());
+    let digest = sha256(&data);
+    let (ok, _, err) = run(&["fetch", &url, "--checksum", &"f".repeat(64)]);
+    assert!(
+        !ok && err.contains("checksum mismatch") && err.contains(&digest),
+        "{err}"
+    );
+    let (ok, out, err) = run(&["fetch", &url, "--checksum", &digest]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with(&format!("sha256:{digest}")), "{out}");
+    let (ok, out, _) = run(&["show", &digest[..12]]);
+    assert!(
+        ok && out.contains(&url) && out.contains("50000 bytes"),
+        "{out}"
+    );
+    let (ok, out, _) = run(&["list"]);
+    assert!(ok && out.contains(&digest[..16]), "{out}");
+    let (ok, out, _) = run(&["gc"]);
+    assert!(ok && out.starts_with("evicted 0 entries"), "{out}");
+    let (ok, out, _) = run(&["evict", &digest]);
+    assert!(ok && out.contains(&digest), "{out}");
+    let (ok, _, err) = run(&["show", &digest]);
+    assert!(!ok && err.contains("no cache entry"), "{err}");
+}
