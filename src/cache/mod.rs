@@ -1,1 +1,753 @@
 //! Content-addressed image cache: fetch, verify, quota, leases, GC.
+//!
+//! Job: make an image named by URL (+ checksum) available as a verified local file, once,
+//! under a hard byte quota, and keep it while someone uses it.
+//!
+//! - Sources: `http(s)://` streamed with reqwest; `file://` only under
+//!   [`CacheConfig::allowed_file_dirs`].
+//! - Checksums ([`checksum`]): a value with its algorithm (sha256, sha512; md5 only with
+//!   `allow_md5`), a checksum-file URL (SHA256SUMS style, matched by the image's file name), or a
+//!   bare value whose algorithm is guessed from its length. Verified while streaming; a mismatch
+//!   discards the bytes and the error says expected vs got.
+//! - Entries are addressed by sha256; the filesystem is the truth ([`store`]): `.part` → fsync →
+//!   rename, metadata beside; orphans and stale `.part` files are removed at open.
+//! - Single flight: concurrent requests for one image share one download (in-process through a
+//!   shared future, across processes through an flock per download key).
+//! - An interrupted download resumes with Range + If-Range (ETag or Last-Modified); entries
+//!   fetched without a checksum are revalidated with a conditional GET after `revalidate_after`.
+//! - Hard quota ([`quota`]): room is reserved before a download starts (Content-Length), by
+//!   evicting expired entries, then least recently used ones; leased entries are never evicted,
+//!   and when the room cannot be made nothing is evicted and the error names needed/free/pinned.
+//! - GC on a cron schedule and under pressure; metrics counters.
+//!
+//! Non-goals: decompressing or converting images (the writer does that); caching the ISO
+//! engine's patch sets (they are small and owned by their node).
+
+pub mod checksum;
+pub mod config;
+mod fetch;
+mod images;
+pub mod quota;
+pub mod store;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use futures::future::{BoxFuture, FutureExt, Shared};
+use sha2::Digest as _;
+
+pub use checksum::{Algorithm, Expected};
+pub use config::CacheConfig;
+pub use deploy_drivers::ports::ChecksumSpec;
+pub use store::{EntryMeta, Lease};
+
+use store::Layout;
+
+/// Why a cache operation failed. Cloneable: one download's error is shared by every waiter.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CacheError {
+    #[error("invalid image URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("file {path} is not under an allowed directory; add its directory to allowed_file_dirs in [cache]")]
+    FileNotAllowed { path: String },
+    #[error("{0}")]
+    BadChecksum(String),
+    #[error("checksum mismatch for {url}: expected {algorithm} {expected}, got {got}; the download was discarded")]
+    ChecksumMismatch {
+        url: String,
+        algorithm: String,
+        expected: String,
+        got: String,
+    },
+    #[error("checksum file {checksum_url} has no line for {file_name}")]
+    ChecksumNotListed {
+        checksum_url: String,
+        file_name: String,
+    },
+    #[error("cache quota exceeded: needed {needed} bytes, free {free} bytes, pinned by leases {pinned} bytes (quota {quota}); nothing was evicted. Release leases, raise quota_bytes or free space")]
+    QuotaExceeded {
+        needed: u64,
+        free: u64,
+        pinned: u64,
+        quota: u64,
+    },
+    #[error("origin answered {status} for {url}")]
+    Origin { url: String, status: u16 },
+    #[error("cannot fetch {url}: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("{url} sent {got} bytes but announced {expected}")]
+    Truncated {
+        url: String,
+        expected: u64,
+        got: u64,
+    },
+    #[error("no cache entry {0}")]
+    NotFound(String),
+    #[error("entry {sha256} is leased by {holders}; release the leases first")]
+    Leased { sha256: String, holders: String },
+    #[error("invalid cache configuration: {0}")]
+    Config(String),
+    #[error("{context}: {message}")]
+    Io { context: String, message: String },
+}
+
+pub type Result<T, E = CacheError> = std::result::Result<T, E>;
+
+/// Counters for /metrics.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    pub bytes_fetched: AtomicU64,
+    pub evictions: AtomicU64,
+}
+
+/// A point-in-time copy of the metrics, with quota use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MetricsSnapshot {
+    pub hits: u64,
+    pub misses: u64,
+    pub bytes_fetched: u64,
+    pub evictions: u64,
+    pub used_bytes: u64,
+    pub pinned_bytes: u64,
+    pub quota_bytes: u64,
+    pub entries: u64,
+}
+
+impl MetricsSnapshot {
+    /// Prometheus text exposition, for the lead's /metrics.
+    pub fn render_prometheus(&self) -> String {
+        let mut s = String::new();
+        for (name, kind, v) in [
+            ("ironcast_cache_hits_total", "counter", self.hits),
+            ("ironcast_cache_misses_total", "counter", self.misses),
+            (
+                "ironcast_cache_fetched_bytes_total",
+                "counter",
+                self.bytes_fetched,
+            ),
+            ("ironcast_cache_evictions_total", "counter", self.evictions),
+            ("ironcast_cache_used_bytes", "gauge", self.used_bytes),
+            ("ironcast_cache_pinned_bytes", "gauge", self.pinned_bytes),
+            ("ironcast_cache_quota_bytes", "gauge", self.quota_bytes),
+            ("ironcast_cache_entries", "gauge", self.entries),
+        ] {
+            s.push_str(&format!("# TYPE {name} {kind}\n{name} {v}\n"));
+        }
+        s
+    }
+}
+
+/// One entry as listed by `cache list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EntryInfo {
+    #[serde(flatten)]
+    pub meta: EntryMeta,
+    pub path: PathBuf,
+    pub leases: Vec<Lease>,
+}
+
+/// What a GC run removed.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct GcReport {
+    pub evicted: Vec<String>,
+    pub freed_bytes: u64,
+    pub removed_files: Vec<PathBuf>,
+}
+
+/// Called with (bytes so far, total when known) while a download streams.
+pub type Progress = Arc<dyn Fn(u64, Option<u64>) + Send + Sync>;
+
+type Flight = Shared<BoxFuture<'static, Result<EntryMeta>>>;
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<String, EntryMeta>,
+    leases: HashMap<String, Lease>,
+    /// Bytes reserved by downloads in progress.
+    reserved: u64,
+}
+
+struct Inner {
+    cfg: CacheConfig,
+    layout: Layout,
+    client: reqwest::Client,
+    allowed_dirs: Vec<PathBuf>,
+    state: Mutex<State>,
+    flights: Mutex<HashMap<String, Flight>>,
+    metrics: Metrics,
+}
+
+/// The image cache; cheap to clone.
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+/// How a request relates to what is cached.
+enum Lookup {
+    Hit(EntryMeta),
+    Revalidate(EntryMeta),
+    Miss,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| CacheError::Io {
+            context: "cache worker thread".into(),
+            message: e.to_string(),
+        })?
+}
+
+impl Cache {
+    /// Opens (creating) the cache directory, removes orphans and stale partial downloads, and
+    /// indexes the entries and leases found there.
+    pub async fn open(cfg: CacheConfig) -> Result<Self> {
+        cron_schedule(&cfg.gc_schedule)?;
+        let layout = Layout {
+            root: cfg.dir.clone(),
+        };
+        let mut allowed_dirs = Vec::new();
+        for d in &cfg.allowed_file_dirs {
+            match std::fs::canonicalize(d) {
+                Ok(p) => allowed_dirs.push(p),
+                Err(e) => {
+                    tracing::warn!(dir = %d.display(), error = %e, "allowed_file_dirs entry is not usable")
+                }
+            }
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(30))
+            .read_timeout(cfg.read_timeout)
+            .user_agent(concat!("ironcast/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CacheError::Config(format!("HTTP client: {e}")))?;
+        let ttl = chrono_ttl(&cfg);
+        let l2 = layout.clone();
+        let scan = blocking(move || {
+            l2.create_dirs()?;
+            store::scan(&l2, true, ttl)
+        })
+        .await?;
+        for p in &scan.removed {
+            tracing::info!(path = %p.display(), "removed stray cache file");
+        }
+        let state = State {
+            entries: scan
+                .entries
+                .into_iter()
+                .map(|m| (m.sha256.clone(), m))
+                .collect(),
+            leases: scan.leases.into_iter().map(|l| (l.id.clone(), l)).collect(),
+            reserved: 0,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                cfg,
+                layout,
+                client,
+                allowed_dirs,
+                state: Mutex::new(state),
+                flights: Mutex::new(HashMap::new()),
+                metrics: Metrics::default(),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &CacheConfig {
+        &self.inner.cfg
+    }
+
+    /// Path of the bytes of entry `sha256`.
+    pub fn path_of(&self, sha256: &str) -> PathBuf {
+        self.inner.layout.data(sha256)
+    }
+
+    /// Makes the image available and verified; returns its metadata (data at [`Cache::path_of`]).
+    pub async fn fetch(&self, url: &str, checksum: Option<&ChecksumSpec>) -> Result<EntryMeta> {
+        self.fetch_with_progress(url, checksum, None).await
+    }
+
+    /// [`Cache::fetch`], reporting download progress to `progress` (when this call downloads).
+    pub async fn fetch_with_progress(
+        &self,
+        url: &str,
+        checksum: Option<&ChecksumSpec>,
+        progress: Option<Progress>,
+    ) -> Result<EntryMeta> {
+        fetch::check_url(&self.inner, url)?;
+        let expected = self.resolve_checksum(url, checksum).await?;
+        if let Lookup::Hit(meta) = self.inner.lookup(url, expected.as_ref()) {
+            self.inner.metrics.hits.fetch_add(1, Ordering::Relaxed);
+            return self.inner.touch(meta).await;
+        }
+        let key = download_key(url, expected.as_ref());
+        let flight = {
+            let mut flights = lock(&self.inner.flights);
+            match flights.get(&key) {
+                Some(f) => f.clone(),
+                None => {
+                    let inner = self.inner.clone();
+                    let (u, k) = (url.to_string(), key.clone());
+                    let task = tokio::spawn(async move {
+                        let out =
+                            fetch::download(&inner, &u, expected.as_ref(), &k, progress).await;
+                        lock(&inner.flights).remove(&k);
+                        out
+                    });
+                    let f = async move {
+                        task.await.unwrap_or_else(|e| {
+                            Err(CacheError::Io {
+                                context: "download task".into(),
+                                message: e.to_string(),
+                            })
+                        })
+                    }
+                    .boxed()
+                    .shared();
+                    flights.insert(key, f.clone());
+                    f
+                }
+            }
+        };
+        flight.await
+    }
+
+    async fn resolve_checksum(
+        &self,
+        url: &str,
+        spec: Option<&ChecksumSpec>,
+    ) -> Result<Option<Expected>> {
+        let allow_md5 = self.inner.cfg.allow_md5;
+        match spec {
+            None => Ok(None),
+            Some(ChecksumSpec::Value { algorithm, hex }) => {
+                Expected::parse(algorithm, hex, allow_md5).map(Some)
+            }
+            Some(ChecksumSpec::FileUrl(sums_url)) => {
+                fetch::check_url(&self.inner, sums_url)?;
+                let text = fetch::read_small(&self.inner, sums_url).await?;
+                let file_name = reqwest::Url::parse(url)
+                    .ok()
+                    .and_then(|u| u.path_segments()?.next_back().map(str::to_string))
+                    .unwrap_or_default();
+                let hex = checksum::find_in_sums(&text, &file_name).ok_or_else(|| {
+                    CacheError::ChecksumNotListed {
+                        checksum_url: sums_url.clone(),
+                        file_name: file_name.clone(),
+                    }
+                })?;
+                Expected::parse("auto", &hex, allow_md5).map(Some)
+            }
+        }
+    }
+
+    /// Fetches and leases the image to `holder` in one step, so GC cannot slip in between.
+    pub async fn acquire(
+        &self,
+        url: &str,
+        checksum: Option<&ChecksumSpec>,
+        holder: &str,
+    ) -> Result<(Lease, EntryMeta)> {
+        for _ in 0..3 {
+            let meta = self.fetch(url, checksum).await?;
+            match self.lease(&meta.sha256, holder).await {
+                Ok(lease) => return Ok((lease, meta)),
+                // Evicted between fetch and lease: fetch again.
+                Err(CacheError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(CacheError::Io {
+            context: format!("leasing {url}"),
+            message: "the entry kept being evicted under quota pressure".into(),
+        })
+    }
+
+    /// Leases entry `sha256` to `holder`: it is not evicted until the lease is released.
+    pub async fn lease(&self, sha256: &str, holder: &str) -> Result<Lease> {
+        let lease = Lease {
+            id: uuid::Uuid::new_v4().to_string(),
+            sha256: sha256.to_string(),
+            holder: holder.to_string(),
+            created_at: Utc::now(),
+        };
+        {
+            let mut st = lock(&self.inner.state);
+            if !st.entries.contains_key(sha256) {
+                return Err(CacheError::NotFound(sha256.to_string()));
+            }
+            st.leases.insert(lease.id.clone(), lease.clone());
+        }
+        let path = self.inner.layout.lease(&lease.id);
+        let l2 = lease.clone();
+        let res = blocking(move || store::write_json(&path, &l2)).await;
+        if let Err(e) = res {
+            lock(&self.inner.state).leases.remove(&lease.id);
+            return Err(e);
+        }
+        Ok(lease)
+    }
+
+    /// Releases a lease; unknown ids are fine.
+    pub async fn release(&self, lease_id: &str) -> Result<()> {
+        if lease_id.contains(['/', '\\']) || lease_id.starts_with('.') {
+            return Ok(());
+        }
+        lock(&self.inner.state).leases.remove(lease_id);
+        let path = self.inner.layout.lease(lease_id);
+        blocking(move || {
+            store::remove_quiet(&path);
+            store::sync_parent(&path)
+        })
+        .await
+    }
+
+    /// Every entry with its leases, most recently used first.
+    pub fn list(&self) -> Vec<EntryInfo> {
+        let st = lock(&self.inner.state);
+        let mut out: Vec<EntryInfo> = st
+            .entries
+            .values()
+            .map(|m| EntryInfo {
+                meta: m.clone(),
+                path: self.inner.layout.data(&m.sha256),
+                leases: st
+                    .leases
+                    .values()
+                    .filter(|l| l.sha256 == m.sha256)
+                    .cloned()
+                    .collect(),
+            })
+            .collect();
+        out.sort_by_key(|e| std::cmp::Reverse(e.meta.last_used));
+        out
+    }
+
+    /// Finds an entry by sha256 (or a unique prefix of it, at least 8 digits).
+    pub fn find(&self, prefix: &str) -> Result<EntryInfo> {
+        let prefix = prefix.trim_start_matches("sha256:").to_ascii_lowercase();
+        let found: Vec<EntryInfo> = self
+            .list()
+            .into_iter()
+            .filter(|e| prefix.len() >= 8 && e.meta.sha256.starts_with(&prefix))
+            .collect();
+        match found.len() {
+            1 => Ok(found.into_iter().next().expect("one")),
+            _ => Err(CacheError::NotFound(prefix)),
+        }
+    }
+
+    /// Evicts one entry now; refuses a leased one.
+    pub async fn evict(&self, sha256: &str) -> Result<()> {
+        {
+            let mut st = lock(&self.inner.state);
+            let holders: Vec<String> = st
+                .leases
+                .values()
+                .filter(|l| l.sha256 == sha256)
+                .map(|l| format!("{} (lease {})", l.holder, l.id))
+                .collect();
+            if !holders.is_empty() {
+                return Err(CacheError::Leased {
+                    sha256: sha256.into(),
+                    holders: holders.join(", "),
+                });
+            }
+            if st.entries.remove(sha256).is_none() {
+                return Err(CacheError::NotFound(sha256.into()));
+            }
+        }
+        self.inner.remove_entries(vec![sha256.to_string()]).await;
+        Ok(())
+    }
+
+    /// Removes expired unleased entries (and LRU ones while above quota) and stale partial
+    /// downloads.
+    pub async fn gc(&self) -> Result<GcReport> {
+        let now = Utc::now();
+        let ttl = chrono_ttl(&self.inner.cfg);
+        let (evicted, freed) = {
+            let mut st = lock(&self.inner.state);
+            let used = st.used();
+            let plan = quota::gc_plan(&st.candidates(), used, self.inner.cfg.quota_bytes, now, ttl);
+            let mut freed = 0;
+            for d in &plan {
+                if let Some(m) = st.entries.remove(d) {
+                    freed += m.size;
+                }
+            }
+            (plan, freed)
+        };
+        self.inner.remove_entries(evicted.clone()).await;
+        let layout = self.inner.layout.clone();
+        let scan = blocking(move || store::scan(&layout, true, ttl)).await?;
+        Ok(GcReport {
+            evicted,
+            freed_bytes: freed,
+            removed_files: scan.removed,
+        })
+    }
+
+    pub fn metrics(&self) -> MetricsSnapshot {
+        let m = &self.inner.metrics;
+        let st = lock(&self.inner.state);
+        let pinned: std::collections::HashSet<&str> =
+            st.leases.values().map(|l| l.sha256.as_str()).collect();
+        MetricsSnapshot {
+            hits: m.hits.load(Ordering::Relaxed),
+            misses: m.misses.load(Ordering::Relaxed),
+            bytes_fetched: m.bytes_fetched.load(Ordering::Relaxed),
+            evictions: m.evictions.load(Ordering::Relaxed),
+            used_bytes: st.used(),
+            pinned_bytes: st
+                .entries
+                .values()
+                .filter(|e| pinned.contains(e.sha256.as_str()))
+                .map(|e| e.size)
+                .sum(),
+            quota_bytes: self.inner.cfg.quota_bytes,
+            entries: st.entries.len() as u64,
+        }
+    }
+
+    /// Runs [`Cache::gc`] on the configured cron schedule until the task is aborted.
+    pub fn spawn_gc(&self) -> Result<tokio::task::JoinHandle<()>> {
+        let schedule = cron_schedule(&self.inner.cfg.gc_schedule)?;
+        let cache = self.clone();
+        Ok(tokio::spawn(async move {
+            for next in schedule.upcoming_owned(Utc) {
+                let wait = (next - Utc::now()).to_std().unwrap_or_default();
+                tokio::time::sleep(wait).await;
+                match cache.gc().await {
+                    Ok(r) => tracing::info!(
+                        evicted = r.evicted.len(),
+                        freed_bytes = r.freed_bytes,
+                        "cache gc"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "cache gc failed"),
+                }
+            }
+        }))
+    }
+}
+
+/// A running cache: the cache plus its GC task. Dropping it stops GC.
+pub struct CacheHandle {
+    pub cache: Cache,
+    gc: tokio::task::JoinHandle<()>,
+}
+
+impl CacheHandle {
+    /// The `Images` port over this cache, for the conductor.
+    pub fn images(&self) -> Arc<dyn deploy_drivers::ports::Images> {
+        Arc::new(self.cache.clone())
+    }
+}
+
+impl Drop for CacheHandle {
+    fn drop(&mut self) {
+        self.gc.abort();
+    }
+}
+
+/// Opens the cache and starts its GC schedule: what `ironcast serve` calls.
+pub async fn start(cfg: CacheConfig) -> Result<CacheHandle> {
+    let cache = Cache::open(cfg).await?;
+    let gc = cache.spawn_gc()?;
+    Ok(CacheHandle { cache, gc })
+}
+
+fn cron_schedule(expr: &str) -> Result<cron::Schedule> {
+    expr.parse().map_err(|e| {
+        CacheError::Config(format!(
+            "gc_schedule {expr:?} is not a cron expression (sec min hour day month weekday): {e}"
+        ))
+    })
+}
+
+fn chrono_ttl(cfg: &CacheConfig) -> chrono::Duration {
+    chrono::Duration::from_std(cfg.ttl).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Names the download of `url` verified against `expected`: the single-flight and `.part` key.
+fn download_key(url: &str, expected: Option<&Expected>) -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(url.as_bytes());
+    h.update(b"\n");
+    if let Some(e) = expected {
+        h.update(e.label().as_bytes());
+    }
+    hex::encode(&h.finalize()[..16])
+}
+
+impl State {
+    fn used(&self) -> u64 {
+        self.entries.values().map(|e| e.size).sum::<u64>() + self.reserved
+    }
+    fn candidates(&self) -> Vec<quota::Candidate> {
+        self.entries
+            .values()
+            .map(|e| quota::Candidate {
+                digest: e.sha256.clone(),
+                size: e.size,
+                last_used: e.last_used,
+                fetched_at: e.fetched_at,
+                pinned: self.leases.values().any(|l| l.sha256 == e.sha256),
+            })
+            .collect()
+    }
+}
+
+/// Bytes held for a download in progress; given back when dropped.
+struct Reservation {
+    inner: Arc<Inner>,
+    bytes: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut st = lock(&self.inner.state);
+        st.reserved = st.reserved.saturating_sub(self.bytes);
+    }
+}
+
+impl Inner {
+    fn lookup(&self, url: &str, expected: Option<&Expected>) -> Lookup {
+        let st = lock(&self.state);
+        match expected {
+            Some(e) if e.algorithm == Algorithm::Sha256 => match st.entries.get(&e.hex) {
+                Some(m) => Lookup::Hit(m.clone()),
+                None => Lookup::Miss,
+            },
+            Some(e) => st
+                .entries
+                .values()
+                .find(|m| m.checksums.get(e.algorithm.name()) == Some(&e.hex))
+                .map_or(Lookup::Miss, |m| Lookup::Hit(m.clone())),
+            None => {
+                let found = st
+                    .entries
+                    .values()
+                    .filter_map(|m| Some((m, m.sources.get(url)?)))
+                    .max_by_key(|(m, _)| m.fetched_at);
+                match found {
+                    None => Lookup::Miss,
+                    Some((m, src)) => {
+                        let fresh = src.validated_at.is_some_and(|t| {
+                            (Utc::now() - t).to_std().unwrap_or_default()
+                                < self.cfg.revalidate_after
+                        });
+                        if fresh {
+                            Lookup::Hit(m.clone())
+                        } else {
+                            Lookup::Revalidate(m.clone())
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records a use of `meta` (for LRU) and returns the updated metadata.
+    async fn touch(&self, mut meta: EntryMeta) -> Result<EntryMeta> {
+        meta.last_used = Utc::now();
+        self.save_meta(meta).await
+    }
+
+    async fn save_meta(&self, meta: EntryMeta) -> Result<EntryMeta> {
+        {
+            let mut st = lock(&self.state);
+            match st.entries.get_mut(&meta.sha256) {
+                Some(m) => *m = meta.clone(),
+                None => return Err(CacheError::NotFound(meta.sha256.clone())),
+            }
+        }
+        let path = self.layout.meta(&meta.sha256);
+        let m2 = meta.clone();
+        blocking(move || store::write_json(&path, &m2)).await?;
+        Ok(meta)
+    }
+
+    /// Reserves room for `needed` more bytes, evicting by the quota plan; evicts nothing when
+    /// the room cannot be made.
+    async fn reserve(self: &Arc<Self>, needed: u64) -> Result<Reservation> {
+        let evicted = {
+            let mut st = lock(&self.state);
+            let plan = quota::plan(
+                &st.candidates(),
+                st.used(),
+                self.cfg.quota_bytes,
+                needed,
+                Utc::now(),
+                chrono_ttl(&self.cfg),
+            )
+            .map_err(|s| CacheError::QuotaExceeded {
+                needed: s.needed,
+                free: s.free,
+                pinned: s.pinned,
+                quota: s.quota,
+            })?;
+            for d in &plan {
+                st.entries.remove(d);
+            }
+            st.reserved += needed;
+            plan
+        };
+        self.remove_entries(evicted).await;
+        Ok(Reservation {
+            inner: self.clone(),
+            bytes: needed,
+        })
+    }
+
+    /// Deletes the files of entries already dropped from the index.
+    async fn remove_entries(&self, shas: Vec<String>) {
+        if shas.is_empty() {
+            return;
+        }
+        self.metrics
+            .evictions
+            .fetch_add(shas.len() as u64, Ordering::Relaxed);
+        let layout = self.layout.clone();
+        let res = blocking(move || {
+            for s in &shas {
+                tracing::info!(sha256 = %s, "evicting cache entry");
+                store::remove_quiet(&layout.data(s));
+                store::remove_quiet(&layout.meta(s));
+            }
+            store::sync_parent(&layout.meta("x"))
+        })
+        .await;
+        if let Err(e) = res {
+            tracing::warn!(error = %e, "removing evicted entries");
+        }
+    }
+
+    /// Re-reads the directory (another process may have added entries) without cleaning.
+    async fn rescan(&self) -> Result<()> {
+        let layout = self.layout.clone();
+        let scan = blocking(move || store::scan(&layout, false, chrono::Duration::MAX)).await?;
+        let mut st = lock(&self.state);
+        for m in scan.entries {
+            st.entries.entry(m.sha256.clone()).or_insert(m);
+        }
+        for l in scan.leases {
+            st.leases.entry(l.id.clone()).or_insert(l);
+        }
+        Ok(())
+    }
+
+    fn is_allowed_file(&self, path: &Path) -> bool {
+        self.allowed_dirs.iter().any(|d| path.starts_with(d))
+    }
+}

@@ -1,13 +1,248 @@
-//! `ironcast cache` (issue 4).
+//! `ironcast cache`: inspect and manage the image cache directory directly (no server needed;
+//! the cache's flocks keep a running server and this command from downloading twice).
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::cache::{Cache, CacheConfig, ChecksumSpec, EntryInfo};
+
+#[derive(Debug, clap::Args)]
+pub struct CacheOpts {
+    /// Cache directory (default: the state directory's cache).
+    #[arg(long, env = "IRONCAST_CACHE_DIR", global = true)]
+    cache_dir: Option<PathBuf>,
+    /// Hard quota in bytes (default: the cache's default).
+    #[arg(long, global = true)]
+    quota_bytes: Option<u64>,
+    /// Allow file:// URLs under this directory (repeatable).
+    #[arg(long = "allow-file-dir", global = true)]
+    allow_file_dirs: Vec<PathBuf>,
+    /// Accept md5 checksums.
+    #[arg(long, global = true)]
+    allow_md5: bool,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+}
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CacheCmd {
-    /// Not built yet (issue 4).
-    Todo,
+    /// List cached entries, most recently used first.
+    List {
+        #[command(flatten)]
+        opts: CacheOpts,
+    },
+    /// Show one entry (sha256 or a unique prefix of at least 8 digits).
+    Show {
+        sha256: String,
+        #[command(flatten)]
+        opts: CacheOpts,
+    },
+    /// Fetch an image into the cache, verifying it, with a progress bar.
+    Fetch {
+        url: String,
+        /// "sha256:HEX", "sha512:HEX", a bare HEX (algorithm by length), or the URL of a
+        /// SHA256SUMS-style file listing the image's file name.
+        #[arg(long)]
+        checksum: Option<String>,
+        #[command(flatten)]
+        opts: CacheOpts,
+    },
+    /// Remove expired entries (and least recently used ones above quota), stale partial files.
+    Gc {
+        #[command(flatten)]
+        opts: CacheOpts,
+    },
+    /// Remove one entry now (refused while it is leased).
+    Evict {
+        sha256: String,
+        #[command(flatten)]
+        opts: CacheOpts,
+    },
 }
 
-pub async fn run(_cmd: CacheCmd) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("this command is not built yet (issue 4)")
+fn config(opts: &CacheOpts) -> CacheConfig {
+    let mut cfg = CacheConfig::default();
+    if let Some(d) = &opts.cache_dir {
+        cfg.dir = d.clone();
+    }
+    if let Some(q) = opts.quota_bytes {
+        cfg.quota_bytes = q;
+    }
+    cfg.allowed_file_dirs = opts.allow_file_dirs.clone();
+    cfg.allow_md5 = opts.allow_md5;
+    cfg
+}
+
+/// Parses `--checksum`: a URL names a checksum file, anything else is a value.
+pub fn parse_checksum(text: &str) -> ChecksumSpec {
+    let is_url = ["http://", "https://", "file://"]
+        .iter()
+        .any(|p| text.starts_with(p));
+    if is_url {
+        return ChecksumSpec::FileUrl(text.to_string());
+    }
+    match text.split_once(':') {
+        Some((a, h)) => ChecksumSpec::Value {
+            algorithm: a.to_string(),
+            hex: h.to_string(),
+        },
+        None => ChecksumSpec::Value {
+            algorithm: "auto".into(),
+            hex: text.to_string(),
+        },
+    }
+}
+
+fn human(bytes: u64) -> String {
+    indicatif::HumanBytes(bytes).to_string()
+}
+
+fn print_entries(entries: &[EntryInfo], json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(entries)?);
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:>10} {:<20} {:<6} URL",
+        "SHA256", "SIZE", "LAST USED", "LEASES"
+    );
+    for e in entries {
+        println!(
+            "{:<16} {:>10} {:<20} {:<6} {}",
+            &e.meta.sha256[..16],
+            human(e.meta.size),
+            e.meta.last_used.format("%Y-%m-%d %H:%M:%S"),
+            e.leases.len(),
+            e.meta.sources.keys().cloned().collect::<Vec<_>>().join(" ")
+        );
+    }
+    Ok(())
+}
+
+pub async fn run(cmd: CacheCmd) -> anyhow::Result<ExitCode> {
+    let opts = match &cmd {
+        CacheCmd::List { opts }
+        | CacheCmd::Show { opts, .. }
+        | CacheCmd::Fetch { opts, .. }
+        | CacheCmd::Gc { opts }
+        | CacheCmd::Evict { opts, .. } => opts,
+    };
+    let cfg = config(opts);
+    let dir = cfg.dir.clone();
+    let cache = Cache::open(cfg)
+        .await
+        .with_context(|| format!("opening cache {}", dir.display()))?;
+    match &cmd {
+        CacheCmd::List { opts } => print_entries(&cache.list(), opts.json)?,
+        CacheCmd::Show { sha256, opts } => {
+            let e = cache.find(sha256)?;
+            if opts.json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+            } else {
+                println!("sha256:     {}", e.meta.sha256);
+                println!("path:       {}", e.path.display());
+                println!("size:       {} ({} bytes)", human(e.meta.size), e.meta.size);
+                println!("fetched at: {}", e.meta.fetched_at);
+                println!("last used:  {}", e.meta.last_used);
+                for (a, h) in &e.meta.checksums {
+                    println!("{a:<11} {h}");
+                }
+                for (u, s) in &e.meta.sources {
+                    println!(
+                        "source:     {u} (etag {}, last-modified {})",
+                        s.etag.as_deref().unwrap_or("-"),
+                        s.last_modified.as_deref().unwrap_or("-")
+                    );
+                }
+                for l in &e.leases {
+                    println!(
+                        "lease:      {} held by {} since {}",
+                        l.id, l.holder, l.created_at
+                    );
+                }
+            }
+        }
+        CacheCmd::Fetch {
+            url,
+            checksum,
+            opts,
+        } => {
+            let spec = checksum.as_deref().map(parse_checksum);
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let b2 = bar.clone();
+            let progress: crate::cache::Progress = Arc::new(move |done, total| {
+                if let Some(t) = total {
+                    b2.set_length(t);
+                }
+                b2.set_position(done);
+            });
+            let res = cache
+                .fetch_with_progress(url, spec.as_ref(), Some(progress))
+                .await;
+            bar.finish_and_clear();
+            let meta = res.with_context(|| format!("fetching {url}"))?;
+            if opts.json {
+                println!("{}", serde_json::to_string_pretty(&meta)?);
+            } else {
+                println!(
+                    "sha256:{} {} {}",
+                    meta.sha256,
+                    human(meta.size),
+                    cache.path_of(&meta.sha256).display()
+                );
+            }
+        }
+        CacheCmd::Gc { opts } => {
+            let report = cache.gc().await?;
+            if opts.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!(
+                    "evicted {} entries, freed {}, removed {} stray files",
+                    report.evicted.len(),
+                    human(report.freed_bytes),
+                    report.removed_files.len()
+                );
+            }
+        }
+        CacheCmd::Evict { sha256, .. } => {
+            let e = cache.find(sha256)?;
+            cache.evict(&e.meta.sha256).await?;
+            println!("evicted sha256:{}", e.meta.sha256);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_argument_forms() {
+        assert_eq!(
+            parse_checksum("sha256:ab"),
+            ChecksumSpec::Value {
+                algorithm: "sha256".into(),
+                hex: "ab".into()
+            }
+        );
+        assert_eq!(
+            parse_checksum("https://x/SHA256SUMS"),
+            ChecksumSpec::FileUrl("https://x/SHA256SUMS".into())
+        );
+        assert!(
+            matches!(parse_checksum("abcd"), ChecksumSpec::Value { algorithm, .. } if algorithm == "auto")
+        );
+    }
 }

@@ -1,1 +1,577 @@
 //! HTTP publishing of images and ISO overlays to BMCs: tokens, HEAD/Range/ETag.
+//!
+//! Job: serve a cache entry, or a base file with an ISO patch set applied on the fly, under
+//! `/<token>/<name>.iso` — a token of 192 random bits, no query string — until it expires or
+//! is revoked; log every fetch against its node.
+//!
+//! - GET and HEAD with Content-Length, Accept-Ranges, ETag, Last-Modified; single and multiple
+//!   ranges (206, multipart/byteranges), 416 when unsatisfiable, If-Range, If-None-Match
+//!   (RFC 9110 §13–§15; [`range`]).
+//! - Bytes stream from the base file in bounded chunks with the patch set spliced in: no
+//!   copy, bounded memory per connection ([`serve`]).
+//! - Its own listener; optional TLS (rustls) and optional basic auth; an external URL for what
+//!   BMCs see (IPv6 literals in brackets).
+//! - Publications are JSON files in [`ServerConfig::dir`], so they survive a restart.
+//!
+//! Non-goals: directory listings, uploads, compression, caching headers for browsers
+//! (`Cache-Control: no-store`: the ISO holds secrets).
+
+pub mod config;
+pub mod publish;
+pub mod range;
+pub mod serve;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use async_trait::async_trait;
+use axum::http::{HeaderMap, Method};
+use axum::routing::get;
+use axum::Router;
+use chrono::{DateTime, Utc};
+use deploy_drivers::ports::{
+    Artifact, PortError, PortErrorKind, PortResult, Publication, Publisher,
+};
+
+pub use config::ServerConfig;
+pub use publish::Record;
+
+use publish::Live;
+
+/// Fetch records kept in memory for inspection (the log has them all).
+const FETCH_LOG_LEN: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ServerError {
+    #[error("invalid publication name {0:?}: use letters, digits, '-', '_' and '.', up to 100 characters")]
+    BadName(String),
+    #[error("cannot publish: {0}")]
+    Artifact(String),
+    #[error("invalid image server configuration: {0}")]
+    Config(String),
+    #[error("{context}: {message}")]
+    Io { context: String, message: String },
+}
+
+impl From<ServerError> for PortError {
+    fn from(e: ServerError) -> Self {
+        let kind = match e {
+            ServerError::BadName(_) | ServerError::Artifact(_) => PortErrorKind::InvalidInput,
+            _ => PortErrorKind::Other,
+        };
+        PortError::new(kind, e.to_string())
+    }
+}
+
+/// One fetch of a published image, as logged.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FetchRecord {
+    pub publication: String,
+    pub node: String,
+    pub remote: String,
+    pub method: String,
+    /// The Range header as sent ("" when none).
+    pub range: String,
+    pub status: u16,
+    /// Body bytes handed to the connection.
+    pub bytes: u64,
+    /// Whether the whole body was sent.
+    pub complete: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// Per-publication counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PublicationStats {
+    pub fetches: u64,
+    pub bytes: u64,
+}
+
+/// Counters for /metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct MetricsSnapshot {
+    pub fetches: u64,
+    pub bytes_served: u64,
+    pub publications: u64,
+}
+
+impl MetricsSnapshot {
+    pub fn render_prometheus(&self) -> String {
+        format!(
+            "# TYPE ironcast_imageserver_fetches_total counter\nironcast_imageserver_fetches_total {}\n\
+             # TYPE ironcast_imageserver_served_bytes_total counter\nironcast_imageserver_served_bytes_total {}\n\
+             # TYPE ironcast_imageserver_publications gauge\nironcast_imageserver_publications {}\n",
+            self.fetches, self.bytes_served, self.publications
+        )
+    }
+}
+
+/// The image server's state: publications, counters, settings. Implements [`Publisher`].
+pub struct ImageServer {
+    cfg: ServerConfig,
+    base_url: RwLock<String>,
+    /// token → publication.
+    pubs: RwLock<HashMap<String, Arc<Live>>>,
+    log: Mutex<VecDeque<FetchRecord>>,
+    stats: Mutex<HashMap<String, PublicationStats>>,
+    fetches: AtomicU64,
+    bytes_served: AtomicU64,
+    /// Expected Authorization header value, when basic auth is on.
+    auth: Option<String>,
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError {
+    let context = context.into();
+    move |e| ServerError::Io {
+        context,
+        message: e.to_string(),
+    }
+}
+
+fn rlock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(|p| p.into_inner())
+}
+fn wlock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+fn mlock<T>(l: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    l.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Checks an external URL and returns it without a trailing slash.
+pub fn check_external_url(url: &str) -> Result<String, ServerError> {
+    let bad = |why: &str| ServerError::Config(format!("external_url {url:?}: {why}"));
+    let parsed = reqwest::Url::parse(url).map_err(|e| {
+        bad(&format!(
+            "{e} (write IPv6 literals in brackets, e.g. http://[fd00::1]:8081)"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(bad("must be http or https"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(bad("must have no query or fragment"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+impl ImageServer {
+    /// Loads the stored publications (dropping expired ones) and checks the settings.
+    pub fn open(cfg: ServerConfig) -> Result<Arc<Self>, ServerError> {
+        std::fs::create_dir_all(&cfg.dir).map_err(io(format!("creating {}", cfg.dir.display())))?;
+        let base_url = match &cfg.external_url {
+            Some(u) => check_external_url(u)?,
+            None => String::new(),
+        };
+        let auth = match (&cfg.basic_auth_user, &cfg.basic_auth_password) {
+            (Some(u), Some(p)) => {
+                use base64::Engine as _;
+                Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+                ))
+            }
+            (None, None) => None,
+            _ => {
+                return Err(ServerError::Config(
+                    "set both basic_auth_user and basic_auth_password, or neither".into(),
+                ))
+            }
+        };
+        if cfg.tls_cert.is_some() != cfg.tls_key.is_some() {
+            return Err(ServerError::Config(
+                "set both tls_cert and tls_key, or neither".into(),
+            ));
+        }
+        let pubs = publish::load_all(&cfg.dir)
+            .into_iter()
+            .map(|l| (l.record.token.clone(), Arc::new(l)))
+            .collect();
+        Ok(Arc::new(Self {
+            cfg,
+            base_url: RwLock::new(base_url),
+            pubs: RwLock::new(pubs),
+            log: Mutex::new(VecDeque::new()),
+            stats: Mutex::new(HashMap::new()),
+            fetches: AtomicU64::new(0),
+            bytes_served: AtomicU64::new(0),
+            auth,
+        }))
+    }
+
+    pub fn config(&self) -> &ServerConfig {
+        &self.cfg
+    }
+
+    /// The base URL publications are made under.
+    pub fn base_url(&self) -> String {
+        rlock(&self.base_url).clone()
+    }
+
+    /// Publishes `base` (with `patch_set` applied) for `node` as `<name>.iso`.
+    pub async fn publish_files(
+        &self,
+        base: &Path,
+        patch_set: Option<&Path>,
+        len: u64,
+        node: &str,
+        name: &str,
+    ) -> Result<Publication, ServerError> {
+        self.sweep_expired().await;
+        let base_url = self.base_url();
+        if base_url.is_empty() {
+            return Err(ServerError::Config(
+                "the image server is not listening yet and has no external_url".into(),
+            ));
+        }
+        let (base, patch_set) = (base.to_path_buf(), patch_set.map(Path::to_path_buf));
+        let (node, name, ttl, dir) = (
+            node.to_string(),
+            name.to_string(),
+            self.cfg.token_ttl,
+            self.cfg.dir.clone(),
+        );
+        let (record, plan) = tokio::task::spawn_blocking(move || {
+            let (record, plan) =
+                publish::make_record(&base, patch_set.as_deref(), len, &node, &name, ttl)?;
+            crate::cache::store::write_json(&publish::record_path(&dir, &record.id), &record)
+                .map_err(|e| ServerError::Io {
+                    context: "saving publication".into(),
+                    message: e.to_string(),
+                })?;
+            Ok::<_, ServerError>((record, plan))
+        })
+        .await
+        .map_err(|e| ServerError::Io {
+            context: "publish task".into(),
+            message: e.to_string(),
+        })??;
+        let publication = Publication {
+            id: record.id.clone(),
+            url: format!("{base_url}/{}/{}", record.token, record.name),
+        };
+        tracing::info!(node = %record.node, publication = %record.id, name = %record.name, expires_at = %record.expires_at, "published image");
+        wlock(&self.pubs).insert(
+            record.token.clone(),
+            Arc::new(Live {
+                record,
+                plan: Arc::new(plan),
+            }),
+        );
+        Ok(publication)
+    }
+
+    /// Revokes a publication by id; unknown ids are fine.
+    pub async fn revoke_id(&self, id: &str) -> Result<(), ServerError> {
+        let removed = {
+            let mut pubs = wlock(&self.pubs);
+            let token = pubs
+                .iter()
+                .find(|(_, l)| l.record.id == id)
+                .map(|(t, _)| t.clone());
+            token.and_then(|t| pubs.remove(&t))
+        };
+        if let Some(l) = removed {
+            tracing::info!(node = %l.record.node, publication = %id, "revoked image");
+            let path = publish::record_path(&self.cfg.dir, &l.record.id);
+            tokio::task::spawn_blocking(move || crate::cache::store::remove_quiet(&path))
+                .await
+                .map_err(|e| ServerError::Io {
+                    context: "revoke task".into(),
+                    message: e.to_string(),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Forgets expired publications and deletes their files.
+    pub async fn sweep_expired(&self) {
+        let now = Utc::now();
+        let expired: Vec<Arc<Live>> = {
+            let mut pubs = wlock(&self.pubs);
+            let tokens: Vec<String> = pubs
+                .iter()
+                .filter(|(_, l)| l.record.expires_at <= now)
+                .map(|(t, _)| t.clone())
+                .collect();
+            tokens.iter().filter_map(|t| pubs.remove(t)).collect()
+        };
+        if expired.is_empty() {
+            return;
+        }
+        let dir = self.cfg.dir.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            for l in expired {
+                tracing::info!(node = %l.record.node, publication = %l.record.id, "publication expired");
+                crate::cache::store::remove_quiet(&publish::record_path(&dir, &l.record.id));
+            }
+        })
+        .await;
+    }
+
+    /// The live publication for a request path, if its token is valid and the name matches.
+    fn lookup(&self, token: &str, name: &str) -> Option<Arc<Live>> {
+        let live = rlock(&self.pubs).get(token).cloned()?;
+        (live.record.name == name && live.record.expires_at > Utc::now()).then_some(live)
+    }
+
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(want) = &self.auth else {
+            return true;
+        };
+        let got = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        // Constant time over the expected length.
+        let want = want.as_bytes();
+        got.len() == want.len() && got.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+
+    /// Publications currently valid.
+    pub fn publications(&self) -> Vec<Record> {
+        let now = Utc::now();
+        rlock(&self.pubs)
+            .values()
+            .filter(|l| l.record.expires_at > now)
+            .map(|l| l.record.clone())
+            .collect()
+    }
+
+    /// The most recent fetches, oldest first.
+    pub fn fetch_log(&self) -> Vec<FetchRecord> {
+        mlock(&self.log).iter().cloned().collect()
+    }
+
+    pub fn stats(&self, publication: &str) -> PublicationStats {
+        mlock(&self.stats)
+            .get(publication)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    pub fn metrics(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            fetches: self.fetches.load(Ordering::Relaxed),
+            bytes_served: self.bytes_served.load(Ordering::Relaxed),
+            publications: self.publications().len() as u64,
+        }
+    }
+
+    fn record_fetch(&self, rec: FetchRecord) {
+        tracing::info!(
+            node = %rec.node, publication = %rec.publication, remote = %rec.remote,
+            method = %rec.method, range = %rec.range, status = rec.status, bytes = rec.bytes,
+            complete = rec.complete, "image fetch"
+        );
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        self.bytes_served.fetch_add(rec.bytes, Ordering::Relaxed);
+        {
+            let mut stats = mlock(&self.stats);
+            let s = stats.entry(rec.publication.clone()).or_default();
+            s.fetches += 1;
+            s.bytes += rec.bytes;
+        }
+        let mut log = mlock(&self.log);
+        if log.len() == FETCH_LOG_LEN {
+            log.pop_front();
+        }
+        log.push_back(rec);
+    }
+}
+
+/// Logs one fetch when the response is done (or abandoned).
+pub(crate) struct FetchGuard {
+    server: Arc<ImageServer>,
+    publication: String,
+    node: String,
+    remote: String,
+    range: String,
+    method: Method,
+    pub status: u16,
+    pub bytes: u64,
+    pub complete: bool,
+    pub error: Option<String>,
+}
+
+impl FetchGuard {
+    fn new(
+        server: &Arc<ImageServer>,
+        rec: &Record,
+        remote: String,
+        range: String,
+        method: Method,
+    ) -> Self {
+        Self {
+            server: server.clone(),
+            publication: rec.id.clone(),
+            node: rec.node.clone(),
+            remote,
+            range,
+            complete: method == Method::HEAD,
+            method,
+            status: 0,
+            bytes: 0,
+            error: None,
+        }
+    }
+}
+
+impl Drop for FetchGuard {
+    fn drop(&mut self) {
+        if let Some(e) = &self.error {
+            tracing::warn!(publication = %self.publication, error = %e, "image fetch failed");
+        }
+        self.server.record_fetch(FetchRecord {
+            publication: self.publication.clone(),
+            node: self.node.clone(),
+            remote: std::mem::take(&mut self.remote),
+            method: self.method.to_string(),
+            range: std::mem::take(&mut self.range),
+            status: self.status,
+            bytes: self.bytes,
+            complete: self.complete || self.status == 304 || self.status == 416,
+            at: Utc::now(),
+        });
+    }
+}
+
+#[async_trait]
+impl Publisher for ImageServer {
+    async fn publish(
+        &self,
+        artifact: &Artifact,
+        node: &str,
+        name: &str,
+    ) -> PortResult<Publication> {
+        Ok(self
+            .publish_files(
+                &artifact.base,
+                artifact.patch_set.as_deref(),
+                artifact.len,
+                node,
+                name,
+            )
+            .await?)
+    }
+
+    async fn revoke(&self, id: &str) -> PortResult<()> {
+        Ok(self.revoke_id(id).await?)
+    }
+}
+
+/// The image routes, to be served on the image server's listener; `.merge()` other routers
+/// (netboot's iPXE scripts) into it. Remote addresses are logged when the router is served
+/// with `into_make_service_with_connect_info::<SocketAddr>()`.
+pub fn router(server: Arc<ImageServer>) -> Router {
+    Router::new()
+        .route("/{token}/{name}", get(serve::handle))
+        .with_state(server)
+}
+
+/// A running image server.
+pub struct ServerHandle {
+    pub server: Arc<ImageServer>,
+    pub local_addr: SocketAddr,
+    handle: axum_server::Handle,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// The `Publisher` port, for the conductor.
+    pub fn publisher(&self) -> Arc<dyn Publisher> {
+        self.server.clone()
+    }
+
+    /// Stops accepting connections and waits for the server task.
+    pub async fn shutdown(self) {
+        self.handle
+            .graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the image server on its own listener: what `ironcast serve` calls. `extra` routes
+/// (e.g. netboot) are merged into the image routes.
+pub async fn start(cfg: ServerConfig, extra: Option<Router>) -> Result<ServerHandle, ServerError> {
+    let server = ImageServer::open(cfg)?;
+    let listener = std::net::TcpListener::bind(server.cfg.bind)
+        .map_err(io(format!("binding image server to {}", server.cfg.bind)))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(io("configuring the image server listener"))?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(io("reading the image server address"))?;
+    let tls = match (&server.cfg.tls_cert, &server.cfg.tls_key) {
+        (Some(c), Some(k)) => Some(tls_config(c, k)?),
+        _ => None,
+    };
+    if server.cfg.external_url.is_none() {
+        if local_addr.ip().is_unspecified() {
+            return Err(ServerError::Config(format!(
+                "bind is {local_addr}, a wildcard address BMCs cannot use: set external_url"
+            )));
+        }
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        *wlock(&server.base_url) = format!("{scheme}://{local_addr}");
+    }
+    let mut app = router(server.clone());
+    if let Some(extra) = extra {
+        app = app.merge(extra);
+    }
+    let make = app.into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let h2 = handle.clone();
+    let task = match tls {
+        Some(tls) => tokio::spawn(async move {
+            if let Err(e) = axum_server::from_tcp_rustls(listener, tls)
+                .handle(h2)
+                .serve(make)
+                .await
+            {
+                tracing::error!(error = %e, "image server stopped");
+            }
+        }),
+        None => tokio::spawn(async move {
+            if let Err(e) = axum_server::from_tcp(listener).handle(h2).serve(make).await {
+                tracing::error!(error = %e, "image server stopped");
+            }
+        }),
+    };
+    tracing::info!(%local_addr, base_url = %server.base_url(), "image server listening");
+    Ok(ServerHandle {
+        server,
+        local_addr,
+        handle,
+        task,
+    })
+}
+
+fn tls_config(
+    cert: &Path,
+    key: &Path,
+) -> Result<axum_server::tls_rustls::RustlsConfig, ServerError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| ServerError::Config(format!("tls_cert {}: {e}", cert.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| ServerError::Config(format!("tls_key {}: {e}", key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
+        .map_err(|e| ServerError::Config(format!("TLS certificate/key: {e}")))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(axum_server::tls_rustls::RustlsConfig::from_config(
+        Arc::new(config),
+    ))
+}

@@ -1,0 +1,453 @@
+//! One download: lock the key, revalidate or resume, reserve room, stream while hashing into a
+//! `.part`, verify, fsync, commit. Run by the single-flight leader only.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::Utc;
+use futures::{Stream, StreamExt};
+use reqwest::header;
+
+use super::checksum::Digests;
+use super::store::{self, io_err, EntryMeta, FileLock, PartMeta, Source};
+use super::{blocking, lock, CacheError, Expected, Inner, Lookup, Progress, Result};
+
+/// Largest checksum file read (SHA256SUMS of a whole release is a few KiB).
+const MAX_SUMS_BYTES: usize = 1 << 20;
+/// Room reserved at a time when the origin does not announce a length.
+const UNKNOWN_LENGTH_STEP: u64 = 64 << 20;
+
+type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes>> + Send>>;
+
+/// Refuses URLs the cache cannot or must not fetch.
+pub(super) fn check_url(inner: &Inner, url: &str) -> Result<()> {
+    let bad = |reason: &str| CacheError::InvalidUrl {
+        url: url.into(),
+        reason: reason.into(),
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|e| bad(&e.to_string()))?;
+    match parsed.scheme() {
+        "http" | "https" => Ok(()),
+        "file" => {
+            let path = local_path(inner, url)?;
+            let _ = path;
+            Ok(())
+        }
+        s => Err(bad(&format!(
+            "scheme {s:?} is not supported: use http, https or file"
+        ))),
+    }
+}
+
+/// The canonical path of an allowed `file://` URL.
+fn local_path(inner: &Inner, url: &str) -> Result<PathBuf> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| CacheError::InvalidUrl {
+        url: url.into(),
+        reason: e.to_string(),
+    })?;
+    let path = parsed.to_file_path().map_err(|_| CacheError::InvalidUrl {
+        url: url.into(),
+        reason: "not a local file path".into(),
+    })?;
+    let canon =
+        std::fs::canonicalize(&path).map_err(io_err(format!("opening {}", path.display())))?;
+    if !inner.is_allowed_file(&canon) {
+        return Err(CacheError::FileNotAllowed {
+            path: canon.display().to_string(),
+        });
+    }
+    Ok(canon)
+}
+
+fn unreachable(url: &str, e: impl std::fmt::Display) -> CacheError {
+    CacheError::Unreachable {
+        url: url.into(),
+        message: e.to_string(),
+    }
+}
+
+/// Reads a small document (a checksum file) over http(s) or from an allowed file.
+pub(super) async fn read_small(inner: &Inner, url: &str) -> Result<String> {
+    let bytes = if url.starts_with("file:") {
+        let path = local_path(inner, url)?;
+        tokio::fs::read(&path)
+            .await
+            .map_err(io_err(format!("reading {}", path.display())))?
+    } else {
+        let resp = inner
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| unreachable(url, e))?;
+        if !resp.status().is_success() {
+            return Err(CacheError::Origin {
+                url: url.into(),
+                status: resp.status().as_u16(),
+            });
+        }
+        let mut out = Vec::new();
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            out.extend_from_slice(&chunk.map_err(|e| unreachable(url, e))?);
+            if out.len() > MAX_SUMS_BYTES {
+                return Err(CacheError::BadChecksum(format!(
+                    "checksum file {url} is larger than {MAX_SUMS_BYTES} bytes"
+                )));
+            }
+        }
+        out
+    };
+    String::from_utf8(bytes)
+        .map_err(|_| CacheError::BadChecksum(format!("checksum file {url} is not UTF-8 text")))
+}
+
+fn header_str(resp: &reqwest::Response, name: header::HeaderName) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// Where the bytes come from, after validators and resume were settled.
+struct Body {
+    stream: ByteStream,
+    /// Bytes of the `.part` kept (resume offset).
+    offset: u64,
+    total: Option<u64>,
+    etag: Option<String>,
+    last_modified: Option<String>,
+}
+
+/// The download procedure; see the module docs.
+pub(super) async fn download(
+    inner: &Arc<Inner>,
+    url: &str,
+    expected: Option<&Expected>,
+    key: &str,
+    progress: Option<Progress>,
+) -> Result<EntryMeta> {
+    let lock_path = inner.layout.lock(key);
+    let _flock = blocking(move || FileLock::acquire(&lock_path)).await?;
+    // Another process may have fetched it while we waited for the lock.
+    inner.rescan().await?;
+    let revalidate = match inner.lookup(url, expected) {
+        Lookup::Hit(m) => {
+            inner.metrics.hits.fetch_add(1, Ordering::Relaxed);
+            return inner.touch(m).await;
+        }
+        Lookup::Revalidate(m) => Some(m),
+        Lookup::Miss => None,
+    };
+    let body = if url.starts_with("file:") {
+        let path = local_path(inner, url)?;
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(io_err(format!("opening {}", path.display())))?;
+        let len = file
+            .metadata()
+            .await
+            .map_err(io_err(format!("reading metadata of {}", path.display())))?
+            .len();
+        let p2 = path.display().to_string();
+        Body {
+            stream: tokio_util::io::ReaderStream::with_capacity(file, 256 << 10)
+                .map(move |r| r.map_err(io_err(format!("reading {p2}"))))
+                .boxed(),
+            offset: 0,
+            total: Some(len),
+            etag: None,
+            last_modified: None,
+        }
+    } else {
+        match open_http(inner, url, key, revalidate.as_ref()).await? {
+            Opened::NotModified(mut meta) => {
+                if let Some(src) = meta.sources.get_mut(url) {
+                    src.validated_at = Some(Utc::now());
+                }
+                inner.metrics.hits.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(url, "cache entry revalidated: not modified");
+                return inner.touch(meta).await;
+            }
+            Opened::Body(b) => b,
+        }
+    };
+    inner.metrics.misses.fetch_add(1, Ordering::Relaxed);
+    stream_to_entry(inner, url, expected, key, body, progress).await
+}
+
+enum Opened {
+    NotModified(EntryMeta),
+    Body(Body),
+}
+
+/// Sends the GET: conditional when revalidating, ranged when a resumable `.part` exists.
+async fn open_http(
+    inner: &Inner,
+    url: &str,
+    key: &str,
+    revalidate: Option<&EntryMeta>,
+) -> Result<Opened> {
+    let mut req = inner.client.get(url);
+    if let Some(src) = revalidate.and_then(|m| m.sources.get(url)) {
+        if let Some(etag) = &src.etag {
+            req = req.header(header::IF_NONE_MATCH, etag);
+        }
+        if let Some(lm) = &src.last_modified {
+            req = req.header(header::IF_MODIFIED_SINCE, lm);
+        }
+    }
+    // A `.part` left by an interrupted download of the same URL, with a validator to check
+    // that the origin still has the same bytes.
+    let (part, part_meta) = (inner.layout.part(key), inner.layout.part_meta(key));
+    let resume: Option<(u64, String)> = store::read_json::<PartMeta>(&part_meta)
+        .filter(|m| m.url == url)
+        .and_then(|m| {
+            let len = std::fs::metadata(&part).ok()?.len();
+            let validator = m
+                .etag
+                .filter(|e| !e.starts_with("W/"))
+                .or(m.last_modified)?;
+            (len > 0).then_some((len, validator))
+        });
+    if let Some((offset, validator)) = &resume {
+        req = req
+            .header(header::RANGE, format!("bytes={offset}-"))
+            .header(header::IF_RANGE, validator);
+    }
+    let resp = req.send().await.map_err(|e| unreachable(url, e))?;
+    let status = resp.status();
+    if status == reqwest::StatusCode::NOT_MODIFIED {
+        if let Some(m) = revalidate {
+            return Ok(Opened::NotModified(m.clone()));
+        }
+    }
+    let etag = header_str(&resp, header::ETAG);
+    let last_modified = header_str(&resp, header::LAST_MODIFIED);
+    let offset = match (status.as_u16(), &resume) {
+        (206, Some((offset, _))) => {
+            let range = header_str(&resp, header::CONTENT_RANGE).unwrap_or_default();
+            if !range.starts_with(&format!("bytes {offset}-")) {
+                return Err(unreachable(
+                    url,
+                    format!("resume asked for bytes {offset}- but got Content-Range {range:?}"),
+                ));
+            }
+            tracing::info!(url, offset, "resuming interrupted download");
+            *offset
+        }
+        (200, _) => 0,
+        (s, _) => {
+            return Err(CacheError::Origin {
+                url: url.into(),
+                status: s,
+            })
+        }
+    };
+    let total = resp.content_length().map(|l| l + offset);
+    let u2 = url.to_string();
+    Ok(Opened::Body(Body {
+        stream: resp
+            .bytes_stream()
+            .map(move |r| r.map_err(|e| unreachable(&u2, e)))
+            .boxed(),
+        offset,
+        total,
+        etag,
+        last_modified,
+    }))
+}
+
+async fn stream_to_entry(
+    inner: &Arc<Inner>,
+    url: &str,
+    expected: Option<&Expected>,
+    key: &str,
+    mut body: Body,
+    progress: Option<Progress>,
+) -> Result<EntryMeta> {
+    let layout = inner.layout.clone();
+    let (part, part_meta) = (layout.part(key), layout.part_meta(key));
+    // Room first: nothing is written unless the whole image fits.
+    let mut reservation = inner
+        .reserve(body.total.unwrap_or(UNKNOWN_LENGTH_STEP))
+        .await?;
+    let meta = PartMeta {
+        url: url.into(),
+        etag: body.etag.clone(),
+        last_modified: body.last_modified.clone(),
+        total: body.total,
+        started_at: Utc::now(),
+    };
+    // Open the .part, keep the resumed prefix and hash it again.
+    let (p2, pm2, offset) = (part.clone(), part_meta.clone(), body.offset);
+    let algo = expected.map(|e| e.algorithm);
+    let (file, digests) = blocking(move || {
+        store::write_json(&pm2, &meta)?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&p2)
+            .map_err(io_err(format!("opening {}", p2.display())))?;
+        f.set_len(offset)
+            .map_err(io_err(format!("truncating {} to {offset}", p2.display())))?;
+        let mut digests = Digests::new(algo);
+        let mut buf = vec![0u8; 256 << 10];
+        let mut left = offset;
+        while left > 0 {
+            let want = left.min(buf.len() as u64) as usize;
+            let n = f
+                .read(&mut buf[..want])
+                .map_err(io_err(format!("re-reading {}", p2.display())))?;
+            if n == 0 {
+                break;
+            }
+            digests.update(&buf[..n]);
+            left -= n as u64;
+        }
+        f.seek(SeekFrom::Start(offset))
+            .map_err(io_err(format!("seeking {}", p2.display())))?;
+        Ok((f, digests))
+    })
+    .await?;
+    let mut file = Some(file);
+    let mut digests = Some(digests);
+    let mut written = body.offset;
+    while let Some(chunk) = body.stream.next().await {
+        let chunk = chunk?;
+        let n = chunk.len();
+        written += chunk.len() as u64;
+        if written > reservation.bytes {
+            let more = match body.total {
+                Some(t) => {
+                    return Err(CacheError::Truncated {
+                        url: url.into(),
+                        expected: t,
+                        got: written,
+                    })
+                }
+                None => UNKNOWN_LENGTH_STEP.max(written - reservation.bytes),
+            };
+            let extra = inner.reserve(more).await?;
+            reservation.bytes += extra.bytes;
+            std::mem::forget(extra);
+        }
+        let (mut f, mut d) = (file.take().expect("file"), digests.take().expect("digests"));
+        let p3 = part.clone();
+        let (f, d) = blocking(move || {
+            f.write_all(&chunk)
+                .map_err(io_err(format!("writing {}", p3.display())))?;
+            d.update(&chunk);
+            Ok((f, d))
+        })
+        .await?;
+        file = Some(f);
+        digests = Some(d);
+        inner
+            .metrics
+            .bytes_fetched
+            .fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(p) = &progress {
+            p(written, body.total);
+        }
+    }
+    if let Some(t) = body.total {
+        if written != t {
+            return Err(CacheError::Truncated {
+                url: url.into(),
+                expected: t,
+                got: written,
+            });
+        }
+    }
+    let file = file.take().expect("file");
+    let sums = digests.take().expect("digests").finish();
+    let sha256 = sums[0].1.clone();
+    if let Some(e) = expected {
+        let got = sums
+            .iter()
+            .find(|(a, _)| *a == e.algorithm)
+            .map(|(_, h)| h.clone())
+            .unwrap_or_default();
+        if got != e.hex {
+            store::remove_quiet(&part);
+            store::remove_quiet(&part_meta);
+            return Err(CacheError::ChecksumMismatch {
+                url: url.into(),
+                algorithm: e.algorithm.name().into(),
+                expected: e.hex.clone(),
+                got,
+            });
+        }
+    }
+    let now = Utc::now();
+    let existing = lock(&inner.state).entries.get(&sha256).cloned();
+    let mut entry = existing.unwrap_or_else(|| EntryMeta {
+        sha256: sha256.clone(),
+        size: written,
+        checksums: BTreeMap::new(),
+        sources: BTreeMap::new(),
+        fetched_at: now,
+        last_used: now,
+    });
+    for (a, h) in &sums {
+        entry.checksums.insert(a.name().into(), h.clone());
+    }
+    entry.last_used = now;
+    entry.fetched_at = now;
+    if !url.starts_with("file:") {
+        entry.sources.insert(
+            url.into(),
+            Source {
+                etag: body.etag.clone(),
+                last_modified: body.last_modified.clone(),
+                validated_at: Some(now),
+            },
+        );
+    } else {
+        entry.sources.insert(
+            url.into(),
+            Source {
+                validated_at: Some(now),
+                ..Source::default()
+            },
+        );
+    }
+    let e2 = entry.clone();
+    blocking(move || {
+        file.sync_all()
+            .map_err(io_err(format!("syncing {}", part.display())))?;
+        drop(file);
+        // Metadata first: an entry exists once its data is renamed into place.
+        store::write_json(&layout.meta(&e2.sha256), &e2)?;
+        let data = layout.data(&e2.sha256);
+        if data.exists() {
+            store::remove_quiet(&part);
+        } else {
+            std::fs::rename(&part, &data).map_err(io_err(format!(
+                "renaming {} to {}",
+                part.display(),
+                data.display()
+            )))?;
+        }
+        store::sync_parent(&data)?;
+        store::remove_quiet(&part_meta);
+        Ok(())
+    })
+    .await?;
+    {
+        let mut st = lock(&inner.state);
+        st.entries.insert(entry.sha256.clone(), entry.clone());
+        drop(st);
+        drop(reservation);
+    }
+    tracing::info!(url, sha256 = %entry.sha256, size = entry.size, "image cached");
+    Ok(entry)
+}

@@ -1,0 +1,45 @@
+//! The deploy-drivers `Images` port over the cache.
+
+use async_trait::async_trait;
+use deploy_drivers::ports::{
+    ImageRequest, Images, LeasedImage, PortError, PortErrorKind, PortResult,
+};
+
+use super::{Cache, CacheError};
+
+impl From<CacheError> for PortError {
+    fn from(e: CacheError) -> Self {
+        let kind = match &e {
+            CacheError::InvalidUrl { .. }
+            | CacheError::FileNotAllowed { .. }
+            | CacheError::BadChecksum(_)
+            | CacheError::ChecksumMismatch { .. }
+            | CacheError::ChecksumNotListed { .. } => PortErrorKind::InvalidInput,
+            CacheError::QuotaExceeded { .. } => PortErrorKind::NoSpace,
+            CacheError::Origin { .. } => PortErrorKind::Rejected,
+            CacheError::Unreachable { .. } | CacheError::Truncated { .. } => {
+                PortErrorKind::Unreachable
+            }
+            _ => PortErrorKind::Other,
+        };
+        PortError::new(kind, e.to_string())
+    }
+}
+
+#[async_trait]
+impl Images for Cache {
+    async fn acquire(&self, request: &ImageRequest, holder: &str) -> PortResult<LeasedImage> {
+        let (lease, meta) =
+            Cache::acquire(self, &request.url, request.checksum.as_ref(), holder).await?;
+        Ok(LeasedImage {
+            lease: lease.id,
+            digest: format!("sha256:{}", meta.sha256),
+            path: self.path_of(&meta.sha256),
+            size: meta.size,
+        })
+    }
+
+    async fn release(&self, lease: &str) -> PortResult<()> {
+        Ok(Cache::release(self, lease).await?)
+    }
+}
