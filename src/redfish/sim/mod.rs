@@ -1,0 +1,1 @@
+//! Simulated BMC fleet (filled in below).
