@@ -158,14 +158,23 @@ impl Client {
         })
     }
 
-    /// The service root, read once (unauthenticated, as DSP0266 §13.3.1 allows).
+    /// The service root, read once (unauthenticated, as DSP0266 §13.3.1 allows; with Basic
+    /// when the BMC insists).
     pub async fn service_root(&self) -> Result<&ServiceRoot> {
         self.root
             .get_or_try_init(|| async {
                 let url = self.url(SERVICE_ROOT)?;
-                let r = self
+                let r = match self
                     .send_raw(Method::GET, &url, None, None, &Auth::Anonymous)
-                    .await?;
+                    .await
+                {
+                    // Some BMCs guard even the root: ask again with Basic.
+                    Err(RedfishError::Auth { .. }) if self.credentials.is_some() => {
+                        self.send_raw(Method::GET, &url, None, None, &Auth::Basic)
+                            .await?
+                    }
+                    other => other?,
+                };
                 parse(&url, r.body)
             })
             .await

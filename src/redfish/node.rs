@@ -140,7 +140,9 @@ impl RedfishNode {
         let d = self.discover().await?.clone();
         let sys: ComputerSystem = self.client.get_as(&d.system).await?;
         let slots = vmedia::cd_slots(&self.client, &sys).await?;
-        let slot = &slots[0];
+        let slot = slots
+            .first()
+            .ok_or_else(|| RedfishError::Unsupported("virtual media: no CD/DVD slot".into()))?;
         let just_ejected = slot.is_loaded();
         if just_ejected {
             vmedia::eject(&self.client, slot).await?;

@@ -51,6 +51,84 @@ impl Sushy {
     /// Starts sushy with its own config file and state dir under `dir`; None when sushy is
     /// not installed on a developer machine.
     pub fn start(dir: &Path) -> Option<Sushy> {
+        Self::start_with(dir, "", "http")
+    }
+
+    /// Like [`Sushy::start`], over HTTPS with a leaf certificate for 127.0.0.1 signed by a
+    /// fresh CA; returns the CA's PEM path too.
+    pub fn start_tls(dir: &Path) -> Option<(Sushy, std::path::PathBuf)> {
+        let openssl = crate::common::tool("openssl")?;
+        let run = |args: &[&str]| {
+            let out = Command::new(&openssl)
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=ironcast test CA",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "bmc.key",
+            "-out",
+            "bmc.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        std::fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "bmc.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "bmc.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        let extra = format!(
+            "SUSHY_EMULATOR_SSL_CERT = '{}'\nSUSHY_EMULATOR_SSL_KEY = '{}'\n",
+            dir.join("bmc.pem").display(),
+            dir.join("bmc.key").display()
+        );
+        let s = Self::start_with(dir, &extra, "https")?;
+        Some((s, dir.join("ca.pem")))
+    }
+
+    fn start_with(dir: &Path, extra_conf: &str, scheme: &str) -> Option<Sushy> {
         let bin = crate::common::tool("sushy-emulator")?;
         let state = dir.join("state");
         let tmp = dir.join("tmp");
@@ -62,7 +140,7 @@ impl Sushy {
             &conf,
             format!(
                 "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\nSUSHY_EMULATOR_LISTEN_PORT = {port}\n\
-                 SUSHY_EMULATOR_STATE_DIR = '{}'\nSUSHY_EMULATOR_FAKE_DRIVER = True\n",
+                 SUSHY_EMULATOR_STATE_DIR = '{}'\nSUSHY_EMULATOR_FAKE_DRIVER = True\n{extra_conf}",
                 state.display()
             ),
         )
@@ -78,7 +156,7 @@ impl Sushy {
             .expect("spawn sushy-emulator");
         let s = Sushy {
             child,
-            base: format!("http://127.0.0.1:{port}"),
+            base: format!("{scheme}://127.0.0.1:{port}"),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {

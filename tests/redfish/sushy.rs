@@ -108,3 +108,48 @@ async fn sushy_insert_downloads_the_image_and_eject_clears_it() {
     // Ejecting with nothing inserted succeeds.
     VirtualMedia::eject_all(&n).await.unwrap();
 }
+
+#[tokio::test]
+async fn sushy_tls_is_verified_by_default_and_trusts_a_ca_bundle_or_an_explicit_opt_out() {
+    use ironcast::redfish::address::TlsVerify;
+    let dir = tempfile::tempdir().unwrap();
+    let Some((sushy, ca)) = Sushy::start_tls(dir.path()) else {
+        return;
+    };
+    let address = sushy.base.replace("https://", "redfish://");
+    let with = |tls: TlsVerify, cfg: ironcast::redfish::RedfishConfig| {
+        let mut t = parse_address(&address).unwrap();
+        t.tls = tls;
+        RedfishNode::new(t, &cfg).unwrap()
+    };
+
+    let e = with(TlsVerify::Default, fast_config())
+        .power_state()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ironcast::redfish::RedfishError::Unreachable { .. }),
+        "{e:?}"
+    );
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+
+    let n = with(TlsVerify::CaBundle(ca.clone()), fast_config());
+    assert_eq!(n.power_state().await.unwrap(), PowerState::Off);
+
+    let cfg = ironcast::redfish::RedfishConfig {
+        ca_bundle: Some(ca),
+        ..fast_config()
+    };
+    assert_eq!(
+        with(TlsVerify::Default, cfg).power_state().await.unwrap(),
+        PowerState::Off
+    );
+
+    assert_eq!(
+        with(TlsVerify::Insecure, fast_config())
+            .power_state()
+            .await
+            .unwrap(),
+        PowerState::Off
+    );
+}
