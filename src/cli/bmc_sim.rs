@@ -1,10 +1,70 @@
-//! `ironcast bmc-sim` (issue 5).
+//! `ironcast bmc-sim`: a fleet of simulated Redfish BMCs on loopback (see `redfish::sim`).
+//!
+//! Prints the base URL on stderr and one Metal3-style BMC address per system on stdout, then
+//! serves until interrupted.
 
+use std::io::Write;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct BmcSimArgs {}
+use anyhow::Context;
 
-pub async fn run(_args: BmcSimArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("this command is not built yet (issue 5)")
+use crate::redfish::sim::{Fleet, FleetOptions};
+
+#[derive(Debug, clap::Args)]
+pub struct BmcSimArgs {
+    /// Number of simulated systems.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    bind: SocketAddr,
+    /// User name the BMCs accept.
+    #[arg(long, default_value = "admin")]
+    username: String,
+    /// Password the BMCs accept.
+    #[arg(
+        long,
+        env = "IRONCAST_BMC_SIM_PASSWORD",
+        default_value = "password",
+        hide_env_values = true
+    )]
+    password: String,
+    /// Accept requests without any credentials.
+    #[arg(long)]
+    no_auth: bool,
+}
+
+pub async fn run(args: BmcSimArgs) -> anyhow::Result<ExitCode> {
+    if args.nodes == 0 {
+        anyhow::bail!("--nodes must be at least 1");
+    }
+    let mut opts = FleetOptions::new(args.nodes);
+    opts.bind = args.bind;
+    opts.credentials = (!args.no_auth).then(|| (args.username.clone(), args.password.clone()));
+    let fleet = Fleet::start(opts)
+        .await
+        .with_context(|| format!("starting {} simulated BMCs", args.nodes))?;
+    eprintln!(
+        "bmc-sim: {} systems at {}/redfish/v1/ (user {:?}); Ctrl-C stops",
+        fleet.system_ids.len(),
+        fleet.base_url,
+        if args.no_auth {
+            "<none>"
+        } else {
+            &args.username
+        }
+    );
+    {
+        let mut out = std::io::stdout().lock();
+        for i in 0..fleet.system_ids.len() {
+            writeln!(out, "{}", fleet.address(i))?;
+        }
+        out.flush()?;
+    }
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    fleet.shutdown().await;
+    Ok(ExitCode::SUCCESS)
 }

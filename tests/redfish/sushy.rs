@@ -1,0 +1,155 @@
+//! Against a real sushy-tools `sushy-emulator --fake`.
+
+use deploy_drivers::ports::{
+    BootDevice, BootMode, BootTarget, Power, PowerAction, PowerState, VirtualMedia,
+};
+use ironcast::redfish::{parse_address, RedfishNode};
+use serde_json::Value;
+
+use crate::support::{fast_config, file_server, Sushy};
+
+fn node(sushy: &Sushy) -> RedfishNode {
+    let target = parse_address(&sushy.base.replace("http://", "redfish+http://")).unwrap();
+    RedfishNode::new(target, &fast_config()).unwrap()
+}
+
+#[tokio::test]
+async fn sushy_discovery_and_power_on_off_with_delayed_transitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sushy) = Sushy::start(dir.path()) else {
+        return;
+    };
+    let n = node(&sushy);
+    let found = n.discover().await.unwrap();
+    assert!(
+        found.system.starts_with("/redfish/v1/Systems/"),
+        "{}",
+        found.system
+    );
+    assert_eq!(Power::power_state(&n).await.unwrap(), PowerState::Off);
+
+    Power::set_power(&n, PowerAction::On).await.unwrap();
+    // sushy's fake driver applies a power change up to 11 s after the request: set_power
+    // returns only once the BMC reports it, so the state is On right away.
+    assert_eq!(Power::power_state(&n).await.unwrap(), PowerState::On);
+
+    Power::set_power(&n, PowerAction::Off).await.unwrap();
+    assert_eq!(Power::power_state(&n).await.unwrap(), PowerState::Off);
+}
+
+#[tokio::test]
+async fn sushy_boot_override_cd_then_pxe() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sushy) = Sushy::start(dir.path()) else {
+        return;
+    };
+    let n = node(&sushy);
+    for (target, want) in [(BootTarget::Cd, "Cd"), (BootTarget::Pxe, "Pxe")] {
+        BootDevice::set_boot_device(&n, target, false, BootMode::Uefi)
+            .await
+            .unwrap();
+        let sys: Value = n
+            .client()
+            .get(&n.discover().await.unwrap().system)
+            .await
+            .unwrap()
+            .body;
+        assert_eq!(sys["Boot"]["BootSourceOverrideTarget"], want, "{sys}");
+        assert_eq!(sys["Boot"]["BootSourceOverrideMode"], "UEFI", "{sys}");
+    }
+    BootDevice::set_boot_device(&n, BootTarget::Disk, true, BootMode::Bios)
+        .await
+        .unwrap();
+    let sys: Value = n
+        .client()
+        .get(&n.discover().await.unwrap().system)
+        .await
+        .unwrap()
+        .body;
+    assert_eq!(sys["Boot"]["BootSourceOverrideTarget"], "Hdd", "{sys}");
+    assert_eq!(sys["Boot"]["BootSourceOverrideMode"], "Legacy", "{sys}");
+}
+
+#[tokio::test]
+async fn sushy_insert_downloads_the_image_and_eject_clears_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sushy) = Sushy::start(dir.path()) else {
+        return;
+    };
+    let (addr, seen) = file_server(b"not really an iso, but bytes".repeat(100)).await;
+    let url = format!("http://{addr}/images/boot-7f3a.iso");
+    let n = node(&sushy);
+
+    VirtualMedia::insert_cd(&n, &url).await.unwrap();
+    let got = seen.lock().unwrap().clone();
+    assert!(
+        got.iter()
+            .any(|s| s.method == "GET" && s.path == "/images/boot-7f3a.iso"),
+        "sushy did not fetch the image: {got:?}"
+    );
+    let sys = n.system().await.unwrap();
+    let slot = &ironcast::redfish::vmedia::cd_slots(n.client(), &sys)
+        .await
+        .unwrap()[0];
+    assert_eq!(slot.image.as_deref(), Some(url.as_str()));
+    assert_eq!(slot.inserted, Some(true));
+
+    // Inserting again ejects first (sushy refuses nothing, but the eject is visible).
+    VirtualMedia::eject_all(&n).await.unwrap();
+    let slot = &ironcast::redfish::vmedia::cd_slots(n.client(), &sys)
+        .await
+        .unwrap()[0];
+    assert_eq!(slot.inserted, Some(false));
+    assert!(
+        slot.image.as_deref().unwrap_or("").is_empty(),
+        "{:?}",
+        slot.image
+    );
+    // Ejecting with nothing inserted succeeds.
+    VirtualMedia::eject_all(&n).await.unwrap();
+}
+
+#[tokio::test]
+async fn sushy_tls_is_verified_by_default_and_trusts_a_ca_bundle_or_an_explicit_opt_out() {
+    use ironcast::redfish::address::TlsVerify;
+    let dir = tempfile::tempdir().unwrap();
+    let Some((sushy, ca)) = Sushy::start_tls(dir.path()) else {
+        return;
+    };
+    let address = sushy.base.replace("https://", "redfish://");
+    let with = |tls: TlsVerify, cfg: ironcast::redfish::RedfishConfig| {
+        let mut t = parse_address(&address).unwrap();
+        t.tls = tls;
+        RedfishNode::new(t, &cfg).unwrap()
+    };
+
+    let e = with(TlsVerify::Default, fast_config())
+        .power_state()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, ironcast::redfish::RedfishError::Unreachable { .. }),
+        "{e:?}"
+    );
+    assert!(e.to_string().to_lowercase().contains("certificate"), "{e}");
+
+    let n = with(TlsVerify::CaBundle(ca.clone()), fast_config());
+    assert_eq!(n.power_state().await.unwrap(), PowerState::Off);
+
+    let cfg = ironcast::redfish::RedfishConfig {
+        ca_bundle: Some(ca),
+        ..fast_config()
+    };
+    assert_eq!(
+        with(TlsVerify::Default, cfg).power_state().await.unwrap(),
+        PowerState::Off
+    );
+
+    assert_eq!(
+        with(TlsVerify::Insecure, fast_config())
+            .power_state()
+            .await
+            .unwrap(),
+        PowerState::Off
+    );
+}
