@@ -471,3 +471,147 @@ fn writer_loop_device_byte_exact_and_mounted_refused() {
     assert!(err.to_string().contains("mounted"), "{err}");
     run(Command::new("e2fsck").args(["-n", &dev.0]));
 }
+
+/// Serves `router` on 127.0.0.1:0 in a background runtime; returns the base URL.
+fn serve(router: axum::Router) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(l.local_addr().unwrap()).unwrap();
+            axum::serve(l, router).await.unwrap();
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+fn http_get(url: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-s", "-o", "-", "-w", "\n%{http_code}", url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.parse().unwrap(), body.to_string())
+}
+
+#[test]
+fn netboot_files_router_and_port() {
+    use deploy_drivers::{BootMode, LocalBoot, Netboot};
+    use ironcast::netboot::{router, DeployBoot, NetbootDir};
+    if !tools(&["curl"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let nb = NetbootDir::new(dir.path());
+    let base = serve(router(dir.path()));
+    let macs = vec![
+        "52:54:00:AA:bb:01".to_string(),
+        "52-54-00-aa-bb-02".to_string(),
+    ];
+    nb.write_deploy(
+        "node-1",
+        &macs,
+        &DeployBoot {
+            kernel: "http://10.0.2.2/k".into(),
+            initrd: "http://10.0.2.2/i".into(),
+            args: "console=ttyS0".into(),
+        },
+    )
+    .unwrap();
+    let (code, body) = http_get(&format!("{base}/ipxe/52:54:00:aa:bb:01.ipxe"));
+    assert_eq!(code, 200);
+    assert!(body.contains("kernel http://10.0.2.2/k"), "{body}");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let port: &dyn Netboot = &nb;
+    rt.block_on(port.write_local_boot(
+        "node-1",
+        &LocalBoot {
+            macs: macs.clone(),
+            mode: BootMode::Bios,
+        },
+    ))
+    .unwrap();
+    let (code, body) = http_get(&format!("{base}/ipxe/52-54-00-aa-bb-02.ipxe"));
+    assert_eq!(code, 200);
+    assert!(
+        body.contains("sanboot --no-describe --drive 0x80"),
+        "{body}"
+    );
+    let pxe =
+        std::fs::read_to_string(dir.path().join("pxelinux.cfg/01-52-54-00-aa-bb-01")).unwrap();
+    assert!(pxe.contains("LOCALBOOT 0"));
+    assert!(dir.path().join("grub.cfg-01-52-54-00-aa-bb-02").exists());
+    assert_eq!(http_get(&format!("{base}/ipxe/nonsense.ipxe")).0, 404);
+    rt.block_on(port.remove("node-1")).unwrap();
+    rt.block_on(port.remove("node-1")).unwrap();
+    assert_eq!(
+        http_get(&format!("{base}/ipxe/52-54-00-aa-bb-02.ipxe")).0,
+        404
+    );
+    assert!(!dir
+        .path()
+        .join("pxelinux.cfg/01-52-54-00-aa-bb-01")
+        .exists());
+    assert!(!dir.path().join("grub.cfg-01-52-54-00-aa-bb-02").exists());
+    let bad = rt.block_on(port.write_local_boot(
+        "node-1",
+        &LocalBoot {
+            macs: vec!["zz".into()],
+            mode: BootMode::Uefi,
+        },
+    ));
+    assert!(bad.unwrap_err().message.contains("MAC address"));
+}
+
+#[test]
+fn writer_streams_qcow2_over_http() {
+    if !tools(&["qemu-img"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let raw = raw_fixture(dir.path());
+    let q = dir.path().join("d.qcow2");
+    run(Command::new("qemu-img")
+        .args(["convert", "-c", "-O", "qcow2"])
+        .arg(&raw)
+        .arg(&q));
+    let bytes = std::fs::read(&q).unwrap();
+    let app = axum::Router::new()
+        .route(
+            "/d.qcow2",
+            axum::routing::get(move || async move { bytes.clone() }),
+        )
+        .route(
+            "/missing",
+            axum::routing::get(|| async { axum::http::StatusCode::NOT_FOUND }),
+        );
+    let base = serve(app);
+    let target = dir.path().join("t");
+    dirty_file(&target, SIZE);
+    let mut req = request(Source::parse(&format!("{base}/d.qcow2")), &target);
+    req.checksum = Some(sha256(&q));
+    let seen = std::sync::Mutex::new(Vec::new());
+    let report = writer::write_image(req, |p| seen.lock().unwrap().push(p)).unwrap();
+    assert_eq!(report.source_bytes, std::fs::metadata(&q).unwrap().len());
+    assert_same(
+        &std::fs::read(&target).unwrap(),
+        &std::fs::read(&raw).unwrap(),
+        "http qcow2",
+    );
+    let seen = seen.into_inner().unwrap();
+    assert!(
+        seen.len() > 2
+            && seen
+                .windows(2)
+                .all(|w| w[0].source_read <= w[1].source_read)
+    );
+    assert_eq!(seen[0].virtual_size, Some(SIZE));
+    let err = writer::write_image(
+        request(Source::parse(&format!("{base}/missing")), &target),
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("404"), "{err}");
+}
