@@ -615,3 +615,60 @@ fn writer_streams_qcow2_over_http() {
     .unwrap_err();
     assert!(err.to_string().contains("404"), "{err}");
 }
+
+#[test]
+fn writer_cli_write_and_info() {
+    if !tools(&["xz"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let raw = raw_fixture(dir.path());
+    let xz = dir.path().join("d.raw.xz");
+    std::fs::write(
+        &xz,
+        run_bytes(Command::new("xz").args(["-c", "-0", "-T2"]).arg(&raw)),
+    )
+    .unwrap();
+    let info = run(Command::new(common::ironcast_bin())
+        .args(["image", "info", "--json"])
+        .arg(&xz));
+    let v: serde_json::Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(v["format"], "raw");
+    assert_eq!(v["compression"], "xz");
+    assert_eq!(v["virtual_size"], SIZE);
+    let target = dir.path().join("t");
+    dirty_file(&target, SIZE);
+    let sum = sha256(&xz);
+    let out = run(Command::new(common::ironcast_bin())
+        .args(["image", "write", "--quiet", "--verify", "--checksum"])
+        .arg(format!("sha256:{}", sum.hex))
+        .arg(&xz)
+        .arg(&target));
+    assert!(
+        out.contains("checksum ok") && out.contains("read back ok"),
+        "{out}"
+    );
+    assert_same(
+        &std::fs::read(&target).unwrap(),
+        &std::fs::read(&raw).unwrap(),
+        "cli",
+    );
+    let bad = Command::new(common::ironcast_bin())
+        .args([
+            "image",
+            "write",
+            "--quiet",
+            "--checksum",
+            &format!("sha256:{}", "0".repeat(64)),
+        ])
+        .arg(&xz)
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("checksum mismatch") && err.contains("zeroed"),
+        "{err}"
+    );
+}
