@@ -672,3 +672,134 @@ fn writer_cli_write_and_info() {
         "{err}"
     );
 }
+
+/// Boot proof: a tiny BIOS whole-disk image (syslinux + Debian kernel + busybox initramfs
+/// printing a random marker), shipped as compressed qcow2 and as zstd raw, written by our
+/// writer to a disk file; QEMU network-boots through its built-in iPXE, which fetches our
+/// per-MAC script from the netboot router and `sanboot`s the local disk.
+#[test]
+fn qemu_boot_whole_disk_via_ipxe() {
+    use deploy_drivers::BootMode;
+    use ironcast::netboot::{router, NetbootDir};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    if !tools(&[
+        "qemu-system-x86_64",
+        "qemu-img",
+        "zstd",
+        "syslinux",
+        "mcopy",
+        "mkfs.fat",
+        "sfdisk",
+        "busybox",
+        "cpio",
+        "dpkg-deb",
+        "apt-get",
+    ]) {
+        return;
+    }
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("writer-boot");
+    let marker = format!("IRONCAST-BOOT-{}", hex::encode(random(6)));
+    run(Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/writer/make-boot-disk.sh"
+        ))
+        .arg(&cache)
+        .arg(&marker));
+    let raw = cache.join("boot-disk.raw");
+    let dir = tempfile::tempdir().unwrap();
+    let qcow2 = dir.path().join("boot.qcow2");
+    run(Command::new("qemu-img")
+        .args(["convert", "-c", "-O", "qcow2"])
+        .arg(&raw)
+        .arg(&qcow2));
+    let zst = dir.path().join("boot.raw.zst");
+    std::fs::write(&zst, run_bytes(Command::new("zstd").arg("-c").arg(&raw))).unwrap();
+
+    let mac = "52:54:00:12:34:56";
+    let tftp = dir.path().join("tftp");
+    NetbootDir::new(&tftp)
+        .write_local("node-boot", &[mac.to_string()], BootMode::Bios)
+        .unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let app = router(&tftp).layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                next.run(req).await
+            }
+        },
+    ));
+    let base = serve(app);
+    let port = base.rsplit(':').next().unwrap().to_string();
+
+    for image in [qcow2, zst] {
+        let disk = dir.path().join("disk.img");
+        std::fs::File::create(&disk)
+            .unwrap()
+            .set_len(64 * MIB)
+            .unwrap();
+        let mut req = request(Source::File(image.clone()), &disk);
+        req.checksum = Some(sha256(&image));
+        writer::write_image(req, |_| {}).unwrap();
+        let before = hits.load(Ordering::SeqCst);
+        let serial = dir.path().join("serial.log");
+        let _ = std::fs::remove_file(&serial);
+        let mut vm = Command::new("qemu-system-x86_64")
+            .args([
+                "-accel",
+                "tcg",
+                "-m",
+                "256",
+                "-display",
+                "none",
+                "-no-reboot",
+            ])
+            .arg("-serial")
+            .arg(format!("file:{}", serial.display()))
+            .arg("-netdev")
+            .arg(format!(
+                "user,id=n0,tftp={},bootfile=http://10.0.2.2:{port}/ipxe/{}.ipxe",
+                tftp.display(),
+                mac.replace(':', "-")
+            ))
+            .args([
+                "-device",
+                &format!("e1000,netdev=n0,mac={mac}"),
+                "-boot",
+                "n",
+            ])
+            .arg("-drive")
+            .arg(format!("file={},format=raw,if=ide", disk.display()))
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        let mut seen = false;
+        while std::time::Instant::now() < deadline {
+            if std::fs::read_to_string(&serial).is_ok_and(|s| s.contains(&marker)) {
+                seen = true;
+                break;
+            }
+            if vm.try_wait().unwrap().is_some() {
+                seen = std::fs::read_to_string(&serial).is_ok_and(|s| s.contains(&marker));
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        let _ = vm.kill();
+        let _ = vm.wait();
+        let log = std::fs::read_to_string(&serial).unwrap_or_default();
+        assert!(
+            seen,
+            "{}: marker not on the serial console:\n{log}",
+            image.display()
+        );
+        assert!(
+            hits.load(Ordering::SeqCst) > before,
+            "iPXE never fetched the script from the router"
+        );
+    }
+}
