@@ -676,7 +676,8 @@ fn writer_cli_write_and_info() {
 /// Boot proof: a tiny BIOS whole-disk image (syslinux + Debian kernel + busybox initramfs
 /// printing a random marker), shipped as compressed qcow2 and as zstd raw, written by our
 /// writer to a disk file; QEMU network-boots through its built-in iPXE, which fetches our
-/// per-MAC script from the netboot router and `sanboot`s the local disk.
+/// per-MAC script from the netboot router and `sanboot`s the local disk. Boot is strict and
+/// only the NIC has a bootindex, so the disk boots only through the script's `sanboot`.
 #[test]
 fn qemu_boot_whole_disk_via_ipxe() {
     use deploy_drivers::BootMode;
@@ -766,14 +767,12 @@ fn qemu_boot_whole_disk_via_ipxe() {
                 tftp.display(),
                 mac.replace(':', "-")
             ))
-            .args([
-                "-device",
-                &format!("e1000,netdev=n0,mac={mac}"),
-                "-boot",
-                "n",
-            ])
+            // Only the NIC has a bootindex and boot is strict: without the script's sanboot
+            // the BIOS would not boot the disk (checked by hand with an `exit` script).
+            .args(["-device", &format!("e1000,netdev=n0,mac={mac},bootindex=1")])
+            .args(["-boot", "strict=on", "-device", "ide-hd,drive=d0"])
             .arg("-drive")
-            .arg(format!("file={},format=raw,if=ide", disk.display()))
+            .arg(format!("file={},format=raw,if=none,id=d0", disk.display()))
             .spawn()
             .unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
