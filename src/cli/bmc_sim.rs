@@ -33,6 +33,10 @@ pub struct BmcSimArgs {
     /// Accept requests without any credentials.
     #[arg(long)]
     no_auth: bool,
+    /// Vendor the BMCs claim to be ("Dell", "HPE", "Lenovo", "Supermicro"): clients then apply
+    /// that vendor's quirks.
+    #[arg(long)]
+    vendor: Option<String>,
 }
 
 pub async fn run(args: BmcSimArgs) -> anyhow::Result<ExitCode> {
@@ -42,6 +46,7 @@ pub async fn run(args: BmcSimArgs) -> anyhow::Result<ExitCode> {
     let mut opts = FleetOptions::new(args.nodes);
     opts.bind = args.bind;
     opts.credentials = (!args.no_auth).then(|| (args.username.clone(), args.password.clone()));
+    opts.faults.vendor = args.vendor.clone();
     let fleet = Fleet::start(opts)
         .await
         .with_context(|| format!("starting {} simulated BMCs", args.nodes))?;
