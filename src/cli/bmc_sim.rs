@@ -1,7 +1,7 @@
 //! `ironcast bmc-sim`: a fleet of simulated Redfish BMCs on loopback (see `redfish::sim`).
 //!
 //! Prints the base URL on stderr and one Metal3-style BMC address per system on stdout, then
-//! serves until interrupted.
+//! serves until interrupted (Ctrl-C or SIGTERM).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -67,9 +67,13 @@ pub async fn run(args: BmcSimArgs) -> anyhow::Result<ExitCode> {
         }
         out.flush()?;
     }
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    // Stop on Ctrl-C or SIGTERM, so the fleet's media directory is removed either way.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
     fleet.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -189,12 +189,17 @@ async fn credentials_never_appear_in_logs_errors_or_debug() {
     }
 }
 
-/// Kills the `ironcast bmc-sim` child on drop, by its own pid.
+/// Stops the `ironcast bmc-sim` child on drop with SIGTERM (so it removes its media dir),
+/// by its own pid.
 struct Child(std::process::Child);
 
 impl Drop for Child {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        let pid = self.0.id().to_string();
+        let termed = std::process::Command::new("kill").arg(&pid).status();
+        if !termed.is_ok_and(|s| s.success()) {
+            let _ = self.0.kill();
+        }
         let _ = self.0.wait();
     }
 }
