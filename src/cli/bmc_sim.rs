@@ -1,7 +1,7 @@
 //! `ironcast bmc-sim`: a fleet of simulated Redfish BMCs on loopback (see `redfish::sim`).
 //!
 //! Prints the base URL on stderr and one Metal3-style BMC address per system on stdout, then
-//! serves until interrupted.
+//! serves until interrupted (Ctrl-C or SIGTERM).
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -33,6 +33,10 @@ pub struct BmcSimArgs {
     /// Accept requests without any credentials.
     #[arg(long)]
     no_auth: bool,
+    /// Vendor the BMCs claim to be ("Dell", "HPE", "Lenovo", "Supermicro"): clients then apply
+    /// that vendor's quirks.
+    #[arg(long)]
+    vendor: Option<String>,
 }
 
 pub async fn run(args: BmcSimArgs) -> anyhow::Result<ExitCode> {
@@ -42,6 +46,7 @@ pub async fn run(args: BmcSimArgs) -> anyhow::Result<ExitCode> {
     let mut opts = FleetOptions::new(args.nodes);
     opts.bind = args.bind;
     opts.credentials = (!args.no_auth).then(|| (args.username.clone(), args.password.clone()));
+    opts.faults.vendor = args.vendor.clone();
     let fleet = Fleet::start(opts)
         .await
         .with_context(|| format!("starting {} simulated BMCs", args.nodes))?;
@@ -62,9 +67,13 @@ pub async fn run(args: BmcSimArgs) -> anyhow::Result<ExitCode> {
         }
         out.flush()?;
     }
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    // Stop on Ctrl-C or SIGTERM, so the fleet's media directory is removed either way.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
     fleet.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

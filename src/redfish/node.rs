@@ -42,6 +42,14 @@ impl RedfishNode {
         })
     }
 
+    /// Builds the handle from a node's Ironic `driver_info` (see [`super::from_driver_info`]).
+    pub fn from_driver_info(
+        info: &serde_json::Map<String, serde_json::Value>,
+        cfg: &RedfishConfig,
+    ) -> Result<Self> {
+        Self::new(super::address::from_driver_info(info)?, cfg)
+    }
+
     pub fn client(&self) -> &Client {
         &self.client
     }

@@ -236,3 +236,33 @@ async fn quirk_bmc_that_never_answers_times_out_clearly() {
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     drop(silent);
 }
+
+#[tokio::test]
+async fn quirk_idrac_insert_right_after_eject_is_retried() {
+    // Four failures: more than the transport's own 5xx retries (2 in tests), so only the quirk
+    // table's iDRAC entry (retry after a pause) gets the insert through.
+    let faults = Faults {
+        insert_fails_after_eject: 4,
+        ..Default::default()
+    };
+    let url = image_url().await;
+
+    let fleet = fleet_with(Faults {
+        vendor: Some("Dell Inc.".into()),
+        ..faults.clone()
+    })
+    .await;
+    let n = node_for(&fleet, 0, "password");
+    n.insert_cd(&url).await.unwrap();
+    n.insert_cd(&url).await.unwrap(); // ejects, then inserts into a busy slot
+    assert_eq!(fleet.stats().insert_failures_sent, 4);
+    assert_eq!(cd_slot(&n).await.inserted, Some(true));
+
+    // Without the vendor entry the same BMC defeats the client, with a clear 500.
+    let fleet = fleet_with(faults).await;
+    let n = node_for(&fleet, 0, "password");
+    n.insert_cd(&url).await.unwrap();
+    let e = n.insert_cd(&url).await.unwrap_err();
+    assert_eq!(e.status(), Some(500), "{e}");
+    assert!(e.to_string().contains("still being detached"), "{e}");
+}

@@ -188,3 +188,58 @@ async fn credentials_never_appear_in_logs_errors_or_debug() {
         );
     }
 }
+
+/// Stops the `ironcast bmc-sim` child on drop with SIGTERM (so it removes its media dir),
+/// by its own pid.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let pid = self.0.id().to_string();
+        let termed = std::process::Command::new("kill").arg(&pid).status();
+        if !termed.is_ok_and(|s| s.success()) {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn bmc_sim_command_serves_the_addresses_it_prints() {
+    use std::io::BufRead;
+    let mut child = Child(
+        std::process::Command::new(crate::common::ironcast_bin())
+            .args([
+                "bmc-sim",
+                "--nodes",
+                "3",
+                "--bind",
+                "127.0.0.1:0",
+                "--vendor",
+                "Lenovo",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let addresses: Vec<String> = stdout.lines().take(3).map(Result::unwrap).collect();
+    assert_eq!(addresses.len(), 3, "{addresses:?}");
+    assert!(
+        addresses[2].starts_with("redfish+http://127.0.0.1:"),
+        "{addresses:?}"
+    );
+    let mut target = parse_address(&addresses[2]).unwrap();
+    target.credentials = Some(Credentials::new("admin", "password"));
+    let n = RedfishNode::new(target, &fast_config()).unwrap();
+    Power::set_power(&n, PowerAction::On).await.unwrap();
+    assert_eq!(Power::power_state(&n).await.unwrap(), PowerState::On);
+    let found = n.discover().await.unwrap();
+    assert!(found.system.ends_with(&fleet_id(2)), "{}", found.system);
+    assert_eq!(found.vendor, ironcast::redfish::quirks::Vendor::Lenovo);
+}
+
+fn fleet_id(i: usize) -> String {
+    ironcast::redfish::sim::system_id(i)
+}

@@ -128,6 +128,18 @@ impl Sushy {
         Some((s, dir.join("ca.pem")))
     }
 
+    /// Like [`Sushy::start`], with Basic auth for one user (sushy has no session service).
+    pub fn start_with_basic_auth(dir: &Path, user: &str, password: &str) -> Option<Sushy> {
+        let hash = bcrypt::hash(password, 4).unwrap();
+        let file = dir.join("htpasswd");
+        std::fs::write(&file, format!("{user}:{hash}\n")).unwrap();
+        Self::start_with(
+            dir,
+            &format!("SUSHY_EMULATOR_AUTH_FILE = '{}'\n", file.display()),
+            "http",
+        )
+    }
+
     fn start_with(dir: &Path, extra_conf: &str, scheme: &str) -> Option<Sushy> {
         let bin = crate::common::tool("sushy-emulator")?;
         let state = dir.join("state");

@@ -153,3 +153,27 @@ async fn sushy_tls_is_verified_by_default_and_trusts_a_ca_bundle_or_an_explicit_
         PowerState::Off
     );
 }
+
+#[tokio::test]
+async fn sushy_basic_auth_fallback_and_rejected_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sushy) = Sushy::start_with_basic_auth(dir.path(), "admin", "Sushy-Pa55") else {
+        return;
+    };
+    let with = |password: &str| {
+        let mut t = parse_address(&sushy.base.replace("http://", "redfish+http://")).unwrap();
+        t.credentials = Some(ironcast::redfish::Credentials::new("admin", password));
+        RedfishNode::new(t, &fast_config()).unwrap()
+    };
+    // No SessionService in sushy's root: the client falls back to Basic, which works.
+    assert_eq!(
+        with("Sushy-Pa55").power_state().await.unwrap(),
+        PowerState::Off
+    );
+    let e = with("Wr0ng-Pa55").power_state().await.unwrap_err();
+    assert!(
+        matches!(e, ironcast::redfish::RedfishError::Auth { status: 401, .. }),
+        "{e:?}"
+    );
+    assert!(!format!("{e} {e:?}").contains("Wr0ng-Pa55"), "{e:?}");
+}

@@ -8,7 +8,8 @@
 //!
 //! [`Faults`] switch on behaviours of real BMCs that sushy-tools cannot produce (session-only
 //! auth, stale ETags, task monitors, VirtualMedia only under Managers, PATCH-only insert,
-//! rejected Inserted/WriteProtected, 503 + Retry-After, vendor names); each says whom it imitates.
+//! rejected Inserted/WriteProtected, insert failing right after eject, 503 + Retry-After,
+//! vendor names); each says whom it imitates.
 //! Used by `ironcast bmc-sim`, the demo and tests/redfish.rs.
 //!
 //! Non-goals: persistence, realistic timing, BIOS/storage/network resources, TLS.
@@ -49,6 +50,9 @@ pub struct Faults {
     pub insert_patch_only: bool,
     /// InsertMedia with Inserted or WriteProtected in the body is a 400 (Supermicro).
     pub reject_insert_flags: bool,
+    /// The first N InsertMedia calls after an eject answer 500 while the old media is being
+    /// released (iDRAC).
+    pub insert_fails_after_eject: u32,
     /// The first N requests are answered 503 with `Retry-After: 1` (a BMC busy rebooting).
     pub unavailable_first: u32,
     /// `Vendor` of the service root and `Manufacturer` of the systems ("Ironcast" if None).

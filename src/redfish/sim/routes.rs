@@ -612,6 +612,9 @@ async fn do_eject(f: &Arc<Fleet>, id: &str) -> Response {
         return not_found("system");
     };
     f.counters.ejects.fetch_add(1, Ordering::SeqCst);
+    f.counters
+        .insert_failures_left
+        .store(f.faults.insert_fails_after_eject, Ordering::SeqCst);
     if let Ok(mut s) = sys.lock() {
         s.image = None;
         s.image_len = 0;
@@ -652,6 +655,19 @@ async fn insert(
     let Some(url) = body["Image"].as_str() else {
         return error(StatusCode::BAD_REQUEST, "Image is required");
     };
+    let left = &f.counters.insert_failures_left;
+    if left
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        f.counters
+            .insert_failures_sent
+            .fetch_add(1, Ordering::SeqCst);
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "virtual media is busy: the previous media is still being detached",
+        );
+    }
     do_insert(&f, &id, url).await
 }
 

@@ -45,6 +45,7 @@ pub struct Stats {
     pub insert_patches: u32,
     pub insert_flags_rejected: u32,
     pub ejects: u32,
+    pub insert_failures_sent: u32,
     pub media_heads: u32,
     pub media_range_gets: u32,
 }
@@ -65,6 +66,9 @@ pub struct Counters {
     pub media_range_gets: AtomicU32,
     pub requests: AtomicU32,
     pub stale_etag_armed: AtomicU32,
+    /// Inserts still to fail since the last eject (`Faults::insert_fails_after_eject`).
+    pub insert_failures_left: AtomicU32,
+    pub insert_failures_sent: AtomicU32,
     pub next_id: AtomicU32,
 }
 
@@ -162,6 +166,7 @@ impl Fleet {
             insert_patches: g(&c.insert_patches),
             insert_flags_rejected: g(&c.insert_flags_rejected),
             ejects: g(&c.ejects),
+            insert_failures_sent: g(&c.insert_failures_sent),
             media_heads: g(&c.media_heads),
             media_range_gets: g(&c.media_range_gets),
         }
