@@ -60,3 +60,15 @@ fn demo_iso_reads_back_with_isoinfo_and_xorriso() {
         );
     }
 }
+
+#[test]
+fn the_iso_engine_finds_both_demo_entries_and_the_simulator_inspector_puts_isolinux_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("demo.iso");
+    std::fs::write(&path, ironcast::demo::demo_iso()).unwrap();
+    let cmdlines = (ironcast::demo::iso_boot_inspector())(&path).unwrap();
+    let base = ironcast::demo::DEMO_BASE_ARGS;
+    assert_eq!(cmdlines.len(), 2, "{cmdlines:?}");
+    assert_eq!(cmdlines[0], format!("initrd=/initrd.img {base}"));
+    assert_eq!(cmdlines[1], base);
+}

@@ -44,6 +44,7 @@ pub async fn run(args: BmcSimArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("--nodes must be at least 1");
     }
     let mut opts = FleetOptions::new(args.nodes);
+    opts.inspector = crate::demo::iso_boot_inspector();
     opts.bind = args.bind;
     opts.credentials = (!args.no_auth).then(|| (args.username.clone(), args.password.clone()));
     opts.faults.vendor = args.vendor.clone();

@@ -5,6 +5,26 @@
 pub mod tiny_iso;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::iso::Loader;
+use crate::redfish::sim::BootInspector;
+
+/// The simulated BMCs' view of a fetched ISO, through the ISO engine: the kernel args of every
+/// Linux entry, the BIOS (isolinux) ones first as a BMC's default El Torito entry is BIOS.
+pub fn iso_boot_inspector() -> BootInspector {
+    Arc::new(|path| {
+        let mut entries = crate::iso::boot_cmdlines(path).map_err(|e| e.to_string())?;
+        entries.sort_by_key(|e| e.loader != Loader::Syslinux);
+        if entries.is_empty() {
+            return Err("the ISO has no Linux boot entry".into());
+        }
+        Ok(entries
+            .into_iter()
+            .map(|e| e.args.trim().to_string())
+            .collect())
+    })
+}
 
 /// Kernel args already in the demo ISO's boot configs; the demo appends its own after them.
 pub const DEMO_BASE_ARGS: &str = "console=ttyS0 quiet";
