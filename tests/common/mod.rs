@@ -19,7 +19,9 @@ pub fn tool(name: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     });
     if found.is_none() {
-        missing(&format!("tool `{name}` (install it with scripts/install-deps)"));
+        missing(&format!(
+            "tool `{name}` (install it with scripts/install-deps)"
+        ));
     }
     found
 }
