@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
+use super::node_json::iso;
 use super::{AppState, Ctx};
 use crate::store::Port;
 
@@ -43,8 +44,8 @@ fn render(p: &Port, base: &str, detail: bool) -> Value {
         "portgroup_uuid": null,
         "is_smartnic": false,
         "name": null,
-        "created_at": p.created_at.to_rfc3339(),
-        "updated_at": p.updated_at.map(|t| t.to_rfc3339()),
+        "created_at": iso(&p.created_at),
+        "updated_at": p.updated_at.as_ref().map(iso),
         "links": links,
     })
 }

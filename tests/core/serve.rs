@@ -310,3 +310,128 @@ async fn serve_refuses_open_bind_without_htpasswd_and_enforces_basic_auth() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+fn cli(url: &str, args: &[&str]) -> Output {
+    run(Command::new(crate::common::ironcast_bin())
+        .args(args)
+        .env("IRONCAST_URL", url))
+}
+
+/// The operator CLI drives the lifecycle: tables by default, JSON/YAML on request, `--wait`
+/// shows progress, failures exit non-zero with the API's message.
+#[tokio::test]
+async fn serve_cli_drives_nodes_and_ports() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_serve(dir.path(), &[]);
+    let url = server.url.clone();
+    let c = |args: &[&str]| ok(cli(&url, args), &args.join(" "));
+
+    let created: Value = serde_json::from_str(&c(&[
+        "node",
+        "create",
+        "--driver",
+        "fake-hardware",
+        "--name",
+        "c1",
+        "--driver-info",
+        "redfish_password=pw",
+        "--property",
+        "cpus=4",
+        "-f",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(created["driver_info"]["redfish_password"], "******");
+    assert_eq!(created["properties"]["cpus"], 4);
+    c(&[
+        "node",
+        "set",
+        "c1",
+        "--instance-info",
+        "boot_iso=http://127.0.0.1:1/x.iso",
+        "--extra",
+        "rack=r4",
+    ]);
+    c(&["node", "unset", "c1", "--extra", "rack"]);
+    let out = cli(&url, &["node", "manage", "c1", "--wait", "30"]);
+    let progress = String::from_utf8_lossy(&out.stderr).to_string();
+    ok(out, "manage --wait");
+    assert!(progress.contains("c1: manageable"), "{progress}");
+    c(&["node", "provide", "c1", "--wait", "30"]);
+    c(&["node", "deploy", "c1", "--wait", "30"]);
+
+    let table = c(&["node", "list"]);
+    assert!(table.lines().next().unwrap().starts_with("+--"), "{table}");
+    assert!(
+        table.contains("| c1 ") && table.contains("active"),
+        "{table}"
+    );
+    let yaml = c(&["node", "show", "c1", "-f", "yaml"]);
+    assert!(yaml.contains("provision_state: active"), "{yaml}");
+    assert!(
+        yaml.contains("boot_iso: http://127.0.0.1:1/x.iso"),
+        "{yaml}"
+    );
+    assert!(!yaml.contains("rack"), "{yaml}");
+
+    let port: Value = serde_json::from_str(&c(&[
+        "port",
+        "create",
+        "52:54:00:C1:00:01",
+        "--node",
+        "c1",
+        "-f",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(port["address"], "52:54:00:c1:00:01");
+    let ports = c(&["port", "list", "--node", "c1"]);
+    assert!(ports.contains("52:54:00:c1:00:01"), "{ports}");
+    let out = cli(
+        &url,
+        &["port", "create", "52:54:00:c1:00:01", "--node", "c1"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists. (HTTP 409)"));
+    c(&["port", "delete", "52:54:00:c1:00:01"]);
+
+    c(&["node", "power", "c1", "off", "--wait", "30"]);
+    let states: Value = serde_json::from_str(&c(&[
+        "node",
+        "show",
+        "c1",
+        "--fields",
+        "power_state",
+        "-f",
+        "json",
+    ]))
+    .unwrap();
+    assert_eq!(states["power_state"], "power off");
+    let history = c(&["node", "history", "c1"]);
+    assert!(
+        history.contains("active : available -> deploying"),
+        "{history}"
+    );
+    let validate = c(&["node", "validate", "c1", "-f", "json"]);
+    assert!(validate.contains("\"deploy\""), "{validate}");
+
+    // Refusals exit non-zero with the API's own words.
+    let out = cli(&url, &["node", "provide", "c1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("can not be performed on node") && err.contains("(HTTP 400)"),
+        "{err}"
+    );
+    let out = cli(&url, &["node", "delete", "c1"]);
+    assert!(!out.status.success());
+
+    c(&["node", "undeploy", "c1", "--wait", "30"]);
+    c(&["node", "delete", "c1"]);
+    let out = cli(&url, &["node", "show", "c1"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Node c1 could not be found. (HTTP 404)"));
+    let out = cli("http://127.0.0.1:9", &["node", "list"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the API"));
+}
