@@ -535,7 +535,7 @@ async fn api_lifecycle_patch_ports_history() {
 async fn api_fifty_concurrent_requests_on_one_node() {
     let mut s = settings("test-conductor");
     s.fake_deploy_delay_ms = 4000;
-    s.lock_wait_ms = 300;
+    s.lock_wait_ms = 1500;
     let api = api_with(s).await;
     let id = create(&api, "busy").await;
     for (target, want) in [("manage", "manageable"), ("provide", "available")] {
@@ -549,29 +549,38 @@ async fn api_fifty_concurrent_requests_on_one_node() {
         assert_eq!(st, 202);
         api.wait_state(&id, want, 20).await;
     }
+    // Deploys are sent once a first PATCH has landed, so PATCHes and deploys really interleave
+    // (a deploy sent first would lock the node for 4 s and starve every PATCH).
+    let (landed_tx, landed_rx) = tokio::sync::watch::channel(false);
+    let landed_tx = std::sync::Arc::new(landed_tx);
     let mut tasks = Vec::new();
     for i in 0..50 {
         let http = api.http.clone();
         let url = api.url.clone();
         let id = id.clone();
+        let landed_tx = landed_tx.clone();
+        let mut landed_rx = landed_rx.clone();
         tasks.push(tokio::spawn(async move {
-            let (kind, req) = if i % 5 == 0 {
-                (
-                    "deploy",
-                    http.put(format!("{url}/v1/nodes/{id}/states/provision"))
-                        .json(&json!({"target": "active"})),
+            let deploy = i % 5 == 0;
+            let req = if deploy {
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    landed_rx.wait_for(|v| *v),
                 )
+                .await;
+                http.put(format!("{url}/v1/nodes/{id}/states/provision"))
+                    .json(&json!({"target": "active"}))
             } else {
-                (
-                    "patch",
-                    http.patch(format!("{url}/v1/nodes/{id}"))
-                        .json(&json!([{"op": "add", "path": format!("/extra/k{i}"), "value": i}])),
-                )
+                http.patch(format!("{url}/v1/nodes/{id}"))
+                    .json(&json!([{"op": "add", "path": format!("/extra/k{i}"), "value": i}]))
             };
             let resp = req.send().await.unwrap();
             let status = resp.status().as_u16();
+            if !deploy && status == 200 {
+                let _ = landed_tx.send(true);
+            }
             let body: Value = resp.json().await.unwrap_or(Value::Null);
-            (i, kind, status, body)
+            (i, if deploy { "deploy" } else { "patch" }, status, body)
         }));
     }
     let mut patched = BTreeSet::new();
@@ -594,7 +603,15 @@ async fn api_fifty_concurrent_requests_on_one_node() {
             other => panic!("request {i} answered {other:?}: {body}"),
         }
     }
+    eprintln!(
+        "50 requests: {} PATCH ok, {deploys_won} deploy ok, {conflicts} answered 409",
+        patched.len()
+    );
     assert_eq!(deploys_won, 1, "exactly one deploy can start");
+    assert!(
+        !patched.is_empty(),
+        "PATCHes sent before any deploy must land"
+    );
     assert!(
         conflicts > 0,
         "the deploy holds the lock for 4 s: someone must have waited in vain"
@@ -604,4 +621,41 @@ async fn api_fifty_concurrent_requests_on_one_node() {
     assert_eq!(keys, patched, "every acknowledged PATCH is kept, no other");
     assert!(n["target_provision_state"].is_null());
     assert!(n["last_error"].is_null());
+
+    // Then 50 PATCHes alone, each a read-modify-write of the same `extra` document: a lost
+    // update would drop a key whose PATCH was acknowledged.
+    let mut tasks = Vec::new();
+    for i in 100..150 {
+        let http = api.http.clone();
+        let url = format!("{}/v1/nodes/{id}", api.url);
+        tasks.push(tokio::spawn(async move {
+            let resp = http
+                .patch(url)
+                .json(&json!([{"op": "add", "path": format!("/extra/k{i}"), "value": i}]))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (i, status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }));
+    }
+    let mut second = 0;
+    for t in tasks {
+        let (i, status, body) = t.await.unwrap();
+        match status {
+            200 => {
+                patched.insert(format!("k{i}"));
+                second += 1;
+            }
+            409 => assert!(fault(&body).contains("is locked by host"), "{body}"),
+            other => panic!("PATCH {i} answered {other}: {body}"),
+        }
+    }
+    eprintln!("50 PATCHes: {second} ok");
+    assert!(second > 0);
+    let (_, n) = api.call("GET", &format!("/v1/nodes/{id}"), None).await;
+    let keys: BTreeSet<String> = n["extra"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, patched, "every acknowledged PATCH is kept, no other");
+    assert_eq!(n["provision_state"], "active");
+    assert!(n["reservation"].is_null());
 }

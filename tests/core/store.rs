@@ -292,3 +292,22 @@ async fn conductor_heartbeat_upserts(store: Store) {
     assert!(again[0].heartbeat_at > first[0].heartbeat_at);
     assert!(!again[0].online);
 }
+
+/// Both backends have the same migrations, by name.
+#[test]
+fn store_migrations_match_between_backends() {
+    let names = |backend: &str| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        let mut v: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let sqlite = names("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, names("postgres"));
+}
