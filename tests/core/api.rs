@@ -37,6 +37,10 @@ async fn api_version_negotiation_and_documents() {
         "1.95"
     );
     assert_eq!(r.headers()["x-openstack-ironic-api-version"], "1.1");
+    assert!(r.headers()["x-openstack-request-id"]
+        .to_str()
+        .unwrap()
+        .starts_with("req-"));
     let doc: Value = r.json().await.unwrap();
     assert_eq!(doc["default_version"]["version"], "1.95");
     assert_eq!(doc["default_version"]["min_version"], "1.1");
@@ -658,4 +662,49 @@ async fn api_fifty_concurrent_requests_on_one_node() {
     assert_eq!(keys, patched, "every acknowledged PATCH is kept, no other");
     assert_eq!(n["provision_state"], "active");
     assert!(n["reservation"].is_null());
+}
+
+/// A lock held by another conductor (another process sharing the database) answers 409 with
+/// its holder, survives this conductor's start-up recovery, and once released the node works.
+#[tokio::test]
+async fn api_lock_of_another_conductor_is_409_and_survives_recovery() {
+    let mut s = settings("test-conductor");
+    s.lock_wait_ms = 100;
+    let api = api_with(s).await;
+    let id = create(&api, "shared").await;
+    let store = api.conductor.store();
+    assert!(store.reserve_node(&id, "other-host").await.unwrap());
+    let (status, body) = api
+        .call(
+            "PATCH",
+            "/v1/nodes/shared",
+            Some(json!([{"op": "add", "path": "/extra/a", "value": 1}])),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        fault(&body),
+        format!("Node {id} is locked by host other-host, please retry after the current operation is completed.")
+    );
+    let (status, _) = api
+        .call(
+            "PUT",
+            "/v1/nodes/shared/states/provision",
+            Some(json!({"target": "manage"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(api.conductor.recover().await.unwrap(), 0);
+    let n = store.node(&id).await.unwrap();
+    assert_eq!(n.reservation.as_deref(), Some("other-host"));
+    assert_eq!(n.provision_state, "enroll");
+    assert!(store.release_node(&id, "other-host").await.unwrap());
+    let (status, _) = api
+        .call(
+            "PATCH",
+            "/v1/nodes/shared",
+            Some(json!([{"op": "add", "path": "/extra/a", "value": 1}])),
+        )
+        .await;
+    assert_eq!(status, 200);
 }
