@@ -708,3 +708,60 @@ async fn api_lock_of_another_conductor_is_409_and_survives_recovery() {
         .await;
     assert_eq!(status, 200);
 }
+
+/// A node waiting for a call-back is finished by `finish_wait`: success makes it active, a
+/// failure puts it in deploy failed with the reason; abort is accepted only while waiting.
+#[tokio::test]
+async fn api_wait_callback_finish_and_abort() {
+    let api = api().await;
+    let store = api.conductor.store();
+    for (name, outcome) in [
+        ("ok", Ok(())),
+        ("bad", Err("agent: checksum mismatch".to_string())),
+    ] {
+        let id = create(&api, name).await;
+        let mut n = store.node(&id).await.unwrap();
+        n.provision_state = "wait call-back".into();
+        n.target_provision_state = Some("active".into());
+        store.save_node(&n).await.unwrap();
+        let done = api
+            .conductor
+            .finish_wait(name, outcome.clone())
+            .await
+            .unwrap();
+        match outcome {
+            Ok(()) => assert_eq!(done.provision_state, "active"),
+            Err(why) => {
+                assert_eq!(done.provision_state, "deploy failed");
+                assert_eq!(done.last_error.as_deref(), Some(why.as_str()));
+            }
+        }
+        assert!(done.target_provision_state.is_none());
+        assert!(store.node(&id).await.unwrap().reservation.is_none());
+        // Not waiting any more: a second call-back is refused.
+        assert!(api.conductor.finish_wait(name, Ok(())).await.is_err());
+    }
+    let id = create(&api, "aborted").await;
+    let (s, b) = api
+        .call(
+            "PUT",
+            "/v1/nodes/aborted/states/provision",
+            Some(json!({"target": "abort"})),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert!(fault(&b).contains("\"abort\" can not be performed"));
+    let mut n = store.node(&id).await.unwrap();
+    n.provision_state = "wait call-back".into();
+    store.save_node(&n).await.unwrap();
+    let (s, _) = api
+        .call(
+            "PUT",
+            "/v1/nodes/aborted/states/provision",
+            Some(json!({"target": "abort"})),
+        )
+        .await;
+    assert_eq!(s, 202);
+    let n = api.wait_state(&id, "deploy failed", 10).await;
+    assert!(n["last_error"].as_str().unwrap().contains("aborted"), "{n}");
+}
