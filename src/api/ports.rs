@@ -70,13 +70,19 @@ async fn listing(
     state: &AppState,
     ctx: &Ctx,
     node: Option<&str>,
+    address: Option<&str>,
     detail: bool,
 ) -> ApiResult<Json<Value>> {
     let node_uuid = match node {
         Some(ident) => Some(state.conductor.store().node(ident).await?.uuid),
         None => None,
     };
-    let ports = state.conductor.store().ports(node_uuid.as_deref()).await?;
+    let mut ports = state.conductor.store().ports(node_uuid.as_deref()).await?;
+    if let Some(mac) = address {
+        // Metal3 looks nodes up by MAC: ?address=52:54:00:…
+        let mac = normalize_mac(mac).map_err(ApiError::bad_request)?;
+        ports.retain(|p| p.address == mac);
+    }
     let docs: Vec<Value> = ports.iter().map(|p| render(p, &ctx.base, detail)).collect();
     Ok(Json(json!({ "ports": docs })))
 }
@@ -88,7 +94,8 @@ async fn list(
 ) -> ApiResult<Json<Value>> {
     let detail = q.get("detail").is_some_and(|d| d == "true" || d == "True");
     let node = q.get("node").or_else(|| q.get("node_uuid"));
-    listing(&state, &ctx, node.map(String::as_str), detail).await
+    let address = q.get("address").map(String::as_str);
+    listing(&state, &ctx, node.map(String::as_str), address, detail).await
 }
 
 async fn list_detail(
@@ -97,7 +104,8 @@ async fn list_detail(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let node = q.get("node").or_else(|| q.get("node_uuid"));
-    listing(&state, &ctx, node.map(String::as_str), true).await
+    let address = q.get("address").map(String::as_str);
+    listing(&state, &ctx, node.map(String::as_str), address, true).await
 }
 
 pub async fn list_for_node(
@@ -105,7 +113,7 @@ pub async fn list_for_node(
     ctx: Ctx,
     Path(ident): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    listing(&state, &ctx, Some(&ident), false).await
+    listing(&state, &ctx, Some(&ident), None, false).await
 }
 
 pub async fn list_detail_for_node(
@@ -113,7 +121,7 @@ pub async fn list_detail_for_node(
     ctx: Ctx,
     Path(ident): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    listing(&state, &ctx, Some(&ident), true).await
+    listing(&state, &ctx, Some(&ident), None, true).await
 }
 
 const CREATE_KEYS: &[&str] = &["address", "node_uuid", "extra", "pxe_enabled", "uuid"];

@@ -765,3 +765,50 @@ async fn api_wait_callback_finish_and_abort() {
     let n = api.wait_state(&id, "deploy failed", 10).await;
     assert!(n["last_error"].as_str().unwrap().contains("aborted"), "{n}");
 }
+
+/// Start-up recovery handles every interrupted node, however many, each to its own failure
+/// state with a last_error, and frees this conductor's locks (not another's).
+#[tokio::test]
+async fn api_recovery_has_no_cap() {
+    let api = api().await;
+    let store = api.conductor.store();
+    let cases = [
+        ("deploying", "deploy failed"),
+        ("wait call-back", "deploy failed"),
+        ("deleting", "error"),
+        ("cleaning", "clean failed"),
+        ("clean wait", "clean failed"),
+        ("verifying", "enroll"),
+        ("inspecting", "inspect failed"),
+        ("inspect wait", "inspect failed"),
+    ];
+    let mut expected = Vec::new();
+    for i in 0..160 {
+        let (from, to) = cases[i % cases.len()];
+        let id = create(&api, &format!("r{i}")).await;
+        let mut n = store.node(&id).await.unwrap();
+        n.provision_state = from.into();
+        n.target_provision_state = Some("active".into());
+        store.save_node(&n).await.unwrap();
+        if from != "wait call-back" && from != "clean wait" && from != "inspect wait" {
+            assert!(store.reserve_node(&id, "test-conductor").await.unwrap());
+        }
+        expected.push((id, from, to));
+    }
+    let stable = create(&api, "resting").await;
+    assert_eq!(api.conductor.recover().await.unwrap(), 160);
+    for (id, from, to) in expected {
+        let n = store.node(&id).await.unwrap();
+        assert_eq!(n.provision_state, to, "{from}");
+        assert!(n.reservation.is_none());
+        assert!(n.target_provision_state.is_none());
+        let err = n.last_error.unwrap();
+        assert!(
+            err.contains(&format!("restarted while the node was in \"{from}\"")),
+            "{err}"
+        );
+    }
+    let n = store.node(&stable).await.unwrap();
+    assert_eq!(n.provision_state, "enroll");
+    assert!(n.last_error.is_none());
+}
