@@ -167,6 +167,22 @@ async fn unique_name_is_a_conflict(store: Store) {
         store.save_node(&other).await,
         Err(StoreError::Conflict(_))
     ));
+    // instance_uuid is unique too (one instance, one node); many nodes may have none.
+    let instance = uuid::Uuid::new_v4().to_string();
+    let mut first = sample("i1");
+    first.instance_uuid = Some(instance.clone());
+    store.create_node(&first).await.unwrap();
+    let mut second = sample("i2");
+    second.instance_uuid = Some(instance.clone());
+    match store.create_node(&second).await {
+        Err(StoreError::Conflict(m)) => {
+            assert_eq!(
+                m,
+                format!("Instance {instance} is already associated with a node.")
+            )
+        }
+        other => panic!("expected Conflict, got {other:?}"),
+    }
 }
 
 async fn reservation_is_exclusive(store: Store) {
