@@ -99,6 +99,7 @@ pub struct ShowArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct SetArgs {
+    /// Node name or UUID.
     node: String,
     #[arg(long)]
     name: Option<String>,
@@ -122,6 +123,7 @@ pub struct SetArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct UnsetArgs {
+    /// Node name or UUID.
     node: String,
     #[arg(long)]
     name: bool,
@@ -142,6 +144,7 @@ pub struct UnsetArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ActionArgs {
+    /// Node name or UUID.
     node: String,
     /// Wait until the node rests, showing each state; optional timeout in seconds.
     #[arg(long, num_args = 0..=1, default_missing_value = "3600", value_name = "SECS")]
@@ -161,6 +164,7 @@ enum PowerTarget {
 
 #[derive(Debug, clap::Args)]
 pub struct PowerArgs {
+    /// Node name or UUID.
     node: String,
     #[arg(value_enum)]
     target: PowerTarget,
@@ -173,6 +177,7 @@ pub struct PowerArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct NodeArg {
+    /// Node name or UUID.
     node: String,
     #[command(flatten)]
     common: Common,
@@ -180,6 +185,7 @@ pub struct NodeArg {
 
 #[derive(Debug, clap::Args)]
 pub struct DeleteArgs {
+    /// Node names or UUIDs.
     #[arg(required = true)]
     nodes: Vec<String>,
     #[command(flatten)]

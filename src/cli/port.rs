@@ -47,6 +47,7 @@ pub struct ListArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct PortArg {
+    /// Port UUID or MAC address.
     port: String,
     #[command(flatten)]
     common: Common,
