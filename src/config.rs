@@ -104,9 +104,10 @@ impl Config {
             };
             table.insert(key.to_ascii_lowercase(), scalar(&value));
         }
-        let config: Config = merged
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        // Through text, so a type error points at the offending `key = value` line.
+        let text = toml::to_string(&merged).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string().trim().to_string()))?;
         config.validate()?;
         Ok(config)
     }

@@ -62,6 +62,7 @@ CREATE TABLE nodes (
 
 CREATE INDEX nodes_provision_state ON nodes (provision_state);
 CREATE INDEX nodes_reservation ON nodes (reservation);
+CREATE UNIQUE INDEX nodes_instance_uuid ON nodes (instance_uuid);
 
 CREATE TABLE ports (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

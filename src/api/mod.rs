@@ -34,6 +34,9 @@ use crate::conductor::Conductor;
 use error::ApiError;
 use version::Version;
 
+/// Largest request body accepted.
+pub const BODY_LIMIT: usize = 64 << 20;
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -58,7 +61,9 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(version::layer))
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(1 << 20))
+        // Bodies up to 64 MiB: a deploy may carry a base64 config drive.
+        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
         .with_state(state)
 }
 

@@ -152,8 +152,14 @@ pub fn mask(map: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
+/// A timestamp as Ironic writes it: RFC 3339 with microseconds and `+00:00`.
+pub fn iso(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+}
+
 fn ts(t: &Option<DateTime<Utc>>) -> Value {
-    t.map(|t| Value::String(t.to_rfc3339()))
+    t.as_ref()
+        .map(|t| Value::String(iso(t)))
         .unwrap_or(Value::Null)
 }
 
@@ -177,7 +183,7 @@ pub fn field(node: &Node, name: &str, r: &Render) -> Value {
     let obj = |m: &Map<String, Value>| Value::Object(m.clone());
     match name {
         "uuid" => json!(node.uuid),
-        "created_at" => json!(node.created_at.to_rfc3339()),
+        "created_at" => json!(iso(&node.created_at)),
         "updated_at" => ts(&node.updated_at),
         "automated_clean" => json!(node.automated_clean),
         "bios_interface" => json!(node.bios_interface),

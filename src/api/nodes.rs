@@ -335,7 +335,7 @@ async fn states(
         "last_error": n.last_error,
         "power_state": n.power_state,
         "provision_state": n.provision_state,
-        "provision_updated_at": n.provision_updated_at.map(|t| t.to_rfc3339()),
+        "provision_updated_at": n.provision_updated_at.as_ref().map(node_json::iso),
         "raid_config": {},
         "target_power_state": n.target_power_state,
         "target_provision_state": n.target_provision_state,
@@ -462,7 +462,7 @@ async fn history(
         .map(|e| {
             json!({
                 "uuid": e.uuid,
-                "created_at": e.created_at.to_rfc3339(),
+                "created_at": node_json::iso(&e.created_at),
                 "severity": e.severity,
                 "event": e.event,
                 "event_type": e.event_type,

@@ -12,6 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
+use super::node_json::iso;
 use super::{AppState, Ctx};
 use crate::store::Port;
 
@@ -43,8 +44,8 @@ fn render(p: &Port, base: &str, detail: bool) -> Value {
         "portgroup_uuid": null,
         "is_smartnic": false,
         "name": null,
-        "created_at": p.created_at.to_rfc3339(),
-        "updated_at": p.updated_at.map(|t| t.to_rfc3339()),
+        "created_at": iso(&p.created_at),
+        "updated_at": p.updated_at.as_ref().map(iso),
         "links": links,
     })
 }
@@ -69,13 +70,19 @@ async fn listing(
     state: &AppState,
     ctx: &Ctx,
     node: Option<&str>,
+    address: Option<&str>,
     detail: bool,
 ) -> ApiResult<Json<Value>> {
     let node_uuid = match node {
         Some(ident) => Some(state.conductor.store().node(ident).await?.uuid),
         None => None,
     };
-    let ports = state.conductor.store().ports(node_uuid.as_deref()).await?;
+    let mut ports = state.conductor.store().ports(node_uuid.as_deref()).await?;
+    if let Some(mac) = address {
+        // Metal3 looks nodes up by MAC: ?address=52:54:00:…
+        let mac = normalize_mac(mac).map_err(ApiError::bad_request)?;
+        ports.retain(|p| p.address == mac);
+    }
     let docs: Vec<Value> = ports.iter().map(|p| render(p, &ctx.base, detail)).collect();
     Ok(Json(json!({ "ports": docs })))
 }
@@ -87,7 +94,8 @@ async fn list(
 ) -> ApiResult<Json<Value>> {
     let detail = q.get("detail").is_some_and(|d| d == "true" || d == "True");
     let node = q.get("node").or_else(|| q.get("node_uuid"));
-    listing(&state, &ctx, node.map(String::as_str), detail).await
+    let address = q.get("address").map(String::as_str);
+    listing(&state, &ctx, node.map(String::as_str), address, detail).await
 }
 
 async fn list_detail(
@@ -96,7 +104,8 @@ async fn list_detail(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let node = q.get("node").or_else(|| q.get("node_uuid"));
-    listing(&state, &ctx, node.map(String::as_str), true).await
+    let address = q.get("address").map(String::as_str);
+    listing(&state, &ctx, node.map(String::as_str), address, true).await
 }
 
 pub async fn list_for_node(
@@ -104,7 +113,7 @@ pub async fn list_for_node(
     ctx: Ctx,
     Path(ident): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    listing(&state, &ctx, Some(&ident), false).await
+    listing(&state, &ctx, Some(&ident), None, false).await
 }
 
 pub async fn list_detail_for_node(
@@ -112,7 +121,7 @@ pub async fn list_detail_for_node(
     ctx: Ctx,
     Path(ident): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    listing(&state, &ctx, Some(&ident), true).await
+    listing(&state, &ctx, Some(&ident), None, true).await
 }
 
 const CREATE_KEYS: &[&str] = &["address", "node_uuid", "extra", "pxe_enabled", "uuid"];

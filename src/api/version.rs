@@ -82,6 +82,11 @@ pub async fn layer(mut req: Request, next: Next) -> Response {
         }
     };
     let h = resp.headers_mut();
+    // A request id, like Ironic's, that clients print with errors and logs can be grepped for.
+    if let Ok(id) = HeaderValue::from_str(&format!("req-{}", uuid::Uuid::new_v4())) {
+        h.insert("x-openstack-request-id", id.clone());
+        h.insert("openstack-request-id", id);
+    }
     h.insert(MIN_HEADER, HeaderValue::from_static("1.1"));
     if let Ok(value) = HeaderValue::from_str(&MAX.to_string()) {
         h.insert(MAX_HEADER, value);

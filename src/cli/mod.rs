@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod bmc_sim;
 mod cache;
+mod client;
 mod demo;
 mod image;
 mod iso;

@@ -1,13 +1,103 @@
-//! `ironcast port` (issue 3).
+//! `ironcast port …`: a node's MAC addresses over the API.
 
 use std::process::ExitCode;
 
+use reqwest::Method;
+use serde_json::{json, Map, Value};
+
+use super::client::{key_value, print_list, print_object, Client, Common};
+
 #[derive(Debug, clap::Subcommand)]
 pub enum PortCmd {
-    /// Not built yet (issue 3).
-    Todo,
+    /// Add a MAC address to a node.
+    Create(CreateArgs),
+    /// List ports (all, or one node's).
+    List(ListArgs),
+    /// Show a port by UUID or MAC address.
+    Show(PortArg),
+    /// Delete a port by UUID or MAC address.
+    Delete(PortArg),
 }
 
-pub async fn run(_cmd: PortCmd) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("this command is not built yet (issue 3)")
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// MAC address, e.g. 52:54:00:12:34:56.
+    address: String,
+    /// Node name or UUID.
+    #[arg(long)]
+    node: String,
+    /// KEY=VALUE for extra (repeatable).
+    #[arg(long = "extra", value_name = "KEY=VALUE")]
+    extra: Vec<String>,
+    /// Whether the node PXE-boots from this port.
+    #[arg(long = "pxe-enabled")]
+    pxe_enabled: Option<bool>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// Only this node's ports.
+    #[arg(long)]
+    node: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PortArg {
+    /// Port UUID or MAC address.
+    port: String,
+    #[command(flatten)]
+    common: Common,
+}
+
+pub async fn run(cmd: PortCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PortCmd::Create(a) => {
+            let client = Client::new(&a.common)?;
+            let mut body = json!({"address": a.address, "node_uuid": a.node});
+            if !a.extra.is_empty() {
+                let extra: Map<String, Value> = a
+                    .extra
+                    .iter()
+                    .map(|p| key_value(p))
+                    .collect::<anyhow::Result<_>>()?;
+                body["extra"] = Value::Object(extra);
+            }
+            if let Some(p) = a.pxe_enabled {
+                body["pxe_enabled"] = Value::Bool(p);
+            }
+            let port = client.call(Method::POST, "/v1/ports", Some(&body)).await?;
+            print_object(&port, a.common.format)?;
+        }
+        PortCmd::List(a) => {
+            let client = Client::new(&a.common)?;
+            let path = match &a.node {
+                Some(n) => format!("/v1/ports/detail?node={n}"),
+                None => "/v1/ports/detail".to_string(),
+            };
+            let out = client.get(&path).await?;
+            let ports = out["ports"].as_array().cloned().unwrap_or_default();
+            print_list(
+                &ports,
+                &["uuid", "address", "node_uuid", "pxe_enabled"],
+                a.common.format,
+            )?;
+        }
+        PortCmd::Show(a) => {
+            let client = Client::new(&a.common)?;
+            let port = client.get(&format!("/v1/ports/{}", a.port)).await?;
+            print_object(&port, a.common.format)?;
+        }
+        PortCmd::Delete(a) => {
+            let client = Client::new(&a.common)?;
+            client
+                .call(Method::DELETE, &format!("/v1/ports/{}", a.port), None)
+                .await?;
+            eprintln!("Deleted port {}", a.port);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

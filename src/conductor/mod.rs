@@ -326,6 +326,71 @@ impl Conductor {
         Ok(node)
     }
 
+    /// Ends a wait state (wait call-back, clean wait, inspect wait) on an outside call-back,
+    /// e.g. the agent reporting its write: `Ok` moves the node on (`done`), `Err(why)` to the
+    /// failure state with `why` as last_error. Any other state is an InvalidState error.
+    pub async fn finish_wait(
+        &self,
+        ident: &str,
+        result: Result<(), String>,
+    ) -> ConductorResult<Node> {
+        let (lock, mut node) = self.lock(ident).await?;
+        let from = ProvisionState::parse(&node.provision_state);
+        let event = if result.is_ok() {
+            Event::Done
+        } else {
+            Event::Fail
+        };
+        let waiting = matches!(
+            from,
+            Some(
+                ProvisionState::WaitCallback
+                    | ProvisionState::CleanWait
+                    | ProvisionState::InspectWait
+            )
+        );
+        let to = from
+            .filter(|_| waiting)
+            .and_then(|s| states::next(s, event));
+        let (Some(from), Some(to)) = (from, to) else {
+            self.release(lock).await;
+            return Err(ConductorError::InvalidState {
+                action: "call-back".into(),
+                node: node.uuid,
+                state: node.provision_state,
+            });
+        };
+        node.provision_state = to.as_str().into();
+        node.target_provision_state = states::target_of(to).map(|s| s.as_str().into());
+        node.provision_updated_at = Some(Utc::now());
+        let (severity, text) = match &result {
+            Ok(()) => ("INFO", format!("call-back : {from} -> {to}")),
+            Err(why) => {
+                node.last_error = Some(why.clone());
+                ("ERROR", format!("call-back failed: {why} : {from} -> {to}"))
+            }
+        };
+        let saved = self.store.save_node(&node).await;
+        if saved.is_ok() {
+            self.history(&node.uuid, "provisioning", severity, &text)
+                .await;
+        }
+        match saved {
+            Ok(n) if to.has_worker() => {
+                worker::spawn(self.clone(), lock, n.clone());
+                Ok(n)
+            }
+            Ok(n) => {
+                self.release(lock).await;
+                Ok(n)
+            }
+            Err(e) => {
+                self.release(lock).await;
+                Err(e.into())
+            }
+        }
+    }
+
     /// Starts a power action ("power on", "power off", "rebooting", "soft power off",
     /// "soft rebooting") on the node; the work runs in the background.
     pub async fn set_power(&self, ident: &str, target: &str) -> ConductorResult<Node> {

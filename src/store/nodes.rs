@@ -12,7 +12,12 @@ const UPDATE: &str = "UPDATE nodes SET name = $2, driver = $3, driver_info = $4,
 
 fn name_conflict(n: &Node) -> impl FnOnce(&str) -> String + '_ {
     move |detail: &str| {
-        if detail.contains("name") {
+        if detail.contains("instance_uuid") {
+            format!(
+                "Instance {} is already associated with a node.",
+                n.instance_uuid.as_deref().unwrap_or("")
+            )
+        } else if detail.contains("name") {
             format!(
                 "A node with name {} already exists.",
                 n.name.as_deref().unwrap_or("")

@@ -1,0 +1,14 @@
+//! Conductor core integration tests, one binary: the store suite on SQLite and PostgreSQL,
+//! the API in-process (bad input, concurrency, versions), and `ironcast serve` as a process
+//! (python-ironicclient/openstacksdk lifecycle, kill -9 recovery, auth, the CLI).
+
+mod common;
+
+#[path = "core/api.rs"]
+mod api;
+#[path = "core/serve.rs"]
+mod serve;
+#[path = "core/store.rs"]
+mod store;
+#[path = "core/support.rs"]
+mod support;

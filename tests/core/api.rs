@@ -1,0 +1,814 @@
+//! The API in-process: versions, bad input in Ironic's error shape, the lifecycle over plain
+//! HTTP, and 50 concurrent requests on one node.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+
+use crate::support::{api, api_with, fault, settings};
+
+async fn create(api: &crate::support::Api, name: &str) -> String {
+    let (s, n) = api
+        .call(
+            "POST",
+            "/v1/nodes",
+            Some(json!({"driver": "fake-hardware", "name": name})),
+        )
+        .await;
+    assert_eq!(s, 201, "{n}");
+    n["uuid"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn api_version_negotiation_and_documents() {
+    let api = api().await;
+    let get = |v: Option<&'static str>, path: &'static str| {
+        let mut req = api.http.get(format!("{}{path}", api.url));
+        if let Some(v) = v {
+            req = req.header("X-OpenStack-Ironic-API-Version", v);
+        }
+        req.send()
+    };
+    let r = get(None, "/").await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-openstack-ironic-api-minimum-version"], "1.1");
+    assert_eq!(
+        r.headers()["x-openstack-ironic-api-maximum-version"],
+        "1.95"
+    );
+    assert_eq!(r.headers()["x-openstack-ironic-api-version"], "1.1");
+    assert!(r.headers()["x-openstack-request-id"]
+        .to_str()
+        .unwrap()
+        .starts_with("req-"));
+    let doc: Value = r.json().await.unwrap();
+    assert_eq!(doc["default_version"]["version"], "1.95");
+    assert_eq!(doc["default_version"]["min_version"], "1.1");
+    let r = get(Some("latest"), "/v1").await.unwrap();
+    assert_eq!(r.headers()["x-openstack-ironic-api-version"], "1.95");
+    let doc: Value = r.json().await.unwrap();
+    assert!(doc["nodes"][0]["href"]
+        .as_str()
+        .unwrap()
+        .ends_with("/v1/nodes/"));
+    for (v, want) in [
+        ("1.999", "minor version is not supported"),
+        ("1.0", "minor version is not supported"),
+        ("2.0", "Mutually exclusive versions requested"),
+        (
+            "garbage",
+            "Invalid value for X-OpenStack-Ironic-API-Version header",
+        ),
+    ] {
+        let r = get(Some(v), "/v1/nodes").await.unwrap();
+        assert_eq!(r.status(), 406, "{v}");
+        assert_eq!(
+            r.headers()["x-openstack-ironic-api-maximum-version"],
+            "1.95"
+        );
+        let body: Value = r.json().await.unwrap();
+        let inner: Value = serde_json::from_str(body["error_message"].as_str().unwrap()).unwrap();
+        assert_eq!(inner["code"], 406);
+        assert!(
+            inner["description"].as_str().unwrap().contains(want),
+            "{inner}"
+        );
+    }
+    // At 1.1 a node shows the old field set, and `available` is spelled null.
+    let id = create(&api, "old").await;
+    let n: Value = get(Some("1.1"), "/v1/nodes")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(n["nodes"][0].get("name").is_none(), "{n}");
+    let one: Value = api
+        .http
+        .get(format!("{}/v1/nodes/{id}", api.url))
+        .header("X-OpenStack-Ironic-API-Version", "1.1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(one.get("deploy_interface").is_none());
+    assert_eq!(one["provision_state"], "enroll");
+    let (s, d) = api.call("GET", "/v1/drivers", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(d["drivers"][0]["name"], "fake-hardware");
+}
+
+#[tokio::test]
+async fn api_bad_input_gets_ironic_shaped_4xx() {
+    let api = api().await;
+    let id = create(&api, "n1").await;
+    let raw = |method: reqwest::Method, path: String, body: &'static str| {
+        api.http
+            .request(method, format!("{}{path}", api.url))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    // Malformed JSON: Ironic answers 500 here; a client error is the honest answer.
+    let r = raw(
+        reqwest::Method::POST,
+        "/v1/nodes".into(),
+        "{\"driver\": \"fake-hardware\",,}",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let msg = fault(&r.json().await.unwrap());
+    assert!(msg.starts_with("Invalid JSON in request body"), "{msg}");
+    let r = raw(
+        reqwest::Method::PATCH,
+        format!("/v1/nodes/{id}"),
+        "[{\"op\": ",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+
+    let invalid_state = format!(
+        "The requested action \"active\" can not be performed on node \"{id}\" while it is in state \"enroll\"."
+    );
+    let cases: Vec<(&str, String, Value, u16, &str)> = vec![
+        (
+            "POST",
+            "/v1/nodes".into(),
+            json!({"driver": "fake-hardware", "colour": "red"}),
+            400,
+            "Unknown attribute for argument node: colour",
+        ),
+        (
+            "POST",
+            "/v1/nodes".into(),
+            json!({"name": "x"}),
+            400,
+            "driver is missing",
+        ),
+        (
+            "POST",
+            "/v1/nodes".into(),
+            json!({"driver": "no-such-driver"}),
+            400,
+            "No conductor service registered which supports driver no-such-driver",
+        ),
+        (
+            "POST",
+            "/v1/nodes".into(),
+            json!({"driver": "fake-hardware", "name": "n1"}),
+            409,
+            "A node with name n1 already exists.",
+        ),
+        (
+            "POST",
+            "/v1/nodes".into(),
+            json!({"driver": "fake-hardware", "properties": [1]}),
+            400,
+            "properties: [1] is not a JSON object",
+        ),
+        (
+            "PATCH",
+            format!("/v1/nodes/{id}"),
+            json!([{"op": "add", "path": "/no_such_field", "value": 1}]),
+            400,
+            "Cannot patch /no_such_field. Only the following can be updated: automated_clean,",
+        ),
+        (
+            "PATCH",
+            format!("/v1/nodes/{id}"),
+            json!([{"op": "frobnicate", "path": "/name"}]),
+            400,
+            "'frobnicate' is not one of ['add', 'replace', 'remove']",
+        ),
+        (
+            "PATCH",
+            format!("/v1/nodes/{id}"),
+            json!([{"op": "remove", "path": "/extra/nope"}]),
+            400,
+            "can't remove a non-existent object 'nope'",
+        ),
+        (
+            "PATCH",
+            format!("/v1/nodes/{id}"),
+            json!([{"op": "replace", "path": "/maintenance", "value": "maybe"}]),
+            400,
+            "maintenance: \"maybe\" is not a boolean",
+        ),
+        (
+            "PATCH",
+            format!("/v1/nodes/{id}"),
+            json!({"op": "add"}),
+            400,
+            "must be a JSON array",
+        ),
+        (
+            "PUT",
+            format!("/v1/nodes/{id}/states/provision"),
+            json!({"target": "active"}),
+            400,
+            &invalid_state,
+        ),
+        (
+            "PUT",
+            format!("/v1/nodes/{id}/states/provision"),
+            json!({"target": "fly"}),
+            400,
+            "\"fly\" is not a valid provision target",
+        ),
+        (
+            "PUT",
+            format!("/v1/nodes/{id}/states/provision"),
+            json!({"target": "manage", "speed": 9}),
+            400,
+            "Unknown attribute for provision request: speed",
+        ),
+        (
+            "PUT",
+            format!("/v1/nodes/{id}/states/power"),
+            json!({"target": "power sideways"}),
+            400,
+            "is not a valid power target",
+        ),
+        (
+            "GET",
+            "/v1/nodes/00000000-1111-2222-3333-444444444444".into(),
+            Value::Null,
+            404,
+            "Node 00000000-1111-2222-3333-444444444444 could not be found.",
+        ),
+        (
+            "GET",
+            "/v1/nodes/no-such-node".into(),
+            Value::Null,
+            404,
+            "Node no-such-node could not be found.",
+        ),
+        (
+            "PUT",
+            "/v1/nodes/no-such-node/states/provision".into(),
+            json!({"target": "manage"}),
+            404,
+            "Node no-such-node could not be found.",
+        ),
+        (
+            "DELETE",
+            "/v1/nodes/no-such-node".into(),
+            Value::Null,
+            404,
+            "could not be found",
+        ),
+        (
+            "GET",
+            "/v1/nodes?limit=0".into(),
+            Value::Null,
+            400,
+            "Limit must be positive",
+        ),
+        (
+            "GET",
+            "/v1/nodes?sort_key=colour".into(),
+            Value::Null,
+            400,
+            "invalid field for sorting",
+        ),
+        (
+            "GET",
+            "/v1/nodes?sort_dir=up".into(),
+            Value::Null,
+            400,
+            "Invalid sort direction: up",
+        ),
+        (
+            "GET",
+            "/v1/nodes?fields=uuid,colour".into(),
+            Value::Null,
+            400,
+            "Field(s) \"colour\" are not valid",
+        ),
+        (
+            "GET",
+            "/v1/nodes?marker=nope".into(),
+            Value::Null,
+            400,
+            "Marker nope could not be found",
+        ),
+        (
+            "GET",
+            "/v1/nodes/n1/frobs".into(),
+            Value::Null,
+            404,
+            "is not part of this API",
+        ),
+        (
+            "POST",
+            "/v1/ports".into(),
+            json!({"address": "52:54:00:zz:00:01", "node_uuid": id}),
+            400,
+            "Expected a MAC address but received 52:54:00:zz:00:01",
+        ),
+        (
+            "POST",
+            "/v1/ports".into(),
+            json!({"address": "52:54:00:00:00:01", "node_uuid": "ghost"}),
+            404,
+            "Node ghost could not be found.",
+        ),
+    ];
+    for (method, path, body, status, want) in cases {
+        let body = if body.is_null() { None } else { Some(body) };
+        let (s, b) = api.call(method, &path, body).await;
+        assert_eq!(s, status, "{method} {path}: {b}");
+        let msg = fault(&b);
+        assert!(
+            msg.contains(want),
+            "{method} {path}: {msg:?} lacks {want:?}"
+        );
+    }
+    // The node was not changed by any of the refused requests.
+    let (_, n) = api.call("GET", &format!("/v1/nodes/{id}"), None).await;
+    assert_eq!(n["provision_state"], "enroll");
+    assert_eq!(n["extra"], json!({}));
+    assert_eq!(n["maintenance"], false);
+    assert!(n["reservation"].is_null());
+}
+
+#[tokio::test]
+async fn api_lifecycle_patch_ports_history() {
+    let api = api().await;
+    let (s, n) = api
+        .call(
+            "POST",
+            "/v1/nodes",
+            Some(json!({"driver": "fake-hardware", "name": "life",
+                        "driver_info": {"redfish_address": "http://bmc", "redfish_password": "pw"}})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    assert_eq!(n["driver_info"]["redfish_password"], "******");
+    assert_eq!(n["driver_info"]["redfish_address"], "http://bmc");
+    let id = n["uuid"].as_str().unwrap().to_string();
+    // The secret is stored, only masked on the way out.
+    let stored = api.conductor.store().node(&id).await.unwrap();
+    assert_eq!(stored.driver_info["redfish_password"], "pw");
+
+    let (s, n) = api
+        .call(
+            "PATCH",
+            "/v1/nodes/life",
+            Some(json!([
+                {"op": "add", "path": "/instance_info/boot_iso", "value": "http://x/live.iso"},
+                {"op": "add", "path": "/instance_info/kernel_args", "value": {"console": "ttyS0"}},
+                {"op": "add", "path": "/instance_info/kernel_args/quiet", "value": true},
+                {"op": "replace", "path": "/description", "value": "rack 4"},
+                {"op": "remove", "path": "/driver_info/redfish_password"},
+            ])),
+        )
+        .await;
+    assert_eq!(s, 200, "{n}");
+    assert_eq!(
+        n["instance_info"]["kernel_args"],
+        json!({"console": "ttyS0", "quiet": true})
+    );
+    assert_eq!(n["description"], "rack 4");
+    assert!(n["driver_info"].get("redfish_password").is_none());
+
+    let (s, p) = api
+        .call(
+            "POST",
+            "/v1/ports",
+            Some(json!({"address": "52:54:00:AA:BB:01", "node_uuid": id})),
+        )
+        .await;
+    assert_eq!(s, 201, "{p}");
+    assert_eq!(p["address"], "52:54:00:aa:bb:01");
+    let (s, _) = api
+        .call(
+            "POST",
+            "/v1/ports",
+            Some(json!({"address": "52:54:00:aa:bb:01", "node_uuid": id})),
+        )
+        .await;
+    assert_eq!(s, 409);
+    let (_, ports) = api
+        .call("GET", &format!("/v1/nodes/{id}/ports"), None)
+        .await;
+    assert_eq!(ports["ports"].as_array().unwrap().len(), 1);
+
+    for (target, want) in [
+        ("manage", "manageable"),
+        ("provide", "available"),
+        ("active", "active"),
+    ] {
+        let r = api
+            .http
+            .put(format!("{}/v1/nodes/{id}/states/provision", api.url))
+            .header("X-OpenStack-Ironic-API-Version", "latest")
+            .json(&json!({"target": target}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{target}");
+        assert!(r.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with(&format!("/v1/nodes/{id}/states")));
+        api.wait_state(&id, want, 20).await;
+    }
+    let (_, st) = api
+        .call("GET", &format!("/v1/nodes/{id}/states"), None)
+        .await;
+    assert_eq!(st["power_state"], "power on");
+    assert!(st["target_provision_state"].is_null());
+    // A deployed node cannot be deleted.
+    let (s, b) = api.call("DELETE", &format!("/v1/nodes/{id}"), None).await;
+    assert_eq!(s, 400);
+    assert!(fault(&b).contains("while it is in state \"active\""));
+    let (s, _) = api
+        .call(
+            "PUT",
+            &format!("/v1/nodes/{id}/states/provision"),
+            Some(json!({"target": "rebuild"})),
+        )
+        .await;
+    assert_eq!(s, 202);
+    api.wait_state(&id, "active", 20).await;
+    let (s, _) = api
+        .call(
+            "PUT",
+            &format!("/v1/nodes/{id}/states/provision"),
+            Some(json!({"target": "deleted"})),
+        )
+        .await;
+    assert_eq!(s, 202);
+    let n = api.wait_state(&id, "available", 20).await;
+    assert_eq!(n["power_state"], "power off");
+
+    let (s, _) = api
+        .call(
+            "PUT",
+            &format!("/v1/nodes/{id}/states/power"),
+            Some(json!({"target": "power on"})),
+        )
+        .await;
+    assert_eq!(s, 202);
+    for _ in 0..200 {
+        let (_, st) = api
+            .call("GET", &format!("/v1/nodes/{id}/states"), None)
+            .await;
+        if st["power_state"] == "power on" && st["target_power_state"].is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let (_, st) = api
+        .call("GET", &format!("/v1/nodes/{id}/states"), None)
+        .await;
+    assert_eq!(st["power_state"], "power on");
+
+    let (_, v) = api
+        .call("GET", &format!("/v1/nodes/{id}/validate"), None)
+        .await;
+    assert_eq!(v["deploy"]["result"], true);
+    assert_eq!(v["power"]["result"], true);
+
+    let (_, h) = api
+        .call("GET", &format!("/v1/nodes/{id}/history"), None)
+        .await;
+    let events: Vec<String> = h["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
+    let joined = events.join("\n");
+    for want in [
+        "manage : enroll -> verifying",
+        "deploying done : deploying -> active",
+        "set_boot_device: disk, persistent",
+        "rebuild : active -> deploying",
+        "deleting done : deleting -> cleaning",
+    ] {
+        assert!(joined.contains(want), "history lacks {want:?}:\n{joined}");
+    }
+
+    // List: brief entries, fields, paging, sorting.
+    for name in ["b-node", "a-node"] {
+        create(&api, name).await;
+    }
+    let (_, l) = api.call("GET", "/v1/nodes?limit=2", None).await;
+    assert_eq!(l["nodes"].as_array().unwrap().len(), 2);
+    assert!(l["nodes"][0].get("driver_info").is_none());
+    let next = l["next"].as_str().unwrap();
+    let (_, l2) = api.call("GET", &next[api.url.len()..], None).await;
+    assert_eq!(l2["nodes"].as_array().unwrap().len(), 1);
+    assert_eq!(l2["nodes"][0]["name"], "a-node");
+    let (_, l) = api
+        .call(
+            "GET",
+            "/v1/nodes?sort_key=name&sort_dir=desc&fields=name,driver",
+            None,
+        )
+        .await;
+    let names: Vec<&str> = l["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["life", "b-node", "a-node"]);
+    assert_eq!(l["nodes"][0]["driver"], "fake-hardware");
+    let (_, d) = api.call("GET", "/v1/nodes/detail", None).await;
+    assert_eq!(
+        d["nodes"][0]["driver_info"]["redfish_address"],
+        "http://bmc"
+    );
+
+    let (s, _) = api.call("DELETE", "/v1/nodes/a-node", None).await;
+    assert_eq!(s, 204);
+    let (s, _) = api.call("GET", "/v1/nodes/a-node", None).await;
+    assert_eq!(s, 404);
+}
+
+/// 50 concurrent PATCH and provision requests on one node: each answer is a success or a 409,
+/// exactly one deploy wins, and every PATCH that answered 200 is in the final document.
+#[tokio::test]
+async fn api_fifty_concurrent_requests_on_one_node() {
+    let mut s = settings("test-conductor");
+    s.fake_deploy_delay_ms = 4000;
+    s.lock_wait_ms = 1500;
+    let api = api_with(s).await;
+    let id = create(&api, "busy").await;
+    for (target, want) in [("manage", "manageable"), ("provide", "available")] {
+        let (st, _) = api
+            .call(
+                "PUT",
+                &format!("/v1/nodes/{id}/states/provision"),
+                Some(json!({"target": target})),
+            )
+            .await;
+        assert_eq!(st, 202);
+        api.wait_state(&id, want, 20).await;
+    }
+    // Deploys are sent once a first PATCH has landed, so PATCHes and deploys really interleave
+    // (a deploy sent first would lock the node for 4 s and starve every PATCH).
+    let (landed_tx, landed_rx) = tokio::sync::watch::channel(false);
+    let landed_tx = std::sync::Arc::new(landed_tx);
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let http = api.http.clone();
+        let url = api.url.clone();
+        let id = id.clone();
+        let landed_tx = landed_tx.clone();
+        let mut landed_rx = landed_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let deploy = i % 5 == 0;
+            let req = if deploy {
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(10),
+                    landed_rx.wait_for(|v| *v),
+                )
+                .await;
+                http.put(format!("{url}/v1/nodes/{id}/states/provision"))
+                    .json(&json!({"target": "active"}))
+            } else {
+                http.patch(format!("{url}/v1/nodes/{id}"))
+                    .json(&json!([{"op": "add", "path": format!("/extra/k{i}"), "value": i}]))
+            };
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            if !deploy && status == 200 {
+                let _ = landed_tx.send(true);
+            }
+            let body: Value = resp.json().await.unwrap_or(Value::Null);
+            (i, if deploy { "deploy" } else { "patch" }, status, body)
+        }));
+    }
+    let mut patched = BTreeSet::new();
+    let mut deploys_won = 0;
+    let mut conflicts = 0;
+    for t in tasks {
+        let (i, kind, status, body) = t.await.unwrap();
+        match (kind, status) {
+            ("patch", 200) => {
+                patched.insert(format!("k{i}"));
+            }
+            ("deploy", 202) => deploys_won += 1,
+            (_, 409) => {
+                conflicts += 1;
+                assert!(
+                    fault(&body).contains("is locked by host test-conductor"),
+                    "{body}"
+                );
+            }
+            other => panic!("request {i} answered {other:?}: {body}"),
+        }
+    }
+    eprintln!(
+        "50 requests: {} PATCH ok, {deploys_won} deploy ok, {conflicts} answered 409",
+        patched.len()
+    );
+    assert_eq!(deploys_won, 1, "exactly one deploy can start");
+    assert!(
+        !patched.is_empty(),
+        "PATCHes sent before any deploy must land"
+    );
+    assert!(
+        conflicts > 0,
+        "the deploy holds the lock for 4 s: someone must have waited in vain"
+    );
+    let n = api.wait_state(&id, "active", 30).await;
+    let keys: BTreeSet<String> = n["extra"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, patched, "every acknowledged PATCH is kept, no other");
+    assert!(n["target_provision_state"].is_null());
+    assert!(n["last_error"].is_null());
+
+    // Then 50 PATCHes alone, each a read-modify-write of the same `extra` document: a lost
+    // update would drop a key whose PATCH was acknowledged.
+    let mut tasks = Vec::new();
+    for i in 100..150 {
+        let http = api.http.clone();
+        let url = format!("{}/v1/nodes/{id}", api.url);
+        tasks.push(tokio::spawn(async move {
+            let resp = http
+                .patch(url)
+                .json(&json!([{"op": "add", "path": format!("/extra/k{i}"), "value": i}]))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (i, status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }));
+    }
+    let mut second = 0;
+    for t in tasks {
+        let (i, status, body) = t.await.unwrap();
+        match status {
+            200 => {
+                patched.insert(format!("k{i}"));
+                second += 1;
+            }
+            409 => assert!(fault(&body).contains("is locked by host"), "{body}"),
+            other => panic!("PATCH {i} answered {other}: {body}"),
+        }
+    }
+    eprintln!("50 PATCHes: {second} ok");
+    assert!(second > 0);
+    let (_, n) = api.call("GET", &format!("/v1/nodes/{id}"), None).await;
+    let keys: BTreeSet<String> = n["extra"].as_object().unwrap().keys().cloned().collect();
+    assert_eq!(keys, patched, "every acknowledged PATCH is kept, no other");
+    assert_eq!(n["provision_state"], "active");
+    assert!(n["reservation"].is_null());
+}
+
+/// A lock held by another conductor (another process sharing the database) answers 409 with
+/// its holder, survives this conductor's start-up recovery, and once released the node works.
+#[tokio::test]
+async fn api_lock_of_another_conductor_is_409_and_survives_recovery() {
+    let mut s = settings("test-conductor");
+    s.lock_wait_ms = 100;
+    let api = api_with(s).await;
+    let id = create(&api, "shared").await;
+    let store = api.conductor.store();
+    assert!(store.reserve_node(&id, "other-host").await.unwrap());
+    let (status, body) = api
+        .call(
+            "PATCH",
+            "/v1/nodes/shared",
+            Some(json!([{"op": "add", "path": "/extra/a", "value": 1}])),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        fault(&body),
+        format!("Node {id} is locked by host other-host, please retry after the current operation is completed.")
+    );
+    let (status, _) = api
+        .call(
+            "PUT",
+            "/v1/nodes/shared/states/provision",
+            Some(json!({"target": "manage"})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert_eq!(api.conductor.recover().await.unwrap(), 0);
+    let n = store.node(&id).await.unwrap();
+    assert_eq!(n.reservation.as_deref(), Some("other-host"));
+    assert_eq!(n.provision_state, "enroll");
+    assert!(store.release_node(&id, "other-host").await.unwrap());
+    let (status, _) = api
+        .call(
+            "PATCH",
+            "/v1/nodes/shared",
+            Some(json!([{"op": "add", "path": "/extra/a", "value": 1}])),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+/// A node waiting for a call-back is finished by `finish_wait`: success makes it active, a
+/// failure puts it in deploy failed with the reason; abort is accepted only while waiting.
+#[tokio::test]
+async fn api_wait_callback_finish_and_abort() {
+    let api = api().await;
+    let store = api.conductor.store();
+    for (name, outcome) in [
+        ("ok", Ok(())),
+        ("bad", Err("agent: checksum mismatch".to_string())),
+    ] {
+        let id = create(&api, name).await;
+        let mut n = store.node(&id).await.unwrap();
+        n.provision_state = "wait call-back".into();
+        n.target_provision_state = Some("active".into());
+        store.save_node(&n).await.unwrap();
+        let done = api
+            .conductor
+            .finish_wait(name, outcome.clone())
+            .await
+            .unwrap();
+        match outcome {
+            Ok(()) => assert_eq!(done.provision_state, "active"),
+            Err(why) => {
+                assert_eq!(done.provision_state, "deploy failed");
+                assert_eq!(done.last_error.as_deref(), Some(why.as_str()));
+            }
+        }
+        assert!(done.target_provision_state.is_none());
+        assert!(store.node(&id).await.unwrap().reservation.is_none());
+        // Not waiting any more: a second call-back is refused.
+        assert!(api.conductor.finish_wait(name, Ok(())).await.is_err());
+    }
+    let id = create(&api, "aborted").await;
+    let (s, b) = api
+        .call(
+            "PUT",
+            "/v1/nodes/aborted/states/provision",
+            Some(json!({"target": "abort"})),
+        )
+        .await;
+    assert_eq!(s, 400);
+    assert!(fault(&b).contains("\"abort\" can not be performed"));
+    let mut n = store.node(&id).await.unwrap();
+    n.provision_state = "wait call-back".into();
+    store.save_node(&n).await.unwrap();
+    let (s, _) = api
+        .call(
+            "PUT",
+            "/v1/nodes/aborted/states/provision",
+            Some(json!({"target": "abort"})),
+        )
+        .await;
+    assert_eq!(s, 202);
+    let n = api.wait_state(&id, "deploy failed", 10).await;
+    assert!(n["last_error"].as_str().unwrap().contains("aborted"), "{n}");
+}
+
+/// Start-up recovery handles every interrupted node, however many, each to its own failure
+/// state with a last_error, and frees this conductor's locks (not another's).
+#[tokio::test]
+async fn api_recovery_has_no_cap() {
+    let api = api().await;
+    let store = api.conductor.store();
+    let cases = [
+        ("deploying", "deploy failed"),
+        ("wait call-back", "deploy failed"),
+        ("deleting", "error"),
+        ("cleaning", "clean failed"),
+        ("clean wait", "clean failed"),
+        ("verifying", "enroll"),
+        ("inspecting", "inspect failed"),
+        ("inspect wait", "inspect failed"),
+    ];
+    let mut expected = Vec::new();
+    for i in 0..160 {
+        let (from, to) = cases[i % cases.len()];
+        let id = create(&api, &format!("r{i}")).await;
+        let mut n = store.node(&id).await.unwrap();
+        n.provision_state = from.into();
+        n.target_provision_state = Some("active".into());
+        store.save_node(&n).await.unwrap();
+        if from != "wait call-back" && from != "clean wait" && from != "inspect wait" {
+            assert!(store.reserve_node(&id, "test-conductor").await.unwrap());
+        }
+        expected.push((id, from, to));
+    }
+    let stable = create(&api, "resting").await;
+    assert_eq!(api.conductor.recover().await.unwrap(), 160);
+    for (id, from, to) in expected {
+        let n = store.node(&id).await.unwrap();
+        assert_eq!(n.provision_state, to, "{from}");
+        assert!(n.reservation.is_none());
+        assert!(n.target_provision_state.is_none());
+        let err = n.last_error.unwrap();
+        assert!(
+            err.contains(&format!("restarted while the node was in \"{from}\"")),
+            "{err}"
+        );
+    }
+    let n = store.node(&stable).await.unwrap();
+    assert_eq!(n.provision_state, "enroll");
+    assert!(n.last_error.is_none());
+}

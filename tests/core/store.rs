@@ -1,0 +1,329 @@
+//! The store suite: every test runs on SQLite and on PostgreSQL (fresh database each).
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use ironcast::store::{Node, Port, Store, StoreError};
+use serde_json::json;
+
+async fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    (Store::connect(&url, 8).await.unwrap(), dir)
+}
+
+/// A fresh PostgreSQL database for one test, or None (skip) outside CI without one.
+async fn postgres_store() -> Option<(Store, String)> {
+    let base = crate::common::postgres_url()?;
+    let db = format!("ironcast_t_{}", uuid::Uuid::new_v4().simple());
+    let admin = sqlx::PgPool::connect(&base)
+        .await
+        .expect("connect to IRONCAST_TEST_POSTGRES_URL");
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    let url = format!("{prefix}/{db}");
+    Some((Store::connect(&url, 8).await.unwrap(), db))
+}
+
+async fn drop_postgres(store: Store, db: String) {
+    store.close().await;
+    let base = crate::common::postgres_url().unwrap();
+    let admin = sqlx::PgPool::connect(&base).await.unwrap();
+    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
+        .execute(&admin)
+        .await;
+    admin.close().await;
+}
+
+macro_rules! store_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let (store, _dir) = super::sqlite_store().await;
+                    super::$name(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some((store, db)) = super::postgres_store().await else { return };
+                    super::$name(store.clone()).await;
+                    super::drop_postgres(store, db).await;
+                }
+            )*
+        }
+    };
+}
+
+store_suite!(
+    node_round_trips_every_field,
+    node_lookup_by_uuid_or_name,
+    unique_name_is_a_conflict,
+    reservation_is_exclusive,
+    concurrent_reservations_have_one_winner,
+    save_never_touches_the_reservation,
+    ports_unique_mac_and_cascade,
+    history_in_order,
+    conductor_heartbeat_upserts,
+);
+
+fn sample(name: &str) -> Node {
+    let mut n = Node::new(
+        uuid::Uuid::new_v4().to_string(),
+        "fake-hardware".into(),
+        "fake",
+    );
+    n.name = Some(name.into());
+    n
+}
+
+async fn node_round_trips_every_field(store: Store) {
+    let mut n = sample("full");
+    n.driver_info = json!({"redfish_password": "s3cret", "nested": {"a": [1, 2, {"b": "ü"}]}})
+        .as_object()
+        .unwrap()
+        .clone();
+    n.instance_info = json!({"boot_iso": "http://x/y.iso"})
+        .as_object()
+        .unwrap()
+        .clone();
+    n.properties = json!({"cpus": 2, "memory_mb": 4096})
+        .as_object()
+        .unwrap()
+        .clone();
+    n.extra = json!({"k": null}).as_object().unwrap().clone();
+    n.provision_state = "active".into();
+    n.target_provision_state = Some("available".into());
+    n.power_state = Some("power on".into());
+    n.last_error = Some("it's \"quoted\"".into());
+    n.maintenance = true;
+    n.maintenance_reason = Some("why".into());
+    n.instance_uuid = Some(uuid::Uuid::new_v4().to_string());
+    n.deploy_interface = "ramdisk".into();
+    n.automated_clean = Some(false);
+    n.protected = true;
+    n.boot_mode = Some("uefi".into());
+    n.provision_updated_at = Some(Utc::now());
+    let created = store.create_node(&n).await.unwrap();
+    assert!(created.id > 0);
+    let got = store.node_by_uuid(&n.uuid).await.unwrap().unwrap();
+    assert_eq!(got, created);
+    assert_eq!(got.driver_info, n.driver_info);
+    assert_eq!(got.deploy_interface, "ramdisk");
+    assert_eq!(got.automated_clean, Some(false));
+    assert_eq!(got.last_error, n.last_error);
+    assert!(got.maintenance && got.protected);
+    assert_eq!(got.reservation, None);
+    // Timestamps keep at least microsecond precision on both backends.
+    let drift = (got.created_at - n.created_at)
+        .num_microseconds()
+        .unwrap()
+        .abs();
+    assert!(drift <= 1, "created_at drifted by {drift} µs");
+}
+
+async fn node_lookup_by_uuid_or_name(store: Store) {
+    let a = store.create_node(&sample("alpha")).await.unwrap();
+    let b = store.create_node(&sample("beta")).await.unwrap();
+    assert_eq!(store.node("alpha").await.unwrap().uuid, a.uuid);
+    assert_eq!(
+        store.node(&b.uuid).await.unwrap().name.as_deref(),
+        Some("beta")
+    );
+    match store.node("gamma").await {
+        Err(StoreError::NotFound { kind: "Node", id }) => assert_eq!(id, "gamma"),
+        other => panic!("expected NotFound, got {other:?}"),
+    }
+    let all = store.nodes().await.unwrap();
+    assert_eq!(
+        all.iter().map(|n| n.uuid.clone()).collect::<Vec<_>>(),
+        vec![a.uuid.clone(), b.uuid.clone()]
+    );
+    store.delete_node(&a.uuid).await.unwrap();
+    assert!(store.node_by_uuid(&a.uuid).await.unwrap().is_none());
+    assert!(matches!(
+        store.delete_node(&a.uuid).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn unique_name_is_a_conflict(store: Store) {
+    store.create_node(&sample("dup")).await.unwrap();
+    match store.create_node(&sample("dup")).await {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("name dup"), "{m}"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    let mut other = store.create_node(&sample("other")).await.unwrap();
+    other.name = Some("dup".into());
+    assert!(matches!(
+        store.save_node(&other).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // instance_uuid is unique too (one instance, one node); many nodes may have none.
+    let instance = uuid::Uuid::new_v4().to_string();
+    let mut first = sample("i1");
+    first.instance_uuid = Some(instance.clone());
+    store.create_node(&first).await.unwrap();
+    let mut second = sample("i2");
+    second.instance_uuid = Some(instance.clone());
+    match store.create_node(&second).await {
+        Err(StoreError::Conflict(m)) => {
+            assert_eq!(
+                m,
+                format!("Instance {instance} is already associated with a node.")
+            )
+        }
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+}
+
+async fn reservation_is_exclusive(store: Store) {
+    let n = store.create_node(&sample("lock")).await.unwrap();
+    assert!(store.reserve_node(&n.uuid, "c1").await.unwrap());
+    assert!(!store.reserve_node(&n.uuid, "c2").await.unwrap());
+    assert!(!store.release_node(&n.uuid, "c2").await.unwrap());
+    assert_eq!(
+        store
+            .node_by_uuid(&n.uuid)
+            .await
+            .unwrap()
+            .unwrap()
+            .reservation
+            .as_deref(),
+        Some("c1")
+    );
+    assert!(store.release_node(&n.uuid, "c1").await.unwrap());
+    assert!(store.reserve_node(&n.uuid, "c2").await.unwrap());
+    let m = store.create_node(&sample("lock2")).await.unwrap();
+    assert!(store.reserve_node(&m.uuid, "c2").await.unwrap());
+    assert_eq!(store.release_all_nodes("c2").await.unwrap(), 2);
+    assert_eq!(store.release_all_nodes("c2").await.unwrap(), 0);
+}
+
+async fn concurrent_reservations_have_one_winner(store: Store) {
+    let n = store.create_node(&sample("race")).await.unwrap();
+    let store = Arc::new(store);
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let store = store.clone();
+        let uuid = n.uuid.clone();
+        tasks.push(tokio::spawn(async move {
+            store.reserve_node(&uuid, &format!("c{i}")).await.unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+}
+
+async fn save_never_touches_the_reservation(store: Store) {
+    let n = store.create_node(&sample("keep")).await.unwrap();
+    assert!(store.reserve_node(&n.uuid, "c1").await.unwrap());
+    let mut stale = n.clone();
+    stale.reservation = None;
+    stale.description = Some("changed".into());
+    let saved = store.save_node(&stale).await.unwrap();
+    assert_eq!(saved.reservation.as_deref(), Some("c1"));
+    assert_eq!(saved.description.as_deref(), Some("changed"));
+    assert!(saved.updated_at.is_some());
+}
+
+async fn ports_unique_mac_and_cascade(store: Store) {
+    let n = store.create_node(&sample("withports")).await.unwrap();
+    let port = |mac: &str| Port {
+        id: 0,
+        uuid: uuid::Uuid::new_v4().to_string(),
+        address: mac.into(),
+        node_uuid: n.uuid.clone(),
+        extra: Default::default(),
+        pxe_enabled: true,
+        created_at: Utc::now(),
+        updated_at: None,
+    };
+    let p1 = store.create_port(&port("52:54:00:00:00:01")).await.unwrap();
+    store.create_port(&port("52:54:00:00:00:02")).await.unwrap();
+    match store.create_port(&port("52:54:00:00:00:01")).await {
+        Err(StoreError::Conflict(m)) => assert!(m.contains("52:54:00:00:00:01"), "{m}"),
+        other => panic!("expected Conflict, got {other:?}"),
+    }
+    assert_eq!(store.port("52:54:00:00:00:01").await.unwrap().uuid, p1.uuid);
+    assert_eq!(
+        store.port(&p1.uuid).await.unwrap().address,
+        "52:54:00:00:00:01"
+    );
+    assert_eq!(store.ports(Some(&n.uuid)).await.unwrap().len(), 2);
+    store.delete_port(&p1.uuid).await.unwrap();
+    assert_eq!(store.ports(None).await.unwrap().len(), 1);
+    store
+        .add_history(&n.uuid, "c1", "provisioning", "INFO", "x")
+        .await
+        .unwrap();
+    store.delete_node(&n.uuid).await.unwrap();
+    assert!(store.ports(None).await.unwrap().is_empty());
+    assert!(store.history(&n.uuid).await.unwrap().is_empty());
+}
+
+async fn history_in_order(store: Store) {
+    let n = store.create_node(&sample("hist")).await.unwrap();
+    for i in 0..5 {
+        store
+            .add_history(
+                &n.uuid,
+                "c1",
+                "deploy_step",
+                if i == 4 { "ERROR" } else { "INFO" },
+                &format!("step {i}"),
+            )
+            .await
+            .unwrap();
+    }
+    let h = store.history(&n.uuid).await.unwrap();
+    assert_eq!(
+        h.iter().map(|e| e.event.as_str()).collect::<Vec<_>>(),
+        vec!["step 0", "step 1", "step 2", "step 3", "step 4"]
+    );
+    assert_eq!(h[4].severity, "ERROR");
+    assert!(h.windows(2).all(|w| w[0].created_at <= w[1].created_at));
+}
+
+async fn conductor_heartbeat_upserts(store: Store) {
+    store.heartbeat("c1").await.unwrap();
+    let first = store.conductors().await.unwrap();
+    assert_eq!(first.len(), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    store.heartbeat("c1").await.unwrap();
+    store.conductor_offline("c1").await.unwrap();
+    let again = store.conductors().await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(again[0].heartbeat_at > first[0].heartbeat_at);
+    assert!(!again[0].online);
+}
+
+/// Both backends have the same migrations, by name.
+#[test]
+fn store_migrations_match_between_backends() {
+    let names = |backend: &str| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(backend);
+        let mut v: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let sqlite = names("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, names("postgres"));
+}

@@ -1,0 +1,159 @@
+//! Shared helpers: an in-process API on port 0, a `serve` child process, Ironic error bodies.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ironcast::api::{app, AppState};
+use ironcast::conductor::{Conductor, Settings};
+use ironcast::store::Store;
+use serde_json::Value;
+
+pub fn settings(name: &str) -> Settings {
+    Settings {
+        name: name.to_string(),
+        lock_wait_ms: 500,
+        deploy_timeout_s: 60,
+        heartbeat_interval_s: 10,
+        fake_deploy_delay_ms: 10,
+        fake_undeploy_delay_ms: 0,
+        fake_power_delay_ms: 0,
+    }
+}
+
+/// An API served in-process on a free loopback port over a fresh SQLite file.
+pub struct Api {
+    pub url: String,
+    pub conductor: Conductor,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn api_with(settings: Settings) -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let store = Store::connect(&url, 8).await.unwrap();
+    let conductor = Conductor::new(store, settings);
+    conductor.recover().await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = app(AppState {
+        conductor: conductor.clone(),
+        public_url: String::new(),
+        auth: None,
+    });
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    Api {
+        url: format!("http://{addr}"),
+        conductor,
+        http: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+pub async fn api() -> Api {
+    api_with(settings("test-conductor")).await
+}
+
+impl Api {
+    /// Sends `method path` with an optional JSON body at API version `latest`.
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .http
+            .request(m, format!("{}{path}", self.url))
+            .header("X-OpenStack-Ironic-API-Version", "latest");
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        let json = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, json)
+    }
+
+    /// Polls the node until its provision_state is `want` (panics after `secs`).
+    pub async fn wait_state(&self, node: &str, want: &str, secs: u64) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let (_, n) = self.call("GET", &format!("/v1/nodes/{node}"), None).await;
+            if n["provision_state"] == want && n["reservation"].is_null() {
+                return n;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "node {node} never reached {want}: {n}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+/// The faultstring inside Ironic's double-encoded error body (panics if the shape is wrong).
+pub fn fault(body: &Value) -> String {
+    let inner = body["error_message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an Ironic error body: {body}"));
+    let inner: Value = serde_json::from_str(inner).expect("error_message is a JSON string");
+    assert!(inner.get("debuginfo").is_some(), "no debuginfo in {inner}");
+    assert!(
+        inner["faultcode"] == "Client" || inner["faultcode"] == "Server",
+        "{inner}"
+    );
+    inner["faultstring"].as_str().unwrap().to_string()
+}
+
+/// A running `ironcast serve` child with its URL.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `ironcast serve` with its state in `state_dir` and extra env; waits for the URL.
+pub fn spawn_serve(state_dir: &Path, env: &[(&str, &str)]) -> Server {
+    let stderr_path = state_dir.join(format!("serve-{}.log", uuid::Uuid::new_v4()));
+    let mut cmd = Command::new(crate::common::ironcast_bin());
+    cmd.arg("serve")
+        .env("IRONCAST_CONDUCTOR__STATE_DIR", state_dir)
+        .env("IRONCAST_CONDUCTOR__NAME", "test-conductor")
+        .env("IRONCAST_API__BIND", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_path).unwrap());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn ironcast serve");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("ironcast: API listening on ") {
+                let _ = tx.send(url.to_string());
+            }
+        }
+    });
+    let url = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(url) => url,
+        Err(_) => {
+            let _ = child.kill();
+            panic!(
+                "serve did not start: {}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+    };
+    Server { child, url }
+}
