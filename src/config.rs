@@ -22,6 +22,30 @@ pub struct Config {
     pub api: ApiConfig,
     pub database: DatabaseConfig,
     pub conductor: ConductorConfig,
+    pub ramdisk: RamdiskConfig,
+    pub cache: crate::cache::CacheConfig,
+    pub imageserver: crate::imageserver::ServerConfig,
+    pub redfish: crate::redfish::RedfishConfig,
+    pub netboot: NetbootConfig,
+}
+
+/// `[ramdisk]`: the operator's policy for live-ISO (ramdisk) deploys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RamdiskConfig {
+    pub allow_unverified: bool,
+    pub default_kernel_args: String,
+    pub default_boot_mode: String,
+    pub image_timeout_s: u64,
+    pub bmc_timeout_s: u64,
+    pub local_timeout_s: u64,
+}
+
+/// `[netboot]`: where per-MAC PXE/GRUB/iPXE configs are written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetbootConfig {
+    pub tftp_root: PathBuf,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -108,8 +132,37 @@ impl Config {
         let text = toml::to_string(&merged).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let config: Config = toml::from_str(&text)
             .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string().trim().to_string()))?;
+        let mut config = config;
+        config.place_dirs();
         config.validate()?;
         Ok(config)
+    }
+
+    /// Directories left empty in the file live under `[conductor] state_dir`.
+    fn place_dirs(&mut self) {
+        let state = self.conductor.state_dir.clone();
+        for (dir, name) in [
+            (&mut self.cache.dir, "cache"),
+            (&mut self.imageserver.dir, "imageserver"),
+            (&mut self.netboot.tftp_root, "tftpboot"),
+        ] {
+            if dir.as_os_str().is_empty() {
+                *dir = state.join(name);
+            }
+        }
+    }
+
+    /// The ramdisk deploy policy these settings describe.
+    pub fn ramdisk_policy(&self) -> deploy_drivers::ramdisk::RamdiskPolicy {
+        let r = &self.ramdisk;
+        deploy_drivers::ramdisk::RamdiskPolicy {
+            allow_unverified: r.allow_unverified,
+            default_kernel_args: Some(r.default_kernel_args.clone()).filter(|a| !a.is_empty()),
+            default_boot_mode: deploy_drivers::BootMode::parse(&r.default_boot_mode),
+            image_timeout: std::time::Duration::from_secs(r.image_timeout_s),
+            bmc_timeout: std::time::Duration::from_secs(r.bmc_timeout_s),
+            local_timeout: std::time::Duration::from_secs(r.local_timeout_s),
+        }
     }
 
     /// Loads with the process environment.
@@ -143,6 +196,25 @@ impl Config {
                 "conductor.state_dir must not be empty".into(),
             ));
         }
+        let mode = &self.ramdisk.default_boot_mode;
+        if !mode.is_empty() && deploy_drivers::BootMode::parse(mode).is_none() {
+            return Err(ConfigError::Invalid(format!(
+                "ramdisk.default_boot_mode {mode:?} must be \"uefi\", \"bios\" or empty"
+            )));
+        }
+        if let Some(c) = self
+            .ramdisk
+            .default_kernel_args
+            .chars()
+            .find(|c| c.is_control())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "ramdisk.default_kernel_args holds the control character {c:?}: kernel args are one line"
+            )));
+        }
+        self.redfish
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("redfish: {e}")))?;
         let public = &self.api.public_url;
         let public_ok =
             public.is_empty() || public.starts_with("http://") || public.starts_with("https://");

@@ -363,9 +363,12 @@ fn check_name(name: &str) -> Result<(), String> {
 /// Sets one writable field of `node` from a JSON value, checking its type. Null means the
 /// field's default.
 pub fn set_field(node: &mut Node, name: &str, v: &Value) -> Result<(), String> {
-    let iface = |v: &Value, node: &Node| -> Result<String, String> {
-        Ok(want_str(name, v)?.unwrap_or_else(|| default_interface(&node.driver).to_string()))
-    };
+    let iface =
+        |v: &Value, node: &Node| -> Result<String, String> {
+            let iface = name.trim_end_matches("_interface");
+            Ok(want_str(name, v)?
+                .unwrap_or_else(|| default_interface(&node.driver, iface).to_string()))
+        };
     match name {
         "automated_clean" => node.automated_clean = want_bool(name, v)?,
         "maintenance" => node.maintenance = want_bool(name, v)?.unwrap_or(false),
@@ -458,7 +461,9 @@ pub fn from_create(body: &Value) -> Result<Node, String> {
         Some(Value::String(u)) if looks_like_uuid(u) => u.to_ascii_lowercase(),
         Some(other) => return Err(format!("Expected a UUID for uuid but received {other}")),
     };
-    let mut node = Node::new(uuid, driver.to_string(), default_interface(driver));
+    let mut node = Node::new(uuid, driver.to_string(), |iface| {
+        default_interface(driver, iface)
+    });
     for (k, v) in obj {
         if k != "uuid" && k != "driver" {
             set_field(&mut node, k, v)?;
@@ -513,7 +518,7 @@ mod tests {
 
     #[test]
     fn fields_follow_the_microversion() {
-        let node = Node::new("u".into(), "fake-hardware".into(), "fake");
+        let node = Node::new("u".into(), "fake-hardware".into(), |_| "fake");
         let r = |v| Render {
             version: Version(v),
             base: "http://h",

@@ -1,9 +1,11 @@
-//! `ironcast serve`: one process runs the API and the conductor.
+//! `ironcast serve`: one process runs the API, the conductor and the image server.
 //!
 //! Start order: config (validated) → refuse an unauthenticated non-loopback bind → database
-//! (migrated) → conductor recovery (interrupted nodes to their failure states, stale locks
-//! released) → heartbeat → listen. The bound address is printed on stdout as
-//! `ironcast: API listening on http://ADDR` (tests and scripts read it when binding port 0).
+//! (migrated) → image cache (GC scheduled) → image server (with netboot's iPXE routes) →
+//! conductor recovery (interrupted nodes to their failure states, stale locks released) →
+//! heartbeat → listen. The bound addresses are printed on stdout as
+//! `ironcast: API listening on http://ADDR` and `ironcast: images served at URL` (tests and
+//! scripts read them when binding port 0).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +14,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::api::{self, AppState, Htpasswd};
-use crate::conductor::{Conductor, Settings};
+use crate::conductor::{Conductor, Services, Settings};
 use crate::config::Config;
 use crate::store::Store;
 
@@ -53,19 +55,44 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_tracing();
     let config = Config::from_env(args.config.as_deref())?;
     let auth = auth_for(&config)?;
-    if config.database.url.is_empty() {
-        std::fs::create_dir_all(&config.conductor.state_dir).with_context(|| {
-            format!(
-                "cannot create state directory {} (set [conductor] state_dir or IRONCAST_CONDUCTOR__STATE_DIR)",
-                config.conductor.state_dir.display()
-            )
-        })?;
-    }
+    std::fs::create_dir_all(&config.conductor.state_dir).with_context(|| {
+        format!(
+            "cannot create state directory {} (set [conductor] state_dir or IRONCAST_CONDUCTOR__STATE_DIR)",
+            config.conductor.state_dir.display()
+        )
+    })?;
     let url = config.database_url();
     let store = Store::connect(&url, config.database.max_connections)
         .await
         .with_context(|| format!("cannot open the database ({})", redact(&url)))?;
-    let conductor = Conductor::new(store.clone(), Settings::from_config(&config));
+    let cache = crate::cache::start(config.cache.clone())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the image cache in {}",
+                config.cache.dir.display()
+            )
+        })?;
+    let netboot = Arc::new(crate::netboot::NetbootDir::new(&config.netboot.tftp_root));
+    let images = crate::imageserver::start(
+        config.imageserver.clone(),
+        Some(crate::netboot::router(&config.netboot.tftp_root)),
+    )
+    .await
+    .context("cannot start the image server ([imageserver] section)")?;
+    println!("ironcast: images served at {}", images.server.base_url());
+    let services = Services::new(
+        Some(cache.images()),
+        Some(Arc::new(crate::iso::FileRemaster::new(
+            config.conductor.state_dir.join("remaster"),
+        ))),
+        Some(images.publisher()),
+        Some(netboot),
+        config.redfish.clone(),
+        config.ramdisk_policy(),
+    );
+    let conductor =
+        Conductor::with_services(store.clone(), Settings::from_config(&config), services);
     let failed = conductor
         .recover()
         .await
@@ -89,6 +116,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .with_graceful_shutdown(shutdown())
         .await
         .context("the API server failed")?;
+    images.shutdown().await;
+    drop(cache);
     let _ = store.conductor_offline(conductor.name()).await;
     store.close().await;
     Ok(ExitCode::SUCCESS)

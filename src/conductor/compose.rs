@@ -7,18 +7,30 @@ use std::time::Duration;
 
 use deploy_drivers::fake::FakeDeploy;
 use deploy_drivers::fakes::{fake_ports, CallLog};
+use deploy_drivers::ramdisk::RamdiskDeploy;
 use deploy_drivers::{DeployDriver, Ports, PowerState};
 
-use super::{ConductorError, Settings};
+use super::{ConductorError, Services, Settings};
 use crate::store::Node;
 
 /// Hardware types (`driver` field values) this conductor can drive.
-pub const SUPPORTED_DRIVERS: &[&str] = &["fake-hardware"];
+pub const SUPPORTED_DRIVERS: &[&str] = &["fake-hardware", "redfish"];
 
-/// The interface name every interface field defaults to for a hardware type.
-pub fn default_interface(driver: &str) -> &'static str {
-    match driver {
-        "fake-hardware" => "fake",
+/// The default of interface `iface` ("boot", "deploy", …) for hardware type `driver`.
+pub fn default_interface(driver: &str, iface: &str) -> &'static str {
+    match (driver, iface) {
+        ("redfish", "boot") => "redfish-virtual-media",
+        ("redfish", "deploy") => "ramdisk",
+        ("redfish", "power" | "management" | "vendor") => "redfish",
+        ("redfish", "console") => "no-console",
+        ("redfish", other) => match other {
+            "bios" => "no-bios",
+            "firmware" => "no-firmware",
+            "inspect" => "no-inspect",
+            "raid" => "no-raid",
+            "rescue" => "no-rescue",
+            _ => "noop",
+        },
         _ => "fake",
     }
 }
@@ -32,8 +44,12 @@ pub struct Composed {
     pub log: Option<CallLog>,
 }
 
-/// Composes ports + deploy driver from the node's `driver` and `driver_info`.
-pub fn compose(node: &Node, settings: &Settings) -> Result<Composed, ConductorError> {
+/// Composes ports + deploy driver from the node's `driver`, interfaces and `driver_info`.
+pub fn compose(
+    node: &Node,
+    settings: &Settings,
+    services: &Services,
+) -> Result<Composed, ConductorError> {
     match node.driver.as_str() {
         "fake-hardware" => {
             let log = CallLog::new();
@@ -56,10 +72,53 @@ pub fn compose(node: &Node, settings: &Settings) -> Result<Composed, ConductorEr
                 log: Some(log),
             })
         }
+        "redfish" => compose_redfish(node, services),
         other => Err(ConductorError::Invalid(format!(
             "node {} has driver {other:?}, which this conductor does not support (supported: {})",
             node.uuid,
             SUPPORTED_DRIVERS.join(", ")
         ))),
     }
+}
+
+/// Redfish power and management; virtual media boot through the cache, the ISO engine and
+/// the image server; the ramdisk deploy.
+fn compose_redfish(node: &Node, services: &Services) -> Result<Composed, ConductorError> {
+    let invalid = |m: String| ConductorError::Invalid(format!("node {}: {m}", node.uuid));
+    let bmc = services
+        .redfish_node(&node.uuid, &node.driver_info)
+        .map_err(|e| invalid(e.to_string()))?;
+    let bmc = Arc::new(bmc);
+    let virtual_media = match node.boot_interface.as_str() {
+        "redfish-virtual-media" => true,
+        "pxe" | "ipxe" | "fake" => false,
+        other => {
+            return Err(invalid(format!(
+                "boot_interface {other:?} is not supported with driver redfish: use redfish-virtual-media"
+            )))
+        }
+    };
+    let deploy: Arc<dyn DeployDriver> = match node.deploy_interface.as_str() {
+        "ramdisk" => Arc::new(RamdiskDeploy::new(services.ramdisk.clone())),
+        other => {
+            return Err(invalid(format!(
+                "deploy_interface {other:?} is not supported with driver redfish: use ramdisk"
+            )))
+        }
+    };
+    let ports = Ports {
+        power: bmc.clone(),
+        boot: bmc.clone(),
+        vmedia: virtual_media.then(|| bmc.clone() as Arc<dyn deploy_drivers::VirtualMedia>),
+        images: services.images.clone(),
+        remaster: services.remaster.clone(),
+        publisher: services.publisher.clone(),
+        netboot: services.netboot.clone(),
+        agent: None,
+    };
+    Ok(Composed {
+        ports,
+        deploy,
+        log: None,
+    })
 }

@@ -10,10 +10,12 @@
 //! Non-goals (yet): takeover of a dead conductor's nodes, periodic power sync, clean steps.
 
 mod compose;
+mod services;
 pub mod states;
 mod worker;
 
 pub use compose::{compose, default_interface, Composed, SUPPORTED_DRIVERS};
+pub use services::Services;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -90,6 +92,7 @@ pub type ConductorResult<T> = Result<T, ConductorError>;
 pub struct Conductor {
     pub(crate) store: Store,
     pub(crate) settings: Arc<Settings>,
+    pub(crate) services: Arc<Services>,
 }
 
 /// A held node lock; release it with [`Conductor::release`] (workers take it over).
@@ -100,9 +103,15 @@ pub struct Lock {
 
 impl Conductor {
     pub fn new(store: Store, settings: Settings) -> Conductor {
+        Conductor::with_services(store, settings, Services::none())
+    }
+
+    /// A conductor whose nodes' ports use `services` (cache, remaster, image server, Redfish).
+    pub fn with_services(store: Store, settings: Settings, services: Services) -> Conductor {
         Conductor {
             store,
             settings: Arc::new(settings),
+            services: Arc::new(services),
         }
     }
 
@@ -400,7 +409,7 @@ impl Conductor {
             ))
         })?;
         let (lock, mut node) = self.lock(ident).await?;
-        if let Err(e) = compose(&node, &self.settings) {
+        if let Err(e) = compose(&node, &self.settings, &self.services) {
             self.release(lock).await;
             return Err(e);
         }
@@ -419,7 +428,7 @@ impl Conductor {
     /// Each interface's validation result: (interface, ok, reason).
     pub async fn validate(&self, ident: &str) -> ConductorResult<Vec<(String, bool, String)>> {
         let node = self.store.node(ident).await?;
-        let composed = compose(&node, &self.settings);
+        let composed = compose(&node, &self.settings, &self.services);
         let mut out = Vec::new();
         for iface in [
             "bios",
@@ -451,7 +460,7 @@ impl Conductor {
     }
 
     fn validate_deploy(&self, node: &Node) -> ConductorResult<()> {
-        let composed = compose(node, &self.settings)?;
+        let composed = compose(node, &self.settings, &self.services)?;
         if let Err(e) = deploy_drivers::image_kind::classify(&serde_json::Value::Object(
             node.instance_info.clone(),
         )) {

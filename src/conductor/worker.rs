@@ -61,7 +61,7 @@ pub(crate) fn spawn(conductor: Conductor, lock: Lock, node: Node) {
 /// Runs a power action in a tokio task that owns `lock`.
 pub(crate) fn spawn_power(conductor: Conductor, lock: Lock, node: Node, action: PowerAction) {
     tokio::spawn(async move {
-        let result = match compose(&node, &conductor.settings) {
+        let result = match compose(&node, &conductor.settings, &conductor.services) {
             Ok(c) => match c.ports.power.set_power(action).await {
                 Ok(()) => c.ports.power.power_state().await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
@@ -175,7 +175,8 @@ enum Work {
 }
 
 async fn work(conductor: &Conductor, node: &Node, state: ProvisionState) -> Result<Work, String> {
-    let composed = compose(node, &conductor.settings).map_err(|e| e.to_string())?;
+    let composed =
+        compose(node, &conductor.settings, &conductor.services).map_err(|e| e.to_string())?;
     let macs: Vec<String> = conductor
         .store
         .ports(Some(&node.uuid))

@@ -76,8 +76,8 @@ pub struct Node {
 
 impl Node {
     /// A fresh node in `enroll` with every interface set to `interface` (e.g. "fake").
-    pub fn new(uuid: String, driver: String, interface: &str) -> Node {
-        let i = || interface.to_string();
+    /// A new node in `enroll`; `interface("boot")` etc. give the interface defaults.
+    pub fn new(uuid: String, driver: String, interface: impl Fn(&str) -> &'static str) -> Node {
         Node {
             id: 0,
             uuid,
@@ -101,19 +101,19 @@ impl Node {
             reservation: None,
             instance_uuid: None,
             instance_name: None,
-            bios_interface: i(),
-            boot_interface: i(),
-            console_interface: i(),
-            deploy_interface: i(),
-            firmware_interface: i(),
-            inspect_interface: i(),
-            management_interface: i(),
+            bios_interface: interface("bios").into(),
+            boot_interface: interface("boot").into(),
+            console_interface: interface("console").into(),
+            deploy_interface: interface("deploy").into(),
+            firmware_interface: interface("firmware").into(),
+            inspect_interface: interface("inspect").into(),
+            management_interface: interface("management").into(),
             network_interface: "noop".into(),
-            power_interface: i(),
-            raid_interface: i(),
-            rescue_interface: i(),
+            power_interface: interface("power").into(),
+            raid_interface: interface("raid").into(),
+            rescue_interface: interface("rescue").into(),
             storage_interface: "noop".into(),
-            vendor_interface: i(),
+            vendor_interface: interface("vendor").into(),
             description: None,
             owner: None,
             lessee: None,

@@ -79,7 +79,7 @@ fn sample(name: &str) -> Node {
     let mut n = Node::new(
         uuid::Uuid::new_v4().to_string(),
         "fake-hardware".into(),
-        "fake",
+        |_| "fake",
     );
     n.name = Some(name.into());
     n

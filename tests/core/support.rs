@@ -130,6 +130,7 @@ pub fn spawn_serve(state_dir: &Path, env: &[(&str, &str)]) -> Server {
         .env("IRONCAST_CONDUCTOR__STATE_DIR", state_dir)
         .env("IRONCAST_CONDUCTOR__NAME", "test-conductor")
         .env("IRONCAST_API__BIND", "127.0.0.1:0")
+        .env("IRONCAST_IMAGESERVER__BIND", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(std::fs::File::create(&stderr_path).unwrap());
     for (k, v) in env {

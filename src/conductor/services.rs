@@ -1,0 +1,78 @@
+//! The shared services that composition hands to nodes' ports: the image cache, the ISO
+//! remaster, the image server, netboot, and the settings of the Redfish and ramdisk drivers.
+//!
+//! `serve` builds one [`Services`] from the config; tests and the API-only setups use
+//! [`Services::none`], with which only fake-hardware nodes can deploy. Redfish handles are
+//! kept per node so a BMC session is reused across operations instead of logging in each time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use deploy_drivers::ramdisk::RamdiskPolicy;
+use deploy_drivers::{Images, Netboot, Publisher, Remaster};
+use serde_json::{Map, Value};
+
+use crate::redfish::{RedfishConfig, RedfishNode};
+
+/// Per node UUID: the driver_info a handle was built from, and the handle.
+type BmcHandles = HashMap<String, (Map<String, Value>, RedfishNode)>;
+
+pub struct Services {
+    pub images: Option<Arc<dyn Images>>,
+    pub remaster: Option<Arc<dyn Remaster>>,
+    pub publisher: Option<Arc<dyn Publisher>>,
+    pub netboot: Option<Arc<dyn Netboot>>,
+    pub redfish: RedfishConfig,
+    pub ramdisk: RamdiskPolicy,
+    bmcs: Mutex<BmcHandles>,
+}
+
+impl Services {
+    /// No cache, remaster or image server: enough for fake-hardware.
+    pub fn none() -> Services {
+        Services::new(
+            None,
+            None,
+            None,
+            None,
+            RedfishConfig::default(),
+            RamdiskPolicy::default(),
+        )
+    }
+
+    pub fn new(
+        images: Option<Arc<dyn Images>>,
+        remaster: Option<Arc<dyn Remaster>>,
+        publisher: Option<Arc<dyn Publisher>>,
+        netboot: Option<Arc<dyn Netboot>>,
+        redfish: RedfishConfig,
+        ramdisk: RamdiskPolicy,
+    ) -> Services {
+        Services {
+            images,
+            remaster,
+            publisher,
+            netboot,
+            redfish,
+            ramdisk,
+            bmcs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The node's Redfish handle, reused while its driver_info is unchanged.
+    pub fn redfish_node(
+        &self,
+        uuid: &str,
+        driver_info: &Map<String, Value>,
+    ) -> Result<RedfishNode, crate::redfish::RedfishError> {
+        let mut bmcs = self.bmcs.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((info, handle)) = bmcs.get(uuid) {
+            if info == driver_info {
+                return Ok(handle.clone());
+            }
+        }
+        let handle = RedfishNode::from_driver_info(driver_info, &self.redfish)?;
+        bmcs.insert(uuid.to_string(), (driver_info.clone(), handle.clone()));
+        Ok(handle)
+    }
+}
