@@ -6,6 +6,9 @@
 
 use std::path::PathBuf;
 
+pub mod serve;
+pub mod sushy;
+
 /// True when running in CI, where every peer must be present.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")

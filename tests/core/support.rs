@@ -1,14 +1,13 @@
 //! Shared helpers: an in-process API on port 0, a `serve` child process, Ironic error bodies.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ironcast::api::{app, AppState};
 use ironcast::conductor::{Conductor, Settings};
 use ironcast::store::Store;
 use serde_json::Value;
+
+pub use crate::common::serve::spawn_serve;
 
 pub fn settings(name: &str) -> Settings {
     Settings {
@@ -107,54 +106,4 @@ pub fn fault(body: &Value) -> String {
         "{inner}"
     );
     inner["faultstring"].as_str().unwrap().to_string()
-}
-
-/// A running `ironcast serve` child with its URL.
-pub struct Server {
-    pub child: Child,
-    pub url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `ironcast serve` with its state in `state_dir` and extra env; waits for the URL.
-pub fn spawn_serve(state_dir: &Path, env: &[(&str, &str)]) -> Server {
-    let stderr_path = state_dir.join(format!("serve-{}.log", uuid::Uuid::new_v4()));
-    let mut cmd = Command::new(crate::common::ironcast_bin());
-    cmd.arg("serve")
-        .env("IRONCAST_CONDUCTOR__STATE_DIR", state_dir)
-        .env("IRONCAST_CONDUCTOR__NAME", "test-conductor")
-        .env("IRONCAST_API__BIND", "127.0.0.1:0")
-        .env("IRONCAST_IMAGESERVER__BIND", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&stderr_path).unwrap());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn ironcast serve");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("ironcast: API listening on ") {
-                let _ = tx.send(url.to_string());
-            }
-        }
-    });
-    let url = match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(url) => url,
-        Err(_) => {
-            let _ = child.kill();
-            panic!(
-                "serve did not start: {}",
-                std::fs::read_to_string(&stderr_path).unwrap_or_default()
-            );
-        }
-    };
-    Server { child, url }
 }
