@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+pub mod clients;
 pub mod serve;
 pub mod sushy;
 

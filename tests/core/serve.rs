@@ -1,36 +1,13 @@
 //! `ironcast serve` as a process: real clients (python-ironicclient, openstacksdk), kill -9
 //! recovery, the auth rules, and the operator CLI.
 
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::common::clients::{baremetal, ok, run};
 use crate::support::spawn_serve;
-
-fn run(cmd: &mut Command) -> Output {
-    cmd.output().expect("run command")
-}
-
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn baremetal(bin: &Path, url: &str, args: &[&str]) -> Output {
-    run(Command::new(bin)
-        .args(args)
-        .env("OS_ENDPOINT", url)
-        .env("OS_AUTH_TYPE", "none")
-        .env_remove("OS_CLOUD"))
-}
 
 #[test]
 fn serve_python_ironicclient_drives_the_lifecycle() {
