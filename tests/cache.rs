@@ -65,6 +65,8 @@ struct OriginState {
     /// The next image response is cut after this many bytes.
     drop_after: Mutex<Option<usize>>,
     chunk_delay: Mutex<Option<Duration>>,
+    /// Behave like an origin that honours Range but ignores If-Range.
+    ignore_if_range: std::sync::atomic::AtomicBool,
     version: AtomicUsize,
 }
 
@@ -145,7 +147,8 @@ async fn serve_origin(
         )
             .into_response();
     }
-    let if_range_ok = h(header::IF_RANGE).is_none_or(|v| v == file.etag || v == file.last_modified);
+    let if_range_ok = st.ignore_if_range.load(Ordering::SeqCst)
+        || h(header::IF_RANGE).is_none_or(|v| v == file.etag || v == file.last_modified);
     let start = match (h(header::RANGE), if_range_ok) {
         (Some(r), true) => r
             .strip_prefix("bytes=")
@@ -735,4 +738,28 @@ fn cli_fetch_show_evict_gc() {
     assert!(ok && out.contains(&digest), "{out}");
     let (ok, _, err) = run(&["show", &digest]);
     assert!(!ok && err.contains("no cache entry"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_never_splices_changed_bytes() {
+    let origin = Origin::start().await;
+    let old = pseudo_random(1 << 20, 60);
+    let url = origin.put("img/m.iso", old);
+    *origin.state.drop_after.lock().unwrap() = Some(200_000);
+    origin.state.ignore_if_range.store(true, Ordering::SeqCst);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(cfg(dir.path())).await.unwrap();
+    cache.fetch(&url, None).await.unwrap_err();
+    // The image changes at the origin, which ignores If-Range: the 206 carries a new ETag.
+    let new = pseudo_random(1 << 20, 61);
+    origin.put("img/m.iso", new.clone());
+    let err = cache.fetch(&url, None).await.unwrap_err();
+    assert!(
+        err.to_string().contains("validators changed: true"),
+        "{err}"
+    );
+    assert!(cache.list().is_empty());
+    let e = cache.fetch(&url, None).await.unwrap();
+    assert_eq!(e.sha256, sha256(&new));
+    assert_eq!(origin.requests("img/m.iso").last().unwrap().status, 200);
 }
