@@ -19,10 +19,10 @@ use super::publish::Live;
 use super::range::{self, ByteRange, Piece, RangeRequest};
 use super::{FetchGuard, ImageServer};
 
-/// Bytes read per pread: large enough that syscall and channel costs vanish next to copying,
-/// small enough that 1000 connections hold a few hundred MiB at most.
-pub const CHUNK: usize = 256 << 10;
-/// Chunks queued between the reader thread and the connection.
+/// Bytes read per pread: large enough that syscall and channel costs stay small next to
+/// copying (measured: no throughput loss against 256 KiB), small enough that memory stays
+/// nearly flat in the number of clients (about 4 chunks per connection).
+pub const CHUNK: usize = 64 << 10;
 pub const QUEUE: usize = 2;
 
 const CONTENT_TYPE: &str = "application/x-iso9660-image";
