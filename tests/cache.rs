@@ -502,7 +502,7 @@ async fn ttl_first_then_lru_and_cron_gc() {
     let dir = tempfile::tempdir().unwrap();
     let config = CacheConfig {
         quota_bytes: 3000,
-        ttl: Duration::from_secs(2),
+        ttl: Duration::from_secs(3),
         ..cfg(dir.path())
     };
     let cache = Cache::open(config.clone()).await.unwrap();
@@ -517,7 +517,7 @@ async fn ttl_first_then_lru_and_cron_gc() {
             .any(|e| e.meta.sha256 == sha256(&blobs[i]))
     };
     get(0).await;
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     get(1).await;
     get(2).await;
     // 0 is used most recently but was downloaded more than the TTL ago: it is expired.
@@ -549,7 +549,14 @@ async fn ttl_first_then_lru_and_cron_gc() {
     })
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    // Nothing else runs GC here: only the schedule can empty the cache of expired entries.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    // (Files are deleted just after the index drops an entry: wait for both.)
+    while (gc.cache.list().len() > 1 || entry_files(dir.path()).len() > 2)
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let left: Vec<String> = gc.cache.list().into_iter().map(|e| e.meta.sha256).collect();
     assert_eq!(
         left,
