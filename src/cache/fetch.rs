@@ -232,10 +232,21 @@ async fn open_http(
     let offset = match (status.as_u16(), &resume) {
         (206, Some((offset, _))) => {
             let range = header_str(&resp, header::CONTENT_RANGE).unwrap_or_default();
-            if !range.starts_with(&format!("bytes {offset}-")) {
+            // An origin that ignores If-Range but honours Range could splice new bytes onto
+            // old ones: check the validators ourselves and drop the .part when they differ.
+            let old = store::read_json::<PartMeta>(&part_meta);
+            let changed = old.is_none_or(|m| {
+                (m.etag.is_some() && etag.is_some() && m.etag != etag)
+                    || (m.last_modified.is_some()
+                        && last_modified.is_some()
+                        && m.last_modified != last_modified)
+            });
+            if changed || !range.starts_with(&format!("bytes {offset}-")) {
+                store::remove_quiet(&part);
+                store::remove_quiet(&part_meta);
                 return Err(unreachable(
                     url,
-                    format!("resume asked for bytes {offset}- but got Content-Range {range:?}"),
+                    format!("resume from byte {offset} was refused (Content-Range {range:?}, validators changed: {changed}); the partial download was dropped, retry to start over"),
                 ));
             }
             tracing::info!(url, offset, "resuming interrupted download");
