@@ -43,6 +43,7 @@ pub struct Ports {
 #[async_trait]
 pub trait DeployEvents: Send + Sync {
     async fn step(&self, step: &str, detail: &str);
+    /// Persists `key` in driver_internal_info; `Value::Null` removes it.
     async fn save_internal(&self, key: &str, value: Value);
 }
 

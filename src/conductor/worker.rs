@@ -267,7 +267,12 @@ impl DeployEvents for Events {
     async fn save_internal(&self, key: &str, value: Value) {
         match self.conductor.store.node_by_uuid(&self.node).await {
             Ok(Some(mut n)) => {
-                n.driver_internal_info.insert(key.to_string(), value);
+                // Null removes the key: a driver forgetting what it no longer holds.
+                if value.is_null() {
+                    n.driver_internal_info.remove(key);
+                } else {
+                    n.driver_internal_info.insert(key.to_string(), value);
+                }
                 if let Err(e) = self.conductor.store.save_node(&n).await {
                     tracing::error!(node = %self.node, error = %e, "cannot save driver_internal_info");
                 }

@@ -29,4 +29,3 @@ pub fn baremetal(bin: &Path, url: &str, args: &[&str]) -> Output {
         .env("OS_AUTH_TYPE", "none")
         .env_remove("OS_CLOUD"))
 }
-

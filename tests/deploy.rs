@@ -1,0 +1,12 @@
+//! The live-ISO ramdisk deploy end to end with real peers: `ironcast serve` (API, conductor,
+//! cache, ISO engine, image server), python-ironicclient as the client, and sushy-tools as the
+//! BMC — its fake driver, and its libvirt driver in front of a QEMU VM that boots the ISO.
+
+mod common;
+
+#[path = "deploy/support.rs"]
+mod support;
+#[path = "deploy/sushy_fake.rs"]
+mod sushy_fake;
+#[path = "deploy/vm.rs"]
+mod vm;

@@ -1,0 +1,82 @@
+//! Shared steps of the deploy tests: a `serve` whose cache may read file:// ISOs from the test
+//! directory, and python-ironicclient calls against it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::common::clients::{baremetal, ok};
+use crate::common::serve::{spawn_serve, Server};
+
+/// A `serve` with its state in `dir`, allowed to read file:// images under `dir`.
+pub fn serve(dir: &Path) -> Server {
+    let config = dir.join("ironcast.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[cache]\nallowed_file_dirs = [{:?}]\n\n[ramdisk]\nbmc_timeout_s = 120\n",
+            dir.display().to_string()
+        ),
+    )
+    .unwrap();
+    spawn_serve(dir, &[("IRONCAST_CONFIG", config.to_str().unwrap())])
+}
+
+/// `sha256:<hex>` of a file, as instance_info boot_iso_checksum takes it.
+pub fn sha256(path: &Path) -> String {
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
+    )
+}
+
+/// python-ironicclient against one server.
+pub struct Client {
+    pub bin: PathBuf,
+    pub url: String,
+}
+
+impl Client {
+    pub fn new(server: &Server) -> Option<Client> {
+        let bin = crate::common::tool("baremetal")?;
+        Some(Client {
+            bin,
+            url: server.url.clone(),
+        })
+    }
+
+    /// Runs `baremetal ARGS`, which must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        ok(baremetal(&self.bin, &self.url, args), &args.join(" "))
+    }
+
+    /// `baremetal node show NODE -f json`.
+    pub fn show(&self, node: &str) -> Value {
+        serde_json::from_str(&self.ok(&["node", "show", node, "-f", "json"])).unwrap()
+    }
+}
+
+/// GETs a JSON document (a Redfish resource) with short timeouts.
+pub async fn get_json(url: &str) -> Value {
+    reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The `serve` log (stderr) of the test directory's server.
+pub fn serve_log(dir: &Path) -> String {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with("serve-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect()
+}
