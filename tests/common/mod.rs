@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 pub mod clients;
+pub mod fixtures;
 pub mod serve;
 pub mod sushy;
 

@@ -12,12 +12,21 @@ use crate::common::serve::{spawn_serve, Server};
 
 /// A `serve` with its state in `dir`, allowed to read file:// images under `dir`.
 pub fn serve(dir: &Path) -> Server {
+    serve_with(dir, &[dir])
+}
+
+/// A `serve` with its state in `dir`, allowed to read file:// images under `image_dirs`.
+pub fn serve_with(dir: &Path, image_dirs: &[&Path]) -> Server {
     let config = dir.join("ironcast.toml");
+    let dirs: Vec<String> = image_dirs
+        .iter()
+        .map(|d| format!("{:?}", d.display().to_string()))
+        .collect();
     std::fs::write(
         &config,
         format!(
-            "[cache]\nallowed_file_dirs = [{:?}]\n\n[ramdisk]\nbmc_timeout_s = 120\n",
-            dir.display().to_string()
+            "[cache]\nallowed_file_dirs = [{}]\n\n[ramdisk]\nbmc_timeout_s = 120\n",
+            dirs.join(", ")
         ),
     )
     .unwrap();
