@@ -115,7 +115,10 @@ impl Layout {
 
 /// Writes `value` as JSON to `path` atomically: temp file, fsync, rename, fsync the directory.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), CacheError> {
-    let tmp = path.with_extension("json.tmp");
+    // A temp name per writer: two tasks touching one entry's metadata must not share it.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("json.{}-{n}.tmp", std::process::id()));
     let data = serde_json::to_vec_pretty(value).map_err(|e| CacheError::Io {
         context: format!("encoding {}", path.display()),
         message: e.to_string(),

@@ -56,7 +56,47 @@ fn auth_for(config: &Config) -> anyhow::Result<Option<Arc<Htpasswd>>> {
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_tracing();
     let config = Config::from_env(args.config.as_deref())?;
-    let auth = auth_for(&config)?;
+    let running = launch(&config).await?;
+    println!("ironcast: images served at {}", running.images_url);
+    println!("ironcast: API listening on {}", running.api_url);
+    shutdown().await;
+    running.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A running conductor: API, image server, cache; what `serve` and `demo` start.
+pub struct Running {
+    pub api_url: String,
+    pub images_url: String,
+    /// Where the ramdisk deploys' patch sets live (the demo reports their size).
+    pub remaster_dir: PathBuf,
+    stop: tokio::sync::oneshot::Sender<()>,
+    api: tokio::task::JoinHandle<std::io::Result<()>>,
+    images: crate::imageserver::ServerHandle,
+    cache: crate::cache::CacheHandle,
+    store: Store,
+    conductor: Conductor,
+}
+
+impl Running {
+    /// Stops accepting requests, then closes the image server, cache and database.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        match self.api.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "the API server failed"),
+            Err(e) => tracing::error!(error = %e, "the API server task failed"),
+            Ok(Ok(())) => {}
+        }
+        self.images.shutdown().await;
+        drop(self.cache);
+        let _ = self.store.conductor_offline(self.conductor.name()).await;
+        self.store.close().await;
+    }
+}
+
+/// Starts everything `serve` runs, in start order (see the module docs), on `config`.
+pub async fn launch(config: &Config) -> anyhow::Result<Running> {
+    let auth = auth_for(config)?;
     std::fs::create_dir_all(&config.conductor.state_dir).with_context(|| {
         format!(
             "cannot create state directory {} (set [conductor] state_dir or IRONCAST_CONDUCTOR__STATE_DIR)",
@@ -82,19 +122,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     )
     .await
     .context("cannot start the image server ([imageserver] section)")?;
-    println!("ironcast: images served at {}", images.server.base_url());
+    let remaster_dir = config.conductor.state_dir.join("remaster");
     let services = Services::new(
         Some(cache.images()),
-        Some(Arc::new(crate::iso::FileRemaster::new(
-            config.conductor.state_dir.join("remaster"),
-        ))),
+        Some(Arc::new(crate::iso::FileRemaster::new(&remaster_dir))),
         Some(images.publisher()),
         Some(netboot),
         config.redfish.clone(),
         config.ramdisk_policy(),
     );
     let conductor =
-        Conductor::with_services(store.clone(), Settings::from_config(&config), services);
+        Conductor::with_services(store.clone(), Settings::from_config(config), services);
     let failed = conductor
         .recover()
         .await
@@ -112,17 +150,26 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         public_url: config.api.public_url.clone(),
         auth,
     });
-    println!("ironcast: API listening on http://{addr}");
     tracing::info!(%addr, backend = store.backend(), conductor = conductor.name(), "serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await
-        .context("the API server failed")?;
-    images.shutdown().await;
-    drop(cache);
-    let _ = store.conductor_offline(conductor.name()).await;
-    store.close().await;
-    Ok(ExitCode::SUCCESS)
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let api = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(Running {
+        api_url: format!("http://{addr}"),
+        images_url: images.server.base_url(),
+        remaster_dir,
+        stop,
+        api,
+        images,
+        cache,
+        store,
+        conductor,
+    })
 }
 
 async fn shutdown() {
