@@ -72,3 +72,24 @@ fn the_iso_engine_finds_both_demo_entries_and_the_simulator_inspector_puts_isoli
     assert_eq!(cmdlines[0], format!("initrd=/initrd.img {base}"));
     assert_eq!(cmdlines[1], base);
 }
+
+#[test]
+fn ironcast_demo_deploys_simulated_nodes_and_each_bmc_boots_its_own_args() {
+    let out = Command::new(common::ironcast_bin())
+        .args(["demo", "--nodes", "4"])
+        .output()
+        .expect("run ironcast demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
+    for i in 0..4 {
+        let want = format!("console=ttyS0 quiet ironcast.demo=demo-{i:04}");
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(&format!("demo-{i:04}")) && l.contains(&want)),
+            "no booted command line with {want:?} in:\n{stdout}"
+        );
+    }
+    assert!(stderr.contains("4 nodes deployed"), "{stderr}");
+}

@@ -41,7 +41,13 @@ pub struct DemoArgs {
 }
 
 /// Provision states a node rests in; reaching another one is a failure.
-const FAILED: &[&str] = &["deploy failed", "error", "clean failed", "inspect failed", "enroll"];
+const FAILED: &[&str] = &[
+    "deploy failed",
+    "error",
+    "clean failed",
+    "inspect failed",
+    "enroll",
+];
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if args.nodes == 0 || args.parallel == 0 {
@@ -63,10 +69,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let running = launch(&config).await?;
     eprintln!(
         "ironcast demo: API {}, images {}, {} simulated BMCs at {}",
-        running.api_url,
-        running.images_url,
-        args.nodes,
-        fleet.base_url
+        running.api_url, running.images_url, args.nodes, fleet.base_url
     );
     let client = Client::new(&Common {
         url: running.api_url.clone(),
@@ -96,7 +99,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
                 },
             });
             let client = &client;
-            async move { client.call(reqwest::Method::POST, "/v1/nodes", Some(&body)).await }
+            async move {
+                client
+                    .call(reqwest::Method::POST, "/v1/nodes", Some(&body))
+                    .await
+            }
         })
         .buffer_unordered(args.parallel)
         .try_for_each(|_| async { Ok(()) })
@@ -104,7 +111,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .context("enrolling nodes")?;
     for verb in ["manage", "provide"] {
         act(&client, &names, verb, args.parallel).await?;
-        let want = if verb == "manage" { "manageable" } else { "available" };
+        let want = if verb == "manage" {
+            "manageable"
+        } else {
+            "available"
+        };
         wait_all(&client, &names, want, &enrol, timeout).await?;
     }
     enrol.finish();
@@ -115,25 +126,35 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let per_node = wait_all(&client, &names, "active", &deploy, timeout).await?;
     let deploy_time = deploy_start.elapsed();
     deploy.finish();
-    let publications_bytes =
-        dir_size(&running.remaster_dir) + dir_size(&config.imageserver.dir);
+    let publications_bytes = dir_size(&running.remaster_dir) + dir_size(&config.imageserver.dir);
 
     // What each BMC says it booted, checked against the node's marker.
     let mut rows = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let booted = fleet.booted_cmdline(&fleet.system_ids[i]).unwrap_or_default();
+        let booted = fleet
+            .booted_cmdline(&fleet.system_ids[i])
+            .unwrap_or_default();
         if !booted.contains(&marker(name)) {
-            bail!("{name}: the BMC booted {booted:?}, which lacks {:?}", marker(name));
+            bail!(
+                "{name}: the BMC booted {booted:?}, which lacks {:?}",
+                marker(name)
+            );
         }
         rows.push(vec![name.clone(), booted]);
     }
     let shown = rows.len().min(10);
     println!(
         "{}",
-        super::client::table(&["node", "booted kernel command line (as its BMC reports it)"], &rows[..shown])
+        super::client::table(
+            &["node", "booted kernel command line (as its BMC reports it)"],
+            &rows[..shown]
+        )
     );
     if rows.len() > shown {
-        println!("… and {} more nodes, each with its own marker", rows.len() - shown);
+        println!(
+            "… and {} more nodes, each with its own marker",
+            rows.len() - shown
+        );
     }
 
     let undeploy = phase_bar(&bars, "undeploy", args.nodes, args.bench);
@@ -188,7 +209,12 @@ fn phase_bar(bars: &MultiProgress, phase: &str, n: usize, bench: bool) -> Progre
 }
 
 /// Asks every node for a provision `target`, `parallel` requests at a time.
-async fn act(client: &Client, names: &[String], target: &str, parallel: usize) -> anyhow::Result<()> {
+async fn act(
+    client: &Client,
+    names: &[String],
+    target: &str,
+    parallel: usize,
+) -> anyhow::Result<()> {
     let body = json!({ "target": target });
     stream::iter(names)
         .map(|name| {
@@ -258,7 +284,10 @@ async fn list_nodes(client: &Client) -> anyhow::Result<Vec<Value>> {
     loop {
         let page = client.get(&path).await?;
         let nodes = page["nodes"].as_array().cloned().unwrap_or_default();
-        let last = nodes.last().and_then(|n| n["uuid"].as_str()).map(str::to_string);
+        let last = nodes
+            .last()
+            .and_then(|n| n["uuid"].as_str())
+            .map(str::to_string);
         let full = nodes.len() == 1000;
         all.extend(nodes);
         match last {
