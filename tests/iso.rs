@@ -753,3 +753,82 @@ fn qemu_boot_ovmf_disk_efi_image_grub() {
     };
     assert_cmdline(&boot(dir.path(), &iso, Firmware::OvmfDisk), "src=efi-img");
 }
+
+#[test]
+fn iso_inspect_json_agrees_with_isoinfo_and_xorriso() {
+    if !tools(&["xorriso", "isoinfo", "mcopy", "grub-mkrescue"]) {
+        return;
+    }
+    let table = [
+        ("debian", "debian", 5),
+        ("fedora", "fedora-rhel", 8),
+        ("fedora-esp", "fedora-rhel", 8),
+        ("ubuntu", "ubuntu", 3),
+        ("suse", "suse", 4),
+        ("alpine", "alpine", 2),
+        ("mkrescue", "unknown", 1),
+    ];
+    for (name, family, entries) in table {
+        let iso = fixture(name);
+        let json: serde_json::Value = serde_json::from_slice(&ironcast(&[
+            "iso",
+            "inspect",
+            "-f",
+            "json",
+            iso.to_str().unwrap(),
+        ]))
+        .unwrap();
+        assert_eq!(json["family"], family, "{name}");
+        assert_eq!(json["entries"].as_array().unwrap().len(), entries, "{name}");
+        assert_eq!(
+            json["warnings"].as_array().unwrap().len(),
+            0,
+            "{name}: {}",
+            json["warnings"]
+        );
+        let info =
+            String::from_utf8(run(Command::new("isoinfo").arg("-d").arg("-i").arg(&iso))).unwrap();
+        let volid = info
+            .lines()
+            .find_map(|l| l.strip_prefix("Volume id: "))
+            .unwrap();
+        assert_eq!(json["volume_id"], volid.trim(), "{name}");
+        let size = info
+            .lines()
+            .find_map(|l| l.strip_prefix("Volume size is: "))
+            .unwrap();
+        assert_eq!(
+            json["volume_bytes"].as_u64().unwrap(),
+            size.trim().parse::<u64>().unwrap() * 2048,
+            "{name}"
+        );
+        // El Torito: the same platforms and load sectors as xorriso reports.
+        let report = String::from_utf8(run(Command::new("xorriso")
+            .arg("-indev")
+            .arg(&iso)
+            .args(["-report_el_torito", "plain"])))
+        .unwrap();
+        let theirs: Vec<(String, u64)> = report
+            .lines()
+            .filter_map(|l| l.strip_prefix("El Torito boot img :"))
+            .map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                // "  1  BIOS  y   none  0x0000  0x00      4        39"
+                let platform = w[1].to_ascii_lowercase().replace("uefi", "efi");
+                (platform, w[w.len() - 1].parse().unwrap())
+            })
+            .collect();
+        let ours: Vec<(String, u64)> = json["el_torito"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["platform"].as_str().unwrap().to_string(),
+                    b["load_lba"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(ours, theirs, "{name}");
+    }
+}

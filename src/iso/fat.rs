@@ -19,6 +19,7 @@ const MAX_FILES: usize = 4096;
 pub struct FatConfig {
     pub path: String,
     pub text: String,
+    pub encoding: super::text::Encoding,
 }
 
 fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
@@ -63,9 +64,11 @@ pub fn list_configs(image: &[u8]) -> Result<Vec<FatConfig>, String> {
                         .to_file()
                         .read_to_end(&mut buf)
                         .map_err(|e| format!("reading {p}: {e}"))?;
+                    let (text, encoding) = super::text::decode(&buf);
                     out.push(FatConfig {
                         path: p,
-                        text: String::from_utf8_lossy(&buf).into_owned(),
+                        text,
+                        encoding,
                     });
                 }
             }
@@ -74,8 +77,8 @@ pub fn list_configs(image: &[u8]) -> Result<Vec<FatConfig>, String> {
     })
 }
 
-/// Rewrites files (path → new text) and returns the new image bytes, same length.
-pub fn rewrite(image: &[u8], edits: &[(String, String)]) -> Result<Vec<u8>, String> {
+/// Rewrites files (path → new bytes) and returns the new image bytes, same length.
+pub fn rewrite(image: &[u8], edits: &[(String, Vec<u8>)]) -> Result<Vec<u8>, String> {
     guarded(|| {
         let mut cur = Cursor::new(image.to_vec());
         {
@@ -89,7 +92,7 @@ pub fn rewrite(image: &[u8], edits: &[(String, String)]) -> Result<Vec<u8>, Stri
                     .map_err(|e| format!("opening {path}: {e}"))?;
                 f.truncate()
                     .map_err(|e| format!("truncating {path}: {e}"))?;
-                f.write_all(text.as_bytes()).map_err(|e| {
+                f.write_all(text).map_err(|e| {
                     format!("writing {path}: {e} (is the EFI image full? it cannot grow)")
                 })?;
                 f.flush().map_err(|e| format!("writing {path}: {e}"))?;

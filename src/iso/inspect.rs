@@ -13,7 +13,7 @@ use super::fat::{self, FatConfig};
 use super::image::{EfiImage, Iso};
 use super::partition::Partition;
 use super::source::{read, FileSource, Source};
-use super::{grub, syslinux, IsoError, SECTOR};
+use super::{grub, pathtable, syslinux, IsoError, SECTOR};
 
 /// Which boot loader reads a config.
 pub type Loader = Dialect;
@@ -69,6 +69,8 @@ pub struct Inspection {
     pub joliet: bool,
     pub rock_ridge: bool,
     pub udf: bool,
+    /// Directories listed in the primary type L path table.
+    pub path_table_dirs: usize,
     pub family: Family,
     pub el_torito: Vec<BootLoad>,
     pub partitions: Vec<Partition>,
@@ -153,6 +155,26 @@ pub fn inspect_source(src: &dyn Source, name: &str) -> Result<Inspection, IsoErr
         .ok_or_else(|| IsoError::NotIso("no primary volume descriptor".into()))?;
     let configs: Vec<ConfigFile> = bootcfg::discover(src, &iso.tree)?;
     let (efis, bad) = efi_configs(src, &iso);
+    let mut warnings: Vec<String> = bad
+        .iter()
+        .map(|(i, e)| format!("EFI image {}: {e}", i.name))
+        .collect();
+    let path_table_dirs = match pathtable::read_l(src, &pvd) {
+        Ok(t) => {
+            let dirs = iso.tree.entries.iter().filter(|e| e.is_dir).count() + 1;
+            if t.len() != dirs {
+                warnings.push(format!(
+                    "the path table lists {} directories, the tree has {dirs}",
+                    t.len()
+                ));
+            }
+            t.len()
+        }
+        Err(e) => {
+            warnings.push(format!("path table: {e}"));
+            0
+        }
+    };
     let mut out = Inspection {
         file: name.into(),
         size: src.len(),
@@ -165,6 +187,7 @@ pub fn inspect_source(src: &dyn Source, name: &str) -> Result<Inspection, IsoErr
         joliet: !iso.joliet.is_empty(),
         rock_ridge: iso.tree.rock_ridge,
         udf: iso.volumes.udf,
+        path_table_dirs,
         family: family::guess(&pvd.volume_id, &iso.tree),
         el_torito: iso
             .boot
@@ -186,10 +209,7 @@ pub fn inspect_source(src: &dyn Source, name: &str) -> Result<Inspection, IsoErr
             .collect(),
         configs: Vec::new(),
         entries: Vec::new(),
-        warnings: bad
-            .iter()
-            .map(|(i, e)| format!("EFI image {}: {e}", i.name))
-            .collect(),
+        warnings,
     };
     for c in &configs {
         out.configs.push(ConfigRef {

@@ -25,11 +25,13 @@ pub mod grub;
 pub mod image;
 pub mod inspect;
 pub mod partition;
+pub mod pathtable;
 pub mod plan;
 pub mod remaster_port;
 pub mod rockridge;
 pub mod source;
 pub mod syslinux;
+pub mod text;
 pub mod volume;
 
 pub use error::IsoError;
