@@ -284,8 +284,16 @@ impl Allocator {
             }
         }
         let end = src.len().div_ceil(SECTOR).max(volume_sectors);
+        let mut limit = volume_sectors.min(src.len() / SECTOR);
+        if let Some(g) = &iso.tables.gpt {
+            // The backup GPT (entries, then header) may sit inside the volume's tail.
+            let backup_entries = g
+                .backup_lba
+                .saturating_sub((g.entries.len() as u64).div_ceil(512));
+            limit = limit.min(backup_entries * 512 / SECTOR);
+        }
         Ok(Self {
-            tail: (used, volume_sectors.min(src.len() / SECTOR)),
+            tail: (used, limit),
             end,
             initial_end: end,
             volume_sectors,
