@@ -473,6 +473,17 @@ fn iso_refuses_bad_input_clearly() {
         "/dev/null",
     ]);
     assert!(err.contains("control character"), "{err}");
+
+    // Materialising over the input would destroy it: refused, input untouched.
+    let copy = dir.path().join("copy.iso");
+    std::fs::copy(&debian, &copy).unwrap();
+    let c = copy.to_str().unwrap();
+    let err = fail(&["iso", "remaster", c, "--append", "a=1", "--output", c]);
+    assert!(err.contains("is the input"), "{err}");
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(&debian).unwrap()
+    );
 }
 
 /// A deterministic xorshift generator: reproducible hostile inputs without a fuzzing crate.
