@@ -738,31 +738,52 @@ fn assert_cmdline(cmdline: &str, src: &str) {
     );
 }
 
-#[test]
-fn qemu_boot_seabios_isolinux() {
+/// Boots the remastered fixture and checks the printed command line, and that
+/// `iso::boot_cmdline` (what the simulated BMC uses) predicts the same arguments.
+fn boot_and_check(fw: Firmware, via: ironcast::iso::BootPath, src: &str) {
     let dir = tempfile::tempdir().unwrap();
     let Some(iso) = bootable(dir.path()) else {
         return;
     };
-    assert_cmdline(&boot(dir.path(), &iso, Firmware::SeaBiosCd), "src=isolinux");
+    let printed = boot(dir.path(), &iso, fw);
+    assert_cmdline(&printed, src);
+    let predicted = ironcast::iso::boot_cmdline(&iso, via).unwrap().unwrap();
+    for word in predicted.args.split_whitespace() {
+        let word = word.trim_matches('\'');
+        if !word.starts_with("initrd=") {
+            assert!(
+                printed.split_whitespace().any(|w| w == word),
+                "{word} predicted, not booted: {printed}"
+            );
+        }
+    }
+}
+
+#[test]
+fn qemu_boot_seabios_isolinux() {
+    boot_and_check(
+        Firmware::SeaBiosCd,
+        ironcast::iso::BootPath::BiosCd,
+        "src=isolinux",
+    );
 }
 
 #[test]
 fn qemu_boot_ovmf_cd_grub() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = bootable(dir.path()) else {
-        return;
-    };
-    assert_cmdline(&boot(dir.path(), &iso, Firmware::OvmfCd), "src=grub-iso");
+    boot_and_check(
+        Firmware::OvmfCd,
+        ironcast::iso::BootPath::UefiCd,
+        "src=grub-iso",
+    );
 }
 
 #[test]
 fn qemu_boot_ovmf_disk_efi_image_grub() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = bootable(dir.path()) else {
-        return;
-    };
-    assert_cmdline(&boot(dir.path(), &iso, Firmware::OvmfDisk), "src=efi-img");
+    boot_and_check(
+        Firmware::OvmfDisk,
+        ironcast::iso::BootPath::UefiDisk,
+        "src=efi-img",
+    );
 }
 
 #[test]

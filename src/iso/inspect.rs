@@ -257,3 +257,33 @@ fn loads(iso: &Iso, b: &BootImage) -> String {
 pub fn boot_cmdlines(path: &Path) -> Result<Vec<BootEntry>, IsoError> {
     Ok(inspect(path)?.entries)
 }
+
+/// How a machine boots the ISO, for [`boot_cmdline`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootPath {
+    /// Legacy BIOS from a CD: isolinux, else a BIOS grub reading the ISO's grub.cfg.
+    BiosCd,
+    /// UEFI from a CD: grub reads the ISO's grub.cfg (it cannot see the El Torito FAT image),
+    /// else the EFI image's.
+    UefiCd,
+    /// UEFI from the hybrid image as a disk: the grub.cfg inside the EFI image first.
+    UefiDisk,
+}
+
+/// The entry a machine booting `path` that way would most likely start: the first kernel entry
+/// of the config its loader reads (menu defaults and timeouts are not evaluated).
+pub fn boot_cmdline(path: &Path, via: BootPath) -> Result<Option<BootEntry>, IsoError> {
+    Ok(pick(&inspect(path)?.entries, via).cloned())
+}
+
+fn pick(entries: &[BootEntry], via: BootPath) -> Option<&BootEntry> {
+    let syslinux = |e: &&BootEntry| e.loader == Dialect::Syslinux;
+    let grub_iso = |e: &&BootEntry| e.loader == Dialect::Grub && e.location == "iso9660";
+    let grub_efi = |e: &&BootEntry| e.loader == Dialect::Grub && e.location != "iso9660";
+    let order: [&dyn Fn(&&BootEntry) -> bool; 2] = match via {
+        BootPath::BiosCd => [&syslinux, &grub_iso],
+        BootPath::UefiCd => [&grub_iso, &grub_efi],
+        BootPath::UefiDisk => [&grub_efi, &grub_iso],
+    };
+    order.iter().find_map(|f| entries.iter().find(|e| f(e)))
+}

@@ -35,7 +35,9 @@ pub mod text;
 pub mod volume;
 
 pub use error::IsoError;
-pub use inspect::{boot_cmdlines, inspect, inspect_source, BootEntry, Inspection, Loader};
+pub use inspect::{
+    boot_cmdline, boot_cmdlines, inspect, inspect_source, BootEntry, BootPath, Inspection, Loader,
+};
 pub use plan::{remaster, remaster_source, RemasterReport};
 pub use remaster_port::FileRemaster;
 
