@@ -22,7 +22,7 @@ for t in iso_reader config_patchers; do
   max_len=4096
   [ "$t" = iso_reader ] && max_len=262144
   log=target/fuzz-iso-$t.log
-  (cd fuzz && cargo +nightly fuzz run "$t" "../$corpus/$t" -- \
+  (cd fuzz && cargo +nightly fuzz run -s none "$t" "../$corpus/$t" -- \
     -max_total_time="$secs" -max_len="$max_len" -rss_limit_mb=1024 -print_final_stats=1) >"$log" 2>&1 || {
     echo "$t: FAILED, see $log"
     tail -30 "$log"
