@@ -473,6 +473,17 @@ fn iso_refuses_bad_input_clearly() {
         "/dev/null",
     ]);
     assert!(err.contains("control character"), "{err}");
+
+    // Materialising over the input would destroy it: refused, input untouched.
+    let copy = dir.path().join("copy.iso");
+    std::fs::copy(&debian, &copy).unwrap();
+    let c = copy.to_str().unwrap();
+    let err = fail(&["iso", "remaster", c, "--append", "a=1", "--output", c]);
+    assert!(err.contains("is the input"), "{err}");
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(&debian).unwrap()
+    );
 }
 
 /// A deterministic xorshift generator: reproducible hostile inputs without a fuzzing crate.
@@ -727,29 +738,129 @@ fn assert_cmdline(cmdline: &str, src: &str) {
     );
 }
 
-#[test]
-fn qemu_boot_seabios_isolinux() {
+/// Boots the remastered fixture and checks the printed command line, and that
+/// `iso::boot_cmdline` (what the simulated BMC uses) predicts the same arguments.
+fn boot_and_check(fw: Firmware, via: ironcast::iso::BootPath, src: &str) {
     let dir = tempfile::tempdir().unwrap();
     let Some(iso) = bootable(dir.path()) else {
         return;
     };
-    assert_cmdline(&boot(dir.path(), &iso, Firmware::SeaBiosCd), "src=isolinux");
+    let printed = boot(dir.path(), &iso, fw);
+    assert_cmdline(&printed, src);
+    let predicted = ironcast::iso::boot_cmdline(&iso, via).unwrap().unwrap();
+    for word in predicted.args.split_whitespace() {
+        let word = word.trim_matches('\'');
+        if !word.starts_with("initrd=") {
+            assert!(
+                printed.split_whitespace().any(|w| w == word),
+                "{word} predicted, not booted: {printed}"
+            );
+        }
+    }
+}
+
+#[test]
+fn qemu_boot_seabios_isolinux() {
+    boot_and_check(
+        Firmware::SeaBiosCd,
+        ironcast::iso::BootPath::BiosCd,
+        "src=isolinux",
+    );
 }
 
 #[test]
 fn qemu_boot_ovmf_cd_grub() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = bootable(dir.path()) else {
-        return;
-    };
-    assert_cmdline(&boot(dir.path(), &iso, Firmware::OvmfCd), "src=grub-iso");
+    boot_and_check(
+        Firmware::OvmfCd,
+        ironcast::iso::BootPath::UefiCd,
+        "src=grub-iso",
+    );
 }
 
 #[test]
 fn qemu_boot_ovmf_disk_efi_image_grub() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(iso) = bootable(dir.path()) else {
+    boot_and_check(
+        Firmware::OvmfDisk,
+        ironcast::iso::BootPath::UefiDisk,
+        "src=efi-img",
+    );
+}
+
+#[test]
+fn iso_inspect_json_agrees_with_isoinfo_and_xorriso() {
+    if !tools(&["xorriso", "isoinfo", "mcopy", "grub-mkrescue"]) {
         return;
-    };
-    assert_cmdline(&boot(dir.path(), &iso, Firmware::OvmfDisk), "src=efi-img");
+    }
+    let table = [
+        ("debian", "debian", 5),
+        ("fedora", "fedora-rhel", 8),
+        ("fedora-esp", "fedora-rhel", 8),
+        ("ubuntu", "ubuntu", 3),
+        ("suse", "suse", 4),
+        ("alpine", "alpine", 2),
+        ("mkrescue", "unknown", 1),
+    ];
+    for (name, family, entries) in table {
+        let iso = fixture(name);
+        let json: serde_json::Value = serde_json::from_slice(&ironcast(&[
+            "iso",
+            "inspect",
+            "-f",
+            "json",
+            iso.to_str().unwrap(),
+        ]))
+        .unwrap();
+        assert_eq!(json["family"], family, "{name}");
+        assert_eq!(json["entries"].as_array().unwrap().len(), entries, "{name}");
+        assert_eq!(
+            json["warnings"].as_array().unwrap().len(),
+            0,
+            "{name}: {}",
+            json["warnings"]
+        );
+        let info =
+            String::from_utf8(run(Command::new("isoinfo").arg("-d").arg("-i").arg(&iso))).unwrap();
+        let volid = info
+            .lines()
+            .find_map(|l| l.strip_prefix("Volume id: "))
+            .unwrap();
+        assert_eq!(json["volume_id"], volid.trim(), "{name}");
+        let size = info
+            .lines()
+            .find_map(|l| l.strip_prefix("Volume size is: "))
+            .unwrap();
+        assert_eq!(
+            json["volume_bytes"].as_u64().unwrap(),
+            size.trim().parse::<u64>().unwrap() * 2048,
+            "{name}"
+        );
+        // El Torito: the same platforms and load sectors as xorriso reports.
+        let report = String::from_utf8(run(Command::new("xorriso")
+            .arg("-indev")
+            .arg(&iso)
+            .args(["-report_el_torito", "plain"])))
+        .unwrap();
+        let theirs: Vec<(String, u64)> = report
+            .lines()
+            .filter_map(|l| l.strip_prefix("El Torito boot img :"))
+            .map(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                // "  1  BIOS  y   none  0x0000  0x00      4        39"
+                let platform = w[1].to_ascii_lowercase().replace("uefi", "efi");
+                (platform, w[w.len() - 1].parse().unwrap())
+            })
+            .collect();
+        let ours: Vec<(String, u64)> = json["el_torito"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["platform"].as_str().unwrap().to_string(),
+                    b["load_lba"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(ours, theirs, "{name}");
+    }
 }

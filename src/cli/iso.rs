@@ -57,6 +57,17 @@ fn run_blocking(cmd: IsoCmd) -> anyhow::Result<ExitCode> {
             output,
             patch,
         } => {
+            if let Some(o) = &output {
+                let same = std::fs::canonicalize(o)
+                    .ok()
+                    .zip(std::fs::canonicalize(&input).ok())
+                    .is_some_and(|(a, b)| a == b);
+                anyhow::ensure!(
+                    !same,
+                    "--output {} is the input: write the result to another file",
+                    o.display()
+                );
+            }
             let (set, report) = iso::remaster(&input, &append)
                 .with_context(|| format!("remastering {}", input.display()))?;
             if let Some(p) = &patch {

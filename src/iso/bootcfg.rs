@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use super::dirtree::{normalize, Entry, Tree};
 use super::source::{read, Source};
+use super::text::{decode, Encoding};
 use super::{grub, syslinux, IsoError, SECTOR};
 
 /// Configs larger than this are not boot configs.
@@ -26,6 +27,7 @@ pub struct ConfigFile {
     pub entry: Entry,
     pub dialect: Dialect,
     pub text: String,
+    pub encoding: Encoding,
 }
 
 fn seed_dialect(name: &str) -> Option<Dialect> {
@@ -72,8 +74,8 @@ pub fn resolve(dialect: Dialect, from: &str, reference: &str) -> Option<String> 
     })
 }
 
-/// Reads a config file's text (lossy UTF-8: configs are ASCII in practice).
-pub fn read_text(src: &dyn Source, e: &Entry) -> Result<String, IsoError> {
+/// Reads a config file's text (UTF-8, else Latin-1; see [`super::text`]).
+pub fn read_text(src: &dyn Source, e: &Entry) -> Result<(String, Encoding), IsoError> {
     if e.size as u64 > MAX_CONFIG {
         return Err(IsoError::malformed(format!(
             "{} is {} bytes: too large for a boot config",
@@ -81,7 +83,7 @@ pub fn read_text(src: &dyn Source, e: &Entry) -> Result<String, IsoError> {
         )));
     }
     let bytes = read(src, e.extent as u64 * SECTOR, e.size as u64, &e.path)?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    Ok(decode(&bytes))
 }
 
 pub fn references(dialect: Dialect, text: &str) -> Vec<String> {
@@ -110,7 +112,7 @@ pub fn discover(src: &dyn Source, tree: &Tree) -> Result<Vec<ConfigFile>, IsoErr
         {
             continue;
         }
-        let text = read_text(src, &entry)?;
+        let (text, encoding) = read_text(src, &entry)?;
         for r in references(dialect, &text) {
             if let Some(p) = resolve(dialect, &entry.path, &r) {
                 if let Some(e) = tree.find(&p) {
@@ -124,6 +126,7 @@ pub fn discover(src: &dyn Source, tree: &Tree) -> Result<Vec<ConfigFile>, IsoErr
             entry,
             dialect,
             text,
+            encoding,
         });
     }
     Ok(out)

@@ -11,6 +11,8 @@ use super::{IsoError, SECTOR};
 
 /// A walk stops after this many entries (hostile images can claim millions).
 pub const MAX_ENTRIES: usize = 200_000;
+/// A walk reads at most this many directory bytes in all (overlapping hostile directories).
+const MAX_DIRECTORY_BYTES: u64 = 256 << 20;
 /// Deeper trees are refused (ECMA-119 allows 8 levels; Rock Ridge relocation goes further).
 const MAX_DEPTH: usize = 64;
 /// Offset of the both-endian extent LBA in a directory record (ECMA-119 §9.1.3).
@@ -120,7 +122,13 @@ pub fn walk(src: &dyn Source, vd: &VolumeDescriptor, kind: TreeKind) -> Result<T
     let mut stack: Vec<(String, u32, u32, usize)> =
         vec![(String::new(), root_extent, root_size, 0)];
     visited.insert(root_extent);
+    let mut budget = MAX_DIRECTORY_BYTES;
     while let Some((dir_path, extent, size, depth)) = stack.pop() {
+        budget = budget.checked_sub(size as u64).ok_or_else(|| {
+            IsoError::malformed(format!(
+                "directories add up to more than {MAX_DIRECTORY_BYTES} bytes"
+            ))
+        })?;
         if depth > MAX_DEPTH {
             return Err(IsoError::malformed(format!(
                 "directory {dir_path}/ is nested deeper than {MAX_DEPTH} levels"

@@ -42,3 +42,50 @@ pub fn guess(volume_id: &str, tree: &Tree) -> Family {
         Family::Unknown
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iso::dirtree::Entry;
+
+    fn tree(paths: &[&str]) -> Tree {
+        Tree {
+            entries: paths
+                .iter()
+                .map(|p| Entry {
+                    path: p.to_string(),
+                    is_dir: true,
+                    extent: 0,
+                    size: 0,
+                    record: 0,
+                    multi_extent: false,
+                })
+                .collect(),
+            rock_ridge: true,
+        }
+    }
+
+    #[test]
+    fn guesses_families() {
+        let table = [
+            (
+                "fedora-coreos-38.20230709.3.0-live.x86_64",
+                &[][..],
+                Family::Coreos,
+            ),
+            ("rhcos-413.92", &[], Family::Coreos),
+            ("Ubuntu-Server 22.04", &[], Family::Ubuntu),
+            ("CDROM", &["/casper"][..], Family::Ubuntu),
+            ("Debian 12.2.0 amd64 n", &[], Family::Debian),
+            ("RHEL-9-2-0-BaseOS-x86_64", &[], Family::FedoraRhel),
+            ("CDROM", &["/images/pxeboot"][..], Family::FedoraRhel),
+            ("SLE-15-SP5-Full-x86_64", &[], Family::Suse),
+            ("CDROM", &["/boot/x86_64/loader"][..], Family::Suse),
+            ("alpine-std 3.18.4 x86_64", &[], Family::Alpine),
+            ("CDROM", &[], Family::Unknown),
+        ];
+        for (volid, paths, want) in table {
+            assert_eq!(guess(volid, &tree(paths)), want, "{volid} {paths:?}");
+        }
+    }
+}

@@ -13,7 +13,7 @@ use super::fat::{self, FatConfig};
 use super::image::{EfiImage, Iso};
 use super::partition::Partition;
 use super::source::{read, FileSource, Source};
-use super::{grub, syslinux, IsoError, SECTOR};
+use super::{grub, pathtable, syslinux, IsoError, SECTOR};
 
 /// Which boot loader reads a config.
 pub type Loader = Dialect;
@@ -69,6 +69,8 @@ pub struct Inspection {
     pub joliet: bool,
     pub rock_ridge: bool,
     pub udf: bool,
+    /// Directories listed in the primary type L path table.
+    pub path_table_dirs: usize,
     pub family: Family,
     pub el_torito: Vec<BootLoad>,
     pub partitions: Vec<Partition>,
@@ -153,6 +155,26 @@ pub fn inspect_source(src: &dyn Source, name: &str) -> Result<Inspection, IsoErr
         .ok_or_else(|| IsoError::NotIso("no primary volume descriptor".into()))?;
     let configs: Vec<ConfigFile> = bootcfg::discover(src, &iso.tree)?;
     let (efis, bad) = efi_configs(src, &iso);
+    let mut warnings: Vec<String> = bad
+        .iter()
+        .map(|(i, e)| format!("EFI image {}: {e}", i.name))
+        .collect();
+    let path_table_dirs = match pathtable::read_l(src, &pvd) {
+        Ok(t) => {
+            let dirs = iso.tree.entries.iter().filter(|e| e.is_dir).count() + 1;
+            if t.len() != dirs {
+                warnings.push(format!(
+                    "the path table lists {} directories, the tree has {dirs}",
+                    t.len()
+                ));
+            }
+            t.len()
+        }
+        Err(e) => {
+            warnings.push(format!("path table: {e}"));
+            0
+        }
+    };
     let mut out = Inspection {
         file: name.into(),
         size: src.len(),
@@ -165,6 +187,7 @@ pub fn inspect_source(src: &dyn Source, name: &str) -> Result<Inspection, IsoErr
         joliet: !iso.joliet.is_empty(),
         rock_ridge: iso.tree.rock_ridge,
         udf: iso.volumes.udf,
+        path_table_dirs,
         family: family::guess(&pvd.volume_id, &iso.tree),
         el_torito: iso
             .boot
@@ -186,10 +209,7 @@ pub fn inspect_source(src: &dyn Source, name: &str) -> Result<Inspection, IsoErr
             .collect(),
         configs: Vec::new(),
         entries: Vec::new(),
-        warnings: bad
-            .iter()
-            .map(|(i, e)| format!("EFI image {}: {e}", i.name))
-            .collect(),
+        warnings,
     };
     for c in &configs {
         out.configs.push(ConfigRef {
@@ -236,4 +256,34 @@ fn loads(iso: &Iso, b: &BootImage) -> String {
 /// grub entries inside the EFI image (location = the image's name) first.
 pub fn boot_cmdlines(path: &Path) -> Result<Vec<BootEntry>, IsoError> {
     Ok(inspect(path)?.entries)
+}
+
+/// How a machine boots the ISO, for [`boot_cmdline`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BootPath {
+    /// Legacy BIOS from a CD: isolinux, else a BIOS grub reading the ISO's grub.cfg.
+    BiosCd,
+    /// UEFI from a CD: grub reads the ISO's grub.cfg (it cannot see the El Torito FAT image),
+    /// else the EFI image's.
+    UefiCd,
+    /// UEFI from the hybrid image as a disk: the grub.cfg inside the EFI image first.
+    UefiDisk,
+}
+
+/// The entry a machine booting `path` that way would most likely start: the first kernel entry
+/// of the config its loader reads (menu defaults and timeouts are not evaluated).
+pub fn boot_cmdline(path: &Path, via: BootPath) -> Result<Option<BootEntry>, IsoError> {
+    Ok(pick(&inspect(path)?.entries, via).cloned())
+}
+
+fn pick(entries: &[BootEntry], via: BootPath) -> Option<&BootEntry> {
+    let syslinux = |e: &&BootEntry| e.loader == Dialect::Syslinux;
+    let grub_iso = |e: &&BootEntry| e.loader == Dialect::Grub && e.location == "iso9660";
+    let grub_efi = |e: &&BootEntry| e.loader == Dialect::Grub && e.location != "iso9660";
+    let order: [&dyn Fn(&&BootEntry) -> bool; 2] = match via {
+        BootPath::BiosCd => [&syslinux, &grub_iso],
+        BootPath::UefiCd => [&grub_iso, &grub_efi],
+        BootPath::UefiDisk => [&grub_efi, &grub_iso],
+    };
+    order.iter().find_map(|f| entries.iter().find(|e| f(e)))
 }

@@ -25,15 +25,19 @@ pub mod grub;
 pub mod image;
 pub mod inspect;
 pub mod partition;
+pub mod pathtable;
 pub mod plan;
 pub mod remaster_port;
 pub mod rockridge;
 pub mod source;
 pub mod syslinux;
+pub mod text;
 pub mod volume;
 
 pub use error::IsoError;
-pub use inspect::{boot_cmdlines, inspect, inspect_source, BootEntry, Inspection, Loader};
+pub use inspect::{
+    boot_cmdline, boot_cmdlines, inspect, inspect_source, BootEntry, BootPath, Inspection, Loader,
+};
 pub use plan::{remaster, remaster_source, RemasterReport};
 pub use remaster_port::FileRemaster;
 

@@ -11,10 +11,11 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::bootcfg::{self, Dialect};
-use super::dirtree::{RECORD_EXTENT_OFFSET, RECORD_SIZE_OFFSET};
+use super::dirtree::{Entry, RECORD_EXTENT_OFFSET, RECORD_SIZE_OFFSET};
 use super::image::Iso;
 use super::inspect::efi_configs;
 use super::source::{both32, le32, read, FileSource, Source};
+use super::text::encode;
 use super::volume::VOLUME_SPACE_SIZE_OFFSET;
 use super::{fat, grub, partition, syslinux, IsoError, SECTOR};
 use crate::overlay::{Patch, PatchSet};
@@ -94,6 +95,8 @@ fn patch_text(dialect: Dialect, text: &str, args: &[String]) -> (Option<String>,
 /// A config whose new bytes need a place.
 struct Edit {
     path: String,
+    /// Every config path sharing this extent.
+    paths: Vec<String>,
     extent: u32,
     old_size: u32,
     data: Vec<u8>,
@@ -135,12 +138,15 @@ pub fn remaster_source(
         let (new, kernels) = patch_text(c.dialect, &c.text, &args);
         report.kernel_entries += kernels;
         if let Some(new) = new {
-            edits.entry(c.entry.extent).or_insert(Edit {
+            let data = encode(&new, c.encoding, &c.entry.path)?;
+            let e = edits.entry(c.entry.extent).or_insert(Edit {
                 path: c.entry.path.clone(),
+                paths: Vec::new(),
                 extent: c.entry.extent,
                 old_size: c.entry.size,
-                data: new.into_bytes(),
+                data,
             });
+            e.paths.push(c.entry.path.clone());
         }
     }
 
@@ -150,7 +156,16 @@ pub fn remaster_source(
         let new_len = e.data.len() as u64;
         let old_sectors = (e.old_size as u64).div_ceil(SECTOR);
         let new_sectors = new_len.div_ceil(SECTOR);
-        let extent = if e.old_size > 0 && new_sectors <= old_sectors {
+        let is_ours = |r: &&Entry| e.paths.iter().any(|p| p.eq_ignore_ascii_case(&r.path));
+        // In place only when no other file shares the extent (empty files all may).
+        let exclusive = e.old_size > 0
+            && iso
+                .tree
+                .entries
+                .iter()
+                .filter(|r| !r.is_dir && r.extent == e.extent)
+                .all(|r| is_ours(&r));
+        let extent = if exclusive && new_sectors <= old_sectors {
             let mut data = e.data.clone();
             data.resize(data.len().max(e.old_size as usize), 0);
             patches.push(Patch {
@@ -174,7 +189,7 @@ pub fn remaster_source(
             for r in t
                 .entries
                 .iter()
-                .filter(|r| !r.is_dir && r.extent == e.extent)
+                .filter(|r| !r.is_dir && r.extent == e.extent && (exclusive || is_ours(r)))
             {
                 if extent != e.extent {
                     patches.push(Patch {
@@ -197,8 +212,9 @@ pub fn remaster_source(
             let (new, kernels) = grub::patch(&c.text, &args);
             report.kernel_entries += kernels;
             if let Some(new) = new {
-                report.edited.push(format!("{}:{}", img.image.name, c.path));
-                fat_edits.push((c.path.clone(), new));
+                let what = format!("{}:{}", img.image.name, c.path);
+                fat_edits.push((c.path.clone(), encode(&new, c.encoding, &what)?));
+                report.edited.push(what);
             }
         }
         if fat_edits.is_empty() {
@@ -268,8 +284,16 @@ impl Allocator {
             }
         }
         let end = src.len().div_ceil(SECTOR).max(volume_sectors);
+        let mut limit = volume_sectors.min(src.len() / SECTOR);
+        if let Some(g) = &iso.tables.gpt {
+            // The backup GPT (entries, then header) may sit inside the volume's tail.
+            let backup_entries = g
+                .backup_lba
+                .saturating_sub((g.entries.len() as u64).div_ceil(512));
+            limit = limit.min(backup_entries * 512 / SECTOR);
+        }
         Ok(Self {
-            tail: (used, volume_sectors.min(src.len() / SECTOR)),
+            tail: (used, limit),
             end,
             initial_end: end,
             volume_sectors,
