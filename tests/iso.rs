@@ -12,9 +12,7 @@ use sha2::{Digest, Sha256};
 const MARKER: &str = "ironcast.marker=7f3a";
 const ARGS: &str = "ironcast.marker=7f3a console=ttyS0,115200";
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::fixtures::repo;
 
 /// Runs a command, panicking with its output when it fails; returns stdout.
 fn run(cmd: &mut Command) -> Vec<u8> {
@@ -604,35 +602,15 @@ const BOOT_ARGS: &str = "ironcast.marker=boot42 ironcast.q=a;b";
 
 /// Builds (once) the bootable fixture and remasters it into `dir`.
 fn bootable(dir: &Path) -> Option<PathBuf> {
-    if !tools(&[
-        "xorriso",
-        "mcopy",
-        "grub-mkstandalone",
-        "qemu-system-x86_64",
-        "busybox",
-        "cpio",
-        "apt-get",
-        "dpkg-deb",
-    ]) {
+    if !tools(&["qemu-system-x86_64", "apt-get"]) {
         return None;
     }
-    let scripts = repo().join("fixtures/iso");
-    let mut h = Sha256::new();
-    for f in ["boot.sh", "lib.sh"] {
-        h.update(std::fs::read(scripts.join(f)).unwrap());
-    }
-    let cache = repo()
-        .join("target/iso-boot")
-        .join(hex::encode(&h.finalize()[..6]));
-    run(Command::new("bash")
-        .arg(scripts.join("boot.sh"))
-        .arg(&cache)
-        .arg(repo().join("target/iso-boot/kernel")));
+    let base = common::fixtures::bootable_iso()?;
     let out = dir.join("boot.iso");
     ironcast(&[
         "iso",
         "remaster",
-        cache.join("boot.iso").to_str().unwrap(),
+        base.to_str().unwrap(),
         "--append",
         BOOT_ARGS,
         "--output",
