@@ -32,7 +32,7 @@ const INCOMPAT_EXTERNAL_DATA: u64 = 1 << 2;
 const INCOMPAT_COMPRESSION_TYPE: u64 = 1 << 3;
 const INCOMPAT_EXTENDED_L2: u64 = 1 << 4;
 /// Look-behind kept in memory before spooling to a temp file.
-pub(crate) const LOOKBEHIND_MEM: u64 = 16 << 20;
+pub(crate) const LOOKBEHIND_MEM: u64 = 8 << 20;
 
 /// How compressed clusters are compressed (header byte 104).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

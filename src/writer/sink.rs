@@ -168,15 +168,20 @@ impl Sink {
         }
     }
 
-    pub fn put(&mut self, extent: Extent) -> Result<(), WriteError> {
+    /// Writes one extent; hands a data buffer back for reuse.
+    pub fn put(&mut self, extent: Extent) -> Result<Option<Vec<u8>>, WriteError> {
         self.check_fits(extent.end())?;
         self.high = self.high.max(extent.end());
         match extent {
             Extent::Zero { offset, len } => {
                 self.record(offset, len, None);
-                self.zero(offset, len)
+                self.zero(offset, len)?;
+                Ok(None)
             }
-            Extent::Data { offset, buf } => self.data(offset, &buf),
+            Extent::Data { offset, buf } => {
+                self.data(offset, &buf)?;
+                Ok(Some(buf))
+            }
         }
     }
 
