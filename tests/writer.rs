@@ -472,6 +472,70 @@ fn writer_loop_device_byte_exact_and_mounted_refused() {
     run(Command::new("e2fsck").args(["-n", &dev.0]));
 }
 
+#[test]
+fn writer_refuses_device_with_mounted_partition() {
+    if !tools(&[
+        "losetup",
+        "partx",
+        "mknod",
+        "sfdisk",
+        "mkfs.ext4",
+        "mount",
+        "umount",
+    ]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let backing = dir.path().join("backing");
+    std::fs::File::create(&backing)
+        .unwrap()
+        .set_len(SIZE)
+        .unwrap();
+    let table = dir.path().join("table");
+    std::fs::write(&table, "start=2048, type=83\n").unwrap();
+    run(Command::new("sfdisk")
+        .arg("-q")
+        .arg(&backing)
+        .stdin(std::fs::File::open(&table).unwrap()));
+    let dev = Loop(
+        run(Command::new("losetup")
+            .args(["-f", "--show", "-P"])
+            .arg(&backing))
+        .trim()
+        .to_string(),
+    );
+    // Partition scanning may be off for loop devices here: add them explicitly.
+    let _ = Command::new("partx").args(["-a", &dev.0]).status();
+    // No udev here: make the partition's device node from sysfs.
+    let name = dev.0.trim_start_matches("/dev/");
+    let sys = PathBuf::from(format!("/sys/class/block/{name}p1/dev"));
+    for _ in 0..50 {
+        if sys.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let majmin = std::fs::read_to_string(&sys).expect("kernel made the loop partition");
+    let (maj, min) = majmin.trim().split_once(':').unwrap();
+    let part = dir.path().join("p1").display().to_string();
+    run(Command::new("mknod").args([&part, "b", maj, min]));
+    run(Command::new("mkfs.ext4").args(["-q", "-F", &part]));
+    let mnt = dir.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    run(Command::new("mount").arg(&part).arg(&mnt));
+    let image = raw_fixture(dir.path());
+    let err = writer::write_image(request(Source::File(image), Path::new(&dev.0)), |_| {});
+    let _ = Command::new("umount").arg(&mnt).status();
+    let err = err.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, WriteError::InUse { .. }), "{msg}");
+    assert!(
+        msg.contains("partition") && msg.contains("mounted"),
+        "{msg}"
+    );
+    run(Command::new("e2fsck").args(["-n", &part]));
+}
+
 /// Serves `router` on 127.0.0.1:0 in a background runtime; returns the base URL.
 fn serve(router: axum::Router) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
@@ -652,6 +716,17 @@ fn writer_cli_write_and_info() {
         &std::fs::read(&target).unwrap(),
         &std::fs::read(&raw).unwrap(),
         "cli",
+    );
+    // The same through stdin.
+    dirty_file(&target, SIZE);
+    run(Command::new(common::ironcast_bin())
+        .args(["image", "write", "--quiet", "-"])
+        .arg(&target)
+        .stdin(std::fs::File::open(&xz).unwrap()));
+    assert_same(
+        &std::fs::read(&target).unwrap(),
+        &std::fs::read(&raw).unwrap(),
+        "cli stdin",
     );
     let bad = Command::new(common::ironcast_bin())
         .args([
