@@ -260,7 +260,7 @@ fn writer_corrupted_source_fails_checksum_and_wipes() {
 
 #[test]
 fn writer_refuses_too_small_and_outside_allow_list() {
-    if !tools(&["qemu-img"]) {
+    if !tools(&["qemu-img", "zstd"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -270,7 +270,9 @@ fn writer_refuses_too_small_and_outside_allow_list() {
         .args(["convert", "-O", "qcow2"])
         .arg(&raw)
         .arg(&q));
-    for image in [raw.clone(), q] {
+    let zst = dir.path().join("d.raw.zst");
+    std::fs::write(&zst, run_bytes(Command::new("zstd").arg("-c").arg(&raw))).unwrap();
+    for image in [raw.clone(), q, zst] {
         let target = dir.path().join("small");
         dirty_file(&target, SIZE / 2);
         let before = std::fs::read(&target).unwrap();

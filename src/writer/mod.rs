@@ -181,7 +181,11 @@ fn prepare(
         HashingReader::new(opened.reader, algorithm, counter.clone())
             .map_err(io_err("starting the hash thread"))?,
     ));
-    let (compression, decompressed) = decompress::wrap(Box::new(Shared(hashing.clone())))?;
+    let decompress::Decompressed {
+        kind: compression,
+        size_hint,
+        reader: decompressed,
+    } = decompress::wrap(Box::new(Shared(hashing.clone())))?;
     let (head, reader) = decompress::peek(Box::new(decompressed), qcow2::Header::MIN_LEN)?;
     let is_qcow2 = head.starts_with(qcow2::MAGIC);
     let (format, decoder, virtual_size) = match (format, is_qcow2) {
@@ -197,9 +201,11 @@ fn prepare(
             (Format::Qcow2, Decoder::Qcow2(h, Vec::new()), Some(size))
         }
         (_, _) => {
-            let size = (compression == Compression::None)
-                .then_some(opened.len)
-                .flatten();
+            let size = if compression == Compression::None {
+                opened.len
+            } else {
+                size_hint
+            };
             (Format::Raw, Decoder::Raw, size)
         }
     };
@@ -220,7 +226,12 @@ fn prepare(
 pub fn info(source: &Source) -> Result<ImageInfo, WriteError> {
     let mut p = prepare(source, Format::Auto, None)?;
     let mut virtual_size = p.virtual_size;
-    if virtual_size.is_none() && matches!(source, Source::File(_)) {
+    let compressed_raw = p.format == Format::Raw && p.compression != Compression::None;
+    if compressed_raw {
+        // A header's size hint may cover only the first of several frames: count instead.
+        virtual_size = None;
+    }
+    if compressed_raw && matches!(source, Source::File(_)) {
         let n = std::io::copy(&mut p.reader, &mut std::io::sink())
             .map_err(io_err(format!("decompressing {}", source.describe())))?;
         virtual_size = Some(n);
