@@ -879,3 +879,52 @@ fn qemu_boot_whole_disk_via_ipxe() {
         );
     }
 }
+
+#[test]
+fn agent_executes_write_command_with_checksum_file() {
+    use deploy_drivers::{ChecksumSpec, WriteCommand};
+    if !tools(&["gzip"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let raw = raw_fixture(dir.path());
+    let gz = run_bytes(Command::new("gzip").args(["-c", "-1"]).arg(&raw));
+    let sums = {
+        use sha2::Digest;
+        format!(
+            "{}  other.img\n{}  disk.raw.gz\n",
+            "0".repeat(64),
+            hex::encode(sha2::Sha256::digest(&gz))
+        )
+    };
+    let app = axum::Router::new()
+        .route(
+            "/img/disk.raw.gz",
+            axum::routing::get(move || async move { gz.clone() }),
+        )
+        .route(
+            "/img/SHA256SUMS",
+            axum::routing::get(move || async move { sums.clone() }),
+        );
+    let base = serve(app);
+    let target = dir.path().join("root-disk");
+    dirty_file(&target, SIZE);
+    let mut cmd = WriteCommand {
+        image_url: format!("{base}/img/disk.raw.gz"),
+        checksum: Some(ChecksumSpec::FileUrl(format!("{base}/img/SHA256SUMS"))),
+        root_device: Some(target.display().to_string()),
+    };
+    let report = ironcast::agent::execute(&cmd, &[dir.path().to_path_buf()], |_| {}).unwrap();
+    assert!(report.digest.is_some());
+    assert_same(
+        &std::fs::read(&target).unwrap(),
+        &std::fs::read(&raw).unwrap(),
+        "agent",
+    );
+    cmd.image_url = format!("{base}/img/unlisted.raw.gz");
+    let err = ironcast::agent::execute(&cmd, &[], |_| {}).unwrap_err();
+    assert!(
+        err.to_string().contains("no line for \"unlisted.raw.gz\""),
+        "{err}"
+    );
+}
