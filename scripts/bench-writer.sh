@@ -71,6 +71,8 @@ http {
 }
 CONF
 mkdir -p "$work/nginx-tmp"
+# nginx workers run unprivileged: let them read the image.
+chmod 755 "$work" && chmod 644 "$work/disk.qcow2"
 nginx -c "$work/nginx.conf" -p "$work" & nginx_pid=$!
 sleep 1
 
