@@ -53,6 +53,38 @@ pub fn classify(instance_info: &Value) -> Result<ImageKind, ImageKindError> {
     }
 }
 
+/// An image whose virtual size does not fit the node's root disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the image's virtual size is {image_bytes} bytes ({:.2} GiB) but the node's root disk holds {disk_bytes} bytes ({:.2} GiB): pick a bigger root device or a smaller image", *image_bytes as f64 / GIB as f64, *disk_bytes as f64 / GIB as f64)]
+pub struct ImageTooBig {
+    pub image_bytes: u64,
+    pub disk_bytes: u64,
+}
+
+const GIB: u64 = 1 << 30;
+
+/// The root disk size from Ironic's `properties.local_gb` (GiB, number or numeric string);
+/// `None` when absent or not a number (nothing to check against).
+pub fn root_disk_bytes(properties: &Value) -> Option<u64> {
+    let v = properties.get("local_gb")?;
+    let gib = v
+        .as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))?;
+    gib.checked_mul(GIB)
+}
+
+/// Rejects an image larger than the root disk, before anything is powered on.
+pub fn check_fits(image_bytes: u64, disk_bytes: u64) -> Result<(), ImageTooBig> {
+    if image_bytes > disk_bytes {
+        Err(ImageTooBig {
+            image_bytes,
+            disk_bytes,
+        })
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,5 +129,22 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(classify(&input), want, "input {input}");
         }
+    }
+
+    #[test]
+    fn fits_table() {
+        assert_eq!(root_disk_bytes(&json!({"local_gb": 10})), Some(10 * GIB));
+        assert_eq!(root_disk_bytes(&json!({"local_gb": " 4 "})), Some(4 * GIB));
+        assert_eq!(root_disk_bytes(&json!({"local_gb": "big"})), None);
+        assert_eq!(root_disk_bytes(&json!({})), None);
+        assert_eq!(check_fits(GIB, GIB), Ok(()));
+        let err = check_fits(3 * GIB + 1, 2 * GIB).unwrap_err();
+        assert_eq!(err.image_bytes, 3 * GIB + 1);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("3221225473 bytes (3.00 GiB)")
+                && msg.contains("2147483648 bytes (2.00 GiB)"),
+            "{msg}"
+        );
     }
 }

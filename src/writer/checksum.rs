@@ -3,6 +3,7 @@
 
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 use sha2::Digest;
@@ -73,24 +74,117 @@ enum Hasher {
     Sha512(sha2::Sha512),
 }
 
-/// Hashes (optionally) and counts every byte read through it.
+impl Hasher {
+    fn update(&mut self, b: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(b),
+            Hasher::Sha512(h) => h.update(b),
+        }
+    }
+    fn hex(self) -> String {
+        match self {
+            Hasher::Sha256(h) => hex::encode(h.finalize()),
+            Hasher::Sha512(h) => hex::encode(h.finalize()),
+        }
+    }
+}
+
+/// Bytes batched before handing them to the hash thread, and how many batches may wait: the
+/// hash runs on its own core, beside decoding and writing, within 8 MiB of the budget.
+const HASH_BATCH: usize = 1 << 20;
+const HASH_SLOTS: usize = 8;
+
+/// A hash running on its own thread, fed batches over a bounded channel.
+struct HashWorker {
+    tx: Option<SyncSender<Vec<u8>>>,
+    recycled: Receiver<Vec<u8>>,
+    pending: Vec<u8>,
+    handle: Option<std::thread::JoinHandle<String>>,
+}
+
+impl HashWorker {
+    fn start(algorithm: Algorithm) -> std::io::Result<Self> {
+        let (tx, rx) = sync_channel::<Vec<u8>>(HASH_SLOTS);
+        let (back_tx, recycled) = sync_channel::<Vec<u8>>(HASH_SLOTS + 2);
+        let mut h = match algorithm {
+            Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
+            Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
+        };
+        let handle = std::thread::Builder::new()
+            .name("writer-hash".into())
+            .spawn(move || {
+                for mut buf in rx {
+                    h.update(&buf);
+                    buf.clear();
+                    let _ = back_tx.try_send(buf);
+                }
+                h.hex()
+            })?;
+        Ok(Self {
+            tx: Some(tx),
+            recycled,
+            pending: Vec::with_capacity(HASH_BATCH),
+            handle: Some(handle),
+        })
+    }
+
+    fn update(&mut self, mut b: &[u8]) -> std::io::Result<()> {
+        while !b.is_empty() {
+            let n = (HASH_BATCH - self.pending.len()).min(b.len());
+            self.pending.extend_from_slice(&b[..n]);
+            b = &b[n..];
+            if self.pending.len() == HASH_BATCH {
+                self.send()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        let next = self
+            .recycled
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(HASH_BATCH));
+        let full = std::mem::replace(&mut self.pending, next);
+        self.tx
+            .as_ref()
+            .expect("hash worker is running")
+            .send(full)
+            .map_err(|_| std::io::Error::other("the hash thread stopped"))
+    }
+
+    fn finish(mut self) -> std::io::Result<String> {
+        if !self.pending.is_empty() {
+            self.send()?;
+        }
+        drop(self.tx.take());
+        self.handle
+            .take()
+            .expect("joined once")
+            .join()
+            .map_err(|_| std::io::Error::other("the hash thread panicked"))
+    }
+}
+
+/// Hashes (optionally, on a separate thread) and counts every byte read through it.
 pub(crate) struct HashingReader<R> {
     inner: R,
-    hasher: Option<Hasher>,
+    hasher: Option<HashWorker>,
     counter: Arc<AtomicU64>,
 }
 
 impl<R: Read> HashingReader<R> {
-    pub fn new(inner: R, algorithm: Option<Algorithm>, counter: Arc<AtomicU64>) -> Self {
-        let hasher = algorithm.map(|a| match a {
-            Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
-            Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
-        });
-        Self {
+    pub fn new(
+        inner: R,
+        algorithm: Option<Algorithm>,
+        counter: Arc<AtomicU64>,
+    ) -> std::io::Result<Self> {
+        let hasher = algorithm.map(HashWorker::start).transpose()?;
+        Ok(Self {
             inner,
             hasher,
             counter,
-        }
+        })
     }
 
     /// Reads the rest of the stream (so the digest covers the whole file) and returns the hex
@@ -98,20 +192,15 @@ impl<R: Read> HashingReader<R> {
     pub fn finish(&mut self) -> std::io::Result<Option<String>> {
         let mut buf = vec![0u8; 256 * 1024];
         while self.read(&mut buf)? != 0 {}
-        Ok(self.hasher.take().map(|h| match h {
-            Hasher::Sha256(h) => hex::encode(h.finalize()),
-            Hasher::Sha512(h) => hex::encode(h.finalize()),
-        }))
+        self.hasher.take().map(HashWorker::finish).transpose()
     }
 }
 
 impl<R: Read> Read for HashingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        match &mut self.hasher {
-            Some(Hasher::Sha256(h)) => h.update(&buf[..n]),
-            Some(Hasher::Sha512(h)) => h.update(&buf[..n]),
-            None => {}
+        if let Some(h) = &mut self.hasher {
+            h.update(&buf[..n])?;
         }
         self.counter.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
@@ -149,9 +238,12 @@ mod tests {
 
     #[test]
     fn hashes_everything_even_unread_tail() {
-        let data = b"hello world".to_vec();
+        let data: Vec<u8> = (0..3 * HASH_BATCH + 123)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
         let counter = Arc::new(AtomicU64::new(0));
-        let mut r = HashingReader::new(&data[..], Some(Algorithm::Sha256), counter.clone());
+        let mut r =
+            HashingReader::new(&data[..], Some(Algorithm::Sha256), counter.clone()).unwrap();
         let mut first = [0u8; 5];
         r.read_exact(&mut first).unwrap();
         let digest = r.finish().unwrap().unwrap();

@@ -46,12 +46,25 @@ pub fn sniff(head: &[u8]) -> Result<Compression, WriteError> {
     })
 }
 
+/// A decompressing reader and what its header told.
+pub(crate) struct Decompressed {
+    pub kind: Compression,
+    pub size_hint: Option<u64>,
+    pub reader: Box<dyn BufRead + Send>,
+}
+
 /// Peeks at `reader`, and wraps it in the matching decompressor.
-pub(crate) fn wrap(
-    reader: Box<dyn Read + Send>,
-) -> Result<(Compression, Box<dyn BufRead + Send>), WriteError> {
-    let (head, reader) = peek(reader, 6)?;
+/// Also returns a lower bound of the decompressed size when the header gives one (a zstd
+/// frame's content size: the whole stream's unless several frames were concatenated).
+pub(crate) fn wrap(reader: Box<dyn Read + Send>) -> Result<Decompressed, WriteError> {
+    let (head, reader) = peek(reader, 18)?;
     let kind = sniff(&head)?;
+    let size_hint = match kind {
+        Compression::Zstd => zstd::zstd_safe::get_frame_content_size(&head)
+            .ok()
+            .flatten(),
+        _ => None,
+    };
     let buffered = BufReader::with_capacity(READ_BUF, reader);
     let out: Box<dyn BufRead + Send> = match kind {
         Compression::None => Box::new(buffered),
@@ -69,7 +82,11 @@ pub(crate) fn wrap(
             liblzma::bufread::XzDecoder::new_multi_decoder(buffered),
         )),
     };
-    Ok((kind, out))
+    Ok(Decompressed {
+        kind,
+        size_hint,
+        reader: out,
+    })
 }
 
 /// Reads up to `n` bytes from the start of `reader` (fewer only at end of stream) and returns

@@ -72,6 +72,9 @@ pub fn relocate_plan(
     }
     let entry_sectors = (entries.len() as u64).div_ceil(ss);
     let new_alt = disk_sectors - 1;
+    if new_alt <= entry_sectors + 2 {
+        return None;
+    }
     let mut primary = lba1.to_vec();
     put64(&mut primary, ALTERNATE_LBA, new_alt);
     put64(&mut primary, LAST_USABLE, new_alt - entry_sectors - 1);

@@ -5,9 +5,11 @@
 //! stale data where the image has zeros. The pipeline has two threads joined by a bounded
 //! channel (plus one for HTTP): the decode thread reads the source, hashes and counts it,
 //! decompresses (gzip/zstd/xz by magic) and decodes (raw, or qcow2 streamed — see [`qcow2`]),
-//! sending [`extent::Extent`]s; the calling thread writes them to the [`sink`]. At most about
-//! 64 MiB are in flight (8 queued 4 MiB extents, 8 MiB of download, 16 MiB of qcow2
-//! look-behind before it spools to disk).
+//! sending [`extent::Extent`]s; the calling thread writes them to the [`sink`]; the checksum
+//! runs on a thread of its own. At most about 64 MiB are in flight: 5 queued 4 MiB extents
+//! plus one being decoded, one being written and two recycled (36 MiB), 9 MiB queued for the
+//! hash thread, 8 MiB of download, 8 MiB of qcow2 look-behind before it spools to a temp file,
+//! and about 2 MiB of read buffers.
 //!
 //! Safety: a destination outside `allow`, a mounted (or partition-mounted, or held) device, or
 //! one smaller than the image's virtual size is refused before writing. On a checksum mismatch
@@ -50,7 +52,7 @@ use extent::Extent;
 use sink::{Sink, SinkOptions};
 
 /// Extents queued between the decode thread and the sink (each at most 4 MiB).
-const QUEUE_SLOTS: usize = 8;
+const QUEUE_SLOTS: usize = 5;
 
 /// How to interpret the (decompressed) image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -175,12 +177,15 @@ fn prepare(
 ) -> Result<Prepared, WriteError> {
     let opened = source::open(source)?;
     let counter = Arc::new(AtomicU64::new(0));
-    let hashing = Arc::new(Mutex::new(HashingReader::new(
-        opened.reader,
-        algorithm,
-        counter.clone(),
-    )));
-    let (compression, decompressed) = decompress::wrap(Box::new(Shared(hashing.clone())))?;
+    let hashing = Arc::new(Mutex::new(
+        HashingReader::new(opened.reader, algorithm, counter.clone())
+            .map_err(io_err("starting the hash thread"))?,
+    ));
+    let decompress::Decompressed {
+        kind: compression,
+        size_hint,
+        reader: decompressed,
+    } = decompress::wrap(Box::new(Shared(hashing.clone())))?;
     let (head, reader) = decompress::peek(Box::new(decompressed), qcow2::Header::MIN_LEN)?;
     let is_qcow2 = head.starts_with(qcow2::MAGIC);
     let (format, decoder, virtual_size) = match (format, is_qcow2) {
@@ -196,9 +201,11 @@ fn prepare(
             (Format::Qcow2, Decoder::Qcow2(h, Vec::new()), Some(size))
         }
         (_, _) => {
-            let size = (compression == Compression::None)
-                .then_some(opened.len)
-                .flatten();
+            let size = if compression == Compression::None {
+                opened.len
+            } else {
+                size_hint
+            };
             (Format::Raw, Decoder::Raw, size)
         }
     };
@@ -219,7 +226,12 @@ fn prepare(
 pub fn info(source: &Source) -> Result<ImageInfo, WriteError> {
     let mut p = prepare(source, Format::Auto, None)?;
     let mut virtual_size = p.virtual_size;
-    if virtual_size.is_none() && matches!(source, Source::File(_)) {
+    let compressed_raw = p.format == Format::Raw && p.compression != Compression::None;
+    if compressed_raw {
+        // A header's size hint may cover only the first of several frames: count instead.
+        virtual_size = None;
+    }
+    if compressed_raw && matches!(source, Source::File(_)) {
         let n = std::io::copy(&mut p.reader, &mut std::io::sink())
             .map_err(io_err(format!("decompressing {}", source.describe())))?;
         virtual_size = Some(n);
@@ -255,6 +267,7 @@ pub fn write_image(
     }
 
     let (tx, rx) = std::sync::mpsc::sync_channel::<Extent>(QUEUE_SLOTS);
+    let (recycle_tx, recycled) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
     let hashing = p.hashing.clone();
     let mut reader = p.reader;
     let decoder = p.decoder;
@@ -268,7 +281,7 @@ pub fn write_image(
                 })
             };
             let decoded = match decoder {
-                Decoder::Raw => raw::decode(&mut reader, &mut emit).map(|n| (n, 0)),
+                Decoder::Raw => raw::decode(&mut reader, &mut emit, &recycled).map(|n| (n, 0)),
                 Decoder::Qcow2(h, head) => {
                     let size = h.size;
                     qcow2::decode(h, head, &mut reader, &mut emit)
@@ -284,9 +297,15 @@ pub fn write_image(
 
     let mut sink_err = None;
     for extent in rx.iter() {
-        if let Err(e) = sink.put(extent) {
-            sink_err = Some(e);
-            break;
+        match sink.put(extent) {
+            Ok(Some(buf)) => {
+                let _ = recycle_tx.try_send(buf);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                sink_err = Some(e);
+                break;
+            }
         }
         progress(Progress {
             source_read: p.counter.load(Ordering::Relaxed),

@@ -31,8 +31,10 @@ const INCOMPAT_CORRUPT: u64 = 1 << 1;
 const INCOMPAT_EXTERNAL_DATA: u64 = 1 << 2;
 const INCOMPAT_COMPRESSION_TYPE: u64 = 1 << 3;
 const INCOMPAT_EXTENDED_L2: u64 = 1 << 4;
+/// QEMU's QCOW_MAX_L1_SIZE: bounds what a hostile header can make us buffer.
+const MAX_L1_BYTES: u64 = 32 << 20;
 /// Look-behind kept in memory before spooling to a temp file.
-pub(crate) const LOOKBEHIND_MEM: u64 = 16 << 20;
+pub(crate) const LOOKBEHIND_MEM: u64 = 8 << 20;
 
 /// How compressed clusters are compressed (header byte 104).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +152,12 @@ impl Header {
             l1_table_offset,
             compression,
         };
+        if h.l1_size as u64 * 8 > MAX_L1_BYTES {
+            return Err(WriteError::Unsupported(format!(
+                "qcow2 L1 table of {} entries is larger than QEMU's own limit of 32 MiB",
+                h.l1_size
+            )));
+        }
         if (h.l1_size as u64) < h.size.div_ceil(h.l2_coverage()) {
             return Err(corrupt(format!(
                 "l1_size {} cannot map the virtual size {}",
@@ -547,5 +555,30 @@ mod tests {
             Header::parse(&small_l1),
             Err(WriteError::Corrupt(_))
         ));
+    }
+
+    #[test]
+    fn hostile_streams_give_errors_not_panics() {
+        use rand::{Rng, RngCore, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for round in 0..300 {
+            let mut img = header(3, 0, 0, 0);
+            // Small image: 4 KiB clusters, 1 MiB virtual, L1 at 4096.
+            img[20..24].copy_from_slice(&12u32.to_be_bytes());
+            img[24..32].copy_from_slice(&(1u64 << 20).to_be_bytes());
+            img[36..40].copy_from_slice(&1u32.to_be_bytes());
+            img[40..48].copy_from_slice(&4096u64.to_be_bytes());
+            img.resize(4096 * rng.random_range(1..12), 0);
+            let n = img.len();
+            rng.fill_bytes(&mut img[112..n]);
+            if round % 3 == 0 {
+                // A plausible L1 entry pointing at cluster 2.
+                img.resize(img.len().max(8192), 0);
+                img[4096..4104].copy_from_slice(&8192u64.to_be_bytes());
+            }
+            let h = Header::parse(&img).unwrap();
+            let mut sink = |_e: Extent| Ok(());
+            let _ = decode(h, Vec::new(), &mut &img[..], &mut sink);
+        }
     }
 }

@@ -1,15 +1,23 @@
 //! The raw "decoder": guest bytes are the stream bytes, sent in [`EXTENT_MAX`] pieces.
 
 use std::io::Read;
+use std::sync::mpsc::Receiver;
 
 use super::error::{io_err, WriteError};
 use super::extent::{Emit, Extent, EXTENT_MAX};
 
 /// Reads `r` to its end, emitting consecutive data extents; returns the virtual size.
-pub(crate) fn decode(r: &mut dyn Read, emit: &mut Emit<'_>) -> Result<u64, WriteError> {
+/// Buffers come from `recycled` (returned by the sink) when there are any, so steady state
+/// allocates and page-faults nothing.
+pub(crate) fn decode(
+    r: &mut dyn Read,
+    emit: &mut Emit<'_>,
+    recycled: &Receiver<Vec<u8>>,
+) -> Result<u64, WriteError> {
     let mut offset = 0u64;
     loop {
-        let mut buf = vec![0u8; EXTENT_MAX];
+        let mut buf = recycled.try_recv().unwrap_or_default();
+        buf.resize(EXTENT_MAX, 0);
         let n = read_full(r, &mut buf)
             .map_err(io_err(format!("reading raw image at byte {offset}")))?;
         if n == 0 {
