@@ -5,10 +5,141 @@ use sqlx::types::Json;
 
 use super::{on_pool, unique_to_conflict, Node, Store, StoreError, StoreResult};
 
-const INSERT: &str = "INSERT INTO nodes (uuid, name, driver, driver_info, instance_info, properties, extra, driver_internal_info, network_data, clean_step, deploy_step, provision_state, target_provision_state, power_state, target_power_state, last_error, maintenance, maintenance_reason, reservation, instance_uuid, instance_name, bios_interface, boot_interface, console_interface, deploy_interface, firmware_interface, inspect_interface, management_interface, network_interface, power_interface, raid_interface, rescue_interface, storage_interface, vendor_interface, description, owner, lessee, resource_class, conductor_group, boot_mode, automated_clean, protected, protected_reason, retired, retired_reason, shard, parent_node, disable_power_off, chassis_uuid, console_enabled, created_at, updated_at, provision_updated_at, inspection_started_at, inspection_finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, $41, $42, $43, $44, $45, $46, $47, $48, $49, $50, $51, $52, $53, $54, $55) RETURNING *";
+/// The columns `save_node` writes, in bind order: all but `uuid` (the key), `reservation`
+/// (only reserve/release touch it) and `created_at`. [`bind_writable`] binds them.
+const WRITABLE: [&str; 52] = [
+    "name",
+    "driver",
+    "driver_info",
+    "instance_info",
+    "properties",
+    "extra",
+    "driver_internal_info",
+    "network_data",
+    "clean_step",
+    "deploy_step",
+    "provision_state",
+    "target_provision_state",
+    "power_state",
+    "target_power_state",
+    "last_error",
+    "maintenance",
+    "maintenance_reason",
+    "instance_uuid",
+    "instance_name",
+    "bios_interface",
+    "boot_interface",
+    "console_interface",
+    "deploy_interface",
+    "firmware_interface",
+    "inspect_interface",
+    "management_interface",
+    "network_interface",
+    "power_interface",
+    "raid_interface",
+    "rescue_interface",
+    "storage_interface",
+    "vendor_interface",
+    "description",
+    "owner",
+    "lessee",
+    "resource_class",
+    "conductor_group",
+    "boot_mode",
+    "automated_clean",
+    "protected",
+    "protected_reason",
+    "retired",
+    "retired_reason",
+    "shard",
+    "parent_node",
+    "disable_power_off",
+    "chassis_uuid",
+    "console_enabled",
+    "updated_at",
+    "provision_updated_at",
+    "inspection_started_at",
+    "inspection_finished_at",
+];
 
-/// Writes every column except `reservation` (only reserve/release touch it) and `created_at`.
-const UPDATE: &str = "UPDATE nodes SET name = $2, driver = $3, driver_info = $4, instance_info = $5, properties = $6, extra = $7, driver_internal_info = $8, network_data = $9, clean_step = $10, deploy_step = $11, provision_state = $12, target_provision_state = $13, power_state = $14, target_power_state = $15, last_error = $16, maintenance = $17, maintenance_reason = $18, instance_uuid = $19, instance_name = $20, bios_interface = $21, boot_interface = $22, console_interface = $23, deploy_interface = $24, firmware_interface = $25, inspect_interface = $26, management_interface = $27, network_interface = $28, power_interface = $29, raid_interface = $30, rescue_interface = $31, storage_interface = $32, vendor_interface = $33, description = $34, owner = $35, lessee = $36, resource_class = $37, conductor_group = $38, boot_mode = $39, automated_clean = $40, protected = $41, protected_reason = $42, retired = $43, retired_reason = $44, shard = $45, parent_node = $46, disable_power_off = $47, chassis_uuid = $48, console_enabled = $49, updated_at = $50, provision_updated_at = $51, inspection_started_at = $52, inspection_finished_at = $53 WHERE uuid = $1 RETURNING *";
+static INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let columns = WRITABLE.join(", ");
+    let values: Vec<String> = (1..=WRITABLE.len() + 3).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO nodes (uuid, {columns}, reservation, created_at) VALUES ({}) RETURNING *",
+        values.join(", ")
+    )
+});
+
+static UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let sets: Vec<String> = WRITABLE
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ${}", i + 2))
+        .collect();
+    format!(
+        "UPDATE nodes SET {} WHERE uuid = $1 RETURNING *",
+        sets.join(", ")
+    )
+});
+
+/// Binds the [`WRITABLE`] columns of node `$n` to query `$q`, in order.
+macro_rules! bind_writable {
+    ($q:expr, $n:expr) => {
+        $q.bind(&$n.name)
+            .bind(&$n.driver)
+            .bind(Json(&$n.driver_info))
+            .bind(Json(&$n.instance_info))
+            .bind(Json(&$n.properties))
+            .bind(Json(&$n.extra))
+            .bind(Json(&$n.driver_internal_info))
+            .bind(Json(&$n.network_data))
+            .bind(Json(&$n.clean_step))
+            .bind(Json(&$n.deploy_step))
+            .bind(&$n.provision_state)
+            .bind(&$n.target_provision_state)
+            .bind(&$n.power_state)
+            .bind(&$n.target_power_state)
+            .bind(&$n.last_error)
+            .bind($n.maintenance)
+            .bind(&$n.maintenance_reason)
+            .bind(&$n.instance_uuid)
+            .bind(&$n.instance_name)
+            .bind(&$n.bios_interface)
+            .bind(&$n.boot_interface)
+            .bind(&$n.console_interface)
+            .bind(&$n.deploy_interface)
+            .bind(&$n.firmware_interface)
+            .bind(&$n.inspect_interface)
+            .bind(&$n.management_interface)
+            .bind(&$n.network_interface)
+            .bind(&$n.power_interface)
+            .bind(&$n.raid_interface)
+            .bind(&$n.rescue_interface)
+            .bind(&$n.storage_interface)
+            .bind(&$n.vendor_interface)
+            .bind(&$n.description)
+            .bind(&$n.owner)
+            .bind(&$n.lessee)
+            .bind(&$n.resource_class)
+            .bind(&$n.conductor_group)
+            .bind(&$n.boot_mode)
+            .bind($n.automated_clean)
+            .bind($n.protected)
+            .bind(&$n.protected_reason)
+            .bind($n.retired)
+            .bind(&$n.retired_reason)
+            .bind(&$n.shard)
+            .bind(&$n.parent_node)
+            .bind($n.disable_power_off)
+            .bind(&$n.chassis_uuid)
+            .bind($n.console_enabled)
+            .bind($n.updated_at)
+            .bind($n.provision_updated_at)
+            .bind($n.inspection_started_at)
+            .bind($n.inspection_finished_at)
+    };
+}
 
 fn name_conflict(n: &Node) -> impl FnOnce(&str) -> String + '_ {
     move |detail: &str| {
@@ -38,62 +169,9 @@ fn not_found(id: &str) -> StoreError {
 impl Store {
     /// Inserts `n` (its `id` is ignored) and returns the stored row.
     pub async fn create_node(&self, n: &Node) -> StoreResult<Node> {
-        on_pool!(self, pool => sqlx::query_as::<_, Node>(INSERT)
-            .bind(&n.uuid)
-            .bind(&n.name)
-            .bind(&n.driver)
-            .bind(Json(&n.driver_info))
-            .bind(Json(&n.instance_info))
-            .bind(Json(&n.properties))
-            .bind(Json(&n.extra))
-            .bind(Json(&n.driver_internal_info))
-            .bind(Json(&n.network_data))
-            .bind(Json(&n.clean_step))
-            .bind(Json(&n.deploy_step))
-            .bind(&n.provision_state)
-            .bind(&n.target_provision_state)
-            .bind(&n.power_state)
-            .bind(&n.target_power_state)
-            .bind(&n.last_error)
-            .bind(n.maintenance)
-            .bind(&n.maintenance_reason)
+        on_pool!(self, pool => bind_writable!(sqlx::query_as::<_, Node>(&INSERT).bind(&n.uuid), n)
             .bind(&n.reservation)
-            .bind(&n.instance_uuid)
-            .bind(&n.instance_name)
-            .bind(&n.bios_interface)
-            .bind(&n.boot_interface)
-            .bind(&n.console_interface)
-            .bind(&n.deploy_interface)
-            .bind(&n.firmware_interface)
-            .bind(&n.inspect_interface)
-            .bind(&n.management_interface)
-            .bind(&n.network_interface)
-            .bind(&n.power_interface)
-            .bind(&n.raid_interface)
-            .bind(&n.rescue_interface)
-            .bind(&n.storage_interface)
-            .bind(&n.vendor_interface)
-            .bind(&n.description)
-            .bind(&n.owner)
-            .bind(&n.lessee)
-            .bind(&n.resource_class)
-            .bind(&n.conductor_group)
-            .bind(&n.boot_mode)
-            .bind(n.automated_clean)
-            .bind(n.protected)
-            .bind(&n.protected_reason)
-            .bind(n.retired)
-            .bind(&n.retired_reason)
-            .bind(&n.shard)
-            .bind(&n.parent_node)
-            .bind(n.disable_power_off)
-            .bind(&n.chassis_uuid)
-            .bind(n.console_enabled)
             .bind(n.created_at)
-            .bind(n.updated_at)
-            .bind(n.provision_updated_at)
-            .bind(n.inspection_started_at)
-            .bind(n.inspection_finished_at)
             .fetch_one(pool)
             .await)
         .map_err(|e| unique_to_conflict(e, name_conflict(n)))
@@ -105,60 +183,7 @@ impl Store {
         let mut n = n.clone();
         n.updated_at = Some(Utc::now());
         let n = &n;
-        on_pool!(self, pool => sqlx::query_as::<_, Node>(UPDATE)
-            .bind(&n.uuid)
-            .bind(&n.name)
-            .bind(&n.driver)
-            .bind(Json(&n.driver_info))
-            .bind(Json(&n.instance_info))
-            .bind(Json(&n.properties))
-            .bind(Json(&n.extra))
-            .bind(Json(&n.driver_internal_info))
-            .bind(Json(&n.network_data))
-            .bind(Json(&n.clean_step))
-            .bind(Json(&n.deploy_step))
-            .bind(&n.provision_state)
-            .bind(&n.target_provision_state)
-            .bind(&n.power_state)
-            .bind(&n.target_power_state)
-            .bind(&n.last_error)
-            .bind(n.maintenance)
-            .bind(&n.maintenance_reason)
-            .bind(&n.instance_uuid)
-            .bind(&n.instance_name)
-            .bind(&n.bios_interface)
-            .bind(&n.boot_interface)
-            .bind(&n.console_interface)
-            .bind(&n.deploy_interface)
-            .bind(&n.firmware_interface)
-            .bind(&n.inspect_interface)
-            .bind(&n.management_interface)
-            .bind(&n.network_interface)
-            .bind(&n.power_interface)
-            .bind(&n.raid_interface)
-            .bind(&n.rescue_interface)
-            .bind(&n.storage_interface)
-            .bind(&n.vendor_interface)
-            .bind(&n.description)
-            .bind(&n.owner)
-            .bind(&n.lessee)
-            .bind(&n.resource_class)
-            .bind(&n.conductor_group)
-            .bind(&n.boot_mode)
-            .bind(n.automated_clean)
-            .bind(n.protected)
-            .bind(&n.protected_reason)
-            .bind(n.retired)
-            .bind(&n.retired_reason)
-            .bind(&n.shard)
-            .bind(&n.parent_node)
-            .bind(n.disable_power_off)
-            .bind(&n.chassis_uuid)
-            .bind(n.console_enabled)
-            .bind(n.updated_at)
-            .bind(n.provision_updated_at)
-            .bind(n.inspection_started_at)
-            .bind(n.inspection_finished_at)
+        on_pool!(self, pool => bind_writable!(sqlx::query_as::<_, Node>(&UPDATE).bind(&n.uuid), n)
             .fetch_optional(pool)
             .await)
         .map_err(|e| unique_to_conflict(e, name_conflict(n)))?
