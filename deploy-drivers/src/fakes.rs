@@ -2,12 +2,15 @@
 //!
 //! Each fake appends what it was asked to a shared [`CallLog`] (one line per call, e.g.
 //! `power.set_power(On)`), so a test asserts the exact call sequence across ports. A fake can be
-//! told to fail a named call ([`CallLog::fail_on`]) to exercise a driver's error paths, and the
-//! power/boot fakes can wait a configurable delay per call, like slow hardware would.
+//! told to fail a named call ([`CallLog::fail_on`]) or never answer it ([`CallLog::hang_on`]) to
+//! exercise a driver's error paths and timeouts, and the power/boot fakes can wait a
+//! configurable delay per call, like slow hardware would. The log also tracks what the fakes
+//! hand out and take back (leases, publications, remasters: [`CallLog::live`]), so a test can
+//! prove a driver leaks nothing.
 //!
 //! Non-goals: no I/O, no real behaviour beyond keeping the power state.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,6 +30,8 @@ pub struct CallLog {
 struct LogInner {
     calls: Vec<String>,
     failures: HashMap<String, PortError>,
+    hangs: HashSet<String>,
+    live: BTreeSet<String>,
 }
 
 impl CallLog {
@@ -42,14 +47,36 @@ impl CallLog {
     pub fn fail_on(&self, call: &str, error: PortError) {
         self.lock().failures.insert(call.to_string(), error);
     }
-    /// Records `name(args)` and returns the injected failure for `name`, if any.
-    pub fn record(&self, name: &str, args: impl std::fmt::Display) -> PortResult<()> {
-        let mut inner = self.lock();
-        inner.calls.push(format!("{name}({args})"));
-        match inner.failures.get(name) {
-            Some(err) => Err(err.clone()),
-            None => Ok(()),
+    /// Makes every later call named `call` wait forever (a peer that never answers).
+    pub fn hang_on(&self, call: &str) {
+        self.lock().hangs.insert(call.to_string());
+    }
+    /// What the fakes handed out and was not taken back, e.g. `lease-1`, `pub-n1`,
+    /// `remaster:n1`.
+    pub fn live(&self) -> Vec<String> {
+        self.lock().live.iter().cloned().collect()
+    }
+    /// Records `name(args)`; returns the injected failure for `name`, or never returns when
+    /// `name` hangs.
+    pub async fn record(&self, name: &str, args: impl std::fmt::Display) -> PortResult<()> {
+        let hang = {
+            let mut inner = self.lock();
+            inner.calls.push(format!("{name}({args})"));
+            if let Some(err) = inner.failures.get(name) {
+                return Err(err.clone());
+            }
+            inner.hangs.contains(name)
+        };
+        if hang {
+            std::future::pending::<()>().await;
         }
+        Ok(())
+    }
+    fn hold(&self, what: String) {
+        self.lock().live.insert(what);
+    }
+    fn drop_held(&self, what: &str) {
+        self.lock().live.remove(what);
     }
     fn lock(&self) -> std::sync::MutexGuard<'_, LogInner> {
         // A panic while holding the lock cannot leave the log half-written: recover it.
@@ -81,11 +108,13 @@ impl FakePower {
 #[async_trait]
 impl Power for FakePower {
     async fn power_state(&self) -> PortResult<PowerState> {
-        self.log.record("power.power_state", "")?;
+        self.log.record("power.power_state", "").await?;
         Ok(self.current())
     }
     async fn set_power(&self, action: PowerAction) -> PortResult<()> {
-        self.log.record("power.set_power", format!("{action:?}"))?;
+        self.log
+            .record("power.set_power", format!("{action:?}"))
+            .await?;
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
@@ -119,10 +148,12 @@ impl BootDevice for FakeBoot {
         persistent: bool,
         mode: BootMode,
     ) -> PortResult<()> {
-        self.log.record(
-            "boot.set_boot_device",
-            format!("{target:?}, persistent={persistent}, {mode:?}"),
-        )?;
+        self.log
+            .record(
+                "boot.set_boot_device",
+                format!("{target:?}, persistent={persistent}, {mode:?}"),
+            )
+            .await?;
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
@@ -145,10 +176,10 @@ impl FakeVirtualMedia {
 #[async_trait]
 impl VirtualMedia for FakeVirtualMedia {
     async fn eject_all(&self) -> PortResult<()> {
-        self.log.record("vmedia.eject_all", "")
+        self.log.record("vmedia.eject_all", "").await
     }
     async fn insert_cd(&self, url: &str) -> PortResult<()> {
-        self.log.record("vmedia.insert_cd", url)
+        self.log.record("vmedia.insert_cd", url).await
     }
 }
 
@@ -172,9 +203,11 @@ impl FakeImages {
 impl Images for FakeImages {
     async fn acquire(&self, request: &ImageRequest, holder: &str) -> PortResult<LeasedImage> {
         self.log
-            .record("images.acquire", format!("{}, {holder}", request.url))?;
+            .record("images.acquire", format!("{}, {holder}", request.url))
+            .await?;
         let mut n = self.next.lock().unwrap_or_else(|p| p.into_inner());
         *n += 1;
+        self.log.hold(format!("lease-{n}"));
         Ok(LeasedImage {
             lease: format!("lease-{n}"),
             digest: format!("sha256:fake{n}"),
@@ -183,11 +216,13 @@ impl Images for FakeImages {
         })
     }
     async fn release(&self, lease: &str) -> PortResult<()> {
-        self.log.record("images.release", lease)
+        self.log.record("images.release", lease).await?;
+        self.log.drop_held(lease);
+        Ok(())
     }
 }
 
-/// A remaster that returns the base unchanged.
+/// A remaster that names a patch set it never writes.
 #[derive(Debug)]
 pub struct FakeRemaster {
     log: CallLog,
@@ -207,18 +242,23 @@ impl Remaster for FakeRemaster {
         kernel_args: &str,
         owner: &str,
     ) -> PortResult<Artifact> {
-        self.log.record(
-            "remaster.remaster",
-            format!("{}, {kernel_args:?}, {owner}", base.lease),
-        )?;
+        self.log
+            .record(
+                "remaster.remaster",
+                format!("{}, {kernel_args:?}, {owner}", base.lease),
+            )
+            .await?;
+        self.log.hold(format!("remaster:{owner}"));
         Ok(Artifact {
             base: base.path.clone(),
-            patch_set: None,
+            patch_set: Some(PathBuf::from(format!("/fake/remaster/{owner}.json"))),
             len: base.size,
         })
     }
     async fn discard(&self, owner: &str) -> PortResult<()> {
-        self.log.record("remaster.discard", owner)
+        self.log.record("remaster.discard", owner).await?;
+        self.log.drop_held(&format!("remaster:{owner}"));
+        Ok(())
     }
 }
 
@@ -242,17 +282,22 @@ impl Publisher for FakePublisher {
         node: &str,
         name: &str,
     ) -> PortResult<Publication> {
-        self.log.record(
-            "publisher.publish",
-            format!("{}, {node}, {name}", artifact.base.display()),
-        )?;
+        self.log
+            .record(
+                "publisher.publish",
+                format!("{}, {node}, {name}", artifact.base.display()),
+            )
+            .await?;
+        self.log.hold(format!("pub-{node}"));
         Ok(Publication {
             id: format!("pub-{node}"),
             url: format!("http://fake.invalid/{node}/{name}.iso"),
         })
     }
     async fn revoke(&self, id: &str) -> PortResult<()> {
-        self.log.record("publisher.revoke", id)
+        self.log.record("publisher.revoke", id).await?;
+        self.log.drop_held(id);
+        Ok(())
     }
 }
 
@@ -271,13 +316,15 @@ impl FakeNetboot {
 #[async_trait]
 impl Netboot for FakeNetboot {
     async fn write_local_boot(&self, node: &str, boot: &LocalBoot) -> PortResult<()> {
-        self.log.record(
-            "netboot.write_local_boot",
-            format!("{node}, {:?}, {:?}", boot.macs, boot.mode),
-        )
+        self.log
+            .record(
+                "netboot.write_local_boot",
+                format!("{node}, {:?}, {:?}", boot.macs, boot.mode),
+            )
+            .await
     }
     async fn remove(&self, node: &str) -> PortResult<()> {
-        self.log.record("netboot.remove", node)
+        self.log.record("netboot.remove", node).await
     }
 }
 
@@ -296,10 +343,12 @@ impl FakeAgent {
 #[async_trait]
 impl Agent for FakeAgent {
     async fn write_image(&self, node: &str, command: &WriteCommand) -> PortResult<()> {
-        self.log.record(
-            "agent.write_image",
-            format!("{node}, {}", command.image_url),
-        )
+        self.log
+            .record(
+                "agent.write_image",
+                format!("{node}, {}", command.image_url),
+            )
+            .await
     }
 }
 

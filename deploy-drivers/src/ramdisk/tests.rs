@@ -1,186 +1,25 @@
-//! Ramdisk driver tests over one in-memory fake that implements every port, records each call,
-//! tracks what is live (leases, publications, remasters) and fails or hangs on request.
+//! Ramdisk driver tests over the recording fakes of every port (`crate::fakes`): the call
+//! sequence, failures and hangs injected at each step, and what is left held afterwards.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use serde_json::json;
 
 use super::*;
+use crate::fakes::{fake_ports, CallLog};
 
-#[derive(Default)]
-struct World {
-    calls: Vec<String>,
-    fail_at: Option<&'static str>,
-    hang_at: Option<&'static str>,
-    power: Option<PowerState>,
-    leases: BTreeSet<String>,
-    publications: BTreeSet<String>,
-    remasters: BTreeSet<String>,
-    counter: u32,
+/// The fakes' ports with the node powered `initial`, and their shared log.
+fn ports(initial: PowerState) -> (Ports, CallLog) {
+    let log = CallLog::new();
+    (fake_ports(&log, initial, Duration::ZERO), log)
 }
 
-#[derive(Clone, Default)]
-struct Fake(Arc<Mutex<World>>);
-
-impl Fake {
-    /// Records `call` and fails or hangs if the test asked for it at this call.
-    async fn enter(&self, call: &'static str) -> PortResult<()> {
-        let (fail, hang) = {
-            let mut w = self.0.lock().unwrap();
-            w.calls.push(call.to_string());
-            (w.fail_at == Some(call), w.hang_at == Some(call))
-        };
-        if hang {
-            std::future::pending::<()>().await;
-        }
-        if fail {
-            return Err(PortError::new(
-                PortErrorKind::Rejected,
-                format!("{call} refused by fake"),
-            ));
-        }
-        Ok(())
-    }
-    fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
-        f(&mut self.0.lock().unwrap())
-    }
-    fn ports(&self) -> Ports {
-        let me = Arc::new(self.clone());
-        Ports {
-            power: me.clone(),
-            boot: me.clone(),
-            vmedia: Some(me.clone()),
-            images: Some(me.clone()),
-            remaster: Some(me.clone()),
-            publisher: Some(me.clone()),
-            netboot: None,
-            agent: None,
-        }
-    }
-    fn live(&self) -> (usize, usize, usize) {
-        self.with(|w| (w.leases.len(), w.publications.len(), w.remasters.len()))
-    }
-}
-
-#[async_trait]
-impl Power for Fake {
-    async fn power_state(&self) -> PortResult<PowerState> {
-        self.enter("power_state").await?;
-        Ok(self.with(|w| w.power.unwrap_or(PowerState::Off)))
-    }
-    async fn set_power(&self, action: PowerAction) -> PortResult<()> {
-        self.enter("set_power").await?;
-        self.with(|w| {
-            w.calls.push(format!("power:{action:?}"));
-            w.power = Some(match action {
-                PowerAction::Off | PowerAction::SoftOff => PowerState::Off,
-                _ => PowerState::On,
-            });
-        });
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl BootDevice for Fake {
-    async fn set_boot_device(
-        &self,
-        t: BootTarget,
-        persistent: bool,
-        mode: BootMode,
-    ) -> PortResult<()> {
-        self.enter("set_boot_device").await?;
-        self.with(|w| w.calls.push(format!("boot:{t:?}:{persistent}:{mode:?}")));
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl VirtualMedia for Fake {
-    async fn eject_all(&self) -> PortResult<()> {
-        self.enter("eject_all").await
-    }
-    async fn insert_cd(&self, url: &str) -> PortResult<()> {
-        self.enter("insert_cd").await?;
-        self.with(|w| w.calls.push(format!("insert:{url}")));
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Images for Fake {
-    async fn acquire(&self, request: &ImageRequest, holder: &str) -> PortResult<LeasedImage> {
-        self.enter("acquire").await?;
-        let lease = self.with(|w| {
-            w.counter += 1;
-            let lease = format!("lease-{}-{holder}", w.counter);
-            w.leases.insert(lease.clone());
-            lease
-        });
-        Ok(LeasedImage {
-            lease,
-            digest: "sha256:00".into(),
-            path: PathBuf::from(request.url.trim_start_matches("http://")),
-            size: 1000,
-        })
-    }
-    async fn release(&self, lease: &str) -> PortResult<()> {
-        self.enter("release").await?;
-        self.with(|w| w.leases.remove(lease));
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Remaster for Fake {
-    async fn remaster(&self, base: &LeasedImage, args: &str, owner: &str) -> PortResult<Artifact> {
-        self.enter("remaster").await?;
-        self.with(|w| {
-            w.remasters.insert(owner.to_string());
-            w.calls.push(format!("args:{args}"));
-        });
-        Ok(Artifact {
-            base: base.path.clone(),
-            patch_set: Some(PathBuf::from("p.json")),
-            len: 2048,
-        })
-    }
-    async fn discard(&self, owner: &str) -> PortResult<()> {
-        self.enter("discard").await?;
-        self.with(|w| w.remasters.remove(owner));
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Publisher for Fake {
-    async fn publish(
-        &self,
-        artifact: &Artifact,
-        node: &str,
-        name: &str,
-    ) -> PortResult<Publication> {
-        self.enter("publish").await?;
-        let id = self.with(|w| {
-            w.counter += 1;
-            let id = format!("pub-{}", w.counter);
-            w.publications.insert(id.clone());
-            w.calls
-                .push(format!("artifact:{}", artifact.patch_set.is_some()));
-            id
-        });
-        Ok(Publication {
-            url: format!("http://127.0.0.1/{id}/{node}-{name}.iso"),
-            id,
-        })
-    }
-    async fn revoke(&self, id: &str) -> PortResult<()> {
-        self.enter("revoke").await?;
-        self.with(|w| w.publications.remove(id));
-        Ok(())
-    }
+/// The names of the calls made, without their arguments.
+fn names(log: &CallLog) -> Vec<String> {
+    log.calls()
+        .iter()
+        .map(|c| c.split('(').next().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// Records history steps and persisted internal info, as the conductor would.
@@ -227,96 +66,93 @@ fn driver() -> RamdiskDeploy {
 
 #[tokio::test]
 async fn deploy_then_undeploy_runs_the_steps_in_order_and_leaves_nothing() {
-    let fake = Fake::default();
+    let (ports, log) = ports(PowerState::Off);
     let events = Events::default();
     let mut n = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum(),
                            "kernel_append_params": "console=ttyS0 marker=1"}));
-    let outcome = driver().deploy(&n, &fake.ports(), &events).await.unwrap();
+    let outcome = driver().deploy(&n, &ports, &events).await.unwrap();
     assert_eq!(outcome, DeployOutcome::Active);
-    let calls = fake.with(|w| w.calls.clone());
-    let main: Vec<&str> = calls
-        .iter()
-        .map(String::as_str)
-        .filter(|c| !c.contains(':'))
-        .collect();
     assert_eq!(
-        main,
+        names(&log),
         [
             // A previous deploy's remaster (after a crash or for a rebuild) is dropped first.
-            "discard",
-            "power_state",
-            "acquire",
-            "remaster",
-            "publish",
-            "eject_all",
-            "insert_cd",
-            "set_boot_device",
-            "power_state",
-            "set_power"
+            "remaster.discard",
+            "power.power_state",
+            "images.acquire",
+            "remaster.remaster",
+            "publisher.publish",
+            "vmedia.eject_all",
+            "vmedia.insert_cd",
+            "boot.set_boot_device",
+            "power.power_state",
+            "power.set_power",
         ]
     );
-    assert!(calls.contains(&"args:console=ttyS0 marker=1".to_string()));
-    assert!(calls.contains(&"boot:Cd:false:Bios".to_string()));
-    assert!(calls.contains(&"power:On".to_string()));
-    assert_eq!(fake.live(), (1, 1, 1));
+    let calls = log.calls();
+    assert!(calls.contains(&"remaster.remaster(lease-1, \"console=ttyS0 marker=1\", n1)".into()));
+    assert!(calls.contains(&"boot.set_boot_device(Cd, persistent=false, Bios)".into()));
+    assert!(calls.contains(&"power.set_power(On)".into()));
+    assert_eq!(log.live(), ["lease-1", "pub-n1", "remaster:n1"]);
 
     n.driver_internal_info = events.internal.lock().unwrap().clone();
     assert!(n.driver_internal_info.contains_key(PUBLICATION_KEY));
-    driver().undeploy(&n, &fake.ports(), &events).await.unwrap();
-    assert_eq!(fake.live(), (0, 0, 0));
-    assert_eq!(fake.with(|w| w.power), Some(PowerState::Off));
+    driver().undeploy(&n, &ports, &events).await.unwrap();
+    assert!(log.live().is_empty(), "{:?}", log.live());
+    assert!(log
+        .calls()
+        .ends_with(&["images.release(lease-1)".to_string()]));
     assert!(events.internal.lock().unwrap().is_empty());
     // Idempotent: a second undeploy is fine.
-    driver().undeploy(&n, &fake.ports(), &events).await.unwrap();
+    driver().undeploy(&n, &ports, &events).await.unwrap();
 }
 
 #[tokio::test]
 async fn no_kernel_args_serves_the_iso_unchanged_and_resets_a_running_node() {
-    let fake = Fake::default();
-    fake.with(|w| w.power = Some(PowerState::On));
+    let (ports, log) = ports(PowerState::On);
     let n = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum()}));
     driver()
-        .deploy(&n, &fake.ports(), &Events::default())
+        .deploy(&n, &ports, &Events::default())
         .await
         .unwrap();
-    let calls = fake.with(|w| w.calls.clone());
-    assert!(!calls.iter().any(|c| c == "remaster"));
-    assert!(calls.contains(&"artifact:false".to_string()));
-    assert!(calls.contains(&"power:Reboot".to_string()));
+    assert!(!names(&log).contains(&"remaster.remaster".to_string()));
+    assert!(log.calls().contains(&"power.set_power(Reboot)".to_string()));
+    assert_eq!(log.live(), ["lease-1", "pub-n1"]);
 }
 
 #[tokio::test]
 async fn a_failure_at_any_step_names_it_and_leaks_nothing() {
     let steps = [
-        ("power_state", "check BMC"),
-        ("acquire", "cache image"),
-        ("remaster", "remaster"),
-        ("publish", "publish"),
-        ("eject_all", "eject"),
-        ("insert_cd", "insert"),
-        ("set_boot_device", "set boot device"),
-        ("set_power", "power"),
+        ("power.power_state", "check BMC"),
+        ("images.acquire", "cache image"),
+        ("remaster.remaster", "remaster"),
+        ("publisher.publish", "publish"),
+        ("vmedia.eject_all", "eject"),
+        ("vmedia.insert_cd", "insert"),
+        ("boot.set_boot_device", "set boot device"),
+        ("power.set_power", "power"),
     ];
     for (call, step) in steps {
         for hang in [false, true] {
-            let fake = Fake::default();
-            fake.with(|w| {
-                if hang {
-                    w.hang_at = Some(call)
-                } else {
-                    w.fail_at = Some(call)
-                }
-            });
+            let (ports, log) = ports(PowerState::Off);
+            if hang {
+                log.hang_on(call);
+            } else {
+                log.fail_on(
+                    call,
+                    PortError::new(PortErrorKind::Rejected, "refused by fake"),
+                );
+            }
             let n = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum(),
                                "kernel_append_params": "a=b"}));
-            let mut policy = RamdiskPolicy {
-                bmc_timeout: Duration::from_millis(100),
+            let limit = Duration::from_millis(100);
+            let policy = RamdiskPolicy {
+                bmc_timeout: limit,
+                image_timeout: limit,
+                local_timeout: limit,
                 ..Default::default()
             };
-            policy.image_timeout = policy.bmc_timeout;
-            policy.local_timeout = policy.bmc_timeout;
             let err = RamdiskDeploy::new(policy)
-                .deploy(&n, &fake.ports(), &Events::default())
+                .deploy(&n, &ports, &Events::default())
                 .await
                 .unwrap_err();
             assert_eq!(err.step, step, "failure injected at {call} (hang: {hang})");
@@ -326,10 +162,10 @@ async fn a_failure_at_any_step_names_it_and_leaks_nothing() {
                 PortErrorKind::Rejected
             };
             assert_eq!(err.source.kind, kind, "{call}");
-            assert_eq!(
-                fake.live(),
-                (0, 0, 0),
-                "leak after failure at {call} (hang: {hang})"
+            assert!(
+                log.live().is_empty(),
+                "leak after failure at {call} (hang: {hang}): {:?}",
+                log.live()
             );
         }
     }
@@ -337,19 +173,20 @@ async fn a_failure_at_any_step_names_it_and_leaks_nothing() {
 
 #[tokio::test]
 async fn redeploy_releases_what_the_previous_deploy_left() {
-    let fake = Fake::default();
+    let (ports, log) = ports(PowerState::Off);
     let events = Events::default();
     let mut n = node(
         json!({"boot_iso": "http://iso", "boot_iso_checksum": sum(), "kernel_append_params": "x"}),
     );
-    driver().deploy(&n, &fake.ports(), &events).await.unwrap();
+    driver().deploy(&n, &ports, &events).await.unwrap();
     n.driver_internal_info = events.internal.lock().unwrap().clone();
-    driver().deploy(&n, &fake.ports(), &events).await.unwrap();
+    driver().deploy(&n, &ports, &events).await.unwrap();
     assert_eq!(
-        fake.live(),
-        (1, 1, 1),
-        "the first deploy's lease and publication are gone"
+        log.live(),
+        ["lease-2", "pub-n1", "remaster:n1"],
+        "the first deploy's lease is released and its publication revoked"
     );
+    assert!(log.calls().contains(&"images.release(lease-1)".to_string()));
 }
 
 #[test]
@@ -414,8 +251,7 @@ fn plan_takes_args_from_instance_info_then_driver_info_then_policy() {
 
 #[test]
 fn validate_names_a_missing_port() {
-    let fake = Fake::default();
-    let mut ports = fake.ports();
+    let (mut ports, _) = ports(PowerState::Off);
     ports.vmedia = None;
     let n = node(json!({"boot_iso": "http://x", "boot_iso_checksum": sum()}));
     let err = driver().validate(&n, &ports).unwrap_err();
