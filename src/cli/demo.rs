@@ -319,7 +319,7 @@ fn print_bench(nodes: usize, total: Duration, per_node: &[Duration], disk: u64, 
     println!("fleet benchmark: {nodes} simulated nodes, one conductor, one process");
     println!("  deploy, all nodes:      {:.2} s", total.as_secs_f64());
     println!(
-        "  per node (request → active): p50 {:.0} ms, p99 {:.0} ms",
+        "  per node (phase start → active): p50 {:.0} ms, p99 {:.0} ms",
         pct(0.5).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3
     );
