@@ -1,6 +1,6 @@
 //! python-ironicclient + `serve` + sushy-emulator --fake: the ramdisk deploy reaches active,
 //! sushy shows the media inserted and the one-time CD boot, our image server logged sushy's
-//! download; undeploy ejects, powers off and revokes the URL.
+//! download; rebuild republishes under a new URL; undeploy ejects, powers off and revokes.
 
 use crate::common::sushy::Sushy;
 use crate::support::{get_json, serve, serve_log, sha256, Client};
@@ -101,6 +101,24 @@ async fn deploy_ramdisk_through_sushy_fake_with_python_ironicclient() {
         text.contains("ironcast.marker=fake42 console=ttyS0"),
         "the published ISO carries the kernel args"
     );
+
+    // Rebuild: a fresh publication replaces the old one, which is revoked.
+    bm.ok(&["node", "rebuild", "live1", "--wait", "180"]);
+    let node = bm.show("live1");
+    assert_eq!(node["provision_state"], "active", "{node}");
+    let rebuilt = node["driver_internal_info"]["ramdisk_publication_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(rebuilt, url, "rebuild publishes under a new URL");
+    assert_eq!(
+        reqwest::get(&url).await.unwrap().status(),
+        404,
+        "old URL revoked"
+    );
+    let cd = get_json(&format!("{}{system}/VirtualMedia/Cd", sushy.base)).await;
+    assert_eq!(cd["Image"], rebuilt.as_str(), "{cd}");
+    let url = rebuilt;
 
     bm.ok(&["node", "undeploy", "live1", "--wait", "180"]);
     let node = bm.show("live1");
