@@ -94,6 +94,16 @@ pub trait DeployDriver: Send + Sync {
         ports: &Ports,
         events: &dyn DeployEvents,
     ) -> Result<DeployOutcome, DeployError>;
+    /// The node, left in wait call-back by [`DeployDriver::deploy`], reported that it booted
+    /// (Ironic's heartbeat). The default has nothing to finish.
+    async fn booted(
+        &self,
+        _node: &NodeView,
+        _ports: &Ports,
+        _events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        Ok(())
+    }
     /// Tears a deploy down (also after a failed or aborted deploy): must be idempotent.
     async fn undeploy(
         &self,

@@ -2,8 +2,11 @@
 //!
 //! Steps: check the BMC answers → cache and lease the ISO → remaster it with the node's kernel
 //! args (none: served byte-identical) → publish → eject all → insert → one-time boot from CD in
-//! the node's boot mode → power on (or reset) → active. Undeploy: power off → eject → revoke →
-//! discard the remaster → release the lease. A failure at any step undoes what the deploy made
+//! the node's boot mode → power on (or reset) → active. With instance_info
+//! `boot_iso_one_shot`, the node waits in wait call-back instead, and the publication is
+//! revoked when the booted ISO calls back (Ironic's heartbeat), so the ISO with its secrets is
+//! served for one boot only. Undeploy: power off → eject → revoke → discard the remaster →
+//! release the lease. A failure at any step undoes what the deploy made
 //! (publication, remaster, lease), so nothing leaks; the error names the step.
 //!
 //! Every step runs under a timeout from [`RamdiskPolicy`], so a BMC or origin that hangs fails
@@ -60,6 +63,8 @@ pub struct RamdiskPlan {
     /// Empty: publish the ISO unchanged.
     pub kernel_args: String,
     pub boot_mode: BootMode,
+    /// Revoke the publication once the node has booted (it calls back).
+    pub one_shot: bool,
 }
 
 pub struct RamdiskDeploy {
@@ -112,6 +117,17 @@ impl RamdiskDeploy {
                 "the node's boot mode is unknown: set properties/capabilities boot_mode:uefi or boot_mode:bios",
             )
         })?;
+        let one_shot = match node.instance_info.get("boot_iso_one_shot") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
+            Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
+            Some(other) => {
+                return Err(DeployError::invalid(format!(
+                    "instance_info/boot_iso_one_shot is {other}: use true or false"
+                )))
+            }
+        };
         Ok(RamdiskPlan {
             image: ImageRequest {
                 url: url.to_string(),
@@ -119,6 +135,7 @@ impl RamdiskDeploy {
             },
             kernel_args: kernel_args.trim().to_string(),
             boot_mode,
+            one_shot,
         })
     }
 
@@ -366,6 +383,15 @@ impl DeployDriver for RamdiskDeploy {
             .boot_from_iso(node, ports, &plan, &image, &mut publication, events)
             .await
         {
+            Ok(()) if plan.one_shot => {
+                events
+                    .step(
+                        "wait call-back",
+                        "one-shot: the ISO is revoked when the node calls back",
+                    )
+                    .await;
+                Ok(DeployOutcome::WaitCallback)
+            }
             Ok(()) => Ok(DeployOutcome::Active),
             Err(err) => {
                 let id = publication.as_ref().map(|p| p.id.as_str());
@@ -377,6 +403,28 @@ impl DeployDriver for RamdiskDeploy {
                 Err(err)
             }
         }
+    }
+
+    async fn booted(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        let (Some(id), Some(publisher)) = (
+            str_field(&node.driver_internal_info, PUBLICATION_KEY),
+            &ports.publisher,
+        ) else {
+            return Ok(());
+        };
+        self.step("revoke", self.policy.local_timeout, publisher.revoke(id))
+            .await?;
+        events.save_internal(PUBLICATION_KEY, Value::Null).await;
+        events.save_internal(PUBLICATION_URL_KEY, Value::Null).await;
+        events
+            .step("revoke", "one-shot publication revoked: the node booted")
+            .await;
+        Ok(())
     }
 
     async fn undeploy(

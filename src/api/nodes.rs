@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 
@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
             "/v1/nodes/{ident}/maintenance",
             put(maintenance_on).delete(maintenance_off),
         )
+        .route("/v1/heartbeat/{ident}", post(heartbeat))
         .route("/v1/nodes/{ident}/ports", get(super::ports::list_for_node))
         .route(
             "/v1/nodes/{ident}/ports/detail",
@@ -410,6 +411,16 @@ async fn provision(
             .await?;
     }
     let node = state.conductor.provision(&ident, event).await?;
+    Ok(accepted(&ctx, &node.uuid))
+}
+
+/// Ironic's agent heartbeat: a node in wait call-back has booted and finishes its deploy.
+async fn heartbeat(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(ident): Path<String>,
+) -> ApiResult<Response> {
+    let node = state.conductor.finish_wait(&ident, Ok(())).await?;
     Ok(accepted(&ctx, &node.uuid))
 }
 

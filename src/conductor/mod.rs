@@ -345,6 +345,18 @@ impl Conductor {
     ) -> ConductorResult<Node> {
         let (lock, mut node) = self.lock(ident).await?;
         let from = ProvisionState::parse(&node.provision_state);
+        // A deploy waiting for its node to boot has a last step (e.g. a one-shot revoke).
+        let result = match (result, from) {
+            (Ok(()), Some(ProvisionState::WaitCallback)) => {
+                let done = worker::booted(self, &node).await;
+                // The driver may have saved driver_internal_info meanwhile.
+                if let Ok(Some(fresh)) = self.store.node_by_uuid(&node.uuid).await {
+                    node = fresh;
+                }
+                done
+            }
+            (other, _) => other,
+        };
         let event = if result.is_ok() {
             Event::Done
         } else {

@@ -174,6 +174,21 @@ enum Work {
     Wait,
 }
 
+/// Tells the node's deploy driver that the node, waiting for its call-back, has booted.
+pub(crate) async fn booted(conductor: &Conductor, node: &Node) -> Result<(), String> {
+    let composed =
+        compose(node, &conductor.settings, &conductor.services).map_err(|e| e.to_string())?;
+    let events = Events {
+        conductor: conductor.clone(),
+        node: node.uuid.clone(),
+    };
+    composed
+        .deploy
+        .booted(&node_view(node, &[]), &composed.ports, &events)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 async fn work(conductor: &Conductor, node: &Node, state: ProvisionState) -> Result<Work, String> {
     let composed =
         compose(node, &conductor.settings, &conductor.services).map_err(|e| e.to_string())?;

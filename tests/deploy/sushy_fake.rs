@@ -153,3 +153,103 @@ async fn deploy_ramdisk_through_sushy_fake_with_python_ironicclient() {
         );
     }
 }
+
+/// Polls `baremetal node show` until the node rests in `want` (panics after 120 s).
+fn wait_state(bm: &Client, node: &str, want: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let n = bm.show(node);
+        if n["provision_state"] == want && n["reservation"].is_null() {
+            return n;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{node} never reached {want}: {n}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_shot_publication_is_revoked_when_the_booted_node_calls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sushy) = Sushy::start(&dir.path().join("sushy")) else {
+        return;
+    };
+    let server = serve(dir.path());
+    let Some(bm) = Client::new(&server) else {
+        return;
+    };
+    let iso = dir.path().join("live.iso");
+    std::fs::write(&iso, ironcast::demo::demo_iso()).unwrap();
+    let systems = get_json(&format!("{}/redfish/v1/Systems", sushy.base)).await;
+    let system = systems["Members"][0]["@odata.id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    bm.ok(&[
+        "node",
+        "create",
+        "--driver",
+        "redfish",
+        "--name",
+        "once1",
+        "--driver-info",
+        &format!("redfish_address={}", sushy.base),
+        "--driver-info",
+        &format!("redfish_system_id={system}"),
+    ]);
+    bm.ok(&[
+        "node",
+        "set",
+        "once1",
+        "--instance-info",
+        &format!("boot_iso=file://{}", iso.display()),
+        "--instance-info",
+        &format!("boot_iso_checksum={}", sha256(&iso)),
+        "--instance-info",
+        "boot_iso_one_shot=true",
+    ]);
+    bm.ok(&["node", "manage", "once1", "--wait", "120"]);
+    bm.ok(&["node", "provide", "once1", "--wait", "120"]);
+    bm.ok(&["node", "deploy", "once1"]);
+    let node = wait_state(&bm, "once1", "wait call-back");
+    let url = node["driver_internal_info"]["ramdisk_publication_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        reqwest::get(&url).await.unwrap().status(),
+        200,
+        "served until the node boots"
+    );
+
+    // The booted ISO calls back as Ironic's agent does.
+    let uuid = node["uuid"].as_str().unwrap();
+    let answer = reqwest::Client::new()
+        .post(format!("{}/v1/heartbeat/{uuid}", server.url))
+        .header("X-OpenStack-Ironic-API-Version", "latest")
+        .json(&serde_json::json!({"callback_url": "http://127.0.0.1:9999", "agent_version": "9.0"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 202);
+    let node = wait_state(&bm, "once1", "active");
+    assert!(
+        node["driver_internal_info"]
+            .get("ramdisk_publication_url")
+            .is_none(),
+        "{node}"
+    );
+    assert_eq!(
+        reqwest::get(&url).await.unwrap().status(),
+        404,
+        "revoked after the boot"
+    );
+    let history = bm.ok(&["node", "history", "list", "once1", "-f", "json"]);
+    assert!(
+        history.contains("one-shot publication revoked"),
+        "{history}"
+    );
+    bm.ok(&["node", "undeploy", "once1", "--wait", "120"]);
+}

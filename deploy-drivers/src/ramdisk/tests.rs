@@ -273,3 +273,33 @@ fn checksum_forms() {
     );
     assert!(parse_checksum("sha512:zz").is_err());
 }
+
+#[tokio::test]
+async fn one_shot_waits_for_the_call_back_then_revokes_the_publication() {
+    let (ports, log) = ports(PowerState::Off);
+    let events = Events::default();
+    let mut n = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum(),
+                           "boot_iso_one_shot": "true"}));
+    let outcome = driver().deploy(&n, &ports, &events).await.unwrap();
+    assert_eq!(outcome, DeployOutcome::WaitCallback);
+    assert_eq!(log.live(), ["lease-1", "pub-n1"]);
+    n.driver_internal_info = events.internal.lock().unwrap().clone();
+    driver().booted(&n, &ports, &events).await.unwrap();
+    assert_eq!(
+        log.live(),
+        ["lease-1"],
+        "the publication is gone, the lease stays until undeploy"
+    );
+    assert!(!events
+        .internal
+        .lock()
+        .unwrap()
+        .contains_key(PUBLICATION_KEY));
+    let bad = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum(),
+                         "boot_iso_one_shot": 3}));
+    assert!(driver()
+        .plan(&bad)
+        .unwrap_err()
+        .to_string()
+        .contains("use true or false"));
+}
