@@ -61,6 +61,51 @@ impl Client {
         ok(baremetal(&self.bin, &self.url, args), &args.join(" "))
     }
 
+    /// `baremetal node create` of a redfish node with virtual-media boot and the ramdisk deploy;
+    /// `extra` are more `node create` arguments.
+    pub fn enrol_redfish(&self, name: &str, bmc: &str, system: &str, extra: &[&str]) {
+        let address = format!("redfish_address={bmc}");
+        let system_id = format!("redfish_system_id={system}");
+        let mut args = vec![
+            "node",
+            "create",
+            "--driver",
+            "redfish",
+            "--name",
+            name,
+            "--boot-interface",
+            "redfish-virtual-media",
+            "--deploy-interface",
+            "ramdisk",
+            "--driver-info",
+            &address,
+            "--driver-info",
+            &system_id,
+        ];
+        args.extend_from_slice(extra);
+        self.ok(&args);
+    }
+
+    /// `baremetal node set NODE` with `boot_iso` (a file:// URL), its checksum and `extra`
+    /// instance_info `key=value`s.
+    pub fn set_boot_iso(&self, name: &str, iso: &Path, extra: &[&str]) {
+        let boot_iso = format!("boot_iso=file://{}", iso.display());
+        let checksum = format!("boot_iso_checksum={}", sha256(iso));
+        let mut args = vec![
+            "node",
+            "set",
+            name,
+            "--instance-info",
+            &boot_iso,
+            "--instance-info",
+            &checksum,
+        ];
+        for kv in extra {
+            args.extend_from_slice(&["--instance-info", kv]);
+        }
+        self.ok(&args);
+    }
+
     /// `baremetal node show NODE -f json`.
     pub fn show(&self, node: &str) -> Value {
         serde_json::from_str(&self.ok(&["node", "show", node, "-f", "json"])).unwrap()

@@ -2,62 +2,67 @@
 //! sushy shows the media inserted and the one-time CD boot, our image server logged sushy's
 //! download; rebuild republishes under a new URL; undeploy ejects, powers off and revokes.
 
-use crate::common::sushy::Sushy;
-use crate::support::{get_json, serve, serve_log, sha256, Client};
+use std::path::{Path, PathBuf};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn deploy_ramdisk_through_sushy_fake_with_python_ironicclient() {
-    let dir = tempfile::tempdir().unwrap();
-    let Some(sushy) = Sushy::start(&dir.path().join("sushy")) else {
-        return;
-    };
-    let server = serve(dir.path());
-    let Some(bm) = Client::new(&server) else {
-        return;
-    };
-    let iso = dir.path().join("live.iso");
+use crate::common::serve::Server;
+use crate::common::sushy::Sushy;
+use crate::support::{get_json, serve, serve_log, Client};
+
+/// sushy --fake, `serve`, python-ironicclient, the demo ISO in `dir`, and sushy's system path.
+struct Setup {
+    sushy: Sushy,
+    server: Server,
+    bm: Client,
+    iso: PathBuf,
+    system: String,
+}
+
+async fn setup(dir: &Path) -> Option<Setup> {
+    let sushy = Sushy::start(&dir.join("sushy"))?;
+    let server = serve(dir);
+    let bm = Client::new(&server)?;
+    let iso = dir.join("live.iso");
     std::fs::write(&iso, ironcast::demo::demo_iso()).unwrap();
     let systems = get_json(&format!("{}/redfish/v1/Systems", sushy.base)).await;
     let system = systems["Members"][0]["@odata.id"]
         .as_str()
         .unwrap()
         .to_string();
+    Some(Setup {
+        sushy,
+        server,
+        bm,
+        iso,
+        system,
+    })
+}
 
-    let boot_iso = format!("boot_iso=file://{}", iso.display());
-    let checksum = format!("boot_iso_checksum={}", sha256(&iso));
-    let address = format!("redfish_address={}", sushy.base);
-    let system_id = format!("redfish_system_id={system}");
-    bm.ok(&[
-        "node",
-        "create",
-        "--driver",
-        "redfish",
-        "--name",
-        "live1",
-        "--boot-interface",
-        "redfish-virtual-media",
-        "--deploy-interface",
-        "ramdisk",
-        "--driver-info",
-        &address,
-        "--driver-info",
-        &system_id,
+#[tokio::test(flavor = "multi_thread")]
+async fn deploy_ramdisk_through_sushy_fake_with_python_ironicclient() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(Setup {
+        sushy,
+        server,
+        bm,
+        iso,
+        system,
+    }) = setup(dir.path()).await
+    else {
+        return;
+    };
+
+    let credentials = [
         "--driver-info",
         "redfish_username=admin",
         "--driver-info",
         "redfish_password=s3cret",
-    ]);
-    bm.ok(&[
-        "node",
-        "set",
+    ];
+    bm.enrol_redfish("live1", &sushy.base, &system, &credentials);
+    bm.set_boot_iso(
         "live1",
-        "--instance-info",
-        &boot_iso,
-        "--instance-info",
-        &checksum,
-        "--instance-info",
-        "kernel_append_params=ironcast.marker=fake42 console=ttyS0",
-    ]);
+        &iso,
+        &["kernel_append_params=ironcast.marker=fake42 console=ttyS0"],
+    );
     for verb in ["manage", "provide", "deploy"] {
         bm.ok(&["node", verb, "live1", "--wait", "180"]);
     }
@@ -173,43 +178,18 @@ fn wait_state(bm: &Client, node: &str, want: &str) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn one_shot_publication_is_revoked_when_the_booted_node_calls_back() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(sushy) = Sushy::start(&dir.path().join("sushy")) else {
+    let Some(Setup {
+        sushy,
+        server,
+        bm,
+        iso,
+        system,
+    }) = setup(dir.path()).await
+    else {
         return;
     };
-    let server = serve(dir.path());
-    let Some(bm) = Client::new(&server) else {
-        return;
-    };
-    let iso = dir.path().join("live.iso");
-    std::fs::write(&iso, ironcast::demo::demo_iso()).unwrap();
-    let systems = get_json(&format!("{}/redfish/v1/Systems", sushy.base)).await;
-    let system = systems["Members"][0]["@odata.id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    bm.ok(&[
-        "node",
-        "create",
-        "--driver",
-        "redfish",
-        "--name",
-        "once1",
-        "--driver-info",
-        &format!("redfish_address={}", sushy.base),
-        "--driver-info",
-        &format!("redfish_system_id={system}"),
-    ]);
-    bm.ok(&[
-        "node",
-        "set",
-        "once1",
-        "--instance-info",
-        &format!("boot_iso=file://{}", iso.display()),
-        "--instance-info",
-        &format!("boot_iso_checksum={}", sha256(&iso)),
-        "--instance-info",
-        "boot_iso_one_shot=true",
-    ]);
+    bm.enrol_redfish("once1", &sushy.base, &system, &[]);
+    bm.set_boot_iso("once1", &iso, &["boot_iso_one_shot=true"]);
     bm.ok(&["node", "manage", "once1", "--wait", "120"]);
     bm.ok(&["node", "provide", "once1", "--wait", "120"]);
     bm.ok(&["node", "deploy", "once1"]);

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::fixtures::{bootable_iso, read_lossy, repo};
 use crate::common::sushy::Sushy;
-use crate::support::{get_json, serve_with, sha256, Client};
+use crate::support::{get_json, serve_with, Client};
 
 const VIRSH_URI: &str = "qemu:///system";
 
@@ -105,35 +105,14 @@ fn deploy_and_see_the_marker(mode: &str) {
     };
     let marker = format!("ironcast.vm={mode}-{}", std::process::id());
     let name = format!("vm-{mode}");
-    bm.ok(&[
-        "node",
-        "create",
-        "--driver",
-        "redfish",
-        "--name",
+    let capabilities = format!("capabilities=boot_mode:{mode}");
+    bm.enrol_redfish(
         &name,
-        "--boot-interface",
-        "redfish-virtual-media",
-        "--deploy-interface",
-        "ramdisk",
-        "--driver-info",
-        &format!("redfish_address={}", sushy.base),
-        "--driver-info",
-        &format!("redfish_system_id={}", domain.uuid),
-        "--property",
-        &format!("capabilities=boot_mode:{mode}"),
-    ]);
-    bm.ok(&[
-        "node",
-        "set",
-        &name,
-        "--instance-info",
-        &format!("boot_iso=file://{}", iso.display()),
-        "--instance-info",
-        &format!("boot_iso_checksum={}", sha256(&iso)),
-        "--instance-info",
-        &format!("kernel_append_params={marker}"),
-    ]);
+        &sushy.base,
+        &domain.uuid,
+        &["--property", &capabilities],
+    );
+    bm.set_boot_iso(&name, &iso, &[&format!("kernel_append_params={marker}")]);
     for verb in ["manage", "provide", "deploy"] {
         bm.ok(&["node", verb, &name, "--wait", "300"]);
     }
