@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::pseudo_random;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,18 +21,6 @@ use bytes::Bytes;
 use deploy_drivers::ports::{ChecksumSpec, ImageRequest, Images};
 use ironcast::cache::{Cache, CacheConfig, CacheError};
 use sha2::Digest as _;
-
-fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        seed ^= seed >> 12;
-        seed ^= seed << 25;
-        seed ^= seed >> 27;
-        out.extend_from_slice(&seed.wrapping_mul(0x2545F4914F6CDD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 fn sha256(data: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(data))

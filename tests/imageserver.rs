@@ -3,25 +3,14 @@
 
 mod common;
 
+use common::pseudo_random;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use deploy_drivers::ports::{Artifact, Publisher};
 use ironcast::imageserver::{self, ServerConfig, ServerHandle};
 use ironcast::overlay::{Patch, PatchSet};
-
-/// Deterministic pseudo-random bytes (xorshift64*), so failures are reproducible.
-fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len);
-    while out.len() < len {
-        seed ^= seed >> 12;
-        seed ^= seed << 25;
-        seed ^= seed >> 27;
-        out.extend_from_slice(&seed.wrapping_mul(0x2545F4914F6CDD1D).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 struct Curl {
     status: u16,

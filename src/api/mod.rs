@@ -48,6 +48,15 @@ pub struct AppState {
 }
 
 /// The whole API as one router.
+/// 201 Created with `body` and a Location header pointing at `location`.
+pub(crate) fn created(body: serde_json::Value, location: &str) -> axum::response::Response {
+    let mut resp = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(loc) = axum::http::HeaderValue::from_str(location) {
+        resp.headers_mut().insert(header::LOCATION, loc);
+    }
+    resp
+}
+
 pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .merge(nodes::router())

@@ -264,15 +264,11 @@ async fn create(
     }
     let node = state.conductor.create_node(node).await?;
     let r = render_ctx(&state, &ctx);
-    let mut resp = (
-        StatusCode::CREATED,
-        Json(node_json::render(&node, None, &r)),
-    )
-        .into_response();
-    if let Ok(loc) = HeaderValue::from_str(&format!("{}/v1/nodes/{}", ctx.base, node.uuid)) {
-        resp.headers_mut().insert(header::LOCATION, loc);
-    }
-    Ok(resp)
+    let location = format!("{}/v1/nodes/{}", ctx.base, node.uuid);
+    Ok(super::created(
+        node_json::render(&node, None, &r),
+        &location,
+    ))
 }
 
 async fn show(

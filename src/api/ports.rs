@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::Utc;
@@ -191,11 +191,8 @@ async fn create(
         updated_at: None,
     };
     let port = state.conductor.store().create_port(&port).await?;
-    let mut resp = (StatusCode::CREATED, Json(render(&port, &ctx.base, true))).into_response();
-    if let Ok(loc) = HeaderValue::from_str(&format!("{}/v1/ports/{}", ctx.base, port.uuid)) {
-        resp.headers_mut().insert(header::LOCATION, loc);
-    }
-    Ok(resp)
+    let location = format!("{}/v1/ports/{}", ctx.base, port.uuid);
+    Ok(super::created(render(&port, &ctx.base, true), &location))
 }
 
 async fn show(

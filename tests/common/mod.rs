@@ -49,3 +49,16 @@ fn missing(what: &str) {
 pub fn ironcast_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ironcast"))
 }
+
+/// Deterministic pseudo-random bytes (xorshift64*), so failures are reproducible.
+pub fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        seed ^= seed >> 12;
+        seed ^= seed << 25;
+        seed ^= seed >> 27;
+        out.extend_from_slice(&seed.wrapping_mul(0x2545F4914F6CDD1D).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
