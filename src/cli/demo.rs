@@ -143,19 +143,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         rows.push(vec![name.clone(), booted]);
     }
     let shown = rows.len().min(10);
-    println!(
-        "{}",
-        super::client::table(
-            &["node", "booted kernel command line (as its BMC reports it)"],
-            &rows[..shown]
-        )
-    );
-    if rows.len() > shown {
-        println!(
-            "… and {} more nodes, each with its own marker",
-            rows.len() - shown
-        );
-    }
+    let headers = ["node", "booted kernel command line (as its BMC reports it)"];
+    // Printed with the bars suspended so they are not drawn again around the table.
+    bars.suspend(|| {
+        println!("{}", super::client::table(&headers, &rows[..shown]));
+        if rows.len() > shown {
+            println!(
+                "… and {} more nodes, each with its own marker",
+                rows.len() - shown
+            );
+        }
+    });
 
     let undeploy = phase_bar(&bars, "undeploy", args.nodes, args.bench);
     act(&client, &names, "deleted", args.parallel).await?;
