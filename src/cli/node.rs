@@ -52,6 +52,19 @@ pub struct CreateArgs {
     name: Option<String>,
     #[arg(long)]
     uuid: Option<String>,
+    #[command(flatten)]
+    maps: MapArgs,
+    #[arg(long)]
+    description: Option<String>,
+    #[arg(long = "deploy-interface")]
+    deploy_interface: Option<String>,
+    #[command(flatten)]
+    common: Common,
+}
+
+/// KEY=VALUE entries for the node's map fields, shared by `create` and `set`.
+#[derive(Debug, clap::Args)]
+pub struct MapArgs {
     /// KEY=VALUE for driver_info (repeatable).
     #[arg(long = "driver-info", value_name = "KEY=VALUE")]
     driver_info: Vec<String>,
@@ -64,12 +77,18 @@ pub struct CreateArgs {
     /// KEY=VALUE for extra (repeatable).
     #[arg(long = "extra", value_name = "KEY=VALUE")]
     extra: Vec<String>,
-    #[arg(long)]
-    description: Option<String>,
-    #[arg(long = "deploy-interface")]
-    deploy_interface: Option<String>,
-    #[command(flatten)]
-    common: Common,
+}
+
+impl MapArgs {
+    /// Each map field with the KEY=VALUE entries given for it.
+    fn fields(&self) -> [(&'static str, &Vec<String>); 4] {
+        [
+            ("driver_info", &self.driver_info),
+            ("instance_info", &self.instance_info),
+            ("properties", &self.properties),
+            ("extra", &self.extra),
+        ]
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -107,14 +126,8 @@ pub struct SetArgs {
     description: Option<String>,
     #[arg(long)]
     driver: Option<String>,
-    #[arg(long = "driver-info", value_name = "KEY=VALUE")]
-    driver_info: Vec<String>,
-    #[arg(long = "instance-info", value_name = "KEY=VALUE")]
-    instance_info: Vec<String>,
-    #[arg(long = "property", value_name = "KEY=VALUE")]
-    properties: Vec<String>,
-    #[arg(long = "extra", value_name = "KEY=VALUE")]
-    extra: Vec<String>,
+    #[command(flatten)]
+    maps: MapArgs,
     #[arg(long = "deploy-interface")]
     deploy_interface: Option<String>,
     #[command(flatten)]
@@ -237,12 +250,7 @@ async fn create(a: CreateArgs) -> anyhow::Result<ExitCode> {
     if let Some(d) = a.deploy_interface {
         obj.insert("deploy_interface".into(), d.into());
     }
-    for (field, pairs) in [
-        ("driver_info", &a.driver_info),
-        ("instance_info", &a.instance_info),
-        ("properties", &a.properties),
-        ("extra", &a.extra),
-    ] {
+    for (field, pairs) in a.maps.fields() {
         if !pairs.is_empty() {
             obj.insert(field.into(), Value::Object(map_of(pairs)?));
         }
@@ -326,12 +334,7 @@ async fn set(a: SetArgs) -> anyhow::Result<ExitCode> {
             ops.push(json!({"op": "add", "path": format!("/{field}"), "value": v}));
         }
     }
-    for (field, pairs) in [
-        ("driver_info", &a.driver_info),
-        ("instance_info", &a.instance_info),
-        ("properties", &a.properties),
-        ("extra", &a.extra),
-    ] {
+    for (field, pairs) in a.maps.fields() {
         for p in pairs {
             let (k, v) = key_value(p)?;
             ops.push(json!({"op": "add", "path": format!("/{field}/{}", esc(&k)), "value": v}));

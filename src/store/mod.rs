@@ -67,6 +67,29 @@ pub struct Store {
 }
 
 impl Store {
+    /// Deletes the row of `table` (a table of ours, never input) whose uuid is `uuid`;
+    /// `NotFound` names `kind` when there was none.
+    pub(crate) async fn delete_by_uuid(
+        &self,
+        table: &'static str,
+        kind: &'static str,
+        uuid: &str,
+    ) -> StoreResult<()> {
+        let sql = format!("DELETE FROM {table} WHERE uuid = $1");
+        let done = on_pool!(self, pool => sqlx::query(&sql)
+            .bind(uuid)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::NotFound {
+                kind,
+                id: uuid.to_string(),
+            });
+        }
+        Ok(())
+    }
+
     /// Opens the database at `url` (creating a SQLite file if missing) and applies migrations.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
         let db = if url.starts_with("sqlite:") {

@@ -238,15 +238,7 @@ impl Store {
 
     /// Deletes a node (its ports and history go with it).
     pub async fn delete_node(&self, uuid: &str) -> StoreResult<()> {
-        let done = on_pool!(self, pool => sqlx::query("DELETE FROM nodes WHERE uuid = $1")
-            .bind(uuid)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        if done == 0 {
-            return Err(not_found(uuid));
-        }
-        Ok(())
+        self.delete_by_uuid("nodes", "Node", uuid).await
     }
 
     /// Takes the node's lock for `holder` if nobody holds it: one conditional UPDATE, atomic in

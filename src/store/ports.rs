@@ -90,14 +90,6 @@ impl Store {
     }
 
     pub async fn delete_port(&self, uuid: &str) -> StoreResult<()> {
-        let done = on_pool!(self, pool => sqlx::query("DELETE FROM ports WHERE uuid = $1")
-            .bind(uuid)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        if done == 0 {
-            return Err(not_found(uuid));
-        }
-        Ok(())
+        self.delete_by_uuid("ports", "Port", uuid).await
     }
 }
