@@ -67,15 +67,21 @@ fn dirty_file(path: &Path, size: u64) {
     }
 }
 
+/// `qemu-img convert ARGS FROM TO`, which must succeed.
+fn qemu_convert(args: &[&str], from: &Path, to: &Path) {
+    run(Command::new("qemu-img")
+        .arg("convert")
+        .args(args)
+        .arg(from)
+        .arg(to));
+}
+
 fn reference(image: &Path, dir: &Path) -> Vec<u8> {
     let out = dir.join(format!(
         "{}.ref",
         image.file_name().unwrap().to_string_lossy()
     ));
-    run(Command::new("qemu-img")
-        .args(["convert", "-O", "raw"])
-        .arg(image)
-        .arg(&out));
+    qemu_convert(&["-O", "raw"], image, &out);
     std::fs::read(out).unwrap()
 }
 
@@ -106,27 +112,15 @@ fn assert_same(got: &[u8], want: &[u8], what: &str) {
 fn fixtures(dir: &Path, raw: &Path) -> Vec<(&'static str, PathBuf)> {
     let raw = raw.to_path_buf();
     let q = dir.join("disk.qcow2");
-    run(Command::new("qemu-img")
-        .args(["convert", "-O", "qcow2"])
-        .arg(&raw)
-        .arg(&q));
+    qemu_convert(&["-O", "qcow2"], &raw, &q);
     let qc = dir.join("disk-c.qcow2");
-    run(Command::new("qemu-img")
-        .args(["convert", "-c", "-O", "qcow2"])
-        .arg(&raw)
-        .arg(&qc));
+    qemu_convert(&["-c", "-O", "qcow2"], &raw, &qc);
     let qz = dir.join("disk-zstd.qcow2");
-    run(Command::new("qemu-img")
-        .args([
-            "convert",
-            "-c",
-            "-O",
-            "qcow2",
-            "-o",
-            "compression_type=zstd",
-        ])
-        .arg(&raw)
-        .arg(&qz));
+    qemu_convert(
+        &["-c", "-O", "qcow2", "-o", "compression_type=zstd"],
+        &raw,
+        &qz,
+    );
     let mut out = vec![
         ("raw", raw.clone()),
         ("qcow2", q.clone()),
@@ -199,10 +193,7 @@ fn writer_fresh_file_skips_zeros_and_grows() {
     let dir = tempfile::tempdir().unwrap();
     let raw = raw_fixture(dir.path());
     let q = dir.path().join("d.qcow2");
-    run(Command::new("qemu-img")
-        .args(["convert", "-O", "qcow2"])
-        .arg(&raw)
-        .arg(&q));
+    qemu_convert(&["-O", "qcow2"], &raw, &q);
     let target = dir.path().join("new.img");
     let report = writer::write_image(request(Source::File(q), &target), |_| {}).unwrap();
     assert_eq!(report.sink.zeroed_bytes, 0);
@@ -266,10 +257,7 @@ fn writer_refuses_too_small_and_outside_allow_list() {
     let dir = tempfile::tempdir().unwrap();
     let raw = raw_fixture(dir.path());
     let q = dir.path().join("d.qcow2");
-    run(Command::new("qemu-img")
-        .args(["convert", "-O", "qcow2"])
-        .arg(&raw)
-        .arg(&q));
+    qemu_convert(&["-O", "qcow2"], &raw, &q);
     let zst = dir.path().join("d.raw.zst");
     std::fs::write(&zst, run_bytes(Command::new("zstd").arg("-c").arg(&raw))).unwrap();
     for image in [raw.clone(), q, zst] {
@@ -438,10 +426,7 @@ fn writer_loop_device_byte_exact_and_mounted_refused() {
     let raw = raw_fixture(dir.path());
     let want = std::fs::read(&raw).unwrap();
     let qc = dir.path().join("c.qcow2");
-    run(Command::new("qemu-img")
-        .args(["convert", "-c", "-O", "qcow2"])
-        .arg(&raw)
-        .arg(&qc));
+    qemu_convert(&["-c", "-O", "qcow2"], &raw, &qc);
     let zst = dir.path().join("d.raw.zst");
     std::fs::write(&zst, run_bytes(Command::new("zstd").args(["-c"]).arg(&raw))).unwrap();
     let backing = dir.path().join("backing");
@@ -639,10 +624,7 @@ fn writer_streams_qcow2_over_http() {
     let dir = tempfile::tempdir().unwrap();
     let raw = raw_fixture(dir.path());
     let q = dir.path().join("d.qcow2");
-    run(Command::new("qemu-img")
-        .args(["convert", "-c", "-O", "qcow2"])
-        .arg(&raw)
-        .arg(&q));
+    qemu_convert(&["-c", "-O", "qcow2"], &raw, &q);
     let bytes = std::fs::read(&q).unwrap();
     let app = axum::Router::new()
         .route(
@@ -788,10 +770,7 @@ fn qemu_boot_whole_disk_via_ipxe() {
     let raw = cache.join("boot-disk.raw");
     let dir = tempfile::tempdir().unwrap();
     let qcow2 = dir.path().join("boot.qcow2");
-    run(Command::new("qemu-img")
-        .args(["convert", "-c", "-O", "qcow2"])
-        .arg(&raw)
-        .arg(&qcow2));
+    qemu_convert(&["-c", "-O", "qcow2"], &raw, &qcow2);
     let zst = dir.path().join("boot.raw.zst");
     std::fs::write(&zst, run_bytes(Command::new("zstd").arg("-c").arg(&raw))).unwrap();
 
