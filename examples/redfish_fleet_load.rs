@@ -104,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
                     target.credentials = creds.clone();
                     let n = RedfishNode::new(target, &cfg)?;
                     n.eject_all().await?;
-                    n.insert_cd(&url).await?;
+                    n.insert_cd(&url, None).await?;
                     n.set_boot(BootTarget::Cd, false, BootMode::Uefi).await?;
                     n.set_power(PowerAction::On).await?;
                     n.set_power(PowerAction::Off).await?;

@@ -656,3 +656,143 @@ async fn basic_auth_tls_and_ipv6() {
     let e = imageserver::start(wild, None).await.err().unwrap();
     assert!(e.to_string().contains("set external_url"), "{e}");
 }
+
+/// One response read off a raw connection: status, headers (lowercase names), body.
+fn next_response(buf: &mut Vec<u8>, head_only: bool) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let head = String::from_utf8(buf[..end].to_vec()).unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let len: usize = match headers.iter().find(|(k, _)| k == "content-length") {
+        Some((_, v)) if !head_only => v.parse().unwrap(),
+        _ => 0,
+    };
+    let body = buf[end + 4..end + 4 + len].to_vec();
+    buf.drain(..end + 4 + len);
+    (status, headers, body)
+}
+
+/// Evicts `path` from the page cache (best effort), so serving it must read the disk.
+fn drop_from_page_cache(path: &Path) {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::File::open(path).unwrap();
+    f.sync_all().unwrap();
+    // SAFETY: advisory call on an open descriptor.
+    unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+}
+
+/// Sends `request` on a fresh connection and reads until the server closes it.
+async fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(request).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut out))
+        .await
+        .expect("the server closes the connection")
+        .unwrap();
+    out
+}
+
+/// A BMC's HTTP stack reuses one connection: pipelined HEAD, range GET and full GET of a
+/// patch set come back in order and intact, then `Connection: close` is honoured. Requests
+/// the server cannot take get a status that says why, and the connection closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_serves_pipelined_requests_and_refuses_what_it_cannot_take() {
+    let fx = fixture();
+    let h = start(config(&fx.dir)).await;
+    let p = h
+        .server
+        .publish(
+            &Artifact {
+                base: fx.base.clone(),
+                patch_set: Some(fx.patch.clone()),
+                len: fx.patched.len() as u64,
+            },
+            "node-p",
+            "pipelined",
+        )
+        .await
+        .unwrap();
+    let path = p.url.strip_prefix(&h.server.base_url()).unwrap();
+    drop_from_page_cache(&fx.base); // the full GET then takes the cold-file path
+    let request = format!(
+        "HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n\
+         GET {path} HTTP/1.1\r\nHost: x\r\nRange: bytes=4090-4105\r\n\r\n\
+         GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let mut got = raw_exchange(h.local_addr, request.as_bytes()).await;
+    let (status, headers, body) = next_response(&mut got, true);
+    assert_eq!(status, 200);
+    let len = fx.patched.len().to_string();
+    assert!(
+        headers.contains(&("content-length".into(), len)),
+        "{headers:?}"
+    );
+    assert!(body.is_empty());
+    let (status, _, body) = next_response(&mut got, false);
+    assert_eq!(status, 206);
+    assert_eq!(body, fx.patched[4090..4106]);
+    let (status, headers, body) = next_response(&mut got, false);
+    assert_eq!(status, 200);
+    assert!(
+        body == fx.patched,
+        "full body over a reused connection differs"
+    );
+    assert!(headers.contains(&("connection".into(), "close".into())));
+    assert!(got.is_empty(), "nothing after the last response");
+    let log = h.server.fetch_log();
+    assert_eq!(log.len(), 3);
+    assert_eq!(log[2].bytes, fx.patched.len() as u64);
+    assert!(log
+        .iter()
+        .all(|f| f.complete && f.remote.starts_with("127.0.0.1:")));
+
+    let refusals: [(&str, u16, &str); 4] = [
+        (
+            "POST /x HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+            413,
+            "takes no request bodies",
+        ),
+        (
+            "PUT /x HTTP/1.1\r\nConnection: close\r\n\r\n",
+            405,
+            "only GET and HEAD",
+        ),
+        (
+            "GET /x HTTP/1.1\r\nX: \u{1}\r\n\r\n",
+            400,
+            "malformed HTTP request",
+        ),
+        (
+            "GET /nothing/here HTTP/1.1\r\nConnection: close\r\n\r\n",
+            404,
+            "not found",
+        ),
+    ];
+    for (request, want, says) in refusals {
+        let mut got = raw_exchange(h.local_addr, request.as_bytes()).await;
+        let (status, _, body) = next_response(&mut got, false);
+        assert_eq!(status, want, "{request:?}");
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains(says), "{request:?}: {body}");
+    }
+    let huge = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
+    let mut got = raw_exchange(h.local_addr, huge.as_bytes()).await;
+    assert_eq!(next_response(&mut got, false).0, 431);
+    h.shutdown().await;
+}

@@ -178,8 +178,12 @@ impl VirtualMedia for FakeVirtualMedia {
     async fn eject_all(&self) -> PortResult<()> {
         self.log.record("vmedia.eject_all", "").await
     }
-    async fn insert_cd(&self, url: &str) -> PortResult<()> {
-        self.log.record("vmedia.insert_cd", url).await
+    async fn insert_cd(&self, url: &str, auth: Option<&MediaAuth>) -> PortResult<()> {
+        let arg = match auth {
+            Some(a) => format!("{url} as {}", a.username),
+            None => url.to_string(),
+        };
+        self.log.record("vmedia.insert_cd", arg).await
     }
 }
 
@@ -292,6 +296,7 @@ impl Publisher for FakePublisher {
         Ok(Publication {
             id: format!("pub-{node}"),
             url: format!("http://fake.invalid/{node}/{name}.iso"),
+            auth: None,
         })
     }
     async fn revoke(&self, id: &str) -> PortResult<()> {

@@ -129,8 +129,9 @@ pub trait BootDevice: Send + Sync {
 pub trait VirtualMedia: Send + Sync {
     /// Ejects whatever is inserted in every CD/DVD slot; succeeds when nothing is inserted.
     async fn eject_all(&self) -> PortResult<()>;
-    /// Inserts the ISO at `url` in a CD/DVD slot; the BMC fetches it from there.
-    async fn insert_cd(&self, url: &str) -> PortResult<()>;
+    /// Inserts the ISO at `url` in a CD/DVD slot; the BMC fetches it from there, with `auth`
+    /// when given.
+    async fn insert_cd(&self, url: &str, auth: Option<&MediaAuth>) -> PortResult<()>;
 }
 
 /// Checksum as given by the user: an algorithm and hex value, or the URL of a checksum file
@@ -191,11 +192,31 @@ pub trait Remaster: Send + Sync {
     async fn discard(&self, owner: &str) -> PortResult<()>;
 }
 
-/// A published artifact: the URL a BMC fetches, and the id to revoke it by.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A published artifact: the URL a BMC fetches, the credentials it must send, and the id to
+/// revoke it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publication {
     pub id: String,
     pub url: String,
+    /// Basic-auth credentials when the image server asks for them.
+    pub auth: Option<MediaAuth>,
+}
+
+/// Basic-auth credentials a BMC sends when it fetches virtual media (Redfish InsertMedia
+/// `UserName` / `Password`). Debug output hides the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MediaAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for MediaAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaAuth")
+            .field("username", &self.username)
+            .field("password", &"******")
+            .finish()
+    }
 }
 
 #[async_trait]

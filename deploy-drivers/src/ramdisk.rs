@@ -266,7 +266,7 @@ impl RamdiskDeploy {
             .save_internal(PUBLICATION_URL_KEY, Value::String(published.url.clone()))
             .await;
         events.step("publish", &published.url).await;
-        let url = published.url.clone();
+        let (url, auth) = (published.url.clone(), published.auth.clone());
         *publication = Some(published);
 
         let vmedia = ports
@@ -276,7 +276,8 @@ impl RamdiskDeploy {
         let bmc = self.policy.bmc_timeout;
         self.step("eject", bmc, vmedia.eject_all()).await?;
         events.step("eject", "virtual media ejected").await;
-        self.step("insert", bmc, vmedia.insert_cd(&url)).await?;
+        self.step("insert", bmc, vmedia.insert_cd(&url, auth.as_ref()))
+            .await?;
         events.step("insert", "boot ISO inserted").await;
         self.step(
             "set boot device",

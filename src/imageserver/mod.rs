@@ -7,19 +7,24 @@
 //! - GET and HEAD with Content-Length, Accept-Ranges, ETag, Last-Modified; single and multiple
 //!   ranges (206, multipart/byteranges), 416 when unsatisfiable, If-Range, If-None-Match
 //!   (RFC 9110 §13–§15; [`range`]).
-//! - Bytes stream from the base file in bounded chunks with the patch set spliced in: no
-//!   copy, bounded memory per connection ([`serve`]).
-//! - Its own listener; optional TLS (rustls) and optional basic auth; an external URL for what
-//!   BMCs see (IPv6 literals in brackets).
+//! - Its own small HTTP/1.1 server ([`http1`], [`conn`]): base-file bytes go out with
+//!   `sendfile(2)`, the patch set's bytes are written between them, so memory per connection
+//!   does not grow with the image or the transfer ([`transport`]). Keep-alive, pipelining,
+//!   timeouts for slow heads, idle connections and stalled readers.
+//! - Its own listener; optional TLS (rustls; the bytes then go through one bounded buffer) and
+//!   optional basic auth; an external URL for what BMCs see (IPv6 literals in brackets).
 //! - Publications are JSON files in [`ServerConfig::dir`], so they survive a restart.
 //!
 //! Non-goals: directory listings, uploads, compression, caching headers for browsers
 //! (`Cache-Control: no-store`: the ISO holds secrets).
 
 pub mod config;
+mod conn;
+mod http1;
 pub mod publish;
 pub mod range;
 pub mod serve;
+mod transport;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -28,18 +33,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
-use axum::http::{HeaderMap, Method};
-use axum::routing::get;
+use std::time::Duration;
+
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::Router;
 use chrono::{DateTime, Utc};
 use deploy_drivers::ports::{
-    Artifact, PortError, PortErrorKind, PortResult, Publication, Publisher,
+    Artifact, MediaAuth, PortError, PortErrorKind, PortResult, Publication, Publisher,
 };
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
 
 pub use config::ServerConfig;
 pub use publish::Record;
 
+use conn::Reply;
+use http1::Head;
 use publish::Live;
+use transport::Conn;
 
 /// Fetch records kept in memory for inspection (the log has them all).
 const FETCH_LOG_LEN: usize = 1024;
@@ -255,6 +266,7 @@ impl ImageServer {
         let publication = Publication {
             id: record.id.clone(),
             url: format!("{base_url}/{}/{}", record.token, record.name),
+            auth: self.media_auth(),
         };
         tracing::info!(node = %record.node, publication = %record.id, name = %record.name, expires_at = %record.expires_at, "published image");
         wlock(&self.pubs).insert(
@@ -319,6 +331,17 @@ impl ImageServer {
     fn lookup(&self, token: &str, name: &str) -> Option<Arc<Live>> {
         let live = rlock(&self.pubs).get(token).cloned()?;
         (live.record.name == name && live.record.expires_at > Utc::now()).then_some(live)
+    }
+
+    /// The credentials a BMC must send, when basic auth is on.
+    fn media_auth(&self) -> Option<MediaAuth> {
+        match (&self.cfg.basic_auth_user, &self.cfg.basic_auth_password) {
+            (Some(username), Some(password)) => Some(MediaAuth {
+                username: username.clone(),
+                password: password.clone(),
+            }),
+            _ => None,
+        }
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
@@ -466,20 +489,75 @@ impl Publisher for ImageServer {
     }
 }
 
-/// The image routes, to be served on the image server's listener; `.merge()` other routers
-/// (netboot's iPXE scripts) into it. Remote addresses are logged when the router is served
-/// with `into_make_service_with_connect_info::<SocketAddr>()`.
-pub fn router(server: Arc<ImageServer>) -> Router {
-    Router::new()
-        .route("/{token}/{name}", get(serve::handle))
-        .with_state(server)
+/// The image server's routing: publications at `/{token}/{name}`, everything else to the
+/// `extra` router (netboot's iPXE scripts), whose small responses are buffered.
+struct App {
+    server: Arc<ImageServer>,
+    extra: Option<Router>,
 }
+
+/// Largest body an `extra` route may answer with.
+const EXTRA_BODY_LIMIT: usize = 1 << 20;
+
+impl conn::Dispatch for App {
+    async fn dispatch(&self, head: Head, remote: SocketAddr) -> Reply {
+        if head.method != Method::GET && head.method != Method::HEAD {
+            let mut r = Reply::text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "only GET and HEAD are served here\n",
+            );
+            r.headers
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return r;
+        }
+        if let Some((token, name)) = publication_path(head.path()) {
+            return serve::handle(&self.server, token, name, &head, remote).await;
+        }
+        match &self.extra {
+            Some(router) => route_extra(router.clone(), head, remote).await,
+            None => Reply::text(StatusCode::NOT_FOUND, "not found\n"),
+        }
+    }
+}
+
+/// `(token, name)` when `path` is `/{token}/{name}` with a token-shaped first segment.
+fn publication_path(path: &str) -> Option<(&str, &str)> {
+    let (token, name) = path.strip_prefix('/')?.split_once('/')?;
+    (publish::is_token(token) && !name.is_empty() && !name.contains('/')).then_some((token, name))
+}
+
+async fn route_extra(router: Router, head: Head, remote: SocketAddr) -> Reply {
+    use tower::ServiceExt as _;
+    let mut req = axum::http::Request::new(axum::body::Body::empty());
+    *req.method_mut() = head.method;
+    *req.headers_mut() = head.headers;
+    match head.target.parse() {
+        Ok(uri) => *req.uri_mut() = uri,
+        Err(_) => return Reply::text(StatusCode::BAD_REQUEST, "invalid request target\n"),
+    }
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(remote));
+    let Ok(resp) = router.oneshot(req).await;
+    let (parts, body) = resp.into_parts();
+    match axum::body::to_bytes(body, EXTRA_BODY_LIMIT).await {
+        Ok(bytes) => Reply::new(parts.status, parts.headers, conn::Body::Bytes(bytes)),
+        Err(e) => {
+            tracing::warn!(error = %e, "image server route failed to produce its body");
+            Reply::text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+        }
+    }
+}
+
+/// How long responses in flight may go on after shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// A TLS handshake must finish within this time.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A running image server.
 pub struct ServerHandle {
     pub server: Arc<ImageServer>,
     pub local_addr: SocketAddr,
-    handle: axum_server::Handle,
+    stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -489,16 +567,16 @@ impl ServerHandle {
         self.server.clone()
     }
 
-    /// Stops accepting connections and waits for the server task.
+    /// Stops accepting connections, lets responses in flight finish (for a few seconds) and
+    /// waits for the server task.
     pub async fn shutdown(self) {
-        self.handle
-            .graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+        self.stop.cancel();
         let _ = self.task.await;
     }
 }
 
-/// Starts the image server on its own listener: what `ironcast serve` calls. `extra` routes
-/// (e.g. netboot) are merged into the image routes.
+/// Starts the image server on its own listener: what `ironcast serve` calls. Requests that are
+/// not for a publication go to `extra` (e.g. netboot's routes).
 pub async fn start(cfg: ServerConfig, extra: Option<Router>) -> Result<ServerHandle, ServerError> {
     let server = ImageServer::open(cfg)?;
     let listener = std::net::TcpListener::bind(server.cfg.bind)
@@ -509,6 +587,8 @@ pub async fn start(cfg: ServerConfig, extra: Option<Router>) -> Result<ServerHan
     let local_addr = listener
         .local_addr()
         .map_err(io("reading the image server address"))?;
+    let listener = tokio::net::TcpListener::from_std(listener)
+        .map_err(io("registering the image server listener"))?;
     let tls = match (&server.cfg.tls_cert, &server.cfg.tls_key) {
         (Some(c), Some(k)) => Some(tls_config(c, k)?),
         _ => None,
@@ -522,42 +602,84 @@ pub async fn start(cfg: ServerConfig, extra: Option<Router>) -> Result<ServerHan
         let scheme = if tls.is_some() { "https" } else { "http" };
         *wlock(&server.base_url) = format!("{scheme}://{local_addr}");
     }
-    let mut app = router(server.clone());
-    if let Some(extra) = extra {
-        app = app.merge(extra);
-    }
-    let make = app.into_make_service_with_connect_info::<SocketAddr>();
-    let handle = axum_server::Handle::new();
-    let h2 = handle.clone();
-    let task = match tls {
-        Some(tls) => tokio::spawn(async move {
-            if let Err(e) = axum_server::from_tcp_rustls(listener, tls)
-                .handle(h2)
-                .serve(make)
-                .await
-            {
-                tracing::error!(error = %e, "image server stopped");
-            }
-        }),
-        None => tokio::spawn(async move {
-            if let Err(e) = axum_server::from_tcp(listener).handle(h2).serve(make).await {
-                tracing::error!(error = %e, "image server stopped");
-            }
-        }),
-    };
+    let app = Arc::new(App {
+        server: server.clone(),
+        extra,
+    });
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(accept_loop(listener, tls, app, stop.clone()));
     tracing::info!(%local_addr, base_url = %server.base_url(), "image server listening");
     Ok(ServerHandle {
         server,
         local_addr,
-        handle,
+        stop,
         task,
     })
 }
 
-fn tls_config(
-    cert: &Path,
-    key: &Path,
-) -> Result<axum_server::tls_rustls::RustlsConfig, ServerError> {
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: Arc<App>,
+    stop: CancellationToken,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            Some(done) = conns.join_next(), if !conns.is_empty() => {
+                if let Err(e) = done {
+                    tracing::error!(error = %e, "image server connection task failed");
+                }
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((sock, remote)) => {
+                    let _ = sock.set_nodelay(true);
+                    conns.spawn(connection(sock, remote, tls.clone(), app.clone(), stop.clone()));
+                }
+                Err(e) => {
+                    // Out of descriptors, most likely: back off instead of spinning.
+                    tracing::warn!(error = %e, "image server cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    let drain = async { while conns.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, drain).await.is_err() {
+        tracing::warn!(
+            left = conns.len(),
+            "image server shutdown cut transfers in flight"
+        );
+        conns.shutdown().await;
+    }
+}
+
+async fn connection(
+    sock: tokio::net::TcpStream,
+    remote: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    app: Arc<App>,
+    stop: CancellationToken,
+) {
+    let conn = match tls {
+        None => Conn::Plain(sock),
+        Some(acceptor) => {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(sock)).await {
+                Ok(Ok(s)) => Conn::Tls(Box::new(s)),
+                Ok(Err(e)) => {
+                    tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => return,
+            }
+        }
+    };
+    conn::serve(conn, remote, app, stop).await
+}
+
+fn tls_config(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServerError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let certs = CertificateDer::pem_file_iter(cert)
@@ -570,8 +692,6 @@ fn tls_config(
         .with_safe_default_protocol_versions()
         .and_then(|b| b.with_no_client_auth().with_single_cert(certs, key))
         .map_err(|e| ServerError::Config(format!("TLS certificate/key: {e}")))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(axum_server::tls_rustls::RustlsConfig::from_config(
-        Arc::new(config),
-    ))
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }

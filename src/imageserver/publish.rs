@@ -47,6 +47,13 @@ pub fn new_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Whether `s` has the shape of a [`new_token`]: 32 URL-safe base64 characters.
+pub fn is_token(s: &str) -> bool {
+    s.len() == TOKEN_BYTES.div_ceil(3) * 4
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Checks a publication name and gives it its ".iso" ending.
 pub fn iso_name(name: &str) -> Result<String, ServerError> {
     let stem = name.strip_suffix(".iso").unwrap_or(name);

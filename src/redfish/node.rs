@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use deploy_drivers::ports::{self, BootMode, BootTarget, PortResult, PowerAction, PowerState};
+use deploy_drivers::ports::{
+    self, BootMode, BootTarget, MediaAuth, PortResult, PowerAction, PowerState,
+};
 use tokio::sync::OnceCell;
 
 use super::address::RedfishTarget;
@@ -143,8 +145,8 @@ impl RedfishNode {
         Ok(n)
     }
 
-    /// Ejects what the first CD slot holds, then inserts `url` there.
-    pub async fn insert_cd(&self, url: &str) -> Result<()> {
+    /// Ejects what the first CD slot holds, then inserts `url` there (fetched with `auth`).
+    pub async fn insert_cd(&self, url: &str, auth: Option<&MediaAuth>) -> Result<()> {
         let d = self.discover().await?.clone();
         let sys: ComputerSystem = self.client.get_as(&d.system).await?;
         let slots = vmedia::cd_slots(&self.client, &sys).await?;
@@ -155,7 +157,8 @@ impl RedfishNode {
         if just_ejected {
             vmedia::eject(&self.client, slot).await?;
         }
-        vmedia::insert(&self.client, slot, url, &d.quirks, just_ejected).await
+        let media = vmedia::Media { url, auth };
+        vmedia::insert(&self.client, slot, &media, &d.quirks, just_ejected).await
     }
 }
 
@@ -187,7 +190,7 @@ impl ports::VirtualMedia for RedfishNode {
         RedfishNode::eject_all(self).await?;
         Ok(())
     }
-    async fn insert_cd(&self, url: &str) -> PortResult<()> {
-        Ok(RedfishNode::insert_cd(self, url).await?)
+    async fn insert_cd(&self, url: &str, auth: Option<&MediaAuth>) -> PortResult<()> {
+        Ok(RedfishNode::insert_cd(self, url, auth).await?)
     }
 }

@@ -1,6 +1,7 @@
 //! Virtual media: find CD/DVD slots (under the System, then under its Managers), eject, and
 //! insert an image URL the BMC fetches, with the fallbacks real BMCs need (see [`super::quirks`]).
 
+use deploy_drivers::ports::MediaAuth;
 use serde_json::{json, Value};
 
 use super::client::Client;
@@ -82,28 +83,47 @@ fn refused(e: &RedfishError) -> bool {
     matches!(e.status(), Some(400 | 404 | 405 | 501))
 }
 
+/// What to insert: the image URL and the credentials the BMC must fetch it with.
+#[derive(Debug, Clone, Copy)]
+pub struct Media<'a> {
+    pub url: &'a str,
+    pub auth: Option<&'a MediaAuth>,
+}
+
+impl Media<'_> {
+    /// Adds `UserName` / `Password` (VirtualMedia 1.3) when there are credentials.
+    fn add_auth(&self, body: &mut Value) {
+        if let Some(a) = self.auth {
+            body["UserName"] = json!(a.username);
+            body["Password"] = json!(a.password);
+        }
+    }
+}
+
 /// The InsertMedia body; `with_flags == false` leaves out Inserted/WriteProtected.
-pub fn insert_body(url: &str, with_flags: bool) -> Value {
-    let proto = if url.to_ascii_lowercase().starts_with("https:") {
+pub fn insert_body(media: &Media<'_>, with_flags: bool) -> Value {
+    let proto = if media.url.to_ascii_lowercase().starts_with("https:") {
         "HTTPS"
     } else {
         "HTTP"
     };
-    let mut body = json!({"Image": url, "TransferProtocolType": proto});
+    let mut body = json!({"Image": media.url, "TransferProtocolType": proto});
     if with_flags {
         body["Inserted"] = json!(true);
         body["WriteProtected"] = json!(true);
     }
+    media.add_auth(&mut body);
     body
 }
 
-async fn insert_by_patch(client: &Client, slot: &VirtualMediaSlot, url: &str) -> Result<()> {
-    let r = client
-        .patch_with_etag(
-            &slot.odata_id,
-            &json!({"Image": url, "Inserted": true, "WriteProtected": true}),
-        )
-        .await?;
+async fn insert_by_patch(
+    client: &Client,
+    slot: &VirtualMediaSlot,
+    media: &Media<'_>,
+) -> Result<()> {
+    let mut body = json!({"Image": media.url, "Inserted": true, "WriteProtected": true});
+    media.add_auth(&mut body);
+    let r = client.patch_with_etag(&slot.odata_id, &body).await?;
     task::follow(client, r, "insert media").await?;
     Ok(())
 }
@@ -111,17 +131,17 @@ async fn insert_by_patch(client: &Client, slot: &VirtualMediaSlot, url: &str) ->
 async fn insert_once(
     client: &Client,
     slot: &VirtualMediaSlot,
-    url: &str,
+    media: &Media<'_>,
     quirks: &Quirks,
 ) -> Result<()> {
     let action = match &slot.actions.insert {
         Some(a) if !quirks.insert_by_patch => a,
-        _ => return insert_by_patch(client, slot, url).await,
+        _ => return insert_by_patch(client, slot, media).await,
     };
     let mut with_flags = !quirks.insert_without_flags;
     loop {
         match client
-            .post(&action.target, &insert_body(url, with_flags))
+            .post(&action.target, &insert_body(media, with_flags))
             .await
         {
             Ok(r) => {
@@ -134,24 +154,24 @@ async fn insert_once(
             }
             Err(e) if refused(&e) => {
                 tracing::debug!(slot = %slot.odata_id, "InsertMedia refused ({e}), trying PATCH");
-                return insert_by_patch(client, slot, url).await;
+                return insert_by_patch(client, slot, media).await;
             }
             Err(e) => return Err(e),
         }
     }
 }
 
-/// Inserts `url` into `slot`; `just_ejected` enables the vendor's retry-after-eject quirk.
+/// Inserts `media` into `slot`; `just_ejected` enables the vendor's retry-after-eject quirk.
 pub async fn insert(
     client: &Client,
     slot: &VirtualMediaSlot,
-    url: &str,
+    media: &Media<'_>,
     quirks: &Quirks,
     just_ejected: bool,
 ) -> Result<()> {
     let mut attempt = 0;
     loop {
-        match insert_once(client, slot, url, quirks).await {
+        match insert_once(client, slot, media, quirks).await {
             Err(e) if just_ejected && e.status().is_some_and(|s| s >= 500) => {
                 match quirks.insert_retries_after_eject {
                     Some((n, pause)) if attempt < n => {
@@ -183,13 +203,26 @@ mod tests {
 
     #[test]
     fn bodies() {
+        let plain = |url| Media { url, auth: None };
         assert_eq!(
-            insert_body("https://h/a.iso", true),
+            insert_body(&plain("https://h/a.iso"), true),
             json!({"Image": "https://h/a.iso", "TransferProtocolType": "HTTPS", "Inserted": true, "WriteProtected": true})
         );
         assert_eq!(
-            insert_body("http://h/a.iso", false),
+            insert_body(&plain("http://h/a.iso"), false),
             json!({"Image": "http://h/a.iso", "TransferProtocolType": "HTTP"})
+        );
+        let auth = MediaAuth {
+            username: "bmc".into(),
+            password: "s3cret".into(),
+        };
+        let with_auth = Media {
+            url: "http://h/a.iso",
+            auth: Some(&auth),
+        };
+        assert_eq!(
+            insert_body(&with_auth, false),
+            json!({"Image": "http://h/a.iso", "TransferProtocolType": "HTTP", "UserName": "bmc", "Password": "s3cret"})
         );
     }
 }

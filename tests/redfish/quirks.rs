@@ -111,7 +111,7 @@ async fn quirk_virtual_media_only_under_managers() {
     .await;
     let n = node_for(&fleet, 1, "password");
     let url = image_url().await;
-    n.insert_cd(&url).await.unwrap();
+    n.insert_cd(&url, None).await.unwrap();
     let slot = cd_slot(&n).await;
     assert!(
         slot.odata_id.starts_with("/redfish/v1/Managers/"),
@@ -131,7 +131,7 @@ async fn quirk_patch_only_insert() {
     .await;
     let n = node_for(&fleet, 0, "password");
     let url = image_url().await;
-    n.insert_cd(&url).await.unwrap();
+    n.insert_cd(&url, None).await.unwrap();
     let s = fleet.stats();
     assert_eq!((s.insert_actions, s.insert_patches), (0, 1));
     assert_eq!(cd_slot(&n).await.inserted, Some(true));
@@ -146,7 +146,7 @@ async fn quirk_inserted_write_protected_rejected() {
     .await;
     let n = node_for(&fleet, 0, "password");
     let url = image_url().await;
-    n.insert_cd(&url).await.unwrap();
+    n.insert_cd(&url, None).await.unwrap();
     let s = fleet.stats();
     assert_eq!((s.insert_flags_rejected, s.insert_actions), (1, 2));
     assert_eq!(cd_slot(&n).await.image.as_deref(), Some(url.as_str()));
@@ -160,7 +160,7 @@ async fn quirk_inserted_write_protected_rejected() {
     })
     .await;
     let n = node_for(&fleet, 0, "password");
-    n.insert_cd(&url).await.unwrap();
+    n.insert_cd(&url, None).await.unwrap();
     assert_eq!(fleet.stats().insert_flags_rejected, 0);
     n.set_boot(BootTarget::Cd, false, BootMode::Uefi)
         .await
@@ -179,7 +179,7 @@ async fn quirk_hpe_boot_on_next_server_reset() {
     })
     .await;
     let n = node_for(&fleet, 0, "password");
-    n.insert_cd(&image_url().await).await.unwrap();
+    n.insert_cd(&image_url().await, None).await.unwrap();
     let r = n.client().get(&cd_slot(&n).await.odata_id).await.unwrap();
     assert_eq!(
         r.body["Oem"]["Hpe"]["BootOnNextServerReset"], true,
@@ -253,16 +253,16 @@ async fn quirk_idrac_insert_right_after_eject_is_retried() {
     })
     .await;
     let n = node_for(&fleet, 0, "password");
-    n.insert_cd(&url).await.unwrap();
-    n.insert_cd(&url).await.unwrap(); // ejects, then inserts into a busy slot
+    n.insert_cd(&url, None).await.unwrap();
+    n.insert_cd(&url, None).await.unwrap(); // ejects, then inserts into a busy slot
     assert_eq!(fleet.stats().insert_failures_sent, 4);
     assert_eq!(cd_slot(&n).await.inserted, Some(true));
 
     // Without the vendor entry the same BMC defeats the client, with a clear 500.
     let fleet = fleet_with(faults).await;
     let n = node_for(&fleet, 0, "password");
-    n.insert_cd(&url).await.unwrap();
-    let e = n.insert_cd(&url).await.unwrap_err();
+    n.insert_cd(&url, None).await.unwrap();
+    let e = n.insert_cd(&url, None).await.unwrap_err();
     assert_eq!(e.status(), Some(500), "{e}");
     assert!(e.to_string().contains("still being detached"), "{e}");
 }

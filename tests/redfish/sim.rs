@@ -52,7 +52,7 @@ async fn sim_insert_fetches_like_idrac_and_power_on_boots_the_cd_cmdline() {
     let url = format!("http://{addr}/p/t0k3n/boot.iso");
     let n = node_for(&fleet, 1, "password");
 
-    n.insert_cd(&url).await.unwrap();
+    n.insert_cd(&url, None).await.unwrap();
     let got = seen.lock().unwrap().clone();
     assert_eq!(got[0].method, "HEAD", "{got:?}");
     assert!(got.len() >= 4, "expected HEAD + 3 range GETs: {got:?}");
@@ -92,7 +92,7 @@ async fn sim_insert_fetches_like_idrac_and_power_on_boots_the_cd_cmdline() {
     );
 
     // Inserting again: our client ejects first (the simulator refuses a double insert).
-    n.insert_cd(&url).await.unwrap();
+    n.insert_cd(&url, None).await.unwrap();
     assert_eq!(fleet.stats().ejects, 1);
     // Reboot without an override boots the disk.
     Power::set_power(&n, PowerAction::Reboot).await.unwrap();

@@ -80,7 +80,7 @@ async fn sushy_insert_downloads_the_image_and_eject_clears_it() {
     let url = format!("http://{addr}/images/boot-7f3a.iso");
     let n = node(&sushy);
 
-    VirtualMedia::insert_cd(&n, &url).await.unwrap();
+    VirtualMedia::insert_cd(&n, &url, None).await.unwrap();
     let got = seen.lock().unwrap().clone();
     assert!(
         got.iter()
@@ -107,6 +107,74 @@ async fn sushy_insert_downloads_the_image_and_eject_clears_it() {
     );
     // Ejecting with nothing inserted succeeds.
     VirtualMedia::eject_all(&n).await.unwrap();
+}
+
+/// Our image server with basic auth on: the publication carries the credentials, InsertMedia
+/// passes them as UserName/Password, and sushy's fetch succeeds; without them the BMC is
+/// refused (401 in our fetch log) and the insert fails.
+#[tokio::test]
+async fn sushy_fetches_from_a_basic_auth_image_server_with_the_publication_credentials() {
+    use deploy_drivers::ports::{Artifact, Publisher};
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sushy) = Sushy::start(dir.path()) else {
+        return;
+    };
+    let iso = dir.path().join("auth.iso");
+    std::fs::write(&iso, b"iso bytes behind basic auth".repeat(64)).unwrap();
+    let cfg = ironcast::imageserver::ServerConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        dir: dir.path().join("pubs"),
+        basic_auth_user: Some("bmc".into()),
+        basic_auth_password: Some("vm-s3cret".into()),
+        ..Default::default()
+    };
+    let images = ironcast::imageserver::start(cfg, None).await.unwrap();
+    let artifact = Artifact {
+        len: std::fs::metadata(&iso).unwrap().len(),
+        base: iso,
+        patch_set: None,
+    };
+    let publication = images
+        .server
+        .publish(&artifact, "node-auth", "boot")
+        .await
+        .unwrap();
+    let auth = publication
+        .auth
+        .clone()
+        .expect("credentials come with the publication");
+    assert_eq!(auth.username, "bmc");
+    assert!(
+        !format!("{auth:?}").contains("vm-s3cret"),
+        "Debug shows the password"
+    );
+    let n = node(&sushy);
+
+    let refused = VirtualMedia::insert_cd(&n, &publication.url, None).await;
+    assert!(
+        refused.is_err(),
+        "sushy inserted an image it could not fetch"
+    );
+    let log = images.server.fetch_log();
+    assert!(log.iter().all(|f| f.status == 401), "{log:?}");
+
+    VirtualMedia::insert_cd(&n, &publication.url, Some(&auth))
+        .await
+        .unwrap();
+    let fetched = images.server.fetch_log();
+    assert!(
+        fetched
+            .iter()
+            .any(|f| f.status == 200 && f.complete && f.bytes == artifact.len),
+        "sushy did not fetch the whole image with the credentials: {fetched:?}"
+    );
+    let sys = n.system().await.unwrap();
+    let slot = &ironcast::redfish::vmedia::cd_slots(n.client(), &sys)
+        .await
+        .unwrap()[0];
+    assert_eq!(slot.image.as_deref(), Some(publication.url.as_str()));
+    assert_eq!(slot.inserted, Some(true));
+    images.shutdown().await;
 }
 
 #[tokio::test]
