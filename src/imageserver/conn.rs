@@ -135,34 +135,38 @@ async fn linger(conn: &mut Conn) {
 }
 
 /// Reads until `buf` starts with a complete request head, which it removes; `None` when the
-/// client closed (or idled out, or shutdown began) between requests.
+/// client closed (or idled out, or shutdown began) between requests. The whole head must
+/// arrive within [`HEAD_TIMEOUT`] of its first byte, so a trickle cannot hold a connection.
 async fn read_head(
     conn: &mut Conn,
     buf: &mut Vec<u8>,
     first: bool,
     stop: &CancellationToken,
 ) -> Result<Option<Head>, http1::HeadError> {
+    let now = tokio::time::Instant::now();
+    let mut deadline = now + if first { HEAD_TIMEOUT } else { IDLE_TIMEOUT };
+    if !buf.is_empty() {
+        deadline = now + HEAD_TIMEOUT;
+    }
     loop {
         if let Some((head, used)) = http1::parse_head(buf)? {
             buf.drain(..used);
             return Ok(Some(head));
         }
         let idle = buf.is_empty();
-        let limit = if idle && !first {
-            IDLE_TIMEOUT
-        } else {
-            HEAD_TIMEOUT
-        };
         let start = buf.len();
         buf.resize(start + READ_SIZE, 0);
         let read = tokio::select! {
-            r = tokio::time::timeout(limit, conn.read(&mut buf[start..])) => r,
+            r = tokio::time::timeout_at(deadline, conn.read(&mut buf[start..])) => r,
             _ = stop.cancelled(), if idle => return Ok(None),
         };
         match read {
             Ok(Ok(n)) if n > 0 => buf.truncate(start + n),
             // EOF, a reset or a timeout: nothing to answer.
             _ => return Ok(None),
+        }
+        if idle {
+            deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
         }
     }
 }
