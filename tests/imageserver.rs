@@ -139,6 +139,26 @@ fn fixture() -> Fixture {
     }
 }
 
+impl Fixture {
+    /// The base file as published, unpatched.
+    fn plain(&self) -> Artifact {
+        Artifact {
+            base: self.base.clone(),
+            patch_set: None,
+            len: self.base_bytes.len() as u64,
+        }
+    }
+
+    /// The base with the patch set applied.
+    fn patched(&self) -> Artifact {
+        Artifact {
+            base: self.base.clone(),
+            patch_set: Some(self.patch.clone()),
+            len: self.patched.len() as u64,
+        }
+    }
+}
+
 async fn start(cfg: ServerConfig) -> ServerHandle {
     imageserver::start(cfg, None)
         .await
@@ -307,28 +327,12 @@ async fn range_correctness_plain_file_and_patch_set() {
     let h = start(config(&fx.dir)).await;
     let plain = h
         .server
-        .publish(
-            &Artifact {
-                base: fx.base.clone(),
-                patch_set: None,
-                len: fx.base_bytes.len() as u64,
-            },
-            "node-a",
-            "plain",
-        )
+        .publish(&fx.plain(), "node-a", "plain")
         .await
         .unwrap();
     let patched = h
         .server
-        .publish(
-            &Artifact {
-                base: fx.base.clone(),
-                patch_set: Some(fx.patch.clone()),
-                len: fx.patched.len() as u64,
-            },
-            "node-b",
-            "patched.iso",
-        )
+        .publish(&fx.patched(), "node-b", "patched.iso")
         .await
         .unwrap();
     // Whole bodies first.
@@ -356,15 +360,7 @@ async fn head_etag_if_range_if_none_match_and_fetch_log() {
     let h = start(config(&fx.dir)).await;
     let p = h
         .server
-        .publish(
-            &Artifact {
-                base: fx.base.clone(),
-                patch_set: Some(fx.patch.clone()),
-                len: fx.patched.len() as u64,
-            },
-            "node-log",
-            "boot",
-        )
+        .publish(&fx.patched(), "node-log", "boot")
         .await
         .unwrap();
     let head = curl(&["-I", &p.url]).await;
@@ -717,15 +713,7 @@ async fn one_connection_serves_pipelined_requests_and_refuses_what_it_cannot_tak
     let h = start(config(&fx.dir)).await;
     let p = h
         .server
-        .publish(
-            &Artifact {
-                base: fx.base.clone(),
-                patch_set: Some(fx.patch.clone()),
-                len: fx.patched.len() as u64,
-            },
-            "node-p",
-            "pipelined",
-        )
+        .publish(&fx.patched(), "node-p", "pipelined")
         .await
         .unwrap();
     let path = p.url.strip_prefix(&h.server.base_url()).unwrap();
