@@ -419,6 +419,7 @@ async fn quota_exhaustion_is_clear_and_evicts_nothing_pinned() {
             needed: 1500,
             free: 500,
             pinned: 2000,
+            reserved: 0,
             quota: 2500
         }
     );
