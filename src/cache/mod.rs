@@ -17,8 +17,36 @@
 //!   fetched without a checksum are revalidated with a conditional GET after `revalidate_after`.
 //! - Hard quota ([`quota`]): room is reserved before a download starts (Content-Length), by
 //!   evicting expired entries, then least recently used ones; leased entries are never evicted,
-//!   and when the room cannot be made nothing is evicted and the error names needed/free/pinned.
+//!   and when the room cannot be made nothing is evicted and the error names
+//!   needed/free/pinned/reserved.
 //! - GC on a cron schedule and under pressure; metrics counters.
+//!
+//! Across processes (a `serve` and an operator's `ironcast cache …`, or two conductors on one
+//! host, sharing one directory) the quota and leases hold as they do within one:
+//!
+//! - Every decision (reserve room and evict for it, evict one entry, GC, take a lease, commit a
+//!   download, record a hit) runs on the blocking pool under one flock on `<dir>/cache.lock`,
+//!   from a fresh scan of the directory, and carries out its removals before letting go. The
+//!   lock is never held during a download or an fsync of image bytes.
+//! - A download's reservation is the file `tmp/<key>.reserve` (its byte count), written under
+//!   the cache lock by the process holding the key's download flock and removed at commit in
+//!   the same locked step that makes the entry appear. It counts while that flock is held: a
+//!   downloader killed with SIGKILL stops counting at once, and the next scan removes the file.
+//! - Leases are files in `leases/`. [`LeaseScope::Durable`] leases (the `Images` port, i.e.
+//!   deploys) pin until released, across restarts, since the node records the lease and
+//!   releases it at undeploy. [`LeaseScope::Process`] leases (`cache fetch --hold`) pin while
+//!   their owner holds an flock on `leases/<id>.lock`; once it is free the lease is removed.
+//!   Liveness is always an flock, never a pid: no reuse, no boot id, released by the kernel.
+//! - A lease is written under the cache lock only if the entry is still on disk, so a
+//!   concurrent eviction either happened first (the lease fails with NotFound and `acquire`
+//!   fetches again) or sees the lease. A hit is checked on disk under the lock too: an entry
+//!   another process evicted is downloaded again, never served as a missing file.
+//! - This process's in-memory index is only a copy of the last scan: `list`, `find` and
+//!   `metrics` may lag other processes until the next locked operation; decisions never do.
+//! - Each process enforces its own `quota_bytes`: processes sharing a directory must be given
+//!   the same quota. The directory must be on a local filesystem, where flock is reliable.
+//! - A plain [`Cache::fetch`] pins nothing: a caller that keeps using the file leases it
+//!   ([`Cache::acquire`]), or another process may evict it under pressure.
 //!
 //! Non-goals: decompressing or converting images (the writer does that); caching the ISO
 //! engine's patch sets (they are small and owned by their node).
@@ -794,8 +822,7 @@ impl Inner {
         let (sha, url) = (sha256.to_string(), validated.map(str::to_string));
         let res = self
             .with_lock(move |_, layout| {
-                let mut meta =
-                    store::read_entry(layout, &sha).ok_or_else(|| CacheError::NotFound(sha))?;
+                let mut meta = store::read_entry(layout, &sha).ok_or(CacheError::NotFound(sha))?;
                 let now = Utc::now();
                 meta.last_used = now;
                 if let Some(src) = url.and_then(|u| meta.sources.get_mut(&u)) {
