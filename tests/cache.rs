@@ -55,6 +55,9 @@ struct OriginState {
     /// The next image response is cut after this many bytes.
     drop_after: Mutex<Option<usize>>,
     chunk_delay: Mutex<Option<Duration>>,
+    /// The next image response stops after this many bytes until the receiver reads true:
+    /// a download held mid-flight for as long as a test needs, without timing.
+    pause_after: Mutex<Option<(usize, tokio::sync::watch::Receiver<bool>)>>,
     /// Behave like an origin that honours Range but ignores If-Range.
     ignore_if_range: std::sync::atomic::AtomicBool,
     version: AtomicUsize,
@@ -152,8 +155,9 @@ async fn serve_origin(
     st.seen.lock().unwrap().push(seen);
     let drop_after = st.drop_after.lock().unwrap().take();
     let delay = *st.chunk_delay.lock().unwrap();
+    let pause = st.pause_after.lock().unwrap().take();
     let data = file.data.clone();
-    let stream = async_stream_chunks(data, from, drop_after, delay);
+    let stream = async_stream_chunks(data, from, drop_after, delay, pause);
     let mut resp = Response::builder()
         .header(header::ETAG, file.etag.clone())
         .header(header::LAST_MODIFIED, file.last_modified.clone())
@@ -173,10 +177,12 @@ fn async_stream_chunks(
     from: usize,
     drop_after: Option<usize>,
     delay: Option<Duration>,
+    pause: Option<(usize, tokio::sync::watch::Receiver<bool>)>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
     const CHUNK: usize = 64 << 10;
     futures::stream::unfold((from, 0usize), move |(pos, sent)| {
         let data = data.clone();
+        let pause = pause.clone();
         async move {
             if pos >= data.len() {
                 return None;
@@ -184,6 +190,12 @@ fn async_stream_chunks(
             if let Some(d) = delay {
                 tokio::time::sleep(d).await;
             }
+            if let Some((n, mut open)) = pause.clone() {
+                if sent >= n {
+                    let _ = open.wait_for(|o| *o).await;
+                }
+            }
+            let pause_at = pause.map(|(n, _)| n).filter(|n| sent < *n);
             if drop_after.is_some_and(|n| sent >= n) {
                 // Let hyper flush what was sent, then cut the connection mid-body.
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -194,6 +206,7 @@ fn async_stream_chunks(
             }
             let end = (pos + CHUNK).min(data.len());
             let end = drop_after.map_or(end, |n| end.min(pos + (n - sent)));
+            let end = pause_at.map_or(end, |n| end.min(pos + (n - sent)));
             Some((
                 Ok(Bytes::copy_from_slice(&data[pos..end])),
                 (end, sent + end - pos),
@@ -419,6 +432,7 @@ async fn quota_exhaustion_is_clear_and_evicts_nothing_pinned() {
             needed: 1500,
             free: 500,
             pinned: 2000,
+            reserved: 0,
             quota: 2500
         }
     );
@@ -759,4 +773,263 @@ async fn resume_never_splices_changed_bytes() {
     let e = cache.fetch(&url, None).await.unwrap();
     assert_eq!(e.sha256, sha256(&new));
     assert_eq!(origin.requests("img/m.iso").last().unwrap().status, 200);
+}
+
+// Cross-process tests: each `ironcast cache …` child is a separate process sharing the cache
+// directory with the others and with the `Cache` opened in this test (which stands for a
+// long-running `ironcast serve`, opened before the others act).
+
+/// `ironcast cache ARGS --cache-dir DIR --quota-bytes QUOTA`.
+fn cache_cli(dir: &Path, quota: u64, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(common::ironcast_bin());
+    cmd.arg("cache")
+        .args(args)
+        .arg("--cache-dir")
+        .arg(dir)
+        .arg("--quota-bytes")
+        .arg(quota.to_string());
+    cmd
+}
+
+/// Names in `dir` ending with `suffix`.
+fn files_ending(dir: &Path, suffix: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(suffix))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Polls `cond` (files appearing, request counts) until it holds; fails after 20 s.
+async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Starts `cache fetch URL --checksum … --hold` and returns once it has printed its entry,
+/// which it does only after its lease exists.
+fn hold(dir: &Path, quota: u64, url: &str, data: &[u8]) -> std::process::Child {
+    use std::io::BufRead as _;
+    let checksum = format!("sha256:{}", sha256(data));
+    let mut child = cache_cli(
+        dir,
+        quota,
+        &["fetch", url, "--checksum", &checksum, "--hold"],
+    )
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.starts_with(&format!("sha256:{}", sha256(data))),
+        "{line:?}"
+    );
+    child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_in_flight_in_another_process_holds_its_quota_until_killed() {
+    let origin = Origin::start().await;
+    let (a, b) = (pseudo_random(2 << 20, 70), pseudo_random(1536 << 10, 71));
+    let (ua, ub) = (
+        origin.put("a.iso", a.clone()),
+        origin.put("b.iso", b.clone()),
+    );
+    let (open, gate) = tokio::sync::watch::channel(false);
+    *origin.state.pause_after.lock().unwrap() = Some((256 << 10, gate));
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = dir.path().join("tmp");
+    let quota = 3 << 20;
+    let mut downloader = cache_cli(
+        dir.path(),
+        quota,
+        &[
+            "fetch",
+            &ua,
+            "--checksum",
+            &format!("sha256:{}", sha256(&a)),
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    // The downloader has reserved its 2 MiB and is held mid-body by the origin.
+    wait_until("the first download reserves and writes", || {
+        let part = files_ending(&tmp, ".part");
+        files_ending(&tmp, ".reserve").len() == 1
+            && part.len() == 1
+            && std::fs::metadata(tmp.join(&part[0])).map_or(0, |m| m.len()) >= 256 << 10
+    })
+    .await;
+
+    // Another process needs 1.5 MiB: 3 MiB minus the 2 MiB in flight leaves 1 MiB.
+    let fetch_b = || {
+        cache_cli(
+            dir.path(),
+            quota,
+            &[
+                "fetch",
+                &ub,
+                "--checksum",
+                &format!("sha256:{}", sha256(&b)),
+            ],
+        )
+        .output()
+        .unwrap()
+    };
+    let out = fetch_b();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(
+            "needed 1572864 bytes, free 1048576 bytes, pinned by leases 0 bytes, \
+             reserved by downloads in progress 2097152 bytes (quota 3145728)"
+        ),
+        "{err}"
+    );
+    assert!(entry_files(dir.path()).is_empty(), "nothing committed");
+    assert_eq!(files_ending(&tmp, ".part").len(), 1, "b wrote no byte");
+    assert_eq!(origin.requests("a.iso").len(), 1);
+
+    // Killed: its reservation stops counting, and the next decision removes it.
+    downloader.kill().unwrap(); // SIGKILL
+    downloader.wait().unwrap();
+    let out = fetch_b();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        entry_files(dir.path()),
+        vec![sha256(&b), format!("{}.json", sha256(&b))]
+    );
+    assert!(files_ending(&tmp, ".reserve").is_empty());
+    assert_eq!(
+        files_ending(&tmp, ".part").len(),
+        1,
+        "the killed download stays resumable"
+    );
+    drop(open);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_held_by_another_process_pins_until_it_ends_or_is_killed() {
+    let origin = Origin::start().await;
+    let blobs: Vec<Vec<u8>> = [1000, 1000, 2000, 2000]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| pseudo_random(*n, 80 + i as u64))
+        .collect();
+    let urls: Vec<String> = blobs
+        .iter()
+        .enumerate()
+        .map(|(i, b)| origin.put(&format!("l{i}"), b.clone()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let leases = dir.path().join("leases");
+    let quota = 2500;
+    // Everything is expired at once for this process: only leases keep entries.
+    let serve = Cache::open(CacheConfig {
+        quota_bytes: quota,
+        ttl: Duration::ZERO,
+        ..cfg(dir.path())
+    })
+    .await
+    .unwrap();
+    for i in [0, 1] {
+        serve.fetch(&urls[i], Some(&sha(&blobs[i]))).await.unwrap();
+    }
+    let mut holder = hold(dir.path(), quota, &urls[0], &blobs[0]);
+    assert_eq!(files_ending(&leases, ".json").len(), 1);
+
+    // GC in the long-running process sees the other process's lease.
+    let report = serve.gc().await.unwrap();
+    assert_eq!(report.evicted, vec![sha256(&blobs[1])]);
+    assert!(serve.path_of(&sha256(&blobs[0])).exists());
+    // So does a reservation: 2000 needed, 1500 free, the rest pinned.
+    let err = serve
+        .fetch(&urls[2], Some(&sha(&blobs[2])))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        CacheError::QuotaExceeded {
+            needed: 2000,
+            free: 1500,
+            pinned: 1000,
+            reserved: 0,
+            quota: 2500
+        }
+    );
+    let err = serve.evict(&sha256(&blobs[0])).await.unwrap_err();
+    assert!(
+        err.to_string().contains(&format!(
+            "ironcast cache fetch --hold (pid {})",
+            holder.id()
+        )),
+        "{err}"
+    );
+
+    // Released when its stdin closes: the entry can go.
+    drop(holder.stdin.take());
+    assert!(holder.wait().unwrap().success());
+    assert!(
+        files_ending(&leases, "").is_empty(),
+        "lease and its lock removed"
+    );
+    serve.fetch(&urls[2], Some(&sha(&blobs[2]))).await.unwrap();
+    assert!(!serve.path_of(&sha256(&blobs[0])).exists());
+
+    // A holder killed with SIGKILL releases nothing, yet stops pinning.
+    let mut holder = hold(dir.path(), quota, &urls[2], &blobs[2]);
+    assert!(matches!(
+        serve
+            .fetch(&urls[3], Some(&sha(&blobs[3])))
+            .await
+            .unwrap_err(),
+        CacheError::QuotaExceeded { pinned: 2000, .. }
+    ));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(files_ending(&leases, ".json").len(), 1, "left behind");
+    serve.fetch(&urls[3], Some(&sha(&blobs[3]))).await.unwrap();
+    assert!(!serve.path_of(&sha256(&blobs[2])).exists());
+    assert!(
+        files_ending(&leases, "").is_empty(),
+        "the dead lease removed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entry_evicted_by_another_process_is_fetched_again() {
+    let origin = Origin::start().await;
+    let data = pseudo_random(100_000, 90);
+    let url = origin.put("e.iso", data.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Cache::open(cfg(dir.path())).await.unwrap();
+    let e = serve.fetch(&url, Some(&sha(&data))).await.unwrap();
+    let out = cache_cli(dir.path(), 100 << 20, &["evict", &e.sha256])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(!serve.path_of(&e.sha256).exists());
+    // This process's index still lists it; the hit is checked on disk and downloads again.
+    let again = serve.fetch(&url, Some(&sha(&data))).await.unwrap();
+    assert_eq!(std::fs::read(serve.path_of(&again.sha256)).unwrap(), data);
+    assert_eq!(origin.requests("e.iso").len(), 2);
 }

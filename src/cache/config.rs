@@ -11,7 +11,8 @@ use serde::{Deserialize, Deserializer};
 pub struct CacheConfig {
     /// Directory holding entries, partial downloads and leases.
     pub dir: PathBuf,
-    /// Hard limit on the bytes of cached entries (in-flight downloads count too).
+    /// Hard limit on the bytes of cached entries (in-flight downloads count too), held across
+    /// every process sharing `dir`: give them all the same value.
     pub quota_bytes: u64,
     /// An entry downloaded longer ago than this is expired: evicted first under pressure and
     /// removed by GC unless leased

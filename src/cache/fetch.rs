@@ -132,15 +132,26 @@ pub(super) async fn download(
     key: &str,
     progress: Option<Progress>,
 ) -> Result<EntryMeta> {
-    let lock_path = inner.layout.lock(key);
-    let _flock = blocking(move || FileLock::acquire(&lock_path)).await?;
+    let (lock_path, resv) = (inner.layout.lock(key), inner.layout.reservation(key));
+    let _flock = blocking(move || {
+        let l = FileLock::acquire(&lock_path)?;
+        // Only the holder of the key's lock writes its reservation: one found now was left by
+        // a downloader that died, and would look live to scans while we hold the lock.
+        store::remove_quiet(&resv);
+        Ok(l)
+    })
+    .await?;
     // Another process may have fetched it while we waited for the lock.
     inner.rescan().await?;
     let revalidate = match inner.lookup(url, expected) {
-        Lookup::Hit(m) => {
-            inner.metrics.hits.fetch_add(1, Ordering::Relaxed);
-            return inner.touch(m).await;
-        }
+        Lookup::Hit(m) => match inner.touch(&m.sha256, None).await {
+            Ok(m) => {
+                inner.metrics.hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(m);
+            }
+            Err(CacheError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        },
         Lookup::Revalidate(m) => Some(m),
         Lookup::Miss => None,
     };
@@ -166,13 +177,10 @@ pub(super) async fn download(
         }
     } else {
         match open_http(inner, url, key, revalidate.as_ref()).await? {
-            Opened::NotModified(mut meta) => {
-                if let Some(src) = meta.sources.get_mut(url) {
-                    src.validated_at = Some(Utc::now());
-                }
+            Opened::NotModified(meta) => {
                 inner.metrics.hits.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(url, "cache entry revalidated: not modified");
-                return inner.touch(meta).await;
+                return inner.touch(&meta.sha256, Some(url)).await;
             }
             Opened::Body(b) => b,
         }
@@ -286,7 +294,7 @@ async fn stream_to_entry(
     let (part, part_meta) = (layout.part(key), layout.part_meta(key));
     // Room first: nothing is written unless the whole image fits.
     let mut reservation = inner
-        .reserve(body.total.unwrap_or(UNKNOWN_LENGTH_STEP))
+        .reserve(key, body.total.unwrap_or(UNKNOWN_LENGTH_STEP))
         .await?;
     let meta = PartMeta {
         url: url.into(),
@@ -346,9 +354,10 @@ async fn stream_to_entry(
                 }
                 None => UNKNOWN_LENGTH_STEP.max(written - reservation.bytes),
             };
-            let extra = inner.reserve(more).await?;
-            reservation.bytes += extra.bytes;
-            std::mem::forget(extra);
+            // The same file, grown: dropping the old guard would remove it.
+            let grown = inner.reserve(key, reservation.bytes + more).await?;
+            reservation.bytes = grown.bytes;
+            std::mem::forget(grown);
         }
         let (mut f, mut d) = (file.take().expect("file"), digests.take().expect("digests"));
         let p3 = part.clone();
@@ -398,67 +407,71 @@ async fn stream_to_entry(
             });
         }
     }
-    let now = Utc::now();
-    let existing = lock(&inner.state).entries.get(&sha256).cloned();
-    let mut entry = existing.unwrap_or_else(|| EntryMeta {
-        sha256: sha256.clone(),
-        size: written,
-        checksums: BTreeMap::new(),
-        sources: BTreeMap::new(),
-        fetched_at: now,
-        last_used: now,
-    });
-    for (a, h) in &sums {
-        entry.checksums.insert(a.name().into(), h.clone());
-    }
-    entry.last_used = now;
-    entry.fetched_at = now;
-    if !url.starts_with("file:") {
-        entry.sources.insert(
-            url.into(),
-            Source {
-                etag: body.etag.clone(),
-                last_modified: body.last_modified.clone(),
-                validated_at: Some(now),
-            },
-        );
-    } else {
-        entry.sources.insert(
-            url.into(),
-            Source {
-                validated_at: Some(now),
-                ..Source::default()
-            },
-        );
-    }
-    let e2 = entry.clone();
+    let p2 = part.clone();
     blocking(move || {
         file.sync_all()
-            .map_err(io_err(format!("syncing {}", part.display())))?;
-        drop(file);
-        // Metadata first: an entry exists once its data is renamed into place.
-        store::write_json(&layout.meta(&e2.sha256), &e2)?;
-        let data = layout.data(&e2.sha256);
-        if data.exists() {
-            store::remove_quiet(&part);
-        } else {
-            std::fs::rename(&part, &data).map_err(io_err(format!(
-                "renaming {} to {}",
-                part.display(),
-                data.display()
-            )))?;
-        }
-        store::sync_parent(&data)?;
-        store::remove_quiet(&part_meta);
-        Ok(())
+            .map_err(io_err(format!("syncing {}", p2.display())))
     })
     .await?;
-    {
-        let mut st = lock(&inner.state);
-        st.entries.insert(entry.sha256.clone(), entry.clone());
-        drop(st);
-        drop(reservation);
-    }
+    let (u2, k2, etag, last_modified) = (
+        url.to_string(),
+        key.to_string(),
+        body.etag.clone(),
+        body.last_modified.clone(),
+    );
+    // Under the cache lock: the entry appears and the reservation disappears in one step for
+    // every other process's accounting, and the metadata merges with what is on disk now.
+    let entry = inner
+        .with_lock(move |_, layout| {
+            let now = Utc::now();
+            let mut entry = store::read_entry(layout, &sha256).unwrap_or_else(|| EntryMeta {
+                sha256: sha256.clone(),
+                size: written,
+                checksums: BTreeMap::new(),
+                sources: BTreeMap::new(),
+                fetched_at: now,
+                last_used: now,
+            });
+            for (a, h) in &sums {
+                entry.checksums.insert(a.name().into(), h.clone());
+            }
+            entry.last_used = now;
+            entry.fetched_at = now;
+            let source = if u2.starts_with("file:") {
+                Source {
+                    validated_at: Some(now),
+                    ..Source::default()
+                }
+            } else {
+                Source {
+                    etag,
+                    last_modified,
+                    validated_at: Some(now),
+                }
+            };
+            entry.sources.insert(u2, source);
+            // Metadata first: an entry exists once its data is renamed into place.
+            store::write_json(&layout.meta(&entry.sha256), &entry)?;
+            let data = layout.data(&entry.sha256);
+            if data.exists() {
+                store::remove_quiet(&part);
+            } else {
+                std::fs::rename(&part, &data).map_err(io_err(format!(
+                    "renaming {} to {}",
+                    part.display(),
+                    data.display()
+                )))?;
+            }
+            store::sync_parent(&data)?;
+            store::remove_quiet(&part_meta);
+            store::remove_quiet(&layout.reservation(&k2));
+            Ok(entry)
+        })
+        .await?;
+    lock(&inner.state)
+        .entries
+        .insert(entry.sha256.clone(), entry.clone());
+    drop(reservation);
     tracing::info!(url, sha256 = %entry.sha256, size = entry.size, "image cached");
     Ok(entry)
 }

@@ -17,8 +17,36 @@
 //!   fetched without a checksum are revalidated with a conditional GET after `revalidate_after`.
 //! - Hard quota ([`quota`]): room is reserved before a download starts (Content-Length), by
 //!   evicting expired entries, then least recently used ones; leased entries are never evicted,
-//!   and when the room cannot be made nothing is evicted and the error names needed/free/pinned.
+//!   and when the room cannot be made nothing is evicted and the error names
+//!   needed/free/pinned/reserved.
 //! - GC on a cron schedule and under pressure; metrics counters.
+//!
+//! Across processes (a `serve` and an operator's `ironcast cache …`, or two conductors on one
+//! host, sharing one directory) the quota and leases hold as they do within one:
+//!
+//! - Every decision (reserve room and evict for it, evict one entry, GC, take a lease, commit a
+//!   download, record a hit) runs on the blocking pool under one flock on `<dir>/cache.lock`,
+//!   from a fresh scan of the directory, and carries out its removals before letting go. The
+//!   lock is never held during a download or an fsync of image bytes.
+//! - A download's reservation is the file `tmp/<key>.reserve` (its byte count), written under
+//!   the cache lock by the process holding the key's download flock and removed at commit in
+//!   the same locked step that makes the entry appear. It counts while that flock is held: a
+//!   downloader killed with SIGKILL stops counting at once, and the next scan removes the file.
+//! - Leases are files in `leases/`. [`LeaseScope::Durable`] leases (the `Images` port, i.e.
+//!   deploys) pin until released, across restarts, since the node records the lease and
+//!   releases it at undeploy. [`LeaseScope::Process`] leases (`cache fetch --hold`) pin while
+//!   their owner holds an flock on `leases/<id>.lock`; once it is free the lease is removed.
+//!   Liveness is always an flock, never a pid: no reuse, no boot id, released by the kernel.
+//! - A lease is written under the cache lock only if the entry is still on disk, so a
+//!   concurrent eviction either happened first (the lease fails with NotFound and `acquire`
+//!   fetches again) or sees the lease. A hit is checked on disk under the lock too: an entry
+//!   another process evicted is downloaded again, never served as a missing file.
+//! - This process's in-memory index is only a copy of the last scan: `list`, `find` and
+//!   `metrics` may lag other processes until the next locked operation; decisions never do.
+//! - Each process enforces its own `quota_bytes`: processes sharing a directory must be given
+//!   the same quota. The directory must be on a local filesystem, where flock is reliable.
+//! - A plain [`Cache::fetch`] pins nothing: a caller that keeps using the file leases it
+//!   ([`Cache::acquire`]), or another process may evict it under pressure.
 //!
 //! Non-goals: decompressing or converting images (the writer does that); caching the ISO
 //! engine's patch sets (they are small and owned by their node).
@@ -42,9 +70,9 @@ use sha2::Digest as _;
 pub use checksum::{Algorithm, Expected};
 pub use config::CacheConfig;
 pub use deploy_drivers::ports::ChecksumSpec;
-pub use store::{EntryMeta, Lease};
+pub use store::{EntryMeta, Lease, LeaseScope};
 
-use store::Layout;
+use store::{CacheLock, FileLock, Layout, Scan};
 
 /// Why a cache operation failed. Cloneable: one download's error is shared by every waiter.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -67,11 +95,13 @@ pub enum CacheError {
         checksum_url: String,
         file_name: String,
     },
-    #[error("cache quota exceeded: needed {needed} bytes, free {free} bytes, pinned by leases {pinned} bytes (quota {quota}); nothing was evicted. Release leases, raise quota_bytes or free space")]
+    #[error("cache quota exceeded: needed {needed} bytes, free {free} bytes, pinned by leases {pinned} bytes, reserved by downloads in progress {reserved} bytes (quota {quota}); nothing was evicted. Release leases, wait for the downloads, raise quota_bytes or free space")]
     QuotaExceeded {
         needed: u64,
         free: u64,
         pinned: u64,
+        /// Held by downloads in progress in any process sharing the directory.
+        reserved: u64,
         quota: u64,
     },
     #[error("origin answered {status} for {url}")]
@@ -164,11 +194,13 @@ pub type Progress = Arc<dyn Fn(u64, Option<u64>) + Send + Sync>;
 
 type Flight = Shared<BoxFuture<'static, Result<EntryMeta>>>;
 
+/// This process's index of the directory as of its last locked scan: answers lookups, lists and
+/// metrics; every decision reads the directory again under the cache lock.
 #[derive(Default)]
 struct State {
     entries: HashMap<String, EntryMeta>,
     leases: HashMap<String, Lease>,
-    /// Bytes reserved by downloads in progress.
+    /// Bytes reserved by downloads in progress, in every process.
     reserved: u64,
 }
 
@@ -179,6 +211,8 @@ struct Inner {
     allowed_dirs: Vec<PathBuf>,
     state: Mutex<State>,
     flights: Mutex<HashMap<String, Flight>>,
+    /// The flocks that keep this process's [`LeaseScope::Process`] leases alive.
+    process_leases: Mutex<HashMap<String, FileLock>>,
     metrics: Metrics,
 }
 
@@ -235,31 +269,26 @@ impl Cache {
         let l2 = layout.clone();
         let scan = blocking(move || {
             l2.create_dirs()?;
-            store::scan(&l2, true, ttl)
+            let held = CacheLock::acquire(&l2)?;
+            store::scan(&held, &l2, true, ttl)
         })
         .await?;
         for p in &scan.removed {
             tracing::info!(path = %p.display(), "removed stray cache file");
         }
-        let state = State {
-            entries: scan
-                .entries
-                .into_iter()
-                .map(|m| (m.sha256.clone(), m))
-                .collect(),
-            leases: scan.leases.into_iter().map(|l| (l.id.clone(), l)).collect(),
-            reserved: 0,
+        let inner = Inner {
+            cfg,
+            layout,
+            client,
+            allowed_dirs,
+            state: Mutex::new(State::default()),
+            flights: Mutex::new(HashMap::new()),
+            process_leases: Mutex::new(HashMap::new()),
+            metrics: Metrics::default(),
         };
+        inner.refresh(&scan);
         Ok(Self {
-            inner: Arc::new(Inner {
-                cfg,
-                layout,
-                client,
-                allowed_dirs,
-                state: Mutex::new(state),
-                flights: Mutex::new(HashMap::new()),
-                metrics: Metrics::default(),
-            }),
+            inner: Arc::new(inner),
         })
     }
 
@@ -287,8 +316,15 @@ impl Cache {
         fetch::check_url(&self.inner, url)?;
         let expected = self.resolve_checksum(url, checksum).await?;
         if let Lookup::Hit(meta) = self.inner.lookup(url, expected.as_ref()) {
-            self.inner.metrics.hits.fetch_add(1, Ordering::Relaxed);
-            return self.inner.touch(meta).await;
+            match self.inner.touch(&meta.sha256, None).await {
+                Ok(meta) => {
+                    self.inner.metrics.hits.fetch_add(1, Ordering::Relaxed);
+                    return Ok(meta);
+                }
+                // Evicted by another process since this one last looked: download it again.
+                Err(CacheError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
         }
         let key = download_key(url, expected.as_ref());
         let flight = {
@@ -373,29 +409,77 @@ impl Cache {
         })
     }
 
-    /// Leases entry `sha256` to `holder`: it is not evicted until the lease is released.
+    /// Leases entry `sha256` to `holder` until released, across restarts
+    /// ([`LeaseScope::Durable`]): it is not evicted meanwhile, by any process.
     pub async fn lease(&self, sha256: &str, holder: &str) -> Result<Lease> {
+        self.lease_with(sha256, holder, LeaseScope::Durable).await
+    }
+
+    /// Leases entry `sha256` to `holder` with the given scope. A [`LeaseScope::Process`] lease
+    /// also ends when this `Cache` is dropped or the process dies.
+    pub async fn lease_with(&self, sha256: &str, holder: &str, scope: LeaseScope) -> Result<Lease> {
         let lease = Lease {
             id: uuid::Uuid::new_v4().to_string(),
             sha256: sha256.to_string(),
             holder: holder.to_string(),
             created_at: Utc::now(),
+            scope,
         };
-        {
-            let mut st = lock(&self.inner.state);
-            if !st.entries.contains_key(sha256) {
-                return Err(CacheError::NotFound(sha256.to_string()));
-            }
-            st.leases.insert(lease.id.clone(), lease.clone());
-        }
-        let path = self.inner.layout.lease(&lease.id);
+        let layout = self.inner.layout.clone();
+        let id = lease.id.clone();
+        // The owner's flock exists before the lease file does, so no scan sees the lease
+        // without a live owner.
+        let owner = match scope {
+            LeaseScope::Durable => None,
+            LeaseScope::Process => Some(
+                blocking(move || {
+                    let path = layout.lease_lock(&id);
+                    FileLock::try_acquire(&path)?.ok_or_else(|| CacheError::Io {
+                        context: format!("locking {}", path.display()),
+                        message: "a fresh lease lock is held by someone else".into(),
+                    })
+                })
+                .await?,
+            ),
+        };
         let l2 = lease.clone();
-        let res = blocking(move || store::write_json(&path, &l2)).await;
-        if let Err(e) = res {
-            lock(&self.inner.state).leases.remove(&lease.id);
-            return Err(e);
+        // Under the cache lock: an eviction deciding now either ran before (and the entry is
+        // gone: NotFound) or runs after and sees the lease.
+        let res = self
+            .inner
+            .with_lock(move |_, layout| {
+                if store::read_entry(layout, &l2.sha256).is_none() {
+                    return Err(CacheError::NotFound(l2.sha256.clone()));
+                }
+                store::write_json(&layout.lease(&l2.id), &l2)
+            })
+            .await;
+        match res {
+            Ok(()) => {
+                lock(&self.inner.state)
+                    .leases
+                    .insert(lease.id.clone(), lease.clone());
+                if let Some(owner) = owner {
+                    lock(&self.inner.process_leases).insert(lease.id.clone(), owner);
+                }
+                Ok(lease)
+            }
+            Err(e) => {
+                if let Some(owner) = owner {
+                    let path = self.inner.layout.lease_lock(&lease.id);
+                    drop(owner);
+                    blocking(move || {
+                        store::remove_quiet(&path);
+                        Ok(())
+                    })
+                    .await?;
+                }
+                if let CacheError::NotFound(_) = e {
+                    lock(&self.inner.state).entries.remove(sha256);
+                }
+                Err(e)
+            }
         }
-        Ok(lease)
     }
 
     /// Releases a lease; unknown ids are fine.
@@ -404,10 +488,20 @@ impl Cache {
             return Ok(());
         }
         lock(&self.inner.state).leases.remove(lease_id);
-        let path = self.inner.layout.lease(lease_id);
+        let owner = lock(&self.inner.process_leases).remove(lease_id);
+        let (path, lock_path) = (
+            self.inner.layout.lease(lease_id),
+            self.inner.layout.lease_lock(lease_id),
+        );
         blocking(move || {
             store::remove_quiet(&path);
-            store::sync_parent(&path)
+            let synced = store::sync_parent(&path);
+            // The lease file goes first: a scan never sees it with its owner's lock free.
+            if owner.is_some() {
+                drop(owner);
+                store::remove_quiet(&lock_path);
+            }
+            synced
         })
         .await
     }
@@ -447,55 +541,66 @@ impl Cache {
         }
     }
 
-    /// Evicts one entry now; refuses a leased one.
+    /// Evicts one entry now; refuses one leased by any process.
     pub async fn evict(&self, sha256: &str) -> Result<()> {
-        {
-            let mut st = lock(&self.inner.state);
-            let holders: Vec<String> = st
-                .leases
-                .values()
-                .filter(|l| l.sha256 == sha256)
-                .map(|l| format!("{} (lease {})", l.holder, l.id))
-                .collect();
-            if !holders.is_empty() {
-                return Err(CacheError::Leased {
-                    sha256: sha256.into(),
-                    holders: holders.join(", "),
-                });
-            }
-            if st.entries.remove(sha256).is_none() {
-                return Err(CacheError::NotFound(sha256.into()));
-            }
-        }
-        self.inner.remove_entries(vec![sha256.to_string()]).await;
+        let sha = sha256.to_string();
+        let scan = self
+            .inner
+            .with_lock(move |held, layout| {
+                let mut scan = store::scan(held, layout, false, chrono::Duration::MAX)?;
+                let holders: Vec<String> = scan
+                    .leases
+                    .iter()
+                    .filter(|l| l.sha256 == sha)
+                    .map(|l| format!("{} (lease {})", l.holder, l.id))
+                    .collect();
+                if !holders.is_empty() {
+                    return Err(CacheError::Leased {
+                        sha256: sha,
+                        holders: holders.join(", "),
+                    });
+                }
+                if !scan.entries.iter().any(|e| e.sha256 == sha) {
+                    return Err(CacheError::NotFound(sha));
+                }
+                evict_locked(layout, &mut scan, std::slice::from_ref(&sha))?;
+                Ok(scan)
+            })
+            .await?;
+        self.inner.refresh(&scan);
+        self.inner.count_evictions(&[sha256.to_string()]);
         Ok(())
     }
 
     /// Removes expired unleased entries (and LRU ones while above quota) and stale partial
-    /// downloads.
+    /// downloads, deciding from the directory as every process sharing it left it.
     pub async fn gc(&self) -> Result<GcReport> {
         let now = Utc::now();
         let ttl = chrono_ttl(&self.inner.cfg);
-        let (evicted, freed) = {
-            let mut st = lock(&self.inner.state);
-            let used = st.used();
-            let plan = quota::gc_plan(&st.candidates(), used, self.inner.cfg.quota_bytes, now, ttl);
-            let mut freed = 0;
-            for d in &plan {
-                if let Some(m) = st.entries.remove(d) {
-                    freed += m.size;
-                }
-            }
-            (plan, freed)
-        };
-        self.inner.remove_entries(evicted.clone()).await;
-        let layout = self.inner.layout.clone();
-        let scan = blocking(move || store::scan(&layout, true, ttl)).await?;
-        Ok(GcReport {
-            evicted,
-            freed_bytes: freed,
-            removed_files: scan.removed,
-        })
+        let quota = self.inner.cfg.quota_bytes;
+        let (report, scan) = self
+            .inner
+            .with_lock(move |held, layout| {
+                let mut scan = store::scan(held, layout, true, ttl)?;
+                let candidates = candidates(&scan);
+                let plan = quota::gc_plan(&candidates, scan.reserved_except(None), quota, now, ttl);
+                let freed = candidates
+                    .iter()
+                    .filter(|c| plan.contains(&c.digest))
+                    .map(|c| c.size)
+                    .sum();
+                evict_locked(layout, &mut scan, &plan)?;
+                let report = GcReport {
+                    evicted: plan,
+                    freed_bytes: freed,
+                    removed_files: std::mem::take(&mut scan.removed),
+                };
+                Ok((report, scan))
+            })
+            .await?;
+        self.inner.refresh(&scan);
+        self.inner.count_evictions(&report.evicted);
+        Ok(report)
     }
 
     pub fn metrics(&self) -> MetricsSnapshot {
@@ -594,30 +699,47 @@ impl State {
     fn used(&self) -> u64 {
         self.entries.values().map(|e| e.size).sum::<u64>() + self.reserved
     }
-    fn candidates(&self) -> Vec<quota::Candidate> {
-        self.entries
-            .values()
-            .map(|e| quota::Candidate {
-                digest: e.sha256.clone(),
-                size: e.size,
-                last_used: e.last_used,
-                fetched_at: e.fetched_at,
-                pinned: self.leases.values().any(|l| l.sha256 == e.sha256),
-            })
-            .collect()
-    }
 }
 
-/// Bytes held for a download in progress; given back when dropped.
+/// The planner's view of a scan: pinned means leased by any live lease.
+fn candidates(scan: &Scan) -> Vec<quota::Candidate> {
+    scan.entries
+        .iter()
+        .map(|e| quota::Candidate {
+            digest: e.sha256.clone(),
+            size: e.size,
+            last_used: e.last_used,
+            fetched_at: e.fetched_at,
+            pinned: scan.leases.iter().any(|l| l.sha256 == e.sha256),
+        })
+        .collect()
+}
+
+/// Removes entries under the cache lock and drops them from `scan`.
+fn evict_locked(layout: &Layout, scan: &mut Scan, shas: &[String]) -> Result<()> {
+    if shas.is_empty() {
+        return Ok(());
+    }
+    for s in shas {
+        tracing::info!(sha256 = %s, "evicting cache entry");
+        store::remove_entry(layout, s);
+    }
+    scan.entries.retain(|e| !shas.contains(&e.sha256));
+    store::sync_parent(&layout.meta("x"))
+}
+
+/// The quota held by this process's download of one key, in `tmp/<key>.reserve`; the file is
+/// removed when the download ends (and ignored by every scan once the key's flock is free).
 struct Reservation {
-    inner: Arc<Inner>,
+    path: PathBuf,
     bytes: u64,
 }
 
 impl Drop for Reservation {
     fn drop(&mut self) {
-        let mut st = lock(&self.inner.state);
-        st.reserved = st.reserved.saturating_sub(self.bytes);
+        // One unlink, usually of a file the commit already removed; a leftover is harmless
+        // because the key's flock is released right after.
+        store::remove_quiet(&self.path);
     }
 }
 
@@ -658,92 +780,123 @@ impl Inner {
         }
     }
 
-    /// Records a use of `meta` (for LRU) and returns the updated metadata.
-    async fn touch(&self, mut meta: EntryMeta) -> Result<EntryMeta> {
-        meta.last_used = Utc::now();
-        self.save_meta(meta).await
-    }
-
-    async fn save_meta(&self, meta: EntryMeta) -> Result<EntryMeta> {
-        {
-            let mut st = lock(&self.state);
-            match st.entries.get_mut(&meta.sha256) {
-                Some(m) => *m = meta.clone(),
-                None => return Err(CacheError::NotFound(meta.sha256.clone())),
-            }
-        }
-        let path = self.layout.meta(&meta.sha256);
-        let m2 = meta.clone();
-        blocking(move || store::write_json(&path, &m2)).await?;
-        Ok(meta)
-    }
-
-    /// Reserves room for `needed` more bytes, evicting by the quota plan; evicts nothing when
-    /// the room cannot be made.
-    async fn reserve(self: &Arc<Self>, needed: u64) -> Result<Reservation> {
-        let evicted = {
-            let mut st = lock(&self.state);
-            let plan = quota::plan(
-                &st.candidates(),
-                st.used(),
-                self.cfg.quota_bytes,
-                needed,
-                Utc::now(),
-                chrono_ttl(&self.cfg),
-            )
-            .map_err(|s| CacheError::QuotaExceeded {
-                needed: s.needed,
-                free: s.free,
-                pinned: s.pinned,
-                quota: s.quota,
-            })?;
-            for d in &plan {
-                st.entries.remove(d);
-            }
-            st.reserved += needed;
-            plan
-        };
-        self.remove_entries(evicted).await;
-        Ok(Reservation {
-            inner: self.clone(),
-            bytes: needed,
+    /// Runs `f` on the blocking pool holding the cache-wide lock.
+    async fn with_lock<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&CacheLock, &Layout) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let layout = self.layout.clone();
+        blocking(move || {
+            let held = CacheLock::acquire(&layout)?;
+            f(&held, &layout)
         })
+        .await
     }
 
-    /// Deletes the files of entries already dropped from the index.
-    async fn remove_entries(&self, shas: Vec<String>) {
-        if shas.is_empty() {
-            return;
-        }
+    /// Replaces this process's index with what a locked scan found.
+    fn refresh(&self, scan: &Scan) {
+        let mut st = lock(&self.state);
+        st.entries = scan
+            .entries
+            .iter()
+            .map(|m| (m.sha256.clone(), m.clone()))
+            .collect();
+        st.leases = scan
+            .leases
+            .iter()
+            .map(|l| (l.id.clone(), l.clone()))
+            .collect();
+        st.reserved = scan.reserved_except(None);
+    }
+
+    fn count_evictions(&self, shas: &[String]) {
         self.metrics
             .evictions
             .fetch_add(shas.len() as u64, Ordering::Relaxed);
-        let layout = self.layout.clone();
-        let res = blocking(move || {
-            for s in &shas {
-                tracing::info!(sha256 = %s, "evicting cache entry");
-                store::remove_quiet(&layout.data(s));
-                store::remove_quiet(&layout.meta(s));
-            }
-            store::sync_parent(&layout.meta("x"))
-        })
-        .await;
-        if let Err(e) = res {
-            tracing::warn!(error = %e, "removing evicted entries");
-        }
     }
 
-    /// Re-reads the directory (another process may have added entries) without cleaning.
-    async fn rescan(&self) -> Result<()> {
-        let layout = self.layout.clone();
-        let scan = blocking(move || store::scan(&layout, false, chrono::Duration::MAX)).await?;
+    /// Records a use of entry `sha256` (for LRU), and that `validated` (a URL) was just
+    /// revalidated, on the metadata as on disk now (another process may have added sources).
+    /// NotFound when another process evicted it.
+    async fn touch(&self, sha256: &str, validated: Option<&str>) -> Result<EntryMeta> {
+        let (sha, url) = (sha256.to_string(), validated.map(str::to_string));
+        let res = self
+            .with_lock(move |_, layout| {
+                let mut meta = store::read_entry(layout, &sha).ok_or(CacheError::NotFound(sha))?;
+                let now = Utc::now();
+                meta.last_used = now;
+                if let Some(src) = url.and_then(|u| meta.sources.get_mut(&u)) {
+                    src.validated_at = Some(now);
+                }
+                store::write_json(&layout.meta(&meta.sha256), &meta)?;
+                Ok(meta)
+            })
+            .await;
         let mut st = lock(&self.state);
-        for m in scan.entries {
-            st.entries.entry(m.sha256.clone()).or_insert(m);
+        match &res {
+            Ok(m) => {
+                st.entries.insert(m.sha256.clone(), m.clone());
+            }
+            Err(CacheError::NotFound(_)) => {
+                st.entries.remove(sha256);
+            }
+            Err(_) => {}
         }
-        for l in scan.leases {
-            st.leases.entry(l.id.clone()).or_insert(l);
-        }
+        res
+    }
+
+    /// Reserves quota for the download of `key`, `total` bytes in all (replacing what it held),
+    /// evicting by the quota plan from a fresh scan of every process's entries, leases and
+    /// reservations; evicts nothing when the room cannot be made.
+    async fn reserve(&self, key: &str, total: u64) -> Result<Reservation> {
+        let (quota, ttl, now) = (self.cfg.quota_bytes, chrono_ttl(&self.cfg), Utc::now());
+        let k = key.to_string();
+        let (plan, scan) = self
+            .with_lock(move |held, layout| {
+                let mut scan = store::scan(held, layout, false, chrono::Duration::MAX)?;
+                let plan = quota::plan(
+                    &candidates(&scan),
+                    scan.reserved_except(Some(&k)),
+                    quota,
+                    total,
+                    now,
+                    ttl,
+                )
+                .map_err(|s| CacheError::QuotaExceeded {
+                    needed: s.needed,
+                    free: s.free,
+                    pinned: s.pinned,
+                    reserved: s.reserved,
+                    quota: s.quota,
+                })?;
+                evict_locked(layout, &mut scan, &plan)?;
+                let file = store::ReservationFile {
+                    bytes: total,
+                    pid: std::process::id(),
+                };
+                store::write_json(&layout.reservation(&k), &file)?;
+                scan.reservations.retain(|r| r.key != k);
+                scan.reservations.push(store::Reserved {
+                    key: k,
+                    bytes: total,
+                });
+                Ok((plan, scan))
+            })
+            .await?;
+        self.refresh(&scan);
+        self.count_evictions(&plan);
+        Ok(Reservation {
+            path: self.layout.reservation(key),
+            bytes: total,
+        })
+    }
+
+    /// Re-reads the directory (other processes add, evict, lease and release) without cleaning.
+    async fn rescan(&self) -> Result<()> {
+        let scan = self
+            .with_lock(|held, layout| store::scan(held, layout, false, chrono::Duration::MAX))
+            .await?;
+        self.refresh(&scan);
         Ok(())
     }
 

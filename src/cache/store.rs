@@ -6,14 +6,24 @@
 //! <dir>/tmp/<key>.part          a download in progress (or interrupted: resumable)
 //! <dir>/tmp/<key>.part.json     what the .part is: URL and validators, for Range resume
 //! <dir>/tmp/<key>.lock          flock held by the process downloading <key>
+//! <dir>/tmp/<key>.reserve       bytes of the quota that download holds (live while the lock is)
 //! <dir>/leases/<id>.json        a lease: this entry is in use, never evict it
+//! <dir>/leases/<id>.lock        flock held by the owner of a process lease (live while held)
+//! <dir>/cache.lock              flock held for every scan, reservation, eviction and commit
 //! ```
+//!
+//! Several processes may share one directory. Everything that decides what the quota holds or
+//! removes files is done under [`CacheLock`] from a fresh [`scan`], so the decision sees every
+//! process's entries, leases and reservations. Liveness is an flock, never a pid: the kernel
+//! drops it when its owner dies however it dies, and nothing can reuse it.
+//!
 //! Blocking functions: call them from `spawn_blocking`.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -53,6 +63,19 @@ pub struct PartMeta {
     pub started_at: DateTime<Utc>,
 }
 
+/// How long a lease lives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeaseScope {
+    /// Until released, across restarts: a deploy records its lease id with the node and
+    /// releases it at undeploy, whichever conductor process is alive then.
+    #[default]
+    Durable,
+    /// Until released or until the owning process dies: the owner holds an flock on
+    /// `leases/<id>.lock`, and a lease whose lock is free no longer pins.
+    Process,
+}
+
 /// A lease protecting an entry from eviction.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
@@ -60,6 +83,17 @@ pub struct Lease {
     pub sha256: String,
     pub holder: String,
     pub created_at: DateTime<Utc>,
+    /// Absent in leases written before scopes existed: those are durable.
+    #[serde(default)]
+    pub scope: LeaseScope,
+}
+
+/// Quota held by one download in progress, in `tmp/<key>.reserve`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReservationFile {
+    pub bytes: u64,
+    /// For people reading the directory; liveness is the key's flock.
+    pub pid: u32,
 }
 
 pub fn io_err(context: impl Into<String>) -> impl FnOnce(io::Error) -> CacheError {
@@ -103,6 +137,15 @@ impl Layout {
     }
     pub fn lease(&self, id: &str) -> PathBuf {
         self.leases().join(format!("{id}.json"))
+    }
+    pub fn lease_lock(&self, id: &str) -> PathBuf {
+        self.leases().join(format!("{id}.lock"))
+    }
+    pub fn reservation(&self, key: &str) -> PathBuf {
+        self.tmp().join(format!("{key}.reserve"))
+    }
+    pub fn cache_lock(&self) -> PathBuf {
+        self.root.join("cache.lock")
     }
 
     pub fn create_dirs(&self) -> Result<(), CacheError> {
@@ -169,71 +212,134 @@ impl FileLock {
         Self::lock(path, libc::LOCK_EX | libc::LOCK_NB)
     }
     fn lock(path: &Path, op: libc::c_int) -> Result<Option<Self>, CacheError> {
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(io_err(format!("opening lock {}", path.display())))?;
         loop {
-            // SAFETY: flock on a file descriptor we own; no memory is shared with the kernel.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
-            if rc == 0 {
+            let file = fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(path)
+                .map_err(io_err(format!("opening lock {}", path.display())))?;
+            if !flock(&file, op).map_err(io_err(format!("locking {}", path.display())))? {
+                return Ok(None);
+            }
+            // Lock files are removed while locked (stale downloads, dead leases): a lock won on
+            // an inode no longer at `path` excludes nobody, so open the path again.
+            let here = fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+            let mine = file
+                .metadata()
+                .map_err(io_err(format!("reading lock {}", path.display())))?;
+            if here == Some((mine.dev(), mine.ino())) {
                 return Ok(Some(Self { _file: file }));
             }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::Interrupted => continue,
-                io::ErrorKind::WouldBlock => return Ok(None),
-                _ => return Err(io_err(format!("locking {}", path.display()))(e)),
-            }
+        }
+    }
+
+    /// Whether some open file description (any process, this one included) holds the lock at
+    /// `path`; a missing file is not held. Nothing is created.
+    pub fn is_held(path: &Path) -> Result<bool, CacheError> {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_err(format!("opening lock {}", path.display()))(e)),
+        };
+        let won = flock(&file, libc::LOCK_EX | libc::LOCK_NB)
+            .map_err(io_err(format!("testing lock {}", path.display())))?;
+        Ok(!won)
+    }
+}
+
+/// flock(2) retried on EINTR; false when a non-blocking request finds it held.
+fn flock(file: &File, op: libc::c_int) -> io::Result<bool> {
+    loop {
+        // SAFETY: flock on a file descriptor we own; no memory is shared with the kernel.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(false),
+            _ => return Err(e),
         }
     }
 }
 
-/// What `scan` found: complete entries, leases, and what it cleaned.
+/// The cache-wide lock: held while reading the directory for a decision and carrying it out
+/// (reserve, evict, lease, commit, GC), never during a download.
+pub struct CacheLock {
+    _lock: FileLock,
+}
+
+impl CacheLock {
+    /// Blocks until held.
+    pub fn acquire(layout: &Layout) -> Result<Self, CacheError> {
+        Ok(Self {
+            _lock: FileLock::acquire(&layout.cache_lock())?,
+        })
+    }
+}
+
+/// Quota held by a live download, as found by [`scan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reserved {
+    pub key: String,
+    pub bytes: u64,
+}
+
+/// What `scan` found: complete entries, live leases and reservations, and what it removed.
 #[derive(Debug, Default)]
 pub struct Scan {
     pub entries: Vec<EntryMeta>,
     pub leases: Vec<Lease>,
+    pub reservations: Vec<Reserved>,
     pub removed: Vec<PathBuf>,
 }
 
-/// Reads the cache directory; with `clean`, deletes orphans (data without metadata, metadata
+impl Scan {
+    /// Bytes reserved by live downloads other than `except` (the caller's own key).
+    pub fn reserved_except(&self, except: Option<&str>) -> u64 {
+        self.reservations
+            .iter()
+            .filter(|r| Some(r.key.as_str()) != except)
+            .map(|r| r.bytes)
+            .sum()
+    }
+}
+
+/// The entry `sha256` when it is complete on disk (metadata readable, data of its size).
+pub fn read_entry(layout: &Layout, sha256: &str) -> Option<EntryMeta> {
+    let meta: EntryMeta = read_json(&layout.meta(sha256))?;
+    let len = fs::metadata(layout.data(sha256)).ok()?.len();
+    (meta.sha256 == sha256 && len == meta.size).then_some(meta)
+}
+
+/// Removes an entry's files, data first: without its data it is no entry any more.
+pub fn remove_entry(layout: &Layout, sha256: &str) {
+    remove_quiet(&layout.data(sha256));
+    remove_quiet(&layout.meta(sha256));
+}
+
+/// Reads the cache directory under the cache lock (so removing what is dead is safe): process
+/// leases whose owner's flock is free and reservations whose download key's flock is free are
+/// removed, not returned. With `clean`, also deletes orphans (data without metadata, metadata
 /// without data or unreadable, temp files) and `.part` files nobody is downloading that cannot
 /// be resumed (no readable `.part.json`) or are older than `part_max_age`.
 pub fn scan(
+    _held: &CacheLock,
     layout: &Layout,
     clean: bool,
     part_max_age: chrono::Duration,
 ) -> Result<Scan, CacheError> {
     let mut scan = Scan::default();
     let entries_dir = layout.entries();
-    let names: Vec<String> = fs::read_dir(&entries_dir)
-        .map_err(io_err(format!("listing {}", entries_dir.display())))?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .collect();
-    // A file younger than this may belong to a download committing right now (another process
-    // writes the metadata, then renames the data): not an orphan yet.
-    let settling = std::time::Duration::from_secs(300);
-    let young = |p: &Path| {
-        fs::metadata(p)
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|t| t.elapsed().ok())
-            .is_none_or(|age| age < settling)
-    };
+    let names = list_names(&entries_dir)?;
     let mut good = std::collections::HashSet::new();
     for name in &names {
         if let Some(hash) = name.strip_suffix(".json") {
-            let meta: Option<EntryMeta> = read_json(&entries_dir.join(name));
-            let data = fs::metadata(layout.data(hash)).ok();
-            match (meta, data) {
-                (Some(m), Some(d)) if m.sha256 == hash && d.len() == m.size => {
-                    good.insert(hash.to_string());
-                    scan.entries.push(m)
-                }
-                _ => {}
+            if let Some(m) = read_entry(layout, hash) {
+                good.insert(hash.to_string());
+                scan.entries.push(m)
             }
         }
     }
@@ -247,24 +353,98 @@ pub fn scan(
             }
         }
     }
-    let leases_dir = layout.leases();
-    for e in fs::read_dir(&leases_dir)
-        .map_err(io_err(format!("listing {}", leases_dir.display())))?
-        .flatten()
-    {
-        match read_json::<Lease>(&e.path()) {
-            Some(l) => scan.leases.push(l),
-            None if clean && !young(&e.path()) => {
-                remove_quiet(&e.path());
-                scan.removed.push(e.path());
-            }
-            None => {}
-        }
-    }
+    scan_leases(layout, clean, &mut scan)?;
+    scan_reservations(layout, &mut scan)?;
     if clean {
         clean_parts(layout, part_max_age, &mut scan.removed)?;
     }
     Ok(scan)
+}
+
+fn list_names(dir: &Path) -> Result<Vec<String>, CacheError> {
+    Ok(fs::read_dir(dir)
+        .map_err(io_err(format!("listing {}", dir.display())))?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect())
+}
+
+/// A file younger than this may belong to a write in progress in another process that does
+/// not take the cache lock for it (a `.part.json`, a lease being written): not an orphan yet.
+fn young(p: &Path) -> bool {
+    let settling = std::time::Duration::from_secs(300);
+    fs::metadata(p)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_none_or(|age| age < settling)
+}
+
+fn scan_leases(layout: &Layout, clean: bool, scan: &mut Scan) -> Result<(), CacheError> {
+    let dir = layout.leases();
+    for name in list_names(&dir)? {
+        let path = dir.join(&name);
+        if let Some(id) = name.strip_suffix(".lock") {
+            // A process lease's lock whose lease is gone (released, or its owner died while
+            // creating it) and that nobody holds.
+            if !layout.lease(id).exists() && !FileLock::is_held(&path)? {
+                remove_quiet(&path);
+                scan.removed.push(path);
+            }
+            continue;
+        }
+        let Some(id) = name.strip_suffix(".json") else {
+            if clean && !young(&path) {
+                remove_quiet(&path);
+                scan.removed.push(path);
+            }
+            continue;
+        };
+        match read_json::<Lease>(&path) {
+            Some(l)
+                if l.scope == LeaseScope::Process
+                    && !FileLock::is_held(&layout.lease_lock(id))? =>
+            {
+                tracing::info!(lease = %l.id, holder = %l.holder, sha256 = %l.sha256, "dropping the lease of a process that ended");
+                remove_quiet(&path);
+                remove_quiet(&layout.lease_lock(id));
+                scan.removed.push(path);
+            }
+            Some(l) => scan.leases.push(l),
+            None if clean && !young(&path) => {
+                remove_quiet(&path);
+                scan.removed.push(path);
+            }
+            None => {}
+        }
+    }
+    Ok(())
+}
+
+fn scan_reservations(layout: &Layout, scan: &mut Scan) -> Result<(), CacheError> {
+    let tmp = layout.tmp();
+    for name in list_names(&tmp)? {
+        let Some(key) = name.strip_suffix(".reserve") else {
+            continue;
+        };
+        let path = tmp.join(&name);
+        // Written under the cache lock by a downloader holding the key's lock: if the key's
+        // lock is free, that downloader is gone.
+        if !FileLock::is_held(&layout.lock(key))? {
+            remove_quiet(&path);
+            scan.removed.push(path);
+            continue;
+        }
+        match read_json::<ReservationFile>(&path) {
+            Some(r) => scan.reservations.push(Reserved {
+                key: key.to_string(),
+                bytes: r.bytes,
+            }),
+            // Written atomically under the cache lock, so never half-written: unreadable means
+            // damaged; the live download's next reservation rewrites it.
+            None => tracing::warn!(path = %path.display(), "unreadable reservation ignored"),
+        }
+    }
+    Ok(())
 }
 
 fn clean_parts(
@@ -280,7 +460,8 @@ fn clean_parts(
     {
         let name = e.file_name().to_string_lossy().into_owned();
         let Some(key) = name.strip_suffix(".part") else {
-            if name.ends_with(".tmp") {
+            // A young temp file may be a `.part.json` being written by a downloader now.
+            if name.ends_with(".tmp") && !young(&e.path()) {
                 remove_quiet(&e.path());
                 removed.push(e.path());
             }
@@ -383,7 +564,8 @@ mod tests {
         };
         write_json(&layout.part_meta("k1"), &pm).unwrap();
         fs::write(layout.part("k2"), b"12").unwrap();
-        let scan = scan(&layout, true, chrono::Duration::hours(1)).unwrap();
+        let held = CacheLock::acquire(&layout).unwrap();
+        let scan = scan(&held, &layout, true, chrono::Duration::hours(1)).unwrap();
         assert_eq!(scan.entries, vec![meta]);
         let mut left: Vec<String> = fs::read_dir(layout.entries())
             .unwrap()
@@ -393,5 +575,75 @@ mod tests {
         assert_eq!(left, vec!["aa", "aa.json", "ff"]);
         assert!(layout.part("k1").exists() && layout.part_meta("k1").exists());
         assert!(!layout.part("k2").exists());
+    }
+
+    fn lease(id: &str, scope: LeaseScope) -> Lease {
+        Lease {
+            id: id.into(),
+            sha256: "aa".into(),
+            holder: format!("holder-{id}"),
+            created_at: Utc::now(),
+            scope,
+        }
+    }
+
+    // flock belongs to an open file description, so a second open in this process stands in
+    // for another process: held means some live owner, free means its owner is gone.
+    #[test]
+    fn scan_drops_leases_and_reservations_whose_owner_lock_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout {
+            root: dir.path().to_path_buf(),
+        };
+        layout.create_dirs().unwrap();
+        for (id, scope) in [
+            ("durable", LeaseScope::Durable),
+            ("alive", LeaseScope::Process),
+            ("dead", LeaseScope::Process),
+        ] {
+            write_json(&layout.lease(id), &lease(id, scope)).unwrap();
+        }
+        let owner = FileLock::try_acquire(&layout.lease_lock("alive"))
+            .unwrap()
+            .unwrap();
+        drop(
+            FileLock::try_acquire(&layout.lease_lock("dead"))
+                .unwrap()
+                .unwrap(),
+        );
+        // A lease written before scopes existed is durable.
+        fs::write(
+            layout.lease("old"),
+            r#"{"id":"old","sha256":"aa","holder":"n","created_at":"2026-01-01T00:00:00Z"}"#,
+        )
+        .unwrap();
+        let downloading = FileLock::try_acquire(&layout.lock("k1")).unwrap().unwrap();
+        for key in ["k1", "k2"] {
+            let r = ReservationFile { bytes: 7, pid: 1 };
+            write_json(&layout.reservation(key), &r).unwrap();
+        }
+        let held = CacheLock::acquire(&layout).unwrap();
+        let s = scan(&held, &layout, false, chrono::Duration::hours(1)).unwrap();
+        let mut ids: Vec<&str> = s.leases.iter().map(|l| l.id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, ["alive", "durable", "old"]);
+        assert_eq!(
+            s.reservations,
+            vec![Reserved {
+                key: "k1".into(),
+                bytes: 7
+            }]
+        );
+        assert_eq!(
+            (s.reserved_except(None), s.reserved_except(Some("k1"))),
+            (7, 0)
+        );
+        assert!(!layout.lease("dead").exists() && !layout.lease_lock("dead").exists());
+        assert!(!layout.reservation("k2").exists());
+        // Once their owners end, they stop pinning too.
+        drop((owner, downloading));
+        let s = scan(&held, &layout, false, chrono::Duration::hours(1)).unwrap();
+        assert_eq!(s.leases.len(), 2);
+        assert!(s.reservations.is_empty());
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::cache::{Cache, CacheConfig, ChecksumSpec, EntryInfo};
+use crate::cache::{Cache, CacheConfig, ChecksumSpec, EntryInfo, LeaseScope};
 
 #[derive(Debug, clap::Args)]
 pub struct CacheOpts {
@@ -48,6 +48,10 @@ pub enum CacheCmd {
         /// SHA256SUMS-style file listing the image's file name.
         #[arg(long)]
         checksum: Option<String>,
+        /// Then keep the image leased until standard input closes or this command is
+        /// interrupted or killed: no process sharing the cache directory evicts it meanwhile.
+        #[arg(long)]
+        hold: bool,
         #[command(flatten)]
         opts: CacheOpts,
     },
@@ -94,6 +98,21 @@ pub fn parse_checksum(text: &str) -> ChecksumSpec {
             algorithm: "auto".into(),
             hex: text.to_string(),
         },
+    }
+}
+
+/// Returns when standard input reaches end of file or on Ctrl-C.
+async fn wait_for_eof_or_interrupt() -> anyhow::Result<()> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // A plain thread, not tokio's stdin: a read still blocked at exit would hold up the
+    // runtime's shutdown, a detached thread does not.
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        let _ = tx.send(());
+    });
+    tokio::select! {
+        _ = rx => Ok(()),
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C"),
     }
 }
 
@@ -169,6 +188,7 @@ pub async fn run(cmd: CacheCmd) -> anyhow::Result<ExitCode> {
         CacheCmd::Fetch {
             url,
             checksum,
+            hold,
             opts,
         } => {
             let spec = checksum.as_deref().map(parse_checksum);
@@ -191,6 +211,19 @@ pub async fn run(cmd: CacheCmd) -> anyhow::Result<ExitCode> {
                 .await;
             bar.finish_and_clear();
             let meta = res.with_context(|| format!("fetching {url}"))?;
+            // A process lease: it ends with this process however it ends, so a forgotten or
+            // killed `--hold` never pins the entry.
+            let lease = if *hold {
+                let holder = format!("ironcast cache fetch --hold (pid {})", std::process::id());
+                Some(
+                    cache
+                        .lease_with(&meta.sha256, &holder, LeaseScope::Process)
+                        .await
+                        .with_context(|| format!("leasing sha256:{}", meta.sha256))?,
+                )
+            } else {
+                None
+            };
             if opts.json {
                 println!("{}", serde_json::to_string_pretty(&meta)?);
             } else {
@@ -200,6 +233,14 @@ pub async fn run(cmd: CacheCmd) -> anyhow::Result<ExitCode> {
                     human(meta.size),
                     cache.path_of(&meta.sha256).display()
                 );
+            }
+            if let Some(lease) = lease {
+                eprintln!(
+                    "lease {} held until standard input closes or this command is interrupted",
+                    lease.id
+                );
+                wait_for_eof_or_interrupt().await?;
+                cache.release(&lease.id).await?;
             }
         }
         CacheCmd::Gc { opts } => {
