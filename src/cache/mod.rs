@@ -820,18 +820,29 @@ impl Inner {
     /// NotFound when another process evicted it.
     async fn touch(&self, sha256: &str, validated: Option<&str>) -> Result<EntryMeta> {
         let (sha, url) = (sha256.to_string(), validated.map(str::to_string));
-        let res = self
-            .with_lock(move |_, layout| {
-                let mut meta = store::read_entry(layout, &sha).ok_or(CacheError::NotFound(sha))?;
-                let now = Utc::now();
-                meta.last_used = now;
-                if let Some(src) = url.and_then(|u| meta.sources.get_mut(&u)) {
-                    src.validated_at = Some(now);
-                }
-                store::write_json(&layout.meta(&meta.sha256), &meta)?;
-                Ok(meta)
-            })
-            .await;
+        let res = match url {
+            // A plain hit only moves the entry up the LRU order: the metadata file's mtime
+            // says so (see `store::read_entry`), with no lock, rewrite or fsync, so a fleet
+            // deploying one image does not queue on the cache lock.
+            None => {
+                let layout = self.layout.clone();
+                blocking(move || store::mark_used(&layout, &sha)).await
+            }
+            Some(url) => {
+                self.with_lock(move |_, layout| {
+                    let mut meta =
+                        store::read_entry(layout, &sha).ok_or(CacheError::NotFound(sha))?;
+                    let now = Utc::now();
+                    meta.last_used = now;
+                    if let Some(src) = meta.sources.get_mut(&url) {
+                        src.validated_at = Some(now);
+                    }
+                    store::write_json(&layout.meta(&meta.sha256), &meta)?;
+                    Ok(meta)
+                })
+                .await
+            }
+        };
         let mut st = lock(&self.state);
         match &res {
             Ok(m) => {

@@ -309,9 +309,32 @@ impl Scan {
 
 /// The entry `sha256` when it is complete on disk (metadata readable, data of its size).
 pub fn read_entry(layout: &Layout, sha256: &str) -> Option<EntryMeta> {
-    let meta: EntryMeta = read_json(&layout.meta(sha256))?;
+    let path = layout.meta(sha256);
+    let mut meta: EntryMeta = read_json(&path)?;
     let len = fs::metadata(layout.data(sha256)).ok()?.len();
-    (meta.sha256 == sha256 && len == meta.size).then_some(meta)
+    if meta.sha256 != sha256 || len != meta.size {
+        return None;
+    }
+    // Hits record themselves in the file's mtime (`mark_used`), not in its JSON.
+    let touched = fs::metadata(&path).and_then(|m| m.modified()).ok();
+    if let Some(t) = touched.map(chrono::DateTime::<Utc>::from) {
+        meta.last_used = meta.last_used.max(t);
+    }
+    Some(meta)
+}
+
+/// Records a use of entry `sha256` now by setting its metadata file's mtime: atomic, no
+/// rewrite, no fsync (a lost update after a crash only makes the entry look older).
+pub fn mark_used(layout: &Layout, sha256: &str) -> Result<EntryMeta, CacheError> {
+    let path = layout.meta(sha256);
+    let gone = || CacheError::NotFound(sha256.to_string());
+    let file = fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|_| gone())?;
+    file.set_modified(std::time::SystemTime::now())
+        .map_err(io_err(format!("marking {} used", path.display())))?;
+    read_entry(layout, sha256).ok_or_else(gone)
 }
 
 /// Removes an entry's files, data first: without its data it is no entry any more.
