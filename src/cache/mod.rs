@@ -25,7 +25,7 @@
 //! host, sharing one directory) the quota and leases hold as they do within one:
 //!
 //! - Every decision (reserve room and evict for it, evict one entry, GC, take a lease, commit a
-//!   download, record a hit) runs on the blocking pool under one flock on `<dir>/cache.lock`,
+//!   download) runs on the blocking pool under one flock on `<dir>/cache.lock`,
 //!   from a fresh scan of the directory, and carries out its removals before letting go. The
 //!   lock is never held during a download or an fsync of image bytes.
 //! - A download's reservation is the file `tmp/<key>.reserve` (its byte count), written under
@@ -39,8 +39,9 @@
 //!   Liveness is always an flock, never a pid: no reuse, no boot id, released by the kernel.
 //! - A lease is written under the cache lock only if the entry is still on disk, so a
 //!   concurrent eviction either happened first (the lease fails with NotFound and `acquire`
-//!   fetches again) or sees the lease. A hit is checked on disk under the lock too: an entry
-//!   another process evicted is downloaded again, never served as a missing file.
+//!   fetches again) or sees the lease. A hit needs no lock: it sets the metadata file's mtime
+//!   (the entry's last use, for LRU) and re-reads the entry, so an entry another process
+//!   evicted is downloaded again, never served as a missing file.
 //! - This process's in-memory index is only a copy of the last scan: `list`, `find` and
 //!   `metrics` may lag other processes until the next locked operation; decisions never do.
 //! - Each process enforces its own `quota_bytes`: processes sharing a directory must be given
