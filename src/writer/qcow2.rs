@@ -210,6 +210,9 @@ struct Decoder<'e, 'a> {
     emit: &'e mut Emit<'a>,
     /// Contiguous data being gathered into one extent.
     batch: Option<(u64, Vec<u8>)>,
+    /// Contiguous zero clusters gathered into one extent: one channel hop per run, not per
+    /// cluster (a sparse 2 GiB image has ~30,000 of them).
+    zeros: Option<(u64, u64)>,
     stats: Qcow2Stats,
 }
 
@@ -232,6 +235,7 @@ pub(crate) fn decode(
         received: 0,
         emit,
         batch: None,
+        zeros: None,
         stats: Qcow2Stats::default(),
         h,
     };
@@ -463,7 +467,22 @@ impl Decoder<'_, '_> {
 
     fn zero(&mut self, guest: u64, len: u64) -> Result<(), WriteError> {
         let len = len.min(self.h.size - guest);
-        (self.emit)(Extent::Zero { offset: guest, len })
+        if let Some((start, run)) = &mut self.zeros {
+            if *start + *run == guest {
+                *run += len;
+                return Ok(());
+            }
+        }
+        self.flush_zeros()?;
+        self.zeros = Some((guest, len));
+        Ok(())
+    }
+
+    fn flush_zeros(&mut self) -> Result<(), WriteError> {
+        if let Some((offset, len)) = self.zeros.take() {
+            (self.emit)(Extent::Zero { offset, len })?;
+        }
+        Ok(())
     }
 
     fn data(&mut self, guest: u64, mut buf: Vec<u8>) -> Result<(), WriteError> {
@@ -491,6 +510,7 @@ impl Decoder<'_, '_> {
     fn finish(&mut self) -> Result<(), WriteError> {
         self.process(true)?;
         self.flush()?;
+        self.flush_zeros()?;
         if let Some((&host, item)) = self.pending.iter().next() {
             return Err(WriteError::Corrupt(format!(
                 "qcow2 image ends at byte {} but {} structure(s) lie beyond, the first a {item:?} at host offset {host}: the file is truncated",
