@@ -15,10 +15,11 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
+use super::chunks::read_full;
 use super::error::{io_err, WriteError};
 use super::extent::{Emit, Extent, EXTENT_MAX};
 use super::lookbehind::LookBehind;
-use super::raw::read_full;
+use super::pool::Pool;
 
 pub const MAGIC: &[u8; 4] = b"QFI\xfb";
 /// Host offsets in L1/L2 entries: bits 9–55 (qcow2.txt, "Cluster mapping").
@@ -208,8 +209,9 @@ struct Decoder<'e, 'a> {
     store: LookBehind,
     received: u64,
     emit: &'e mut Emit<'a>,
-    /// Contiguous data being gathered into one extent.
+    /// Contiguous data being gathered into one extent, in a buffer from `pool`.
     batch: Option<(u64, Vec<u8>)>,
+    pool: Pool,
     /// Contiguous zero clusters gathered into one extent: one channel hop per run, not per
     /// cluster (a sparse 2 GiB image has ~30,000 of them).
     zeros: Option<(u64, u64)>,
@@ -235,6 +237,7 @@ pub(crate) fn decode(
         received: 0,
         emit,
         batch: None,
+        pool: Pool::new(EXTENT_MAX),
         zeros: None,
         stats: Qcow2Stats::default(),
         h,
@@ -494,7 +497,8 @@ impl Decoder<'_, '_> {
             }
         }
         self.flush()?;
-        let mut b = Vec::with_capacity(EXTENT_MAX);
+        let mut b = self.pool.take();
+        b.clear();
         b.extend_from_slice(&buf);
         self.batch = Some((guest, b));
         Ok(())
@@ -502,6 +506,8 @@ impl Decoder<'_, '_> {
 
     fn flush(&mut self) -> Result<(), WriteError> {
         if let Some((offset, buf)) = self.batch.take() {
+            let len = buf.len();
+            let buf = self.pool.share(buf, len);
             (self.emit)(Extent::Data { offset, buf })?;
         }
         Ok(())

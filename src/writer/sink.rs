@@ -168,20 +168,16 @@ impl Sink {
         }
     }
 
-    /// Writes one extent; hands a data buffer back for reuse.
-    pub fn put(&mut self, extent: Extent) -> Result<Option<Vec<u8>>, WriteError> {
+    /// Writes one extent.
+    pub fn put(&mut self, extent: Extent) -> Result<(), WriteError> {
         self.check_fits(extent.end())?;
         self.high = self.high.max(extent.end());
         match extent {
             Extent::Zero { offset, len } => {
                 self.record(offset, len, None);
-                self.zero(offset, len)?;
-                Ok(None)
+                self.zero(offset, len)
             }
-            Extent::Data { offset, buf } => {
-                self.data(offset, &buf)?;
-                Ok(Some(buf))
-            }
+            Extent::Data { offset, buf } => self.data(offset, &buf),
         }
     }
 

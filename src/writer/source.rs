@@ -1,18 +1,23 @@
 //! Where image bytes come from: an http(s) URL (streamed with reqwest on a private thread,
-//! bridged by a bounded channel), a file (a cache entry is just a file path), or stdin.
+//! bridged by a bounded channel), a file (a cache entry is just a file path), or stdin. Each
+//! is opened as a stream of [`SOURCE_CHUNK`]-sized chunks (the last may be shorter).
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver};
 
 use bytes::Bytes;
 
+use super::chunks::{Chunks, ReadChunks};
 use super::error::{io_err, WriteError};
+use super::pool::Pool;
 
-/// Bytes handed from the HTTP thread to the decoder at a time, and how many may wait: the
-/// network side holds at most `HTTP_BATCH * HTTP_SLOTS` (8 MiB) of the pipeline budget.
-const HTTP_BATCH: usize = 1 << 20;
-const HTTP_SLOTS: usize = 8;
+/// Size of the chunks a source is read in: each is one syscall or channel hop, and for a raw
+/// image one data extent, so it must amortise those; it is also the unit of memory held by
+/// the hash and sink queues.
+pub(crate) const SOURCE_CHUNK: usize = 1 << 20;
+
+/// Chunks the HTTP thread may queue ahead of the decoder, beside the one it is filling.
+pub(crate) const HTTP_SLOTS: usize = 4;
 
 /// An image source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +52,9 @@ impl Source {
     }
 }
 
-/// An opened source: a reader and its length when known (file size, Content-Length).
+/// An opened source: its chunks and its length when known (file size, Content-Length).
 pub(crate) struct Opened {
-    pub reader: Box<dyn Read + Send>,
+    pub chunks: Chunks,
     pub len: Option<u64>,
 }
 
@@ -63,12 +68,12 @@ pub(crate) fn open(source: &Source) -> Result<Opened, WriteError> {
                 .map_err(io_err(format!("reading metadata of {}", path.display())))?;
             let len = meta.is_file().then_some(meta.len());
             Ok(Opened {
-                reader: Box::new(file),
+                chunks: Box::new(ReadChunks::new(file, SOURCE_CHUNK)),
                 len,
             })
         }
         Source::Stdin => Ok(Opened {
-            reader: Box::new(std::io::stdin()),
+            chunks: Box::new(ReadChunks::new(std::io::stdin(), SOURCE_CHUNK)),
             len: None,
         }),
         Source::Url(url) => open_http(url),
@@ -115,28 +120,31 @@ fn open_http(url: &str) -> Result<Opened, WriteError> {
                 if head_tx.send(Ok(resp.content_length())).is_err() {
                     return;
                 }
-                let mut batch = Vec::with_capacity(HTTP_BATCH);
+                // Gathered into full pooled chunks: raw extents stay aligned and each channel
+                // hop carries a whole chunk, whatever sizes the network hands over.
+                let pool = Pool::new(SOURCE_CHUNK);
+                let mut batch = pool.take();
+                batch.clear();
                 loop {
                     match resp.chunk().await {
-                        Ok(Some(chunk)) => {
-                            if batch.is_empty() && chunk.len() >= HTTP_BATCH {
-                                if tx.send(Msg::Data(chunk)).is_err() {
-                                    return;
-                                }
-                                continue;
-                            }
-                            batch.extend_from_slice(&chunk);
-                            if batch.len() >= HTTP_BATCH {
-                                let full =
-                                    std::mem::replace(&mut batch, Vec::with_capacity(HTTP_BATCH));
-                                if tx.send(Msg::Data(Bytes::from(full))).is_err() {
-                                    return;
+                        Ok(Some(mut chunk)) => {
+                            while !chunk.is_empty() {
+                                let n = (SOURCE_CHUNK - batch.len()).min(chunk.len());
+                                batch.extend_from_slice(&chunk.split_to(n));
+                                if batch.len() == SOURCE_CHUNK {
+                                    let mut next = pool.take();
+                                    next.clear();
+                                    let full = std::mem::replace(&mut batch, next);
+                                    if tx.send(Msg::Data(pool.share(full, SOURCE_CHUNK))).is_err() {
+                                        return;
+                                    }
                                 }
                             }
                         }
                         Ok(None) => {
                             if !batch.is_empty() {
-                                let _ = tx.send(Msg::Data(Bytes::from(batch)));
+                                let len = batch.len();
+                                let _ = tx.send(Msg::Data(pool.share(batch, len)));
                             }
                             let _ = tx.send(Msg::Done);
                             return;
@@ -166,9 +174,8 @@ fn open_http(url: &str) -> Result<Opened, WriteError> {
         }
     };
     Ok(Opened {
-        reader: Box::new(ChannelReader {
+        chunks: Box::new(ChannelChunks {
             rx,
-            cur: Bytes::new(),
             done: false,
             url: url.to_string(),
         }),
@@ -176,40 +183,35 @@ fn open_http(url: &str) -> Result<Opened, WriteError> {
     })
 }
 
-/// Reads what the HTTP thread sends; a vanished sender without `Done` is an error, never EOF.
-struct ChannelReader {
+/// Yields what the HTTP thread sends; a vanished sender without `Done` is an error, never
+/// the end.
+struct ChannelChunks {
     rx: Receiver<Msg>,
-    cur: Bytes,
     done: bool,
     url: String,
 }
 
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            if self.done {
-                return Ok(0);
-            }
-            match self.rx.recv() {
-                Ok(Msg::Data(b)) => self.cur = b,
-                Ok(Msg::Done) => self.done = true,
-                Ok(Msg::Failed(e)) => {
-                    return Err(std::io::Error::other(format!(
-                        "download of {} failed: {e}",
-                        self.url
-                    )))
-                }
-                Err(_) => {
-                    return Err(std::io::Error::other(format!(
-                        "download of {} stopped unexpectedly",
-                        self.url
-                    )))
-                }
-            }
+impl Iterator for ChannelChunks {
+    type Item = std::io::Result<Bytes>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
         }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        let _ = self.cur.split_to(n);
-        Ok(n)
+        match self.rx.recv() {
+            Ok(Msg::Data(b)) => Some(Ok(b)),
+            Ok(Msg::Done) => {
+                self.done = true;
+                None
+            }
+            Ok(Msg::Failed(e)) => Some(Err(std::io::Error::other(format!(
+                "download of {} failed: {e}",
+                self.url
+            )))),
+            Err(_) => Some(Err(std::io::Error::other(format!(
+                "download of {} stopped unexpectedly",
+                self.url
+            )))),
+        }
     }
 }
