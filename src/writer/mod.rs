@@ -8,7 +8,9 @@
 //! and decodes (raw, or qcow2 streamed — see [`qcow2`]), sending [`extent::Extent`]s; the
 //! calling thread writes them to the [`sink`]; the checksum runs on a thread of its own. A raw
 //! uncompressed image is not copied in user space at all: the buffer a chunk is read into is
-//! hashed and written as it is, then reused ([`pool`]).
+//! hashed and written as it is, then reused ([`pool`]); the holes of a sparse image file are
+//! not even read, but hashed from a static zero buffer ([`source`]), and runs of zero chunks
+//! reach the sink as one zero extent ([`raw`]).
 //!
 //! Memory: at most about 50 MiB are in flight, within a 64 MiB budget. Source chunks (1 MiB):
 //! one being read, 4 queued by the HTTP thread, 3 with the hash thread, one being

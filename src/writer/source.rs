@@ -66,10 +66,14 @@ pub(crate) fn open(source: &Source) -> Result<Opened, WriteError> {
             let meta = file
                 .metadata()
                 .map_err(io_err(format!("reading metadata of {}", path.display())))?;
-            let len = meta.is_file().then_some(meta.len());
+            let chunks: Chunks = if meta.is_file() {
+                Box::new(FileChunks::new(file, meta.len()))
+            } else {
+                Box::new(ReadChunks::new(file, SOURCE_CHUNK))
+            };
             Ok(Opened {
-                chunks: Box::new(ReadChunks::new(file, SOURCE_CHUNK)),
-                len,
+                chunks,
+                len: meta.is_file().then_some(meta.len()),
             })
         }
         Source::Stdin => Ok(Opened {
@@ -77,6 +81,81 @@ pub(crate) fn open(source: &Source) -> Result<Opened, WriteError> {
             len: None,
         }),
         Source::Url(url) => open_http(url),
+    }
+}
+
+/// What a hole in a sparse file reads as; holes are served from here instead of being read.
+static ZEROS: [u8; SOURCE_CHUNK] = [0; SOURCE_CHUNK];
+
+/// Reads a regular file in [`SOURCE_CHUNK`] pieces, except that a piece lying wholly in a hole
+/// (found with `SEEK_DATA`, as `cp` and `qemu-img` do) is not read: it is a view of [`ZEROS`].
+/// The bytes are the same, so the checksum still covers every one of them, but the kernel
+/// copies nothing and the hash thread reads one cache-hot page.
+struct FileChunks {
+    file: std::fs::File,
+    len: u64,
+    pos: u64,
+    /// The first data offset at or after `pos` when last asked (`len` when none).
+    next_data: u64,
+    pool: Pool,
+}
+
+impl FileChunks {
+    fn new(file: std::fs::File, len: u64) -> Self {
+        Self {
+            file,
+            len,
+            pos: 0,
+            next_data: 0,
+            pool: Pool::new(SOURCE_CHUNK),
+        }
+    }
+
+    /// The first offset at or after `from` holding data; `from` itself when the filesystem
+    /// cannot tell (everything is then read).
+    fn seek_data(&self, from: u64) -> u64 {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.file);
+        // SAFETY: lseek on an owned fd; reads go through pread, so the offset it moves is unused.
+        let at = unsafe { libc::lseek(fd, from as libc::off_t, libc::SEEK_DATA) };
+        match u64::try_from(at) {
+            Ok(at) => at,
+            Err(_) if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) => {
+                self.len
+            }
+            Err(_) => from,
+        }
+    }
+}
+
+impl Iterator for FileChunks {
+    type Item = std::io::Result<Bytes>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.len {
+            return None;
+        }
+        let n = (self.len - self.pos).min(SOURCE_CHUNK as u64) as usize;
+        let end = self.pos + n as u64;
+        if self.next_data < self.pos {
+            self.next_data = self.seek_data(self.pos);
+        }
+        let chunk = if self.next_data >= end {
+            Bytes::from_static(&ZEROS[..n])
+        } else {
+            let mut buf = self.pool.take();
+            // A recycled buffer is already full length: this only zero-fills a new one.
+            buf.resize(SOURCE_CHUNK, 0);
+            if let Err(e) =
+                std::os::unix::fs::FileExt::read_exact_at(&self.file, &mut buf[..n], self.pos)
+            {
+                // Never read past a failure.
+                self.pos = self.len;
+                return Some(Err(e));
+            }
+            self.pool.share(buf, n)
+        };
+        self.pos = end;
+        Some(Ok(chunk))
     }
 }
 
@@ -213,5 +292,33 @@ impl Iterator for ChannelChunks {
                 self.url
             )))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::FileExt;
+
+    use super::*;
+
+    #[test]
+    fn sparse_file_holes_are_not_read_but_yield_the_same_bytes() {
+        let c = SOURCE_CHUNK as u64;
+        let f = tempfile::tempfile().unwrap();
+        let len = 5 * c + 100;
+        f.set_len(len).unwrap();
+        // Data in chunk 1 (a few bytes) and in the short last chunk, 5; 0, 2, 3, 4 are holes.
+        f.write_all_at(b"data", c + 7).unwrap();
+        f.write_all_at(b"tail", len - 4).unwrap();
+        let mut want = vec![0u8; len as usize];
+        f.read_exact_at(&mut want, 0).unwrap();
+        let chunks: Vec<Bytes> = FileChunks::new(f, len).map(Result::unwrap).collect();
+        assert_eq!(chunks.concat(), want);
+        let from_zeros: Vec<bool> = chunks
+            .iter()
+            .map(|b| ZEROS.as_ptr_range().contains(&b.as_ptr()))
+            .collect();
+        // Chunk 0 is always read.
+        assert_eq!(from_zeros, [false, false, true, true, true, false]);
     }
 }
