@@ -36,14 +36,11 @@ impl<R: Read> Iterator for ReadChunks<R> {
         if self.done {
             return None;
         }
-        let size = self.pool.size();
         let mut buf = self.pool.take();
-        // A recycled buffer is already full length: this only zero-fills a new one.
-        buf.resize(size, 0);
-        match read_full(&mut self.inner, &mut buf) {
+        match read_full(&mut self.inner, buf.as_mut_slice()) {
             Ok(n) => {
                 // A short read is the end: read_full only stops early at end of stream.
-                self.done = n < size;
+                self.done = n < buf.as_ref().len();
                 (n > 0).then(|| Ok(self.pool.share(buf, n)))
             }
             Err(e) => {

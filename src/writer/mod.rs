@@ -92,7 +92,7 @@ impl Format {
 pub struct WriteOptions {
     /// Destinations must lie under one of these paths (symlinks resolved); empty: any.
     pub allow: Vec<PathBuf>,
-    /// Write block devices with O_DIRECT (aligned bounce buffers).
+    /// Write block devices with O_DIRECT, bypassing the page cache.
     pub direct: bool,
     /// The caller guarantees the target reads as zeros (e.g. it just ran `blkdiscard -z`):
     /// zero runs are then skipped rather than zeroed.

@@ -19,7 +19,7 @@ use super::chunks::read_full;
 use super::error::{io_err, WriteError};
 use super::extent::{Emit, Extent, EXTENT_MAX};
 use super::lookbehind::LookBehind;
-use super::pool::Pool;
+use super::pool::{Buf, Pool};
 
 pub const MAGIC: &[u8; 4] = b"QFI\xfb";
 /// Host offsets in L1/L2 entries: bits 9–55 (qcow2.txt, "Cluster mapping").
@@ -209,8 +209,9 @@ struct Decoder<'e, 'a> {
     store: LookBehind,
     received: u64,
     emit: &'e mut Emit<'a>,
-    /// Contiguous data being gathered into one extent, in a buffer from `pool`.
-    batch: Option<(u64, Vec<u8>)>,
+    /// Contiguous data being gathered into one extent: guest offset, a buffer from `pool`,
+    /// and how much of it is filled.
+    batch: Option<(u64, Buf, usize)>,
     pool: Pool,
     /// Contiguous zero clusters gathered into one extent: one channel hop per run, not per
     /// cluster (a sparse 2 GiB image has ~30,000 of them).
@@ -490,24 +491,24 @@ impl Decoder<'_, '_> {
 
     fn data(&mut self, guest: u64, mut buf: Vec<u8>) -> Result<(), WriteError> {
         buf.truncate(buf.len().min((self.h.size - guest) as usize));
-        if let Some((start, b)) = &mut self.batch {
-            if *start + b.len() as u64 == guest && b.len() + buf.len() <= EXTENT_MAX {
-                b.extend_from_slice(&buf);
+        if let Some((start, b, filled)) = &mut self.batch {
+            if *start + *filled as u64 == guest && *filled + buf.len() <= EXTENT_MAX {
+                b.as_mut_slice()[*filled..*filled + buf.len()].copy_from_slice(&buf);
+                *filled += buf.len();
                 return Ok(());
             }
         }
         self.flush()?;
+        // A cluster (at most 2 MiB) always fits an empty extent buffer.
         let mut b = self.pool.take();
-        b.clear();
-        b.extend_from_slice(&buf);
-        self.batch = Some((guest, b));
+        b.as_mut_slice()[..buf.len()].copy_from_slice(&buf);
+        self.batch = Some((guest, b, buf.len()));
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), WriteError> {
-        if let Some((offset, buf)) = self.batch.take() {
-            let len = buf.len();
-            let buf = self.pool.share(buf, len);
+        if let Some((offset, buf, filled)) = self.batch.take() {
+            let buf = self.pool.share(buf, filled);
             (self.emit)(Extent::Data { offset, buf })?;
         }
         Ok(())

@@ -143,11 +143,8 @@ impl Iterator for FileChunks {
             Bytes::from_static(&ZEROS[..n])
         } else {
             let mut buf = self.pool.take();
-            // A recycled buffer is already full length: this only zero-fills a new one.
-            buf.resize(SOURCE_CHUNK, 0);
-            if let Err(e) =
-                std::os::unix::fs::FileExt::read_exact_at(&self.file, &mut buf[..n], self.pos)
-            {
+            let into = &mut buf.as_mut_slice()[..n];
+            if let Err(e) = std::os::unix::fs::FileExt::read_exact_at(&self.file, into, self.pos) {
                 // Never read past a failure.
                 self.pos = self.len;
                 return Some(Err(e));
@@ -203,17 +200,18 @@ fn open_http(url: &str) -> Result<Opened, WriteError> {
                 // hop carries a whole chunk, whatever sizes the network hands over.
                 let pool = Pool::new(SOURCE_CHUNK);
                 let mut batch = pool.take();
-                batch.clear();
+                let mut filled = 0;
                 loop {
                     match resp.chunk().await {
                         Ok(Some(mut chunk)) => {
                             while !chunk.is_empty() {
-                                let n = (SOURCE_CHUNK - batch.len()).min(chunk.len());
-                                batch.extend_from_slice(&chunk.split_to(n));
-                                if batch.len() == SOURCE_CHUNK {
-                                    let mut next = pool.take();
-                                    next.clear();
-                                    let full = std::mem::replace(&mut batch, next);
+                                let n = (SOURCE_CHUNK - filled).min(chunk.len());
+                                batch.as_mut_slice()[filled..filled + n]
+                                    .copy_from_slice(&chunk.split_to(n));
+                                filled += n;
+                                if filled == SOURCE_CHUNK {
+                                    let full = std::mem::replace(&mut batch, pool.take());
+                                    filled = 0;
                                     if tx.send(Msg::Data(pool.share(full, SOURCE_CHUNK))).is_err() {
                                         return;
                                     }
@@ -221,9 +219,8 @@ fn open_http(url: &str) -> Result<Opened, WriteError> {
                             }
                         }
                         Ok(None) => {
-                            if !batch.is_empty() {
-                                let len = batch.len();
-                                let _ = tx.send(Msg::Data(pool.share(batch, len)));
+                            if filled > 0 {
+                                let _ = tx.send(Msg::Data(pool.share(batch, filled)));
                             }
                             let _ = tx.send(Msg::Done);
                             return;
