@@ -432,7 +432,9 @@ fn writer_loop_device_byte_exact_and_mounted_refused() {
     let backing = dir.path().join("backing");
     dirty_file(&backing, SIZE + 8 * MIB);
     let dev = Loop::new(&backing);
-    for image in [qc, zst] {
+    // The raw image goes through the zero-copy path: pooled aligned buffers straight to
+    // O_DIRECT, holes served without reading them.
+    for image in [raw.clone(), qc, zst] {
         let mut req = request(Source::File(image.clone()), Path::new(&dev.0));
         req.checksum = Some(sha256(&image));
         req.options.direct = true;

@@ -1,13 +1,14 @@
 //! Checksum of the image *as downloaded* (Ironic's `image_checksum` / `os_hash_value`):
-//! parsing `ALGO:HEX` and a reader adapter that hashes the bytes passing through it.
+//! parsing `ALGO:HEX` and a chunk-stream adapter that hashes the bytes passing through it.
 
-use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use sha2::Digest;
 
+use super::chunks::Chunks;
 use super::error::WriteError;
 
 /// Hash algorithms the writer verifies.
@@ -89,23 +90,19 @@ impl Hasher {
     }
 }
 
-/// Bytes batched before handing them to the hash thread, and how many batches may wait: the
-/// hash runs on its own core, beside decoding and writing, within 8 MiB of the budget.
-const HASH_BATCH: usize = 1 << 20;
-const HASH_SLOTS: usize = 8;
+/// Chunks that may wait for the hash thread: it runs on its own core, beside reading and
+/// writing, and must never starve.
+pub(crate) const HASH_SLOTS: usize = 2;
 
-/// A hash running on its own thread, fed batches over a bounded channel.
+/// A hash running on its own thread, fed the source's chunks (shared, not copied).
 struct HashWorker {
-    tx: Option<SyncSender<Vec<u8>>>,
-    recycled: Receiver<Vec<u8>>,
-    pending: Vec<u8>,
-    handle: Option<std::thread::JoinHandle<String>>,
+    tx: SyncSender<Bytes>,
+    handle: std::thread::JoinHandle<String>,
 }
 
 impl HashWorker {
     fn start(algorithm: Algorithm) -> std::io::Result<Self> {
-        let (tx, rx) = sync_channel::<Vec<u8>>(HASH_SLOTS);
-        let (back_tx, recycled) = sync_channel::<Vec<u8>>(HASH_SLOTS + 2);
+        let (tx, rx) = sync_channel::<Bytes>(HASH_SLOTS);
         let mut h = match algorithm {
             Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
             Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
@@ -113,69 +110,40 @@ impl HashWorker {
         let handle = std::thread::Builder::new()
             .name("writer-hash".into())
             .spawn(move || {
-                for mut buf in rx {
-                    h.update(&buf);
-                    buf.clear();
-                    let _ = back_tx.try_send(buf);
+                for chunk in rx {
+                    h.update(&chunk);
                 }
                 h.hex()
             })?;
-        Ok(Self {
-            tx: Some(tx),
-            recycled,
-            pending: Vec::with_capacity(HASH_BATCH),
-            handle: Some(handle),
-        })
+        Ok(Self { tx, handle })
     }
 
-    fn update(&mut self, mut b: &[u8]) -> std::io::Result<()> {
-        while !b.is_empty() {
-            let n = (HASH_BATCH - self.pending.len()).min(b.len());
-            self.pending.extend_from_slice(&b[..n]);
-            b = &b[n..];
-            if self.pending.len() == HASH_BATCH {
-                self.send()?;
-            }
-        }
-        Ok(())
-    }
-
-    fn send(&mut self) -> std::io::Result<()> {
-        let next = self
-            .recycled
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(HASH_BATCH));
-        let full = std::mem::replace(&mut self.pending, next);
+    fn update(&self, chunk: Bytes) -> std::io::Result<()> {
         self.tx
-            .as_ref()
-            .expect("hash worker is running")
-            .send(full)
+            .send(chunk)
             .map_err(|_| std::io::Error::other("the hash thread stopped"))
     }
 
-    fn finish(mut self) -> std::io::Result<String> {
-        if !self.pending.is_empty() {
-            self.send()?;
-        }
-        drop(self.tx.take());
+    fn finish(self) -> std::io::Result<String> {
+        drop(self.tx);
         self.handle
-            .take()
-            .expect("joined once")
             .join()
             .map_err(|_| std::io::Error::other("the hash thread panicked"))
     }
 }
 
-/// Hashes (optionally, on a separate thread) and counts every byte read through it.
-pub(crate) struct HashingReader<R> {
-    inner: R,
+/// Hashes (optionally, on a separate thread) and counts every chunk passing through it.
+pub(crate) struct HashingChunks {
+    inner: Chunks,
     hasher: Option<HashWorker>,
     counter: Arc<AtomicU64>,
+    /// The source's first error: the digest of a stream cut short must not be reported.
+    failed: Option<String>,
 }
 
-impl<R: Read> HashingReader<R> {
+impl HashingChunks {
     pub fn new(
-        inner: R,
+        inner: Chunks,
         algorithm: Option<Algorithm>,
         counter: Arc<AtomicU64>,
     ) -> std::io::Result<Self> {
@@ -184,32 +152,49 @@ impl<R: Read> HashingReader<R> {
             inner,
             hasher,
             counter,
+            failed: None,
         })
     }
 
-    /// Reads the rest of the stream (so the digest covers the whole file) and returns the hex
-    /// digest, if hashing.
+    /// Reads the rest of the stream (so the digest covers the whole source) and returns the
+    /// hex digest, if hashing.
     pub fn finish(&mut self) -> std::io::Result<Option<String>> {
-        let mut buf = vec![0u8; 256 * 1024];
-        while self.read(&mut buf)? != 0 {}
+        for chunk in self.by_ref() {
+            chunk?;
+        }
+        if let Some(e) = &self.failed {
+            return Err(std::io::Error::other(e.clone()));
+        }
         self.hasher.take().map(HashWorker::finish).transpose()
     }
 }
 
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        if let Some(h) = &mut self.hasher {
-            h.update(&buf[..n])?;
+impl Iterator for HashingChunks {
+    type Item = std::io::Result<Bytes>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed.is_some() {
+            return None;
         }
-        self.counter.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
+        let result = self.inner.next()?.and_then(|chunk| {
+            if let Some(h) = &self.hasher {
+                h.update(chunk.clone())?;
+            }
+            self.counter
+                .fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            Ok(chunk)
+        });
+        if let Err(e) = &result {
+            self.failed = Some(e.to_string());
+        }
+        Some(result)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::writer::chunks::ReadChunks;
 
     #[test]
     fn parse_table() {
@@ -238,16 +223,33 @@ mod tests {
 
     #[test]
     fn hashes_everything_even_unread_tail() {
-        let data: Vec<u8> = (0..3 * HASH_BATCH + 123)
-            .map(|i| (i * 7 % 251) as u8)
-            .collect();
+        let data: Vec<u8> = (0..3 << 20).map(|i| (i * 7 % 251) as u8).collect();
         let counter = Arc::new(AtomicU64::new(0));
-        let mut r =
-            HashingReader::new(&data[..], Some(Algorithm::Sha256), counter.clone()).unwrap();
-        let mut first = [0u8; 5];
-        r.read_exact(&mut first).unwrap();
-        let digest = r.finish().unwrap().unwrap();
+        let chunks = Box::new(ReadChunks::new(std::io::Cursor::new(data.clone()), 1 << 20));
+        let mut h = HashingChunks::new(chunks, Some(Algorithm::Sha256), counter.clone()).unwrap();
+        h.next().unwrap().unwrap();
+        let digest = h.finish().unwrap().unwrap();
         assert_eq!(digest, hex::encode(sha2::Sha256::digest(&data)));
         assert_eq!(counter.load(Ordering::Relaxed), data.len() as u64);
+    }
+
+    #[test]
+    fn a_failed_source_has_no_digest() {
+        let chunks = vec![
+            Ok(Bytes::from_static(b"abc")),
+            Err(std::io::Error::other("cut")),
+            Ok(Bytes::from_static(b"def")),
+        ];
+        let counter = Arc::new(AtomicU64::new(0));
+        let mut h = HashingChunks::new(
+            Box::new(chunks.into_iter()),
+            Some(Algorithm::Sha256),
+            counter,
+        )
+        .unwrap();
+        assert!(h.next().unwrap().is_ok());
+        assert!(h.next().unwrap().is_err());
+        assert!(h.next().is_none(), "nothing after a failure");
+        assert!(h.finish().is_err());
     }
 }

@@ -1,13 +1,10 @@
 //! Decompression picked by magic number: gzip (flate2), zstd, xz (liblzma); anything else
 //! passes through unchanged.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 
+use super::chunks::ChunkReader;
 use super::error::{io_err, WriteError};
-
-/// Read-buffer size in front of the decompressors and decoders: large enough that a syscall
-/// or channel hop is amortised over a megabyte, small next to the 64 MiB pipeline budget.
-pub(crate) const READ_BUF: usize = 1 << 20;
 
 /// Compression found at the start of a stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,46 +43,28 @@ pub fn sniff(head: &[u8]) -> Result<Compression, WriteError> {
     })
 }
 
-/// A decompressing reader and what its header told.
-pub(crate) struct Decompressed {
-    pub kind: Compression,
-    pub size_hint: Option<u64>,
-    pub reader: Box<dyn BufRead + Send>,
+/// A lower bound of the decompressed size, when the first bytes `head` give one: a zstd
+/// frame's content size (the whole stream's unless several frames were concatenated).
+pub(crate) fn size_hint(kind: Compression, head: &[u8]) -> Option<u64> {
+    match kind {
+        Compression::Zstd => zstd::zstd_safe::get_frame_content_size(head).ok().flatten(),
+        _ => None,
+    }
 }
 
-/// Peeks at `reader`, and wraps it in the matching decompressor.
-/// Also returns a lower bound of the decompressed size when the header gives one (a zstd
-/// frame's content size: the whole stream's unless several frames were concatenated).
-pub(crate) fn wrap(reader: Box<dyn Read + Send>) -> Result<Decompressed, WriteError> {
-    let (head, reader) = peek(reader, 18)?;
-    let kind = sniff(&head)?;
-    let size_hint = match kind {
-        Compression::Zstd => zstd::zstd_safe::get_frame_content_size(&head)
-            .ok()
-            .flatten(),
-        _ => None,
-    };
-    let buffered = BufReader::with_capacity(READ_BUF, reader);
-    let out: Box<dyn BufRead + Send> = match kind {
-        Compression::None => Box::new(buffered),
-        Compression::Gzip => Box::new(BufReader::with_capacity(
-            READ_BUF,
-            flate2::bufread::MultiGzDecoder::new(buffered),
-        )),
-        Compression::Zstd => Box::new(BufReader::with_capacity(
-            READ_BUF,
-            zstd::stream::read::Decoder::with_buffer(buffered)
+/// Wraps `input`, read from the stream's first byte, in the decompressor for `kind`.
+pub(crate) fn wrap(
+    kind: Compression,
+    input: ChunkReader,
+) -> Result<Box<dyn Read + Send>, WriteError> {
+    Ok(match kind {
+        Compression::None => Box::new(input),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::with_buffer(input)
                 .map_err(io_err("starting the zstd decoder"))?,
-        )),
-        Compression::Xz => Box::new(BufReader::with_capacity(
-            READ_BUF,
-            liblzma::bufread::XzDecoder::new_multi_decoder(buffered),
-        )),
-    };
-    Ok(Decompressed {
-        kind,
-        size_hint,
-        reader: out,
+        ),
+        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(input)),
     })
 }
 

@@ -1,14 +1,23 @@
 //! What decoders hand to the sink: guest bytes at an offset, or a run known to be zero.
 
-/// Largest data extent a decoder sends at once (and the raw decoder's read size): big writes,
-/// while 8 queued extents stay within the pipeline's 64 MiB budget.
+use bytes::Bytes;
+
+/// Largest data extent a decoder sends at once (and the read size of file sources): big
+/// writes, while the queued extents stay within the pipeline's 64 MiB budget.
 pub(crate) const EXTENT_MAX: usize = 4 << 20;
 
 /// A piece of the virtual disk.
 #[derive(Debug)]
 pub(crate) enum Extent {
-    Data { offset: u64, buf: Vec<u8> },
-    Zero { offset: u64, len: u64 },
+    /// Shared with the hash thread when the image is raw and uncompressed.
+    Data {
+        offset: u64,
+        buf: Bytes,
+    },
+    Zero {
+        offset: u64,
+        len: u64,
+    },
 }
 
 impl Extent {

@@ -3,13 +3,22 @@
 //! Job: put a whole-disk image on a block device (or a file) without holding it in memory,
 //! verifying the checksum of the bytes as downloaded (Ironic's image checksum), and leaving no
 //! stale data where the image has zeros. The pipeline has two threads joined by a bounded
-//! channel (plus one for HTTP): the decode thread reads the source, hashes and counts it,
-//! decompresses (gzip/zstd/xz by magic) and decodes (raw, or qcow2 streamed — see [`qcow2`]),
-//! sending [`extent::Extent`]s; the calling thread writes them to the [`sink`]; the checksum
-//! runs on a thread of its own. At most about 64 MiB are in flight: 5 queued 4 MiB extents
-//! plus one being decoded, one being written and two recycled (36 MiB), 9 MiB queued for the
-//! hash thread, 8 MiB of download, 8 MiB of qcow2 look-behind before it spools to a temp file,
-//! and about 2 MiB of read buffers.
+//! channel (plus one for HTTP): the decode thread reads the source in 1 MiB [`chunks`], counts
+//! them and hands each to the hash thread by reference, decompresses (gzip/zstd/xz by magic)
+//! and decodes (raw, or qcow2 streamed — see [`qcow2`]), sending [`extent::Extent`]s; the
+//! calling thread writes them to the [`sink`]; the checksum runs on a thread of its own. A raw
+//! uncompressed image is not copied in user space at all: the buffer a chunk is read into is
+//! hashed and written as it is, then reused ([`pool`]); the holes of a sparse image file are
+//! not even read, but hashed from a static zero buffer ([`source`]), and runs of zero chunks
+//! reach the sink as one zero extent ([`raw`]).
+//!
+//! Memory: at most about 50 MiB are in flight, within a 64 MiB budget. Source chunks (1 MiB):
+//! one being read, 4 queued by the HTTP thread, 3 with the hash thread, one being
+//! decompressed, 2 idle (11 MiB). Extents the decompressor or qcow2 decoder fill (4 MiB): one
+//! being filled, 3 queued, one being written, 2 idle (28 MiB). The qcow2 look-behind holds
+//! 8 MiB before it spools to a temp file, plus one cluster window (at most 2 MiB). The
+//! decompressor's own window comes on top. A raw uncompressed image needs only its source
+//! chunks, which are also its extents: about 15 MiB.
 //!
 //! Safety: a destination outside `allow`, a mounted (or partition-mounted, or held) device, or
 //! one smaller than the image's virtual size is refused before writing. On a checksum mismatch
@@ -21,11 +30,13 @@
 //! `docs/interop/qcow2.txt`; GPT: UEFI 2.10 §5.3.
 
 mod checksum;
+mod chunks;
 mod decompress;
 mod error;
 mod extent;
 mod gpt;
 mod lookbehind;
+mod pool;
 pub mod qcow2;
 mod raw;
 mod safety;
@@ -46,13 +57,15 @@ pub use safety::parse_mountinfo;
 pub use sink::SinkStats;
 pub use source::Source;
 
-use checksum::HashingReader;
+use bytes::Bytes;
+use checksum::HashingChunks;
+use chunks::{ChunkReader, Chunks, ReadChunks};
 use error::io_err;
-use extent::Extent;
+use extent::{Extent, EXTENT_MAX};
 use sink::{Sink, SinkOptions};
 
 /// Extents queued between the decode thread and the sink (each at most 4 MiB).
-const QUEUE_SLOTS: usize = 5;
+const QUEUE_SLOTS: usize = 3;
 
 /// How to interpret the (decompressed) image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,7 +92,7 @@ impl Format {
 pub struct WriteOptions {
     /// Destinations must lie under one of these paths (symlinks resolved); empty: any.
     pub allow: Vec<PathBuf>,
-    /// Write block devices with O_DIRECT (aligned bounce buffers).
+    /// Write block devices with O_DIRECT, bypassing the page cache.
     pub direct: bool,
     /// The caller guarantees the target reads as zeros (e.g. it just ran `blkdiscard -z`):
     /// zero runs are then skipped rather than zeroed.
@@ -144,29 +157,54 @@ type DecodeOutcome = (
     std::io::Result<Option<String>>,
 );
 
-/// A decoder chosen for the stream, with the virtual size when the header tells it.
+/// A decoder chosen for the stream, with its input.
 enum Decoder {
-    Raw,
-    Qcow2(qcow2::Header, Vec<u8>),
+    Raw(Chunks),
+    Qcow2(qcow2::Header, Box<dyn Read + Send>),
 }
 
 struct Prepared {
     compression: Compression,
     format: Format,
     decoder: Decoder,
-    reader: Box<dyn Read + Send>,
     virtual_size: Option<u64>,
     source_len: Option<u64>,
-    hashing: Arc<Mutex<HashingReader<Box<dyn Read + Send>>>>,
+    hashing: Arc<Mutex<HashingChunks>>,
     counter: Arc<AtomicU64>,
 }
 
-/// Lets the decode chain own the hashing reader while the pipeline can still drain it.
-struct Shared(Arc<Mutex<HashingReader<Box<dyn Read + Send>>>>);
+/// Lets the decode chain own the hashed source while the pipeline can still drain it to the
+/// end. Only the decode thread ever locks it, so the lock is never contended.
+struct Shared(Arc<Mutex<HashingChunks>>);
 
-impl Read for Shared {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("hash reader lock").read(buf)
+impl Iterator for Shared {
+    type Item = std::io::Result<Bytes>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.lock().expect("hashed source lock").next()
+    }
+}
+
+/// The image bytes after decompression: still the source's own chunks when uncompressed, so
+/// a raw image reaches the sink in the very buffers it was read into.
+enum Stream {
+    Chunks(Chunks),
+    Reader(Box<dyn Read + Send>),
+}
+
+impl Stream {
+    fn into_chunks(self) -> Chunks {
+        match self {
+            Stream::Chunks(c) => c,
+            Stream::Reader(r) => Box::new(ReadChunks::new(r, EXTENT_MAX)),
+        }
+    }
+
+    fn into_reader(self) -> Box<dyn Read + Send> {
+        match self {
+            Stream::Chunks(c) => Box::new(ChunkReader::new(c)),
+            Stream::Reader(r) => r,
+        }
     }
 }
 
@@ -178,15 +216,21 @@ fn prepare(
     let opened = source::open(source)?;
     let counter = Arc::new(AtomicU64::new(0));
     let hashing = Arc::new(Mutex::new(
-        HashingReader::new(opened.reader, algorithm, counter.clone())
+        HashingChunks::new(opened.chunks, algorithm, counter.clone())
             .map_err(io_err("starting the hash thread"))?,
     ));
-    let decompress::Decompressed {
-        kind: compression,
-        size_hint,
-        reader: decompressed,
-    } = decompress::wrap(Box::new(Shared(hashing.clone())))?;
-    let (head, reader) = decompress::peek(Box::new(decompressed), qcow2::Header::MIN_LEN)?;
+    let (head, chunks) = chunks::head(Box::new(Shared(hashing.clone())), qcow2::Header::MIN_LEN)
+        .map_err(io_err("reading the start of the image"))?;
+    let compression = decompress::sniff(&head)?;
+    let (head, stream, raw_size) = match compression {
+        Compression::None => (head, Stream::Chunks(chunks), opened.len),
+        kind => {
+            let reader = decompress::wrap(kind, ChunkReader::new(chunks))?;
+            let (inner_head, reader) = decompress::peek(reader, qcow2::Header::MIN_LEN)?;
+            let hint = decompress::size_hint(kind, &head);
+            (inner_head, Stream::Reader(reader), hint)
+        }
+    };
     let is_qcow2 = head.starts_with(qcow2::MAGIC);
     let (format, decoder, virtual_size) = match (format, is_qcow2) {
         (Format::Qcow2, false) => {
@@ -198,22 +242,15 @@ fn prepare(
         (Format::Auto | Format::Qcow2, true) => {
             let h = qcow2::Header::parse(&head)?;
             let size = h.size;
-            (Format::Qcow2, Decoder::Qcow2(h, Vec::new()), Some(size))
+            let reader = stream.into_reader();
+            (Format::Qcow2, Decoder::Qcow2(h, reader), Some(size))
         }
-        (_, _) => {
-            let size = if compression == Compression::None {
-                opened.len
-            } else {
-                size_hint
-            };
-            (Format::Raw, Decoder::Raw, size)
-        }
+        (_, _) => (Format::Raw, Decoder::Raw(stream.into_chunks()), raw_size),
     };
     Ok(Prepared {
         compression,
         format,
         decoder,
-        reader,
         virtual_size,
         source_len: opened.len,
         hashing,
@@ -224,18 +261,23 @@ fn prepare(
 /// Inspects an image: format, compression and virtual size. A compressed raw *file* is
 /// decompressed to count its size; a compressed raw stream reports `None`.
 pub fn info(source: &Source) -> Result<ImageInfo, WriteError> {
-    let mut p = prepare(source, Format::Auto, None)?;
-    let mut virtual_size = p.virtual_size;
-    let compressed_raw = p.format == Format::Raw && p.compression != Compression::None;
-    if compressed_raw {
+    let p = prepare(source, Format::Auto, None)?;
+    let virtual_size = match p.decoder {
         // A header's size hint may cover only the first of several frames: count instead.
-        virtual_size = None;
-    }
-    if compressed_raw && matches!(source, Source::File(_)) {
-        let n = std::io::copy(&mut p.reader, &mut std::io::sink())
-            .map_err(io_err(format!("decompressing {}", source.describe())))?;
-        virtual_size = Some(n);
-    }
+        Decoder::Raw(chunks) if p.compression != Compression::None => match source {
+            Source::File(_) => {
+                let mut n = 0;
+                for chunk in chunks {
+                    n += chunk
+                        .map_err(io_err(format!("decompressing {}", source.describe())))?
+                        .len() as u64;
+                }
+                Some(n)
+            }
+            _ => None,
+        },
+        _ => p.virtual_size,
+    };
     Ok(ImageInfo {
         format: p.format,
         compression: p.compression,
@@ -267,9 +309,7 @@ pub fn write_image(
     }
 
     let (tx, rx) = std::sync::mpsc::sync_channel::<Extent>(QUEUE_SLOTS);
-    let (recycle_tx, recycled) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
     let hashing = p.hashing.clone();
-    let mut reader = p.reader;
     let decoder = p.decoder;
     let decode = std::thread::Builder::new()
         .name("writer-decode".into())
@@ -281,31 +321,25 @@ pub fn write_image(
                 })
             };
             let decoded = match decoder {
-                Decoder::Raw => raw::decode(&mut reader, &mut emit, &recycled).map(|n| (n, 0)),
-                Decoder::Qcow2(h, head) => {
+                Decoder::Raw(chunks) => raw::decode(chunks, &mut emit).map(|n| (n, 0)),
+                Decoder::Qcow2(h, mut reader) => {
                     let size = h.size;
-                    qcow2::decode(h, head, &mut reader, &mut emit)
+                    qcow2::decode(h, Vec::new(), &mut reader, &mut emit)
                         .map(|stats| (size, stats.spooled_bytes))
                 }
             };
             drop(emit);
             // Hash to the end of the source even if decoding stopped early.
-            let digest = hashing.lock().expect("hash reader lock").finish();
+            let digest = hashing.lock().expect("hashed source lock").finish();
             (decoded, digest)
         })
         .map_err(io_err("starting the decode thread"))?;
 
     let mut sink_err = None;
     for extent in rx.iter() {
-        match sink.put(extent) {
-            Ok(Some(buf)) => {
-                let _ = recycle_tx.try_send(buf);
-            }
-            Ok(None) => {}
-            Err(e) => {
-                sink_err = Some(e);
-                break;
-            }
+        if let Err(e) = sink.put(extent) {
+            sink_err = Some(e);
+            break;
         }
         progress(Progress {
             source_read: p.counter.load(Ordering::Relaxed),

@@ -1,7 +1,7 @@
 //! The target: a block device or a regular file. Writes data with `pwrite`, skips zero runs
 //! where the target is known to be zero (a fresh or empty file, or the caller says so) and
 //! otherwise zeroes them cheaply (BLKZEROOUT on a device, a punched hole in a file), never
-//! leaving stale bytes. Optional O_DIRECT with aligned bounce buffers.
+//! leaving stale bytes. Optional O_DIRECT, straight from the (aligned) pooled buffers.
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::{io_err, WriteError};
 use super::extent::{is_zero, Extent};
+use super::pool::{Buf, ALIGN};
 use super::safety;
 
 /// `_IOR(0x12, 114, u64)` and `_IO(0x12, 127)` from linux/fs.h.
@@ -21,8 +22,6 @@ const ZERO_BLOCK: usize = 4096;
 /// Zero runs shorter than this inside data are written as data: fewer, larger syscalls and no
 /// fragmentation for little gain.
 const MIN_ZERO_RUN: usize = 64 * 1024;
-/// O_DIRECT alignment (covers 512- and 4096-byte logical sectors).
-const DIRECT_ALIGN: usize = 4096;
 
 /// What the sink did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +46,8 @@ pub(crate) struct Sink {
     pub path: PathBuf,
     file: File,
     direct: Option<File>,
+    /// Aligned copy of data that did not arrive in an aligned buffer, for `direct`.
+    bounce: Option<Buf>,
     pub block: bool,
     /// Bytes the target holds; `None` for a file that grows (fresh or empty).
     pub capacity: Option<u64>,
@@ -145,6 +146,7 @@ impl Sink {
             path: path.to_path_buf(),
             file,
             direct,
+            bounce: None,
             block,
             capacity,
             sector_size,
@@ -168,20 +170,16 @@ impl Sink {
         }
     }
 
-    /// Writes one extent; hands a data buffer back for reuse.
-    pub fn put(&mut self, extent: Extent) -> Result<Option<Vec<u8>>, WriteError> {
+    /// Writes one extent.
+    pub fn put(&mut self, extent: Extent) -> Result<(), WriteError> {
         self.check_fits(extent.end())?;
         self.high = self.high.max(extent.end());
         match extent {
             Extent::Zero { offset, len } => {
                 self.record(offset, len, None);
-                self.zero(offset, len)?;
-                Ok(None)
+                self.zero(offset, len)
             }
-            Extent::Data { offset, buf } => {
-                self.data(offset, &buf)?;
-                Ok(Some(buf))
-            }
+            Extent::Data { offset, buf } => self.data(offset, &buf),
         }
     }
 
@@ -255,11 +253,19 @@ impl Sink {
             )
         };
         match &self.direct {
-            Some(d) if offset % DIRECT_ALIGN as u64 == 0 && buf.len() % DIRECT_ALIGN == 0 => {
-                let mut aligned = AlignedBuf::new(buf.len());
-                aligned.as_mut().copy_from_slice(buf);
-                d.write_all_at(aligned.as_mut(), offset)
-                    .map_err(io_err(ctx()))?;
+            Some(d) if offset % ALIGN as u64 == 0 && buf.len() % ALIGN == 0 => {
+                if buf.as_ptr() as usize % ALIGN == 0 {
+                    // Pooled buffers are aligned: no copy.
+                    d.write_all_at(buf, offset).map_err(io_err(ctx()))?;
+                } else {
+                    let bounce = match &mut self.bounce {
+                        Some(b) if b.as_ref().len() >= buf.len() => b,
+                        b => b.insert(Buf::new(buf.len())),
+                    };
+                    let aligned = &mut bounce.as_mut_slice()[..buf.len()];
+                    aligned.copy_from_slice(buf);
+                    d.write_all_at(aligned, offset).map_err(io_err(ctx()))?;
+                }
             }
             _ => {
                 self.file.write_all_at(buf, offset).map_err(io_err(ctx()))?;
@@ -461,35 +467,5 @@ impl Sink {
             }
         }
         Ok(())
-    }
-}
-
-/// A heap buffer aligned for O_DIRECT.
-struct AlignedBuf {
-    ptr: *mut u8,
-    layout: std::alloc::Layout,
-}
-
-impl AlignedBuf {
-    fn new(len: usize) -> Self {
-        let layout = std::alloc::Layout::from_size_align(len.max(DIRECT_ALIGN), DIRECT_ALIGN)
-            .expect("valid layout");
-        // SAFETY: non-zero size; checked for null below.
-        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
-        if ptr.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
-        AlignedBuf { ptr, layout }
-    }
-    fn as_mut(&mut self) -> &mut [u8] {
-        // SAFETY: ptr is valid for layout.size() bytes for our lifetime.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.layout.size()) }
-    }
-}
-
-impl Drop for AlignedBuf {
-    fn drop(&mut self) {
-        // SAFETY: allocated with this layout in `new`.
-        unsafe { std::alloc::dealloc(self.ptr, self.layout) }
     }
 }

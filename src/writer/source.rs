@@ -1,18 +1,23 @@
 //! Where image bytes come from: an http(s) URL (streamed with reqwest on a private thread,
-//! bridged by a bounded channel), a file (a cache entry is just a file path), or stdin.
+//! bridged by a bounded channel), a file (a cache entry is just a file path), or stdin. Each
+//! is opened as a stream of [`SOURCE_CHUNK`]-sized chunks (the last may be shorter).
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver};
 
 use bytes::Bytes;
 
+use super::chunks::{Chunks, ReadChunks};
 use super::error::{io_err, WriteError};
+use super::pool::Pool;
 
-/// Bytes handed from the HTTP thread to the decoder at a time, and how many may wait: the
-/// network side holds at most `HTTP_BATCH * HTTP_SLOTS` (8 MiB) of the pipeline budget.
-const HTTP_BATCH: usize = 1 << 20;
-const HTTP_SLOTS: usize = 8;
+/// Size of the chunks a source is read in: each is one syscall or channel hop, and for a raw
+/// image one data extent, so it must amortise those; it is also the unit of memory held by
+/// the hash and sink queues.
+pub(crate) const SOURCE_CHUNK: usize = 1 << 20;
+
+/// Chunks the HTTP thread may queue ahead of the decoder, beside the one it is filling.
+pub(crate) const HTTP_SLOTS: usize = 4;
 
 /// An image source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +52,9 @@ impl Source {
     }
 }
 
-/// An opened source: a reader and its length when known (file size, Content-Length).
+/// An opened source: its chunks and its length when known (file size, Content-Length).
 pub(crate) struct Opened {
-    pub reader: Box<dyn Read + Send>,
+    pub chunks: Chunks,
     pub len: Option<u64>,
 }
 
@@ -61,17 +66,93 @@ pub(crate) fn open(source: &Source) -> Result<Opened, WriteError> {
             let meta = file
                 .metadata()
                 .map_err(io_err(format!("reading metadata of {}", path.display())))?;
-            let len = meta.is_file().then_some(meta.len());
+            let chunks: Chunks = if meta.is_file() {
+                Box::new(FileChunks::new(file, meta.len()))
+            } else {
+                Box::new(ReadChunks::new(file, SOURCE_CHUNK))
+            };
             Ok(Opened {
-                reader: Box::new(file),
-                len,
+                chunks,
+                len: meta.is_file().then_some(meta.len()),
             })
         }
         Source::Stdin => Ok(Opened {
-            reader: Box::new(std::io::stdin()),
+            chunks: Box::new(ReadChunks::new(std::io::stdin(), SOURCE_CHUNK)),
             len: None,
         }),
         Source::Url(url) => open_http(url),
+    }
+}
+
+/// What a hole in a sparse file reads as; holes are served from here instead of being read.
+static ZEROS: [u8; SOURCE_CHUNK] = [0; SOURCE_CHUNK];
+
+/// Reads a regular file in [`SOURCE_CHUNK`] pieces, except that a piece lying wholly in a hole
+/// (found with `SEEK_DATA`, as `cp` and `qemu-img` do) is not read: it is a view of [`ZEROS`].
+/// The bytes are the same, so the checksum still covers every one of them, but the kernel
+/// copies nothing and the hash thread reads one cache-hot page.
+struct FileChunks {
+    file: std::fs::File,
+    len: u64,
+    pos: u64,
+    /// The first data offset at or after `pos` when last asked (`len` when none).
+    next_data: u64,
+    pool: Pool,
+}
+
+impl FileChunks {
+    fn new(file: std::fs::File, len: u64) -> Self {
+        Self {
+            file,
+            len,
+            pos: 0,
+            next_data: 0,
+            pool: Pool::new(SOURCE_CHUNK),
+        }
+    }
+
+    /// The first offset at or after `from` holding data; `from` itself when the filesystem
+    /// cannot tell (everything is then read).
+    fn seek_data(&self, from: u64) -> u64 {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.file);
+        // SAFETY: lseek on an owned fd; reads go through pread, so the offset it moves is unused.
+        let at = unsafe { libc::lseek(fd, from as libc::off_t, libc::SEEK_DATA) };
+        match u64::try_from(at) {
+            Ok(at) => at,
+            Err(_) if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) => {
+                self.len
+            }
+            Err(_) => from,
+        }
+    }
+}
+
+impl Iterator for FileChunks {
+    type Item = std::io::Result<Bytes>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.len {
+            return None;
+        }
+        let n = (self.len - self.pos).min(SOURCE_CHUNK as u64) as usize;
+        let end = self.pos + n as u64;
+        if self.next_data < self.pos {
+            self.next_data = self.seek_data(self.pos);
+        }
+        let chunk = if self.next_data >= end {
+            Bytes::from_static(&ZEROS[..n])
+        } else {
+            let mut buf = self.pool.take();
+            let into = &mut buf.as_mut_slice()[..n];
+            if let Err(e) = std::os::unix::fs::FileExt::read_exact_at(&self.file, into, self.pos) {
+                // Never read past a failure.
+                self.pos = self.len;
+                return Some(Err(e));
+            }
+            self.pool.share(buf, n)
+        };
+        self.pos = end;
+        Some(Ok(chunk))
     }
 }
 
@@ -115,28 +196,31 @@ fn open_http(url: &str) -> Result<Opened, WriteError> {
                 if head_tx.send(Ok(resp.content_length())).is_err() {
                     return;
                 }
-                let mut batch = Vec::with_capacity(HTTP_BATCH);
+                // Gathered into full pooled chunks: raw extents stay aligned and each channel
+                // hop carries a whole chunk, whatever sizes the network hands over.
+                let pool = Pool::new(SOURCE_CHUNK);
+                let mut batch = pool.take();
+                let mut filled = 0;
                 loop {
                     match resp.chunk().await {
-                        Ok(Some(chunk)) => {
-                            if batch.is_empty() && chunk.len() >= HTTP_BATCH {
-                                if tx.send(Msg::Data(chunk)).is_err() {
-                                    return;
-                                }
-                                continue;
-                            }
-                            batch.extend_from_slice(&chunk);
-                            if batch.len() >= HTTP_BATCH {
-                                let full =
-                                    std::mem::replace(&mut batch, Vec::with_capacity(HTTP_BATCH));
-                                if tx.send(Msg::Data(Bytes::from(full))).is_err() {
-                                    return;
+                        Ok(Some(mut chunk)) => {
+                            while !chunk.is_empty() {
+                                let n = (SOURCE_CHUNK - filled).min(chunk.len());
+                                batch.as_mut_slice()[filled..filled + n]
+                                    .copy_from_slice(&chunk.split_to(n));
+                                filled += n;
+                                if filled == SOURCE_CHUNK {
+                                    let full = std::mem::replace(&mut batch, pool.take());
+                                    filled = 0;
+                                    if tx.send(Msg::Data(pool.share(full, SOURCE_CHUNK))).is_err() {
+                                        return;
+                                    }
                                 }
                             }
                         }
                         Ok(None) => {
-                            if !batch.is_empty() {
-                                let _ = tx.send(Msg::Data(Bytes::from(batch)));
+                            if filled > 0 {
+                                let _ = tx.send(Msg::Data(pool.share(batch, filled)));
                             }
                             let _ = tx.send(Msg::Done);
                             return;
@@ -166,9 +250,8 @@ fn open_http(url: &str) -> Result<Opened, WriteError> {
         }
     };
     Ok(Opened {
-        reader: Box::new(ChannelReader {
+        chunks: Box::new(ChannelChunks {
             rx,
-            cur: Bytes::new(),
             done: false,
             url: url.to_string(),
         }),
@@ -176,40 +259,63 @@ fn open_http(url: &str) -> Result<Opened, WriteError> {
     })
 }
 
-/// Reads what the HTTP thread sends; a vanished sender without `Done` is an error, never EOF.
-struct ChannelReader {
+/// Yields what the HTTP thread sends; a vanished sender without `Done` is an error, never
+/// the end.
+struct ChannelChunks {
     rx: Receiver<Msg>,
-    cur: Bytes,
     done: bool,
     url: String,
 }
 
-impl Read for ChannelReader {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.cur.is_empty() {
-            if self.done {
-                return Ok(0);
-            }
-            match self.rx.recv() {
-                Ok(Msg::Data(b)) => self.cur = b,
-                Ok(Msg::Done) => self.done = true,
-                Ok(Msg::Failed(e)) => {
-                    return Err(std::io::Error::other(format!(
-                        "download of {} failed: {e}",
-                        self.url
-                    )))
-                }
-                Err(_) => {
-                    return Err(std::io::Error::other(format!(
-                        "download of {} stopped unexpectedly",
-                        self.url
-                    )))
-                }
-            }
+impl Iterator for ChannelChunks {
+    type Item = std::io::Result<Bytes>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
         }
-        let n = buf.len().min(self.cur.len());
-        buf[..n].copy_from_slice(&self.cur[..n]);
-        let _ = self.cur.split_to(n);
-        Ok(n)
+        match self.rx.recv() {
+            Ok(Msg::Data(b)) => Some(Ok(b)),
+            Ok(Msg::Done) => {
+                self.done = true;
+                None
+            }
+            Ok(Msg::Failed(e)) => Some(Err(std::io::Error::other(format!(
+                "download of {} failed: {e}",
+                self.url
+            )))),
+            Err(_) => Some(Err(std::io::Error::other(format!(
+                "download of {} stopped unexpectedly",
+                self.url
+            )))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::FileExt;
+
+    use super::*;
+
+    #[test]
+    fn sparse_file_holes_are_not_read_but_yield_the_same_bytes() {
+        let c = SOURCE_CHUNK as u64;
+        let f = tempfile::tempfile().unwrap();
+        let len = 5 * c + 100;
+        f.set_len(len).unwrap();
+        // Data in chunk 1 (a few bytes) and in the short last chunk, 5; 0, 2, 3, 4 are holes.
+        f.write_all_at(b"data", c + 7).unwrap();
+        f.write_all_at(b"tail", len - 4).unwrap();
+        let mut want = vec![0u8; len as usize];
+        f.read_exact_at(&mut want, 0).unwrap();
+        let chunks: Vec<Bytes> = FileChunks::new(f, len).map(Result::unwrap).collect();
+        assert_eq!(chunks.concat(), want);
+        let from_zeros: Vec<bool> = chunks
+            .iter()
+            .map(|b| ZEROS.as_ptr_range().contains(&b.as_ptr()))
+            .collect();
+        // Chunk 0 is always read.
+        assert_eq!(from_zeros, [false, false, true, true, true, false]);
     }
 }
