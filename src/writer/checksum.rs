@@ -91,8 +91,8 @@ impl Hasher {
 }
 
 /// Chunks that may wait for the hash thread: it runs on its own core, beside reading and
-/// writing, and must never starve.
-pub(crate) const HASH_SLOTS: usize = 2;
+/// writing, and must never starve (the buffer pools, not this, bound the memory).
+const HASH_SLOTS: usize = 4;
 
 /// A hash running on its own thread, fed the source's chunks (shared, not copied).
 struct HashWorker {
@@ -225,7 +225,11 @@ mod tests {
     fn hashes_everything_even_unread_tail() {
         let data: Vec<u8> = (0..3 << 20).map(|i| (i * 7 % 251) as u8).collect();
         let counter = Arc::new(AtomicU64::new(0));
-        let chunks = Box::new(ReadChunks::new(std::io::Cursor::new(data.clone()), 1 << 20));
+        let chunks = Box::new(ReadChunks::new(
+            std::io::Cursor::new(data.clone()),
+            1 << 20,
+            8,
+        ));
         let mut h = HashingChunks::new(chunks, Some(Algorithm::Sha256), counter.clone()).unwrap();
         h.next().unwrap().unwrap();
         let digest = h.finish().unwrap().unwrap();

@@ -20,10 +20,11 @@ pub(crate) struct ReadChunks<R> {
 }
 
 impl<R: Read> ReadChunks<R> {
-    pub fn new(inner: R, size: usize) -> Self {
+    /// Chunks of `size` bytes, at most `max` of them alive at once.
+    pub fn new(inner: R, size: usize, max: usize) -> Self {
         Self {
             inner,
-            pool: Pool::new(size),
+            pool: Pool::new(size, max),
             done: false,
         }
     }
@@ -165,12 +166,12 @@ mod tests {
     #[test]
     fn read_chunks_are_full_sized_until_the_last() {
         let data: Vec<u8> = (0..2005).map(|i| (i % 251) as u8).collect();
-        let chunks: Vec<Bytes> = ReadChunks::new(&data[..], 1000)
+        let chunks: Vec<Bytes> = ReadChunks::new(&data[..], 1000, 3)
             .map(Result::unwrap)
             .collect();
         let lens: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
         assert_eq!(lens, [1000, 1000, 5]);
         assert_eq!(chunks.concat(), data);
-        assert_eq!(ReadChunks::new(&[][..], 1000).count(), 0);
+        assert_eq!(ReadChunks::new(&[][..], 1000, 1).count(), 0);
     }
 }

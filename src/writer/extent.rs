@@ -3,8 +3,12 @@
 use bytes::Bytes;
 
 /// Largest data extent a decoder sends at once (and the read size of file sources): big
-/// writes, while the queued extents stay within the pipeline's 64 MiB budget.
+/// writes, few hand-offs between threads.
 pub(crate) const EXTENT_MAX: usize = 4 << 20;
+
+/// Extent buffers a decompressed stream or the qcow2 decoder may have alive: one being
+/// filled, the sink's queue, and one being written.
+pub(crate) const EXTENT_BUFFERS: usize = 5;
 
 /// A piece of the virtual disk.
 #[derive(Debug)]

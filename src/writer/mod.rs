@@ -3,7 +3,7 @@
 //! Job: put a whole-disk image on a block device (or a file) without holding it in memory,
 //! verifying the checksum of the bytes as downloaded (Ironic's image checksum), and leaving no
 //! stale data where the image has zeros. The pipeline has two threads joined by a bounded
-//! channel (plus one for HTTP): the decode thread reads the source in 1 MiB [`chunks`], counts
+//! channel (plus one for HTTP): the decode thread reads the source in [`chunks`], counts
 //! them and hands each to the hash thread by reference, decompresses (gzip/zstd/xz by magic)
 //! and decodes (raw, or qcow2 streamed — see [`qcow2`]), sending [`extent::Extent`]s; the
 //! calling thread writes them to the [`sink`]; the checksum runs on a thread of its own. A raw
@@ -12,13 +12,12 @@
 //! not even read, but hashed from a static zero buffer ([`source`]), and runs of zero chunks
 //! reach the sink as one zero extent ([`raw`]).
 //!
-//! Memory: at most about 50 MiB are in flight, within a 64 MiB budget. Source chunks (1 MiB):
-//! one being read, 4 queued by the HTTP thread, 3 with the hash thread, one being
-//! decompressed, 2 idle (11 MiB). Extents the decompressor or qcow2 decoder fill (4 MiB): one
-//! being filled, 3 queued, one being written, 2 idle (28 MiB). The qcow2 look-behind holds
-//! 8 MiB before it spools to a temp file, plus one cluster window (at most 2 MiB). The
-//! decompressor's own window comes on top. A raw uncompressed image needs only its source
-//! chunks, which are also its extents: about 15 MiB.
+//! Memory: every data buffer comes from a pool with a fixed number of buffers ([`pool`]), so
+//! the pools bound it, whatever the queues hold: file and stdin chunks 6 × 4 MiB, HTTP
+//! chunks 12 × 1 MiB, extents a decompressor or the qcow2 decoder fills 5 × 4 MiB; the qcow2
+//! look-behind adds 8 MiB before it spools to a temp file, and one cluster window (at most
+//! 2 MiB). That is at most 54 MiB (a compressed qcow2 file) within a 64 MiB budget; a raw file
+//! needs 24 MiB, a raw download 12 MiB. The decompressor's own window comes on top.
 //!
 //! Safety: a destination outside `allow`, a mounted (or partition-mounted, or held) device, or
 //! one smaller than the image's virtual size is refused before writing. On a checksum mismatch
@@ -61,10 +60,11 @@ use bytes::Bytes;
 use checksum::HashingChunks;
 use chunks::{ChunkReader, Chunks, ReadChunks};
 use error::io_err;
-use extent::{Extent, EXTENT_MAX};
+use extent::{Extent, EXTENT_BUFFERS, EXTENT_MAX};
 use sink::{Sink, SinkOptions};
 
-/// Extents queued between the decode thread and the sink (each at most 4 MiB).
+/// Extents queued between the decode thread and the sink (each at most 4 MiB; the buffer
+/// pools bound the memory).
 const QUEUE_SLOTS: usize = 3;
 
 /// How to interpret the (decompressed) image.
@@ -196,7 +196,7 @@ impl Stream {
     fn into_chunks(self) -> Chunks {
         match self {
             Stream::Chunks(c) => c,
-            Stream::Reader(r) => Box::new(ReadChunks::new(r, EXTENT_MAX)),
+            Stream::Reader(r) => Box::new(ReadChunks::new(r, EXTENT_MAX, EXTENT_BUFFERS)),
         }
     }
 

@@ -1,7 +1,10 @@
-//! Reusable page-aligned buffers of one size, shared without copying: a chunk read from the
-//! source is one [`Bytes`] that the hash thread and the sink both hold; when the last holder
-//! drops it, its buffer comes back here, so steady state allocates and page-faults nothing.
-//! Page alignment lets the sink hand a buffer straight to an `O_DIRECT` write.
+//! A fixed number of reusable, page-aligned buffers of one size, shared without copying: a
+//! chunk read from the source is one [`Bytes`] that the hash thread and the sink both hold;
+//! when the last holder drops it, its buffer comes back here. Steady state allocates and
+//! page-faults nothing, and a pool never holds more than its `max` buffers: when all are in
+//! flight, taking one waits until the hash thread or the sink lets one go. That cap, not the
+//! queue lengths, is what bounds the pipeline's memory. Page alignment lets the sink hand a
+//! buffer straight to an `O_DIRECT` write.
 
 use std::alloc::Layout;
 use std::ptr::NonNull;
@@ -11,9 +14,6 @@ use bytes::Bytes;
 
 /// Alignment of every buffer: what `O_DIRECT` needs for 512- and 4096-byte sectors alike.
 pub(crate) const ALIGN: usize = 4096;
-
-/// Idle buffers kept for reuse; a buffer returned to a full pool is freed.
-pub(crate) const IDLE: usize = 2;
 
 /// A zero-initialised, [`ALIGN`]-aligned heap buffer of fixed length.
 pub(crate) struct Buf {
@@ -59,20 +59,39 @@ impl Drop for Buf {
 
 pub(crate) struct Pool {
     size: usize,
+    max: usize,
+    /// Buffers allocated so far (never more than `max`).
+    live: usize,
     idle: Receiver<Buf>,
     home: SyncSender<Buf>,
 }
 
 impl Pool {
-    /// A pool of buffers of `size` bytes.
-    pub fn new(size: usize) -> Self {
-        let (home, idle) = sync_channel(IDLE);
-        Self { size, idle, home }
+    /// A pool of at most `max` buffers of `size` bytes each.
+    pub fn new(size: usize, max: usize) -> Self {
+        // Room for every buffer, so giving one back never blocks or fails.
+        let (home, idle) = sync_channel(max);
+        Self {
+            size,
+            max: max.max(1),
+            live: 0,
+            idle,
+            home,
+        }
     }
 
-    /// An idle buffer, or a new one; its contents are unspecified.
-    pub fn take(&self) -> Buf {
-        self.idle.try_recv().unwrap_or_else(|_| Buf::new(self.size))
+    /// A free buffer (its contents unspecified), allocating one while under the cap, else
+    /// waiting for one to come back.
+    pub fn take(&mut self) -> Buf {
+        if let Ok(buf) = self.idle.try_recv() {
+            return buf;
+        }
+        if self.live < self.max {
+            self.live += 1;
+            return Buf::new(self.size);
+        }
+        // The pool keeps a sender itself, so this waits rather than fails.
+        self.idle.recv().expect("the pool holds a sender")
     }
 
     /// Shares `buf[..len]`; the buffer returns to the pool when the last clone is dropped.
@@ -111,8 +130,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buffers_are_aligned_and_come_back_when_the_last_clone_drops() {
-        let pool = Pool::new(10_000);
+    fn buffers_are_aligned_reused_and_capped() {
+        let mut pool = Pool::new(10_000, 2);
         let mut buf = pool.take();
         buf.as_mut_slice().fill(7);
         let ptr = buf.as_ref().as_ptr();
@@ -123,9 +142,14 @@ mod tests {
         drop(shared);
         let other = pool.take();
         assert_ne!(other.as_ref().as_ptr(), ptr, "the clone still holds it");
-        drop(clone);
+        // Both buffers are out: the next take waits until the clone lets go.
+        let late = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            drop(clone);
+        });
         let back = pool.take();
         assert_eq!((back.as_ref().as_ptr(), back.as_ref().len()), (ptr, 10_000));
+        late.join().unwrap();
         drop(other);
     }
 }

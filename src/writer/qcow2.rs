@@ -17,7 +17,7 @@ use std::io::Read;
 
 use super::chunks::read_full;
 use super::error::{io_err, WriteError};
-use super::extent::{Emit, Extent, EXTENT_MAX};
+use super::extent::{Emit, Extent, EXTENT_BUFFERS, EXTENT_MAX};
 use super::lookbehind::LookBehind;
 use super::pool::{Buf, Pool};
 
@@ -238,7 +238,7 @@ pub(crate) fn decode(
         received: 0,
         emit,
         batch: None,
-        pool: Pool::new(EXTENT_MAX),
+        pool: Pool::new(EXTENT_MAX, EXTENT_BUFFERS),
         zeros: None,
         stats: Qcow2Stats::default(),
         h,
