@@ -33,6 +33,7 @@ mod chunks;
 mod decompress;
 mod error;
 mod extent;
+mod flusher;
 mod gpt;
 mod lookbehind;
 mod pool;
