@@ -6,7 +6,8 @@
 //! channel (plus one for HTTP): the decode thread reads the source in [`chunks`], counts
 //! them and hands each to the hash thread by reference, decompresses (gzip/zstd/xz by magic)
 //! and decodes (raw, or qcow2 streamed — see [`qcow2`]), sending [`extent::Extent`]s; the
-//! calling thread writes them to the [`sink`]; the checksum runs on a thread of its own. A raw
+//! calling thread writes them to the [`sink`]; the checksum runs on a thread of its own, and
+//! a [`flusher`] thread flushes the target every 64 MiB so that the final fsync is short. A raw
 //! uncompressed image is not copied in user space at all: the buffer a chunk is read into is
 //! hashed and written as it is, then reused ([`pool`]); the holes of a sparse image file are
 //! not even read, but hashed from a static zero buffer ([`source`]), and runs of zero chunks
@@ -33,6 +34,7 @@ mod chunks;
 mod decompress;
 mod error;
 mod extent;
+mod flusher;
 mod gpt;
 mod lookbehind;
 mod pool;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::{io_err, WriteError};
 use super::extent::{is_zero, Extent};
+use super::flusher::Flusher;
 use super::pool::{Buf, ALIGN};
 use super::safety;
 
@@ -57,6 +58,7 @@ pub(crate) struct Sink {
     pub high: u64,
     pub stats: SinkStats,
     spans: Option<Vec<Span>>,
+    flusher: Option<Flusher>,
 }
 
 pub(crate) struct SinkOptions {
@@ -155,6 +157,7 @@ impl Sink {
             high: 0,
             stats: SinkStats::default(),
             spans: o.verify.then(Vec::new),
+            flusher: Flusher::start(path),
         })
     }
 
@@ -283,6 +286,9 @@ impl Sink {
             }
         }
         self.stats.data_bytes += buf.len() as u64;
+        if let Some(f) = &mut self.flusher {
+            f.wrote(buf.len() as u64);
+        }
         Ok(())
     }
 
@@ -362,6 +368,9 @@ impl Sink {
     /// Flushes pending zeroing, sizes a growing file to `virtual_size`, and fsyncs.
     pub fn finish(&mut self, virtual_size: u64) -> Result<(), WriteError> {
         self.flush_zero()?;
+        if let Some(f) = &mut self.flusher {
+            f.stop();
+        }
         if self.capacity.is_none() {
             self.file
                 .set_len(virtual_size.max(self.high))
