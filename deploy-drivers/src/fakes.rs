@@ -347,13 +347,57 @@ impl FakeAgent {
 
 #[async_trait]
 impl Agent for FakeAgent {
-    async fn write_image(&self, node: &str, command: &WriteCommand) -> PortResult<()> {
+    async fn ramdisk(&self) -> PortResult<LeasedImage> {
+        self.log.record("agent.ramdisk", "").await?;
+        Ok(LeasedImage {
+            lease: String::new(),
+            digest: "sha256:agent".into(),
+            path: PathBuf::from("/fake/agent.iso"),
+            size: 1 << 20,
+        })
+    }
+    async fn begin(&self, node: &str) -> PortResult<String> {
+        self.log.record("agent.begin", node).await?;
+        Ok(format!("ironcast.node={node} ironcast.token=fake"))
+    }
+    async fn wait_ready(&self, node: &str, _timeout: Duration) -> PortResult<Inventory> {
+        self.log.record("agent.wait_ready", node).await?;
+        Ok(Inventory {
+            disks: vec![InventoryDisk {
+                name: "/dev/sda".into(),
+                size: 100 << 30,
+                ..InventoryDisk::default()
+            }],
+            memory_mb: 4096,
+            cpu_count: 2,
+            cpu_arch: "x86_64".into(),
+            ..Inventory::default()
+        })
+    }
+    async fn run(
+        &self,
+        node: &str,
+        command: &AgentCommand,
+        _timeout: Duration,
+        progress: &dyn ProgressSink,
+    ) -> PortResult<serde_json::Value> {
         self.log
             .record(
-                "agent.write_image",
-                format!("{node}, {}", command.image_url),
+                &format!("agent.{}", command.name()),
+                format!(
+                    "{node}, {}",
+                    serde_json::to_string(command).unwrap_or_default()
+                ),
             )
-            .await
+            .await?;
+        progress.progress(AgentProgress {
+            done_bytes: 1,
+            total_bytes: Some(1),
+        });
+        Ok(serde_json::Value::Null)
+    }
+    async fn end(&self, node: &str) {
+        let _ = self.log.record("agent.end", node).await;
     }
 }
 

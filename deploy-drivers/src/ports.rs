@@ -252,8 +252,129 @@ pub struct WriteCommand {
     pub root_device: Option<String>,
 }
 
+/// One command the agent runs. The agent pulls commands from the conductor (it only ever
+/// opens connections to the conductor and the image server), runs them one at a time and
+/// reports progress and a result for each.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum AgentCommand {
+    /// Report the machine's [`Inventory`].
+    Inventory,
+    /// Stream an image onto a disk with the writer (any format, verified on the fly).
+    WriteImage(WriteCommand),
+    /// Write the config drive image at `url` (an ISO 9660 `config-2` image) as a new
+    /// partition at the end of `device`, as Ironic's agent does.
+    WriteConfigDrive {
+        device: String,
+        url: String,
+    },
+    /// Erase partition tables at both ends and filesystem signatures; every disk when
+    /// `device` is `None`.
+    EraseMetadata {
+        device: Option<String>,
+    },
+    /// Overwrite every byte (zero, or discard where the device guarantees zeroes).
+    EraseDisk {
+        device: Option<String>,
+    },
+    PowerOff,
+    Reboot,
+}
+
+impl AgentCommand {
+    /// The command's name as it appears in history events and on the wire.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AgentCommand::Inventory => "inventory",
+            AgentCommand::WriteImage(_) => "write_image",
+            AgentCommand::WriteConfigDrive { .. } => "write_config_drive",
+            AgentCommand::EraseMetadata { .. } => "erase_metadata",
+            AgentCommand::EraseDisk { .. } => "erase_disk",
+            AgentCommand::PowerOff => "power_off",
+            AgentCommand::Reboot => "reboot",
+        }
+    }
+}
+
+/// A disk the agent sees (Ironic's inventory `disks` entry).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryDisk {
+    /// Device path, e.g. "/dev/sda".
+    pub name: String,
+    pub size: u64,
+    #[serde(default)]
+    pub rotational: bool,
+    #[serde(default)]
+    pub removable: bool,
+    #[serde(default)]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub vendor: Option<String>,
+    #[serde(default)]
+    pub serial: Option<String>,
+    #[serde(default)]
+    pub wwn: Option<String>,
+    #[serde(default)]
+    pub hctl: Option<String>,
+    #[serde(default)]
+    pub by_path: Option<String>,
+}
+
+/// A network interface the agent sees.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryInterface {
+    pub name: String,
+    pub mac_address: String,
+    #[serde(default)]
+    pub ipv4_address: Option<String>,
+}
+
+/// What the agent reports about its machine (a subset of Ironic's inventory, same names).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub disks: Vec<InventoryDisk>,
+    pub interfaces: Vec<InventoryInterface>,
+    /// Physical memory in MiB.
+    pub memory_mb: u64,
+    pub cpu_count: u32,
+    pub cpu_arch: String,
+    #[serde(default)]
+    pub cpu_model: Option<String>,
+    /// The mode the agent itself booted in.
+    pub boot_mode: Option<BootMode>,
+}
+
+/// Progress of a running command, as the agent last reported it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentProgress {
+    pub done_bytes: u64,
+    pub total_bytes: Option<u64>,
+}
+
+/// Where [`Agent::run`] reports progress while it waits.
+pub trait ProgressSink: Send + Sync {
+    fn progress(&self, progress: AgentProgress);
+}
+
+/// The conductor's side of the agent protocol, for one conductor and many nodes.
 #[async_trait]
 pub trait Agent: Send + Sync {
-    /// Sends the write command and waits for the agent's result.
-    async fn write_image(&self, node: &str, command: &WriteCommand) -> PortResult<()>;
+    /// The agent ramdisk ISO to boot (remastered per node with [`Agent::begin`]'s args).
+    async fn ramdisk(&self) -> PortResult<LeasedImage>;
+    /// Starts an agent boot of `node`: mints a fresh token (any earlier one stops working) and
+    /// returns the kernel args that carry it with the conductor URL and the node's UUID.
+    async fn begin(&self, node: &str) -> PortResult<String>;
+    /// Waits until the agent of the current boot has called in, and returns its inventory.
+    /// The timeout's message says what to check (console, route to the conductor URL).
+    async fn wait_ready(&self, node: &str, timeout: std::time::Duration) -> PortResult<Inventory>;
+    /// Queues `command`, waits for its result (the agent's JSON answer), reporting progress.
+    async fn run(
+        &self,
+        node: &str,
+        command: &AgentCommand,
+        timeout: std::time::Duration,
+        progress: &dyn ProgressSink,
+    ) -> PortResult<serde_json::Value>;
+    /// Forgets the node's token and queue: later calls by that agent are refused (403).
+    async fn end(&self, node: &str);
 }
