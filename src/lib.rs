@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod imageserver;
 pub mod iso;
+pub mod listen;
 pub mod netboot;
 pub mod overlay;
 pub mod redfish;
