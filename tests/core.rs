@@ -12,3 +12,5 @@ mod serve;
 mod store;
 #[path = "core/support.rs"]
 mod support;
+#[path = "core/resources/chassis.rs"]
+mod resources_chassis;
