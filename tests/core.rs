@@ -6,11 +6,11 @@ mod common;
 
 #[path = "core/api.rs"]
 mod api;
+#[path = "core/resources/chassis.rs"]
+mod resources_chassis;
 #[path = "core/serve.rs"]
 mod serve;
 #[path = "core/store.rs"]
 mod store;
 #[path = "core/support.rs"]
 mod support;
-#[path = "core/resources/chassis.rs"]
-mod resources_chassis;

@@ -322,7 +322,10 @@ async fn update(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let ops = patch::parse(&body, node_json::WRITABLE).map_err(ApiError::bad_request)?;
-    if let Some(op) = ops.iter().find(|o| o.path == ["chassis_uuid"] && o.op != "remove") {
+    if let Some(op) = ops
+        .iter()
+        .find(|o| o.path == ["chassis_uuid"] && o.op != "remove")
+    {
         let uuid = op.value.as_ref().and_then(Value::as_str);
         check_chassis(&state, uuid).await?;
     }

@@ -191,10 +191,7 @@ impl Listing<'_> {
                 docs.iter()
                     .position(|d| d.get(self.key_field).and_then(Value::as_str) == Some(m))
                     .ok_or_else(|| {
-                        ApiError::not_found(format!(
-                            "{} {m} could not be found.",
-                            self.key
-                        ))
+                        ApiError::not_found(format!("{} {m} could not be found.", self.key))
                     })?
                     + 1
             }
@@ -254,7 +251,10 @@ pub fn new_uuid(v: Option<&Value>) -> ApiResult<String> {
         Some(Value::String(u)) if uuid::Uuid::parse_str(u).is_ok() => Ok(u.to_ascii_lowercase()),
         Some(other) => Err(ApiError::bad_request(format!(
             "Expected a UUID but received {}.",
-            other.as_str().map(String::from).unwrap_or(other.to_string())
+            other
+                .as_str()
+                .map(String::from)
+                .unwrap_or(other.to_string())
         ))),
     }
 }

@@ -27,7 +27,9 @@ impl Store {
         .fetch_one(pool)
         .await)
         .map_err(|e| {
-            unique_to_conflict(e, |_| format!("A chassis with UUID {} already exists.", c.uuid))
+            unique_to_conflict(e, |_| {
+                format!("A chassis with UUID {} already exists.", c.uuid)
+            })
         })
     }
 

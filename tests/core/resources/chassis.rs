@@ -38,8 +38,10 @@ async fn chassis_crud_nodes_and_refusals() {
         .call(
             "PATCH",
             &format!("/v1/chassis/{uuid}"),
-            Some(json!([{"op": "replace", "path": "/description", "value": "new"},
-                         {"op": "remove", "path": "/extra/row"}])),
+            Some(
+                json!([{"op": "replace", "path": "/description", "value": "new"},
+                         {"op": "remove", "path": "/extra/row"}]),
+            ),
         )
         .await;
     assert_eq!(s, 200, "{c}");
