@@ -11,6 +11,7 @@
 //! Non-goals: caching, business rules (the conductor decides; the store only persists and
 //! offers the atomic reservation update).
 
+mod chassis;
 mod conductors;
 mod history;
 mod model;
@@ -44,6 +45,9 @@ pub enum StoreError {
     /// A unique constraint refused the write; the message names the field.
     #[error("{0}")]
     Conflict(String),
+    /// The write would break a rule between rows (e.g. deleting a chassis that holds nodes).
+    #[error("{0}")]
+    Invalid(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
