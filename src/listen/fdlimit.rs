@@ -52,7 +52,7 @@ pub fn raise_nofile() -> Result<u64, FdError> {
         }
         lim.rlim_cur = lim.rlim_max;
     }
-    Ok(lim.rlim_cur as u64)
+    Ok(lim.rlim_cur)
 }
 
 /// The caps that fit under `limit`: `wants` unchanged when they fit, else every total scaled
