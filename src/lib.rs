@@ -15,6 +15,7 @@ pub mod imageserver;
 pub mod iso;
 pub mod netboot;
 pub mod overlay;
+pub mod ramdisk;
 pub mod redfish;
 pub mod store;
 pub mod writer;
