@@ -9,14 +9,16 @@
 //! Migrations live in `migrations/<backend>/` and run at [`Store::connect`].
 //!
 //! Non-goals: caching, business rules (the conductor decides; the store only persists and
-//! offers the atomic reservation update).
+//! offers the atomic reservation update and refuses writes not fenced by it).
 
 mod conductors;
 mod history;
+mod lock;
 mod model;
 mod nodes;
 mod ports;
 
+pub use lock::NodeLock;
 pub use model::*;
 
 use std::str::FromStr;
@@ -44,6 +46,14 @@ pub enum StoreError {
     /// A unique constraint refused the write; the message names the field.
     #[error("{0}")]
     Conflict(String),
+    /// A write fenced by a node lock found the lock gone: the node was released or taken over
+    /// (`now` is whoever holds it now), and the write was refused.
+    #[error("node {node} is no longer locked by {holder} (reservation now {now:?}): the write was refused; the node was released or taken over by another conductor")]
+    LockLost {
+        node: String,
+        holder: String,
+        now: Option<String>,
+    },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
