@@ -11,6 +11,7 @@
 //! Non-goals: caching, business rules (the conductor decides; the store only persists and
 //! offers the atomic reservation update and refuses writes not fenced by it).
 
+mod chassis;
 mod conductors;
 mod history;
 mod lock;
@@ -54,6 +55,9 @@ pub enum StoreError {
         holder: String,
         now: Option<String>,
     },
+    /// The write would break a rule between rows (e.g. deleting a chassis that holds nodes).
+    #[error("{0}")]
+    Invalid(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]

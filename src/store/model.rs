@@ -177,3 +177,15 @@ pub struct ConductorRow {
     pub created_at: DateTime<Utc>,
     pub heartbeat_at: DateTime<Utc>,
 }
+
+/// A chassis: a group of nodes with a description.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Chassis {
+    pub id: i64,
+    pub uuid: String,
+    pub description: Option<String>,
+    #[sqlx(json)]
+    pub extra: JsonMap,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
