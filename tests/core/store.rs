@@ -434,7 +434,8 @@ async fn chassis_holding_nodes_is_not_deleted(store: Store) {
         "{err}"
     );
     assert_eq!(store.chassis_list().await.unwrap().len(), 1);
-    store.delete_node(&n.uuid).await.unwrap();
+    let lock = store.lock_node(&n.uuid, "c1").await.unwrap().unwrap();
+    store.delete_node(lock).await.unwrap();
     store.delete_chassis(&c.uuid).await.unwrap();
     assert!(matches!(
         store.chassis(&c.uuid).await,
