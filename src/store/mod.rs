@@ -14,11 +14,13 @@
 mod chassis;
 mod conductors;
 mod history;
+mod list;
 mod lock;
 mod model;
 mod nodes;
 mod ports;
 
+pub use list::{col, json, opt, Column, Filter, Kind, ListQuery, Page, SqlValue, Table};
 pub use lock::NodeLock;
 pub use model::*;
 
@@ -55,6 +57,15 @@ pub enum StoreError {
         holder: String,
         now: Option<String>,
     },
+    /// A list was asked to sort by something that is not a sortable column.
+    #[error("{key} is not a sortable column: use one of {valid}")]
+    InvalidSortKey { key: String, valid: String },
+    /// A list's marker names no row.
+    #[error("{kind} {id} could not be found")]
+    MarkerNotFound { kind: &'static str, id: String },
+    /// Code asked for a column its table lacks (a bug, not bad input).
+    #[error("{0}")]
+    UnknownColumn(String),
     /// The write would break a rule between rows (e.g. deleting a chassis that holds nodes).
     #[error("{0}")]
     Invalid(String),

@@ -6,6 +6,10 @@ use chrono::Utc;
 use ironcast::store::{Chassis, Node, Port, Store, StoreError};
 use serde_json::json;
 
+#[path = "store_list.rs"]
+mod list;
+use list::*;
+
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("store.db").display());
@@ -75,6 +79,11 @@ store_suite!(
     ports_unique_mac_and_cascade,
     history_in_order,
     conductor_heartbeat_upserts,
+    list_walks_match_a_sort_in_memory,
+    list_filters_hold_on_every_page,
+    list_reads_only_the_asked_columns,
+    list_refuses_bad_sort_keys_and_markers,
+    list_ports_by_node,
     chassis_holding_nodes_is_not_deleted,
 );
 
