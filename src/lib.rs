@@ -14,6 +14,7 @@ pub mod demo;
 pub mod failpoint;
 pub mod imageserver;
 pub mod iso;
+pub mod listen;
 pub mod netboot;
 pub mod overlay;
 pub mod redfish;
