@@ -11,6 +11,7 @@ pub mod cli;
 pub mod conductor;
 pub mod config;
 pub mod demo;
+pub mod failpoint;
 pub mod imageserver;
 pub mod iso;
 pub mod listen;
