@@ -64,8 +64,8 @@ async fn large_bodies_and_fields_are_refused_except_a_config_drive_on_provision(
             .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
             .collect::<Vec<_>>(),
     );
-    let resp = api
-        .client
+    // Its own client: the server closes this connection, which must not be pooled.
+    let resp = client()
         .post(format!("{}/v1/nodes", api.url))
         .body(reqwest::Body::wrap_stream(chunks))
         .send()
