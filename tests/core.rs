@@ -6,6 +6,8 @@ mod common;
 
 #[path = "core/api.rs"]
 mod api;
+#[path = "core/direct.rs"]
+mod direct;
 #[path = "core/serve.rs"]
 mod serve;
 #[path = "core/store.rs"]
