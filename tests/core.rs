@@ -8,6 +8,8 @@ mod common;
 mod api;
 #[path = "core/direct.rs"]
 mod direct;
+#[path = "core/resources/chassis.rs"]
+mod resources_chassis;
 #[path = "core/serve.rs"]
 mod serve;
 #[path = "core/store.rs"]
