@@ -17,8 +17,10 @@ use super::error::ApiError;
 /// Largest request body on every route but the provision request (Ironic, through
 /// oslo.middleware, allows 112 KiB).
 pub const BODY_LIMIT: usize = 1 << 20;
-/// Largest provision request: it may carry a base64 config drive.
-pub const CONFIG_DRIVE_BODY_LIMIT: usize = 64 << 20;
+/// Largest provision request: it may carry a config drive of up to 64 MiB
+/// (`nodes::CONFIG_DRIVE_MAX`), and one somewhat over that limit must still arrive whole to be
+/// refused with a message that names its size (a 400) rather than a bare 413.
+pub const CONFIG_DRIVE_BODY_LIMIT: usize = 96 << 20;
 /// The body limit of a request to `path`.
 pub fn body_limit(path: &str) -> usize {
     if path.ends_with("/states/provision") {
