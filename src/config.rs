@@ -15,6 +15,11 @@ use serde::Deserialize;
 /// The documented defaults, embedded.
 pub const DEFAULTS: &str = include_str!("../etc/ironcast.toml");
 
+/// Largest connection cap a listener may be given.
+const MAX_CONNECTIONS: usize = 1 << 20;
+/// Longest request or write timeout, in seconds (an hour).
+const MAX_TIMEOUT_S: u64 = 3600;
+
 /// Everything `ironcast serve` is configured by.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +28,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub conductor: ConductorConfig,
     pub ramdisk: RamdiskConfig,
+    pub direct: DirectConfig,
     pub cache: crate::cache::CacheConfig,
     pub imageserver: crate::imageserver::ServerConfig,
     pub redfish: crate::redfish::RedfishConfig,
@@ -41,6 +47,18 @@ pub struct RamdiskConfig {
     pub local_timeout_s: u64,
 }
 
+/// `[direct]`: the operator's policy for whole-disk (direct) deploys and cleaning; BMC, image
+/// and local step timeouts and the default boot mode are `[ramdisk]`'s.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectConfig {
+    pub allow_unverified: bool,
+    pub agent_timeout_s: u64,
+    pub write_timeout_s: u64,
+    pub command_timeout_s: u64,
+    pub progress_interval_s: u64,
+}
+
 /// `[netboot]`: where per-MAC PXE/GRUB/iPXE configs are written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +72,29 @@ pub struct ApiConfig {
     pub bind: SocketAddr,
     pub htpasswd: String,
     pub public_url: String,
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
+    pub head_timeout_s: u64,
+    pub body_timeout_s: u64,
+    pub write_timeout_s: u64,
+}
+
+impl ApiConfig {
+    pub fn conn_limits(&self) -> crate::listen::ConnLimits {
+        crate::listen::ConnLimits {
+            total: self.max_connections,
+            per_client: self.max_connections_per_client,
+        }
+    }
+
+    pub fn timeouts(&self) -> crate::listen::http::Timeouts {
+        use std::time::Duration;
+        crate::listen::http::Timeouts {
+            head: Duration::from_secs(self.head_timeout_s),
+            body: Duration::from_secs(self.body_timeout_s),
+            write: Duration::from_secs(self.write_timeout_s),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -74,6 +115,7 @@ pub struct ConductorConfig {
     pub fake_deploy_delay_ms: u64,
     pub fake_undeploy_delay_ms: u64,
     pub fake_power_delay_ms: u64,
+    pub automated_clean: bool,
 }
 
 /// Why the configuration cannot be used; each message names the option and what to do.
@@ -165,6 +207,23 @@ impl Config {
         }
     }
 
+    /// The direct deploy policy these settings describe.
+    pub fn direct_policy(&self) -> deploy_drivers::direct::DirectPolicy {
+        let (r, d) = (&self.ramdisk, &self.direct);
+        let secs = std::time::Duration::from_secs;
+        deploy_drivers::direct::DirectPolicy {
+            allow_unverified: d.allow_unverified,
+            default_boot_mode: deploy_drivers::BootMode::parse(&r.default_boot_mode),
+            image_timeout: secs(r.image_timeout_s),
+            bmc_timeout: secs(r.bmc_timeout_s),
+            local_timeout: secs(r.local_timeout_s),
+            agent_timeout: secs(d.agent_timeout_s),
+            write_timeout: secs(d.write_timeout_s),
+            command_timeout: secs(d.command_timeout_s),
+            progress_interval: secs(d.progress_interval_s),
+        }
+    }
+
     /// Loads with the process environment.
     pub fn from_env(file: Option<&Path>) -> Result<Config, ConfigError> {
         Config::load(file, std::env::vars())
@@ -191,6 +250,11 @@ impl Config {
                 "conductor.heartbeat_interval_s must be at least 1".into(),
             ));
         }
+        if self.direct.progress_interval_s == 0 {
+            return Err(ConfigError::Invalid(
+                "direct.progress_interval_s must be at least 1".into(),
+            ));
+        }
         if self.conductor.state_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid(
                 "conductor.state_dir must not be empty".into(),
@@ -215,6 +279,7 @@ impl Config {
         self.redfish
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("redfish: {e}")))?;
+        self.validate_listeners()?;
         let public = &self.api.public_url;
         let public_ok =
             public.is_empty() || public.starts_with("http://") || public.starts_with("https://");
@@ -223,6 +288,44 @@ impl Config {
                 "api.public_url {:?} must start with http:// or https://",
                 self.api.public_url
             )));
+        }
+        Ok(())
+    }
+
+    /// Connection caps and timeouts: at least 1, at most what a machine can hold.
+    fn validate_listeners(&self) -> Result<(), ConfigError> {
+        let api = &self.api;
+        let images = &self.imageserver;
+        for (name, total, per_client) in [
+            ("api", api.max_connections, api.max_connections_per_client),
+            (
+                "imageserver",
+                images.max_connections,
+                images.max_connections_per_client,
+            ),
+        ] {
+            if !(1..=MAX_CONNECTIONS).contains(&total) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name}.max_connections {total} must be between 1 and {MAX_CONNECTIONS}"
+                )));
+            }
+            if !(1..=total).contains(&per_client) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name}.max_connections_per_client {per_client} must be between 1 and \
+                     {name}.max_connections ({total})"
+                )));
+            }
+        }
+        for (key, secs) in [
+            ("head_timeout_s", api.head_timeout_s),
+            ("body_timeout_s", api.body_timeout_s),
+            ("write_timeout_s", api.write_timeout_s),
+        ] {
+            if !(1..=MAX_TIMEOUT_S).contains(&secs) {
+                return Err(ConfigError::Invalid(format!(
+                    "api.{key} {secs} must be between 1 and {MAX_TIMEOUT_S} seconds"
+                )));
+            }
         }
         Ok(())
     }

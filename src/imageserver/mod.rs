@@ -1,8 +1,9 @@
 //! HTTP publishing of images and ISO overlays to BMCs: tokens, HEAD/Range/ETag.
 //!
 //! Job: serve a cache entry, or a base file with an ISO patch set applied on the fly, under
-//! `/<token>/<name>.iso` — a token of 192 random bits, no query string — until it expires or
-//! is revoked; log every fetch against its node.
+//! `/<token>/<name>.iso` (or a disk image's name, `disk.qcow2`, for the agent) — a token of 192
+//! random bits, no query string — until it expires or is revoked; log every fetch against its
+//! node.
 //!
 //! - GET and HEAD with Content-Length, Accept-Ranges, ETag, Last-Modified; single and multiple
 //!   ranges (206, multipart/byteranges), 416 when unsatisfiable, If-Range, If-None-Match
@@ -225,7 +226,8 @@ impl ImageServer {
         rlock(&self.base_url).clone()
     }
 
-    /// Publishes `base` (with `patch_set` applied) for `node` as `<name>.iso`.
+    /// Publishes `base` (with `patch_set` applied) for `node` as `<name>.iso`, or under `name`
+    /// when it ends like a disk image (`publish::KEPT_ENDINGS`).
     pub async fn publish_files(
         &self,
         base: &Path,
@@ -607,7 +609,8 @@ pub async fn start(cfg: ServerConfig, extra: Option<Router>) -> Result<ServerHan
         extra,
     });
     let stop = CancellationToken::new();
-    let task = tokio::spawn(accept_loop(listener, tls, app, stop.clone()));
+    let limiter = crate::listen::ConnLimiter::new(server.cfg.conn_limits());
+    let task = tokio::spawn(accept_loop(listener, tls, app, limiter, stop.clone()));
     tracing::info!(%local_addr, base_url = %server.base_url(), "image server listening");
     Ok(ServerHandle {
         server,
@@ -621,6 +624,7 @@ async fn accept_loop(
     listener: tokio::net::TcpListener,
     tls: Option<TlsAcceptor>,
     app: Arc<App>,
+    limiter: Arc<crate::listen::ConnLimiter>,
     stop: CancellationToken,
 ) {
     let mut conns = tokio::task::JoinSet::new();
@@ -634,8 +638,19 @@ async fn accept_loop(
             }
             accepted = listener.accept() => match accepted {
                 Ok((sock, remote)) => {
+                    let permit = match limiter.try_acquire(remote.ip()) {
+                        Ok(p) => p,
+                        Err(why) => {
+                            tracing::debug!(%remote, %why, "image server connection refused");
+                            continue;
+                        }
+                    };
                     let _ = sock.set_nodelay(true);
-                    conns.spawn(connection(sock, remote, tls.clone(), app.clone(), stop.clone()));
+                    let conn = connection(sock, remote, tls.clone(), app.clone(), stop.clone());
+                    conns.spawn(async move {
+                        conn.await;
+                        drop(permit);
+                    });
                 }
                 Err(e) => {
                     // Out of descriptors, most likely: back off instead of spinning.
