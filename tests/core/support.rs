@@ -40,6 +40,7 @@ pub async fn api_with(settings: Settings) -> Api {
     let router = app(AppState {
         conductor: conductor.clone(),
         public_url: String::new(),
+        max_limit: 1000,
         auth: None,
     });
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
