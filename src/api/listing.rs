@@ -14,7 +14,9 @@ use super::error::{ApiError, ApiResult};
 use crate::store::{ListQuery, Page};
 
 /// Parameters every list accepts.
-pub const PAGING: &[&str] = &["limit", "marker", "sort_key", "sort_dir", "fields", "detail"];
+pub const PAGING: &[&str] = &[
+    "limit", "marker", "sort_key", "sort_dir", "fields", "detail",
+];
 
 /// 400 naming every query parameter that is neither in [`PAGING`] nor in `filters`, as Ironic
 /// ("Unexpected arguments: a, b").
@@ -90,7 +92,10 @@ pub fn next_link(
     limit: usize,
     marker: &str,
 ) -> String {
-    let mut keys: Vec<&String> = q.keys().filter(|k| *k != "limit" && *k != "marker").collect();
+    let mut keys: Vec<&String> = q
+        .keys()
+        .filter(|k| *k != "limit" && *k != "marker")
+        .collect();
     keys.sort();
     let mut query = form_urlencoded::Serializer::new(String::new());
     for k in keys {
@@ -147,8 +152,11 @@ mod tests {
 
     #[test]
     fn unknown_parameters_are_named() {
-        let err = reject_unknown(&q(&[("limit", "1"), ("zeta", "1"), ("alpha", "2")]), &["driver"])
-            .unwrap_err();
+        let err = reject_unknown(
+            &q(&[("limit", "1"), ("zeta", "1"), ("alpha", "2")]),
+            &["driver"],
+        )
+        .unwrap_err();
         assert_eq!(err.message, "Unexpected arguments: alpha, zeta");
         assert!(reject_unknown(&q(&[("driver", "x"), ("fields", "uuid")]), &["driver"]).is_ok());
     }
@@ -180,7 +188,10 @@ mod tests {
         let err = page_query(&q(&[("marker", "node-7")]), 10).unwrap_err();
         assert!(err.message.starts_with("Expected UUID for marker: node-7"));
         let ok = page_query(
-            &q(&[("marker", "6DCA9D5D-1B1B-4EA7-BF9A-E2CAB6289D16"), ("sort_dir", "desc")]),
+            &q(&[
+                ("marker", "6DCA9D5D-1B1B-4EA7-BF9A-E2CAB6289D16"),
+                ("sort_dir", "desc"),
+            ]),
             10,
         )
         .unwrap();

@@ -77,11 +77,7 @@ fn uuid_arg(name: &str, raw: &str) -> ApiResult<String> {
 
 /// The store filters for the query's node filters, checking each against the microversion.
 /// `conductor` is this conductor's name (the only one a node is shown handled by).
-pub fn filters(
-    q: &HashMap<String, String>,
-    v: Version,
-    conductor: &str,
-) -> ApiResult<Vec<Filter>> {
+pub fn filters(q: &HashMap<String, String>, v: Version, conductor: &str) -> ApiResult<Vec<Filter>> {
     let mut out = Vec::new();
     let text = |s: &String| SqlValue::Text(s.clone());
     for (name, since) in FILTERS {
@@ -91,15 +87,12 @@ pub fn filters(
         }
         match *name {
             "chassis_uuid" => out.push(Filter::Eq("chassis_uuid", uuid_arg(name, raw)?.into())),
-            "instance_uuid" => {
-                out.push(Filter::Eq("instance_uuid", uuid_arg(name, raw)?.into()))
-            }
+            "instance_uuid" => out.push(Filter::Eq("instance_uuid", uuid_arg(name, raw)?.into())),
             "associated" => out.push(Filter::IsNull("instance_uuid", !parse_bool(name, raw)?)),
             "sharded" => out.push(Filter::IsNull("shard", !parse_bool(name, raw)?)),
             "maintenance" | "retired" => out.push(Filter::Eq(name, parse_bool(name, raw)?.into())),
             "provision_state" => {
-                if ProvisionState::parse(raw).is_none() && !IRONIC_STATES.contains(&raw.as_str())
-                {
+                if ProvisionState::parse(raw).is_none() && !IRONIC_STATES.contains(&raw.as_str()) {
                     return Err(ApiError::bad_request(format!(
                         "Provision state \"{raw}\" is not valid"
                     )));
@@ -304,7 +297,10 @@ mod tests {
     #[test]
     fn filters_refuse_bad_values_and_old_versions() {
         let status = |pairs: &[(&str, &str)], v: u32| {
-            filters(&q(pairs), Version(v), "c1").unwrap_err().status.as_u16()
+            filters(&q(pairs), Version(v), "c1")
+                .unwrap_err()
+                .status
+                .as_u16()
         };
         assert_eq!(status(&[("maintenance", "maybe")], 95), 400);
         assert_eq!(status(&[("provision_state", "flying")], 95), 400);

@@ -294,7 +294,7 @@ async fn api_bad_input_gets_ironic_shaped_4xx() {
             "/v1/nodes?marker=nope".into(),
             Value::Null,
             400,
-            "Marker nope could not be found",
+            "Expected UUID for marker: nope",
         ),
         (
             "GET",
