@@ -10,6 +10,7 @@ pub mod cache;
 pub mod cli;
 pub mod conductor;
 pub mod config;
+pub mod configdrive;
 pub mod demo;
 pub mod failpoint;
 pub mod imageserver;
