@@ -28,6 +28,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub conductor: ConductorConfig,
     pub ramdisk: RamdiskConfig,
+    pub direct: DirectConfig,
     pub cache: crate::cache::CacheConfig,
     pub imageserver: crate::imageserver::ServerConfig,
     pub redfish: crate::redfish::RedfishConfig,
@@ -46,6 +47,18 @@ pub struct RamdiskConfig {
     pub local_timeout_s: u64,
 }
 
+/// `[direct]`: the operator's policy for whole-disk (direct) deploys and cleaning; BMC, image
+/// and local step timeouts and the default boot mode are `[ramdisk]`'s.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectConfig {
+    pub allow_unverified: bool,
+    pub agent_timeout_s: u64,
+    pub write_timeout_s: u64,
+    pub command_timeout_s: u64,
+    pub progress_interval_s: u64,
+}
+
 /// `[netboot]`: where per-MAC PXE/GRUB/iPXE configs are written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,6 +72,7 @@ pub struct ApiConfig {
     pub bind: SocketAddr,
     pub htpasswd: String,
     pub public_url: String,
+    pub max_limit: usize,
     pub max_connections: usize,
     pub max_connections_per_client: usize,
     pub head_timeout_s: u64,
@@ -102,6 +116,7 @@ pub struct ConductorConfig {
     pub fake_deploy_delay_ms: u64,
     pub fake_undeploy_delay_ms: u64,
     pub fake_power_delay_ms: u64,
+    pub automated_clean: bool,
 }
 
 /// Why the configuration cannot be used; each message names the option and what to do.
@@ -193,6 +208,23 @@ impl Config {
         }
     }
 
+    /// The direct deploy policy these settings describe.
+    pub fn direct_policy(&self) -> deploy_drivers::direct::DirectPolicy {
+        let (r, d) = (&self.ramdisk, &self.direct);
+        let secs = std::time::Duration::from_secs;
+        deploy_drivers::direct::DirectPolicy {
+            allow_unverified: d.allow_unverified,
+            default_boot_mode: deploy_drivers::BootMode::parse(&r.default_boot_mode),
+            image_timeout: secs(r.image_timeout_s),
+            bmc_timeout: secs(r.bmc_timeout_s),
+            local_timeout: secs(r.local_timeout_s),
+            agent_timeout: secs(d.agent_timeout_s),
+            write_timeout: secs(d.write_timeout_s),
+            command_timeout: secs(d.command_timeout_s),
+            progress_interval: secs(d.progress_interval_s),
+        }
+    }
+
     /// Loads with the process environment.
     pub fn from_env(file: Option<&Path>) -> Result<Config, ConfigError> {
         Config::load(file, std::env::vars())
@@ -217,6 +249,11 @@ impl Config {
         if self.conductor.heartbeat_interval_s == 0 {
             return Err(ConfigError::Invalid(
                 "conductor.heartbeat_interval_s must be at least 1".into(),
+            ));
+        }
+        if self.direct.progress_interval_s == 0 {
+            return Err(ConfigError::Invalid(
+                "direct.progress_interval_s must be at least 1".into(),
             ));
         }
         if self.conductor.state_dir.as_os_str().is_empty() {
@@ -252,6 +289,12 @@ impl Config {
                 "api.public_url {:?} must start with http:// or https://",
                 self.api.public_url
             )));
+        }
+        if self.api.max_limit == 0 {
+            return Err(ConfigError::Invalid(
+                "api.max_limit is 0: a list page must hold at least 1 item (Ironic's default is 1000)"
+                    .into(),
+            ));
         }
         Ok(())
     }

@@ -66,7 +66,9 @@ impl From<ConductorError> for ApiError {
             ConductorError::InvalidState { .. } | ConductorError::Invalid(_) => {
                 StatusCode::BAD_REQUEST
             }
+            ConductorError::Store(StoreError::LockLost { .. }) => StatusCode::CONFLICT,
             ConductorError::Store(inner) => return ApiError::internal(inner),
+            ConductorError::Internal(why) => return ApiError::internal(why),
         };
         ApiError::new(status, e.to_string())
     }
@@ -74,6 +76,15 @@ impl From<ConductorError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ConductorError::from(e).into()
+        match e {
+            // Ironic's words for a list's bad sort key and unknown marker.
+            StoreError::InvalidSortKey { key, valid } => ApiError::bad_request(format!(
+                "The sort_key value \"{key}\" is an invalid field for sorting: use one of {valid}"
+            )),
+            StoreError::MarkerNotFound { kind, id } => {
+                ApiError::not_found(format!("{kind} {id} could not be found."))
+            }
+            other => ConductorError::from(other).into(),
+        }
     }
 }

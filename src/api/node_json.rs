@@ -201,7 +201,7 @@ pub fn field(node: &Node, name: &str, r: &Render) -> Value {
         "driver_info" => Value::Object(mask(&node.driver_info)),
         "driver_internal_info" => obj(&node.driver_internal_info),
         "extra" => obj(&node.extra),
-        "fault" => Value::Null,
+        "fault" => s(&node.fault),
         "firmware_interface" => json!(node.firmware_interface),
         "inspection_finished_at" => ts(&node.inspection_finished_at),
         "inspection_started_at" => ts(&node.inspection_started_at),
@@ -332,7 +332,10 @@ fn want_bool(field: &str, v: &Value) -> Result<Option<bool>, String> {
 fn want_map(field: &str, v: &Value) -> Result<Map<String, Value>, String> {
     match v {
         Value::Null => Ok(Map::new()),
-        Value::Object(m) => Ok(m.clone()),
+        Value::Object(m) => {
+            super::limits::check_field_size(field, m)?;
+            Ok(m.clone())
+        }
         other => Err(format!(
             "Invalid value for {field}: {other} is not a JSON object"
         )),
@@ -403,7 +406,10 @@ pub fn set_field(node: &mut Node, name: &str, v: &Value) -> Result<(), String> {
             node.instance_uuid = u;
         }
         "chassis_uuid" => node.chassis_uuid = want_str(name, v)?,
-        "conductor_group" => node.conductor_group = want_str(name, v)?.unwrap_or_default(),
+        // Case-insensitive, stored lowercase (as Ironic), so the list filter is one equality.
+        "conductor_group" => {
+            node.conductor_group = want_str(name, v)?.unwrap_or_default().to_ascii_lowercase()
+        }
         "description" => node.description = want_str(name, v)?,
         "instance_name" => node.instance_name = want_str(name, v)?,
         "lessee" => node.lessee = want_str(name, v)?,

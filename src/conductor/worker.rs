@@ -1,17 +1,21 @@
 //! Background work on a locked node: the transient states' tasks (verify, clean, deploy,
 //! undeploy, inspect) and power actions. Each task owns the node's lock and releases it at
-//! the end; each driver step becomes a node history event.
+//! the end; each driver step becomes a node history event. A task that panics (a bug) moves
+//! its node to the state's failure state with the reason, then releases the lock: no node is
+//! left locked, or in a transient state nobody works on.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use deploy_drivers::{BootMode, DeployEvents, DeployOutcome, NodeView, PowerAction};
-use serde_json::Value;
+use deploy_drivers::{
+    AgentProgress, BootMode, CleanStep, DeployEvents, DeployOutcome, NodeView, PowerAction,
+};
+use serde_json::{json, Value};
 
 use super::states::{self, Event, ProvisionState};
-use super::{compose, Conductor, Lock};
-use crate::store::Node;
+use super::{compose, release, Conductor};
+use crate::store::{Node, NodeLock};
 
 /// Maps Ironic's power targets to the port's actions.
 pub(crate) fn power_action(target: &str) -> Option<PowerAction> {
@@ -49,17 +53,64 @@ pub(crate) fn node_view(node: &Node, macs: &[String]) -> NodeView {
 }
 
 /// Runs the work of the node's (transient) state in a tokio task that owns `lock`.
-pub(crate) fn spawn(conductor: Conductor, lock: Lock, node: Node) {
+pub(crate) fn spawn(conductor: Conductor, lock: NodeLock, node: Node) {
     tokio::spawn(async move {
         let uuid = node.uuid.clone();
-        run_states(&conductor, node).await;
-        conductor.release(lock).await;
+        let run = std::panic::AssertUnwindSafe(run_states(&conductor, &lock, node));
+        if let Err(panic) = futures::FutureExt::catch_unwind(run).await {
+            fail_after_panic(&conductor, &lock, &panic_text(&*panic)).await;
+        }
+        release(lock).await;
         tracing::debug!(node = %uuid, "task finished, lock released");
     });
 }
 
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// After a worker panicked: the node goes from its transient state to that state's failure
+/// state, with the reason, so it is not left in a state nobody works on.
+async fn fail_after_panic(conductor: &Conductor, lock: &NodeLock, why: &str) {
+    let uuid = lock.uuid();
+    tracing::error!(node = %uuid, panic = %why, "node task panicked");
+    let Ok(Some(mut node)) = conductor.store.node_by_uuid(uuid).await else {
+        return;
+    };
+    let Some(from) = ProvisionState::parse(&node.provision_state) else {
+        return;
+    };
+    let Some(to) = from.failure_state().filter(|_| !from.is_stable()) else {
+        return;
+    };
+    let why = format!(
+        "internal error while in \"{from}\": {why}; the operation did not finish: retry it"
+    );
+    node.provision_state = to.as_str().into();
+    node.target_provision_state = None;
+    node.last_error = Some(why.clone());
+    node.provision_updated_at = Some(Utc::now());
+    match conductor.store.save_node(lock, &node).await {
+        Ok(_) => {
+            conductor
+                .history(
+                    uuid,
+                    "provisioning",
+                    "ERROR",
+                    &format!("{why} : {from} -> {to}"),
+                )
+                .await
+        }
+        Err(e) => tracing::error!(node = %uuid, error = %e, "cannot save node after panic"),
+    }
+}
+
 /// Runs a power action in a tokio task that owns `lock`.
-pub(crate) fn spawn_power(conductor: Conductor, lock: Lock, node: Node, action: PowerAction) {
+pub(crate) fn spawn_power(conductor: Conductor, lock: NodeLock, node: Node, action: PowerAction) {
     tokio::spawn(async move {
         let result = match compose(&node, &conductor.settings, &conductor.services) {
             Ok(c) => match c.ports.power.set_power(action).await {
@@ -90,16 +141,16 @@ pub(crate) fn spawn_power(conductor: Conductor, lock: Lock, node: Node, action: 
                         .await;
                 }
             }
-            if let Err(e) = conductor.store.save_node(&n).await {
+            if let Err(e) = conductor.store.save_node(&lock, &n).await {
                 tracing::error!(node = %uuid, error = %e, "cannot save power result");
             }
         }
-        conductor.release(lock).await;
+        release(lock).await;
     });
 }
 
 /// Drives the node through transient states until it rests (or waits for a call-back).
-async fn run_states(conductor: &Conductor, mut node: Node) {
+async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
     loop {
         let Some(state) = ProvisionState::parse(&node.provision_state) else {
             return;
@@ -108,7 +159,8 @@ async fn run_states(conductor: &Conductor, mut node: Node) {
             return;
         }
         let timeout = Duration::from_secs(conductor.settings.deploy_timeout_s);
-        let outcome = match tokio::time::timeout(timeout, work(conductor, &node, state)).await {
+        let outcome = match tokio::time::timeout(timeout, work(conductor, lock, &node, state)).await
+        {
             Ok(r) => r,
             Err(_) => Err(format!(
                 "{state} timed out after {} s (conductor.deploy_timeout_s)",
@@ -120,12 +172,20 @@ async fn run_states(conductor: &Conductor, mut node: Node) {
             Ok(Some(n)) => n,
             _ => return,
         };
+        let target = node
+            .target_provision_state
+            .as_deref()
+            .and_then(ProvisionState::parse);
         let (event, severity, message) = match outcome {
             Ok(Work::Done(power)) => {
                 if let Some(p) = power {
                     node.power_state = Some(p);
                 }
-                (Event::Done, "INFO", format!("{state} done"))
+                (
+                    states::done_event(state, target),
+                    "INFO",
+                    format!("{state} done"),
+                )
             }
             Ok(Work::Wait) => (
                 Event::Wait,
@@ -150,6 +210,13 @@ async fn run_states(conductor: &Conductor, mut node: Node) {
         if to == ProvisionState::Active {
             node.deploy_step = Default::default();
         }
+        if state == ProvisionState::Cleaning {
+            // A manual clean's steps are used up either way; the last step stays on failure.
+            node.driver_internal_info.remove(CLEAN_STEPS_KEY);
+            if event != Event::Fail {
+                node.clean_step = Default::default();
+            }
+        }
         conductor
             .history(
                 &node.uuid,
@@ -158,7 +225,7 @@ async fn run_states(conductor: &Conductor, mut node: Node) {
                 &format!("{message} : {state} -> {to}"),
             )
             .await;
-        match conductor.store.save_node(&node).await {
+        match conductor.store.save_node(lock, &node).await {
             Ok(n) => node = n,
             Err(e) => {
                 tracing::error!(node = %node.uuid, error = %e, "cannot save node state");
@@ -175,12 +242,17 @@ enum Work {
 }
 
 /// Tells the node's deploy driver that the node, waiting for its call-back, has booted.
-pub(crate) async fn booted(conductor: &Conductor, node: &Node) -> Result<(), String> {
+pub(crate) async fn booted(
+    conductor: &Conductor,
+    lock: &NodeLock,
+    node: &Node,
+) -> Result<(), String> {
     let composed =
         compose(node, &conductor.settings, &conductor.services).map_err(|e| e.to_string())?;
     let events = Events {
-        conductor: conductor.clone(),
-        node: node.uuid.clone(),
+        conductor,
+        lock,
+        phase: Phase::Deploy,
     };
     composed
         .deploy
@@ -189,7 +261,13 @@ pub(crate) async fn booted(conductor: &Conductor, node: &Node) -> Result<(), Str
         .map_err(|e| e.to_string())
 }
 
-async fn work(conductor: &Conductor, node: &Node, state: ProvisionState) -> Result<Work, String> {
+async fn work(
+    conductor: &Conductor,
+    lock: &NodeLock,
+    node: &Node,
+    state: ProvisionState,
+) -> Result<Work, String> {
+    crate::fail_point!("worker-step");
     let composed =
         compose(node, &conductor.settings, &conductor.services).map_err(|e| e.to_string())?;
     let macs: Vec<String> = conductor
@@ -202,8 +280,9 @@ async fn work(conductor: &Conductor, node: &Node, state: ProvisionState) -> Resu
         .collect();
     let view = node_view(node, &macs);
     let events = Events {
-        conductor: conductor.clone(),
-        node: node.uuid.clone(),
+        conductor,
+        lock,
+        phase: Phase::Deploy,
     };
     let power = |c: &super::Composed| {
         let p = c.ports.power.clone();
@@ -225,7 +304,26 @@ async fn work(conductor: &Conductor, node: &Node, state: ProvisionState) -> Resu
                 .map_err(|e| format!("verifying power credentials failed: {e}"))?;
             Ok(Work::Done(Some(p.as_ironic().into())))
         }
-        ProvisionState::Cleaning | ProvisionState::Inspecting => Ok(Work::Done(None)),
+        ProvisionState::Inspecting => Ok(Work::Done(None)),
+        ProvisionState::Cleaning => {
+            let steps = clean_steps(conductor, node)?;
+            let events = Events {
+                phase: Phase::Clean,
+                ..events
+            };
+            if steps.is_empty() {
+                events
+                    .step("clean", "automated cleaning is off for this node")
+                    .await;
+                return Ok(Work::Done(None));
+            }
+            composed
+                .deploy
+                .clean(&view, &composed.ports, &steps, &events)
+                .await
+                .map_err(|e| format!("cleaning failed at step {e}"))?;
+            Ok(Work::Done(power(&composed).await))
+        }
         ProvisionState::Deploying => {
             composed
                 .deploy
@@ -253,34 +351,132 @@ async fn work(conductor: &Conductor, node: &Node, state: ProvisionState) -> Resu
     }
 }
 
-/// Reports driver steps as node history and saves internal values on the node.
-struct Events {
-    conductor: Conductor,
-    node: String,
+/// The driver_internal_info key holding a manual clean's steps (Ironic's `clean_steps`).
+pub const CLEAN_STEPS_KEY: &str = "clean_steps";
+
+/// The clean steps to run: a manual clean's (saved by the `clean` verb), else the automated
+/// ones when automated cleaning is on for the node (its `automated_clean`, else the config).
+fn clean_steps(conductor: &Conductor, node: &Node) -> Result<Vec<CleanStep>, String> {
+    if let Some(saved) = node.driver_internal_info.get(CLEAN_STEPS_KEY) {
+        return parse_clean_steps(saved);
+    }
+    let manual =
+        node.target_provision_state.as_deref() == Some(ProvisionState::Manageable.as_str());
+    let automated = node
+        .automated_clean
+        .unwrap_or(conductor.settings.automated_clean);
+    Ok(if automated && !manual {
+        CleanStep::AUTOMATED.to_vec()
+    } else {
+        Vec::new()
+    })
+}
+
+/// Reads Ironic's `clean_steps` list (`[{"interface": "deploy", "step": "…"}]`), naming the
+/// first step that is not known.
+pub fn parse_clean_steps(list: &Value) -> Result<Vec<CleanStep>, String> {
+    let items = list.as_array().ok_or_else(|| {
+        format!("clean_steps must be a list such as [{{\"interface\": \"deploy\", \"step\": \"erase_devices_metadata\"}}], not {list}")
+    })?;
+    let known = || {
+        CleanStep::ALL
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    items
+        .iter()
+        .map(|item| {
+            let interface = item.get("interface").and_then(Value::as_str);
+            let step = item.get("step").and_then(Value::as_str);
+            match (interface, step) {
+                (Some("deploy"), Some(name)) => CleanStep::parse(name).ok_or_else(|| {
+                    format!(
+                        "clean step \"{name}\" is not supported by the deploy interface: use one of {}",
+                        known()
+                    )
+                }),
+                (Some(other), Some(name)) => Err(format!(
+                    "clean step \"{name}\" of interface \"{other}\" is not supported: only the deploy interface has clean steps ({})",
+                    known()
+                )),
+                _ => Err(format!(
+                    "clean step {item} needs \"interface\" and \"step\", e.g. {{\"interface\": \"deploy\", \"step\": \"erase_devices_metadata\"}}"
+                )),
+            }
+        })
+        .collect()
+}
+
+/// Whether the driver works on a deploy (deploy_step) or a clean (clean_step).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Deploy,
+    Clean,
+}
+
+/// Reports driver steps as node history and saves internal values on the node, under the
+/// task's lock.
+struct Events<'a> {
+    conductor: &'a Conductor,
+    lock: &'a NodeLock,
+    phase: Phase,
+}
+
+impl Events<'_> {
+    /// Shows `step` (with `progress` when given) as the node's current deploy or clean step.
+    async fn show_step(&self, step: &str, progress: Option<Value>) {
+        if let Ok(Some(mut n)) = self.conductor.store.node_by_uuid(self.lock.uuid()).await {
+            let mut shown = json!({"step": step, "interface": "deploy"});
+            if let Some(p) = progress {
+                shown["progress"] = p;
+            }
+            let shown = shown.as_object().cloned().unwrap_or_default();
+            match self.phase {
+                Phase::Deploy => n.deploy_step = shown,
+                Phase::Clean => n.clean_step = shown,
+            }
+            if let Err(e) = self.conductor.store.save_node(self.lock, &n).await {
+                tracing::warn!(node = %self.lock.uuid(), error = %e, "cannot save the current step");
+            }
+        }
+    }
 }
 
 #[async_trait]
-impl DeployEvents for Events {
+impl DeployEvents for Events<'_> {
     async fn step(&self, step: &str, detail: &str) {
         let text = if detail.is_empty() {
             step.to_string()
         } else {
             format!("{step}: {detail}")
         };
+        let event_type = match self.phase {
+            Phase::Deploy => "deploy_step",
+            Phase::Clean => "clean_step",
+        };
         self.conductor
-            .history(&self.node, "deploy_step", "INFO", &text)
+            .history(self.lock.uuid(), event_type, "INFO", &text)
             .await;
-        if let Ok(Some(mut n)) = self.conductor.store.node_by_uuid(&self.node).await {
-            n.deploy_step = serde_json::json!({"step": step, "interface": "deploy"})
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
-            let _ = self.conductor.store.save_node(&n).await;
-        }
+        self.show_step(step, None).await;
+    }
+
+    async fn progress(&self, step: &str, progress: AgentProgress) {
+        let percent = progress
+            .total_bytes
+            .filter(|t| *t > 0)
+            .map(|t| (progress.done_bytes as u128 * 100 / t as u128).min(100) as u64);
+        let shown = json!({
+            "done_bytes": progress.done_bytes,
+            "total_bytes": progress.total_bytes,
+            "percent": percent,
+        });
+        self.show_step(step, Some(shown)).await;
     }
 
     async fn save_internal(&self, key: &str, value: Value) {
-        match self.conductor.store.node_by_uuid(&self.node).await {
+        match self.conductor.store.node_by_uuid(self.lock.uuid()).await {
             Ok(Some(mut n)) => {
                 // Null removes the key: a driver forgetting what it no longer holds.
                 if value.is_null() {
@@ -288,12 +484,12 @@ impl DeployEvents for Events {
                 } else {
                     n.driver_internal_info.insert(key.to_string(), value);
                 }
-                if let Err(e) = self.conductor.store.save_node(&n).await {
-                    tracing::error!(node = %self.node, error = %e, "cannot save driver_internal_info");
+                if let Err(e) = self.conductor.store.save_node(self.lock, &n).await {
+                    tracing::error!(node = %self.lock.uuid(), error = %e, "cannot save driver_internal_info");
                 }
             }
             _ => {
-                tracing::error!(node = %self.node, "node vanished while saving driver_internal_info")
+                tracing::error!(node = %self.lock.uuid(), "node vanished while saving driver_internal_info")
             }
         }
     }
