@@ -57,11 +57,13 @@ pub fn compose(
                 Some("power on") => PowerState::On,
                 _ => PowerState::Off,
             };
-            let ports = fake_ports(
+            let mut ports = fake_ports(
                 &log,
                 initial,
                 Duration::from_millis(settings.fake_power_delay_ms),
             );
+            // Simulated nodes run real agents (the protocol is the same).
+            ports.agent = Some(services.agent.clone());
             let deploy = Arc::new(FakeDeploy::new(
                 Duration::from_millis(settings.fake_deploy_delay_ms),
                 Duration::from_millis(settings.fake_undeploy_delay_ms),
@@ -114,7 +116,7 @@ fn compose_redfish(node: &Node, services: &Services) -> Result<Composed, Conduct
         remaster: services.remaster.clone(),
         publisher: services.publisher.clone(),
         netboot: services.netboot.clone(),
-        agent: None,
+        agent: Some(services.agent.clone()),
     };
     Ok(Composed {
         ports,

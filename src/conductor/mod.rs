@@ -9,11 +9,13 @@
 //!
 //! Non-goals (yet): takeover of a dead conductor's nodes, periodic power sync, clean steps.
 
+mod agent_hub;
 mod compose;
 mod services;
 pub mod states;
 mod worker;
 
+pub use agent_hub::{AgentHub, HubError, HubSettings};
 pub use compose::{compose, default_interface, Composed, SUPPORTED_DRIVERS};
 pub use services::Services;
 
@@ -121,6 +123,11 @@ impl Conductor {
 
     pub fn name(&self) -> &str {
         &self.settings.name
+    }
+
+    /// The agent sessions: the API's agent endpoints answer through it.
+    pub fn agent_hub(&self) -> &std::sync::Arc<AgentHub> {
+        &self.services.agent
     }
 
     /// Start-up recovery, before serving: registers the conductor, moves every node left in a

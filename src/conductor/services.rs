@@ -1,5 +1,6 @@
 //! The shared services that composition hands to nodes' ports: the image cache, the ISO
-//! remaster, the image server, netboot, and the settings of the Redfish and ramdisk drivers.
+//! remaster, the image server, netboot, the agent hub, and the settings of the Redfish and
+//! ramdisk drivers.
 //!
 //! `serve` builds one [`Services`] from the config; tests and the API-only setups use
 //! [`Services::none`], with which only fake-hardware nodes can deploy. Redfish handles are
@@ -12,6 +13,7 @@ use deploy_drivers::ramdisk::RamdiskPolicy;
 use deploy_drivers::{Images, Netboot, Publisher, Remaster};
 use serde_json::{Map, Value};
 
+use super::agent_hub::{AgentHub, HubSettings};
 use crate::redfish::{RedfishConfig, RedfishNode};
 
 /// Per node UUID: the driver_info a handle was built from, and the handle.
@@ -24,6 +26,8 @@ pub struct Services {
     pub netboot: Option<Arc<dyn Netboot>>,
     pub redfish: RedfishConfig,
     pub ramdisk: RamdiskPolicy,
+    /// The agent sessions (tokens, inventories, command queues) of every node.
+    pub agent: Arc<AgentHub>,
     bmcs: Mutex<BmcHandles>,
 }
 
@@ -55,8 +59,15 @@ impl Services {
             netboot,
             redfish,
             ramdisk,
+            agent: Arc::new(AgentHub::new(HubSettings::default())),
             bmcs: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same services with `hub` as the agent hub.
+    pub fn with_agent(mut self, hub: Arc<AgentHub>) -> Services {
+        self.agent = hub;
+        self
     }
 
     /// The node's Redfish handle, reused while its driver_info is unchanged.
