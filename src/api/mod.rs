@@ -7,16 +7,18 @@
 //!
 //! Spec: Ironic API reference (nodes, ports, drivers, states) at microversions 1.1–1.95, and
 //! the recorded exchanges of Ironic 39.0.0 in shared/ironic-samples.
-//! Non-goals (yet): chassis, portgroups, allocations, volume, Metal3 manifests, /metrics.
+//! Non-goals (yet): portgroups, allocations, volume, Metal3 manifests, /metrics.
 
 mod agent;
 mod auth;
 mod body;
+mod chassis;
 pub mod error;
 mod node_json;
 mod nodes;
 mod patch;
 mod ports;
+mod resource;
 mod root;
 pub mod version;
 
@@ -61,6 +63,7 @@ pub(crate) fn created(body: serde_json::Value, location: &str) -> axum::response
 pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .merge(nodes::router())
+        .merge(chassis::router())
         .merge(ports::router())
         .merge(root::drivers_router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::layer));

@@ -135,6 +135,17 @@ async fn list_detail(
     list_nodes(state, ctx, q, true, "nodes/detail").await
 }
 
+/// The node list under another resource (e.g. a chassis's nodes), `q` carrying its filter.
+pub(super) async fn list_filtered(
+    state: State<AppState>,
+    ctx: Ctx,
+    q: HashMap<String, String>,
+    detail: bool,
+) -> ApiResult<Json<Value>> {
+    let resource = if detail { "nodes/detail" } else { "nodes" };
+    list_nodes(state, ctx, q, detail, resource).await
+}
+
 async fn list_nodes(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -195,6 +206,9 @@ async fn list_nodes(
     }
     if let Some(rc) = q.get("resource_class") {
         nodes.retain(|n| n.resource_class.as_deref() == Some(rc.as_str()));
+    }
+    if let Some(c) = q.get("chassis_uuid") {
+        nodes.retain(|n| n.chassis_uuid.as_deref() == Some(c.as_str()));
     }
     if sort_key != "id" {
         nodes.sort_by(|a, b| {
@@ -263,6 +277,7 @@ async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     let mut node = node_json::from_create(&body).map_err(ApiError::bad_request)?;
+    check_chassis(&state, node.chassis_uuid.as_deref()).await?;
     if ctx.version < Version(11) {
         // Before 1.11 new nodes started out available (Ironic's behaviour).
         node.provision_state = "available".into();
@@ -274,6 +289,20 @@ async fn create(
         node_json::render(&node, None, &r),
         &location,
     ))
+}
+
+/// A node's chassis must exist: Ironic answers 400 with the chassis's not-found message.
+async fn check_chassis(state: &AppState, chassis: Option<&str>) -> ApiResult<()> {
+    if let Some(uuid) = chassis {
+        state.conductor.store().chassis(uuid).await.map_err(|e| {
+            let mut err = ApiError::from(e);
+            if err.status == StatusCode::NOT_FOUND {
+                err.status = StatusCode::BAD_REQUEST;
+            }
+            err
+        })?;
+    }
+    Ok(())
 }
 
 async fn show(
@@ -298,6 +327,13 @@ async fn update(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let ops = patch::parse(&body, node_json::WRITABLE).map_err(ApiError::bad_request)?;
+    if let Some(op) = ops
+        .iter()
+        .find(|o| o.path == ["chassis_uuid"] && o.op != "remove")
+    {
+        let uuid = op.value.as_ref().and_then(Value::as_str);
+        check_chassis(&state, uuid).await?;
+    }
     let node = state
         .conductor
         .update_node(&ident, |node| {

@@ -56,6 +56,7 @@ async fn v1(ctx: Ctx) -> Json<Value> {
         "id": "v1",
         "links": [{"href": format!("{b}/v1/"), "rel": "self"}],
         "media_types": {"base": "application/json", "type": "application/vnd.openstack.ironic.v1+json"},
+        "chassis": res(b, "chassis"),
         "nodes": res(b, "nodes"),
         "ports": res(b, "ports"),
         "drivers": res(b, "drivers"),

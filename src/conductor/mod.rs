@@ -82,6 +82,7 @@ impl From<StoreError> for ConductorError {
         match e {
             StoreError::NotFound { kind, id } => ConductorError::NotFound { kind, id },
             StoreError::Conflict(m) => ConductorError::Conflict(m),
+            StoreError::Invalid(m) => ConductorError::Invalid(m),
             other => ConductorError::Store(other),
         }
     }

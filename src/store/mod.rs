@@ -11,12 +11,15 @@
 //! Non-goals: caching, business rules (the conductor decides; the store only persists and
 //! offers the atomic reservation update).
 
+mod chassis;
 mod conductors;
 mod history;
+mod list;
 mod model;
 mod nodes;
 mod ports;
 
+pub use list::{col, json, opt, Column, Filter, Kind, ListQuery, Page, SqlValue, Table};
 pub use model::*;
 
 use std::str::FromStr;
@@ -44,6 +47,18 @@ pub enum StoreError {
     /// A unique constraint refused the write; the message names the field.
     #[error("{0}")]
     Conflict(String),
+    /// A list was asked to sort by something that is not a sortable column.
+    #[error("{key} is not a sortable column: use one of {valid}")]
+    InvalidSortKey { key: String, valid: String },
+    /// A list's marker names no row.
+    #[error("{kind} {id} could not be found")]
+    MarkerNotFound { kind: &'static str, id: String },
+    /// Code asked for a column its table lacks (a bug, not bad input).
+    #[error("{0}")]
+    UnknownColumn(String),
+    /// The write would break a rule between rows (e.g. deleting a chassis that holds nodes).
+    #[error("{0}")]
+    Invalid(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]

@@ -1,9 +1,75 @@
-//! Node rows: create, read, save, delete, and the atomic reservation (the task manager's lock).
+//! Node rows: create, read, list, save, delete, and the atomic reservation (the task manager's
+//! lock).
 
 use chrono::Utc;
 use sqlx::types::Json;
 
+use super::list::{col, json, opt, Filter, Kind::*, ListQuery, Page, Table};
 use super::{on_pool, unique_to_conflict, Node, Store, StoreError, StoreResult};
+
+/// The nodes table for lists: every column, its type and nullability.
+pub const NODES: Table = Table {
+    name: "nodes",
+    kind: "Node",
+    columns: &[
+        col("id", Int),
+        col("uuid", Text),
+        opt("name", Text),
+        col("driver", Text),
+        json("driver_info"),
+        json("instance_info"),
+        json("properties"),
+        json("extra"),
+        json("driver_internal_info"),
+        json("network_data"),
+        json("clean_step"),
+        json("deploy_step"),
+        col("provision_state", Text),
+        opt("target_provision_state", Text),
+        opt("power_state", Text),
+        opt("target_power_state", Text),
+        opt("last_error", Text),
+        col("maintenance", Bool),
+        opt("maintenance_reason", Text),
+        opt("reservation", Text),
+        opt("instance_uuid", Text),
+        opt("instance_name", Text),
+        col("bios_interface", Text),
+        col("boot_interface", Text),
+        col("console_interface", Text),
+        col("deploy_interface", Text),
+        col("firmware_interface", Text),
+        col("inspect_interface", Text),
+        col("management_interface", Text),
+        col("network_interface", Text),
+        col("power_interface", Text),
+        col("raid_interface", Text),
+        col("rescue_interface", Text),
+        col("storage_interface", Text),
+        col("vendor_interface", Text),
+        opt("description", Text),
+        opt("owner", Text),
+        opt("lessee", Text),
+        opt("resource_class", Text),
+        col("conductor_group", Text),
+        opt("boot_mode", Text),
+        opt("automated_clean", Bool),
+        col("protected", Bool),
+        opt("protected_reason", Text),
+        col("retired", Bool),
+        opt("retired_reason", Text),
+        opt("shard", Text),
+        opt("parent_node", Text),
+        col("disable_power_off", Bool),
+        opt("chassis_uuid", Text),
+        col("console_enabled", Bool),
+        col("created_at", Time),
+        opt("updated_at", Time),
+        opt("provision_updated_at", Time),
+        opt("inspection_started_at", Time),
+        opt("inspection_finished_at", Time),
+    ],
+};
 
 /// The columns `save_node` writes, in bind order: all but `uuid` (the key), `reservation`
 /// (only reserve/release touch it) and `created_at`. [`bind_writable`] binds them.
@@ -227,13 +293,29 @@ impl Store {
         )
     }
 
-    /// Nodes whose provision_state is one of `states`.
+    /// One page of nodes (see `store::list`).
+    pub async fn list_nodes(&self, q: &ListQuery) -> StoreResult<Page<Node>> {
+        self.list(&NODES, q).await
+    }
+
+    /// Nodes whose provision_state is one of `states`, every column, in creation order.
     pub async fn nodes_in_states(&self, states: &[&str]) -> StoreResult<Vec<Node>> {
-        let all = self.nodes().await?;
-        Ok(all
-            .into_iter()
-            .filter(|n| states.contains(&n.provision_state.as_str()))
-            .collect())
+        let mut q = ListQuery {
+            filters: vec![Filter::In(
+                "provision_state",
+                states.iter().map(|s| (*s).into()).collect(),
+            )],
+            ..ListQuery::default()
+        };
+        let mut all = Vec::new();
+        loop {
+            let page = self.list_nodes(&q).await?;
+            q.marker = page.rows.last().map(|n| n.uuid.clone());
+            all.extend(page.rows);
+            if !page.more {
+                return Ok(all);
+            }
+        }
     }
 
     /// Deletes a node (its ports and history go with it).

@@ -3,8 +3,12 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use ironcast::store::{Node, Port, Store, StoreError};
+use ironcast::store::{Chassis, Node, Port, Store, StoreError};
 use serde_json::json;
+
+#[path = "store_list.rs"]
+mod list;
+use list::*;
 
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -73,6 +77,12 @@ store_suite!(
     ports_unique_mac_and_cascade,
     history_in_order,
     conductor_heartbeat_upserts,
+    list_walks_match_a_sort_in_memory,
+    list_filters_hold_on_every_page,
+    list_reads_only_the_asked_columns,
+    list_refuses_bad_sort_keys_and_markers,
+    list_ports_by_node,
+    chassis_holding_nodes_is_not_deleted,
 );
 
 fn sample(name: &str) -> Node {
@@ -307,6 +317,47 @@ async fn conductor_heartbeat_upserts(store: Store) {
     assert_eq!(again.len(), 1);
     assert!(again[0].heartbeat_at > first[0].heartbeat_at);
     assert!(!again[0].online);
+}
+
+async fn chassis_holding_nodes_is_not_deleted(store: Store) {
+    let c = Chassis {
+        id: 0,
+        uuid: uuid::Uuid::new_v4().to_string(),
+        description: Some("rack 1 ♡".into()),
+        extra: json!({"row": 3}).as_object().unwrap().clone(),
+        created_at: Utc::now(),
+        updated_at: None,
+    };
+    let created = store.create_chassis(&c).await.unwrap();
+    assert_eq!(created.description, c.description);
+    assert!(matches!(
+        store.create_chassis(&c).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut changed = created.clone();
+    changed.description = None;
+    let saved = store.save_chassis(&changed).await.unwrap();
+    assert_eq!(saved.description, None);
+    assert!(saved.updated_at.is_some());
+    let mut n = sample("in-chassis");
+    n.chassis_uuid = Some(c.uuid.clone());
+    store.create_node(&n).await.unwrap();
+    let err = store.delete_chassis(&c.uuid).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid(m) if m.contains("contains nodes")),
+        "{err}"
+    );
+    assert_eq!(store.chassis_list().await.unwrap().len(), 1);
+    store.delete_node(&n.uuid).await.unwrap();
+    store.delete_chassis(&c.uuid).await.unwrap();
+    assert!(matches!(
+        store.chassis(&c.uuid).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.delete_chassis(&c.uuid).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 /// Both backends have the same migrations, by name.

@@ -1,0 +1,273 @@
+//! What every Ironic collection resource shares (chassis, portgroups, allocations, deploy
+//! templates, runbooks, volume connectors and targets): `links`, `?fields=` and `?detail=`
+//! checks, field selection, and one page of a list with its `next` link.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use axum::http::StatusCode;
+use serde_json::{json, Map, Value};
+
+use super::error::{ApiError, ApiResult};
+use super::version::Version;
+
+/// Largest page, as Ironic's `[api] max_limit` default.
+pub const MAX_LIMIT: usize = 1000;
+
+/// `self` and `bookmark` links of `{collection}/{id}`.
+pub fn links(base: &str, collection: &str, id: &str) -> Value {
+    json!([
+        {"href": format!("{base}/v1/{collection}/{id}"), "rel": "self"},
+        {"href": format!("{base}/{collection}/{id}"), "rel": "bookmark"},
+    ])
+}
+
+/// 406 as Ironic answers a resource or action the negotiated microversion lacks.
+pub fn require(ctx_version: Version, since: Version) -> ApiResult<()> {
+    if ctx_version < since {
+        return Err(not_acceptable());
+    }
+    Ok(())
+}
+
+pub fn not_acceptable() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_ACCEPTABLE,
+        "Request not acceptable: the requested API version does not offer this resource or field; send a newer X-OpenStack-Ironic-API-Version",
+    )
+}
+
+/// Parses `?fields=a,b` (1.8+, else 406), each checked against `known`.
+pub fn parse_fields(
+    q: &HashMap<String, String>,
+    v: Version,
+    known: &[&str],
+) -> ApiResult<Option<Vec<String>>> {
+    let Some(raw) = q.get("fields") else {
+        return Ok(None);
+    };
+    require(v, Version(8))?;
+    let fields: Vec<String> = raw
+        .split(',')
+        .map(|f| f.trim().to_string())
+        .filter(|f| !f.is_empty())
+        .collect();
+    let bad: Vec<&str> = fields
+        .iter()
+        .filter(|f| !known.contains(&f.as_str()))
+        .map(String::as_str)
+        .collect();
+    if !bad.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "Field(s) \"{}\" are not valid",
+            bad.join(", ")
+        )));
+    }
+    Ok(Some(fields))
+}
+
+/// `?detail=` (1.43+) combined with `?fields=`: the fields a list entry shows, None for all.
+pub fn list_fields(
+    q: &HashMap<String, String>,
+    v: Version,
+    known: &[&str],
+    brief: &[&str],
+) -> ApiResult<Option<Vec<String>>> {
+    let fields = parse_fields(q, v, known)?;
+    let detail = match q.get("detail") {
+        None => None,
+        Some(d) => {
+            if v < Version(43) {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid query parameter ?detail={d} received."
+                )));
+            }
+            Some(parse_bool("detail", d)?)
+        }
+    };
+    if fields.is_some() && detail == Some(true) {
+        return Err(ApiError::bad_request(
+            "Can not specify ?detail=True and fields in the same request.",
+        ));
+    }
+    Ok(match (fields, detail) {
+        (Some(f), _) => Some(f),
+        (None, Some(true)) => None,
+        (None, _) => Some(brief.iter().map(|f| f.to_string()).collect()),
+    })
+}
+
+/// A boolean query value as Ironic accepts it.
+pub fn parse_bool(name: &str, raw: &str) -> ApiResult<bool> {
+    match raw.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" | "y" | "t" => Ok(true),
+        "false" | "0" | "no" | "off" | "n" | "f" => Ok(false),
+        _ => Err(ApiError::bad_request(format!(
+            "Invalid value for {name}: {raw:?} is not a boolean; use true or false"
+        ))),
+    }
+}
+
+/// Keeps only `fields` of `doc` (plus `links`, as Ironic does); None keeps everything.
+pub fn select(mut doc: Map<String, Value>, fields: Option<&[String]>) -> Value {
+    if let Some(fields) = fields {
+        doc.retain(|k, _| k == "links" || fields.iter().any(|f| f == k));
+    }
+    Value::Object(doc)
+}
+
+fn cmp_json(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+    match (a, b) {
+        (Some(Value::String(x)), Some(Value::String(y))) => x.cmp(y),
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
+        (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
+        (None | Some(Value::Null), None | Some(Value::Null)) => Ordering::Equal,
+        (None | Some(Value::Null), _) => Ordering::Less,
+        (_, None | Some(Value::Null)) => Ordering::Greater,
+        (Some(x), Some(y)) => x.to_string().cmp(&y.to_string()),
+    }
+}
+
+/// One page of a collection of full documents in creation order: `?sort_key`, `?sort_dir`,
+/// `?marker` (a uuid), `?limit`, then `fields` selection and the `next` link carrying the
+/// query. `sortable` names the keys that may be sorted on (besides `id`, creation order).
+pub struct Listing<'a> {
+    pub base: &'a str,
+    /// Collection path for `next`, e.g. "chassis" or "chassis/detail".
+    pub path: &'a str,
+    /// Key of the collection in the answer, e.g. "chassis".
+    pub key: &'a str,
+    pub sortable: &'a [&'a str],
+    /// Identifies an entry for `marker` (Ironic's key_field).
+    pub key_field: &'a str,
+}
+
+impl Listing<'_> {
+    pub fn page(
+        &self,
+        q: &HashMap<String, String>,
+        mut docs: Vec<Map<String, Value>>,
+        fields: Option<&[String]>,
+    ) -> ApiResult<Value> {
+        let limit = match q.get("limit") {
+            None => MAX_LIMIT,
+            Some(l) => match l.parse::<i64>() {
+                Ok(n) if n > 0 => (n as usize).min(MAX_LIMIT),
+                Ok(_) => return Err(ApiError::bad_request("Limit must be positive")),
+                Err(_) => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid limit {l:?}: it must be a positive integer"
+                    )))
+                }
+            },
+        };
+        let sort_key = q.get("sort_key").map(String::as_str).unwrap_or("id");
+        if sort_key != "id" && !self.sortable.contains(&sort_key) {
+            return Err(ApiError::bad_request(format!(
+                "The sort_key value {sort_key} is an invalid field for sorting"
+            )));
+        }
+        let desc = match q.get("sort_dir").map(String::as_str) {
+            None | Some("asc") => false,
+            Some("desc") => true,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid sort direction: {other}. Acceptable values are 'asc' or 'desc'"
+                )))
+            }
+        };
+        if sort_key != "id" {
+            docs.sort_by(|a, b| cmp_json(a.get(sort_key), b.get(sort_key)));
+        }
+        if desc {
+            docs.reverse();
+        }
+        let start = match q.get("marker") {
+            None => 0,
+            Some(m) => {
+                docs.iter()
+                    .position(|d| d.get(self.key_field).and_then(Value::as_str) == Some(m))
+                    .ok_or_else(|| {
+                        ApiError::not_found(format!("{} {m} could not be found.", self.key))
+                    })?
+                    + 1
+            }
+        };
+        let total = docs.len();
+        let page: Vec<Map<String, Value>> = docs.into_iter().skip(start).take(limit).collect();
+        let last_marker = page
+            .last()
+            .and_then(|d| d.get(self.key_field))
+            .and_then(Value::as_str)
+            .map(String::from);
+        let more = start + page.len() < total && page.len() == limit;
+        let items: Vec<Value> = page.into_iter().map(|d| select(d, fields)).collect();
+        let mut out = json!({ self.key: items });
+        if let (true, Some(marker)) = (more, last_marker) {
+            let mut args = String::new();
+            for k in ["fields", "detail", "sort_key", "sort_dir"] {
+                if let Some(v) = q.get(k) {
+                    args.push_str(&format!("{k}={v}&"));
+                }
+            }
+            out["next"] = json!(format!(
+                "{}/v1/{}?{args}limit={limit}&marker={marker}",
+                self.base, self.path
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// A JSON value that must be an object (or null: empty), e.g. `extra`.
+pub fn want_map(field: &str, v: &Value) -> ApiResult<Map<String, Value>> {
+    match v {
+        Value::Null => Ok(Map::new()),
+        Value::Object(m) => Ok(m.clone()),
+        other => Err(ApiError::bad_request(format!(
+            "Invalid value for {field}: {other} is not a JSON object"
+        ))),
+    }
+}
+
+/// A JSON value that must be a string or null.
+pub fn want_str(field: &str, v: &Value) -> ApiResult<Option<String>> {
+    match v {
+        Value::Null => Ok(None),
+        Value::String(s) => Ok(Some(s.clone())),
+        other => Err(ApiError::bad_request(format!(
+            "Invalid value for {field}: {other} is not a string"
+        ))),
+    }
+}
+
+/// A UUID given by the client, or a fresh one.
+pub fn new_uuid(v: Option<&Value>) -> ApiResult<String> {
+    match v {
+        None | Some(Value::Null) => Ok(uuid::Uuid::new_v4().to_string()),
+        Some(Value::String(u)) if uuid::Uuid::parse_str(u).is_ok() => Ok(u.to_ascii_lowercase()),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "Expected a UUID but received {}.",
+            other
+                .as_str()
+                .map(String::from)
+                .unwrap_or(other.to_string())
+        ))),
+    }
+}
+
+/// The body as an object whose keys are all in `allowed`, else Ironic's schema error.
+pub fn object<'a>(body: &'a Value, allowed: &[&str]) -> ApiResult<&'a Map<String, Value>> {
+    let obj = body.as_object().ok_or_else(|| {
+        ApiError::bad_request(format!("Invalid input: {body} is not of type 'object'"))
+    })?;
+    if let Some(bad) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::bad_request(format!(
+            "Additional properties are not allowed ('{bad}' was unexpected)"
+        )));
+    }
+    Ok(obj)
+}
