@@ -1,11 +1,10 @@
-//! Node rows: create, read, list, save, delete, and the atomic reservation (the task manager's
-//! lock).
+//! Node rows: create, read, list, and the writes fenced by the node's lock (save, delete).
 
 use chrono::Utc;
 use sqlx::types::Json;
 
 use super::list::{col, json, opt, Filter, Kind::*, ListQuery, Page, Table};
-use super::{on_pool, unique_to_conflict, Node, Store, StoreError, StoreResult};
+use super::{on_pool, unique_to_conflict, Node, NodeLock, Store, StoreError, StoreResult};
 
 /// The nodes table for lists: every column, its type and nullability.
 pub const NODES: Table = Table {
@@ -143,9 +142,11 @@ static UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         .enumerate()
         .map(|(i, c)| format!("{c} = ${}", i + 2))
         .collect();
+    // Fenced by the lock: the row must still name the holder ($N after the writable columns).
     format!(
-        "UPDATE nodes SET {} WHERE uuid = $1 RETURNING *",
-        sets.join(", ")
+        "UPDATE nodes SET {} WHERE uuid = $1 AND reservation = ${} RETURNING *",
+        sets.join(", "),
+        WRITABLE.len() + 2
     )
 });
 
@@ -243,17 +244,28 @@ impl Store {
         .map_err(|e| unique_to_conflict(e, name_conflict(n)))
     }
 
-    /// Saves every field of `n` but `reservation`, setting `updated_at` to now. The caller must
-    /// hold the node's reservation (the conductor's task manager guarantees it).
-    pub async fn save_node(&self, n: &Node) -> StoreResult<Node> {
+    /// Saves every field of `n` but `reservation`, setting `updated_at` to now, only while
+    /// `lock` still holds the node: a write by anyone else is refused with `LockLost`.
+    pub async fn save_node(&self, lock: &NodeLock, n: &Node) -> StoreResult<Node> {
+        if n.uuid != lock.uuid() {
+            return Err(StoreError::LockLost {
+                node: n.uuid.clone(),
+                holder: lock.holder().to_string(),
+                now: None,
+            });
+        }
         let mut n = n.clone();
         n.updated_at = Some(Utc::now());
         let n = &n;
-        on_pool!(self, pool => bind_writable!(sqlx::query_as::<_, Node>(&UPDATE).bind(&n.uuid), n)
+        let saved = on_pool!(self, pool => bind_writable!(sqlx::query_as::<_, Node>(&UPDATE).bind(&n.uuid), n)
+            .bind(lock.holder())
             .fetch_optional(pool)
             .await)
-        .map_err(|e| unique_to_conflict(e, name_conflict(n)))?
-        .ok_or_else(|| not_found(&n.uuid))
+        .map_err(|e| unique_to_conflict(e, name_conflict(n)))?;
+        match saved {
+            Some(saved) => Ok(saved),
+            None => Err(self.fence_failure(lock).await),
+        }
     }
 
     pub async fn node_by_uuid(&self, uuid: &str) -> StoreResult<Option<Node>> {
@@ -318,47 +330,20 @@ impl Store {
         }
     }
 
-    /// Deletes a node (its ports and history go with it).
-    pub async fn delete_node(&self, uuid: &str) -> StoreResult<()> {
-        self.delete_by_uuid("nodes", "Node", uuid).await
-    }
-
-    /// Takes the node's lock for `holder` if nobody holds it: one conditional UPDATE, atomic in
-    /// both backends, so it also arbitrates between conductor processes. True when taken.
-    pub async fn reserve_node(&self, uuid: &str, holder: &str) -> StoreResult<bool> {
+    /// Deletes the locked node (its ports and history go with it), only while `lock` holds it.
+    pub async fn delete_node(&self, lock: NodeLock) -> StoreResult<()> {
         let done = on_pool!(self, pool => sqlx::query(
-            "UPDATE nodes SET reservation = $1 WHERE uuid = $2 AND reservation IS NULL",
+            "DELETE FROM nodes WHERE uuid = $1 AND reservation = $2",
         )
-        .bind(holder)
-        .bind(uuid)
+        .bind(lock.uuid())
+        .bind(lock.holder())
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
-        Ok(done == 1)
-    }
-
-    /// Releases the node's lock if `holder` holds it. True when released.
-    pub async fn release_node(&self, uuid: &str, holder: &str) -> StoreResult<bool> {
-        let done = on_pool!(self, pool => sqlx::query(
-            "UPDATE nodes SET reservation = NULL WHERE uuid = $1 AND reservation = $2",
-        )
-        .bind(uuid)
-        .bind(holder)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(done == 1)
-    }
-
-    /// Releases every lock `holder` holds (a restarted conductor's stale locks); returns how
-    /// many nodes were released.
-    pub async fn release_all_nodes(&self, holder: &str) -> StoreResult<u64> {
-        Ok(on_pool!(self, pool => sqlx::query(
-            "UPDATE nodes SET reservation = NULL WHERE reservation = $1",
-        )
-        .bind(holder)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?)
+        if done == 0 {
+            return Err(self.fence_failure(&lock).await);
+        }
+        lock.forget();
+        Ok(())
     }
 }
