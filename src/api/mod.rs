@@ -37,8 +37,10 @@ use crate::conductor::Conductor;
 use error::ApiError;
 use version::Version;
 
-/// Largest request body accepted.
-pub const BODY_LIMIT: usize = 64 << 20;
+/// Largest request body accepted: a deploy may carry a config drive of up to 64 MiB, and one
+/// somewhat over that limit must still arrive whole to be refused with a message that says so
+/// (a 400 naming its size) rather than a bare 413.
+pub const BODY_LIMIT: usize = 96 << 20;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -76,7 +78,7 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(version::layer))
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        // Bodies up to 64 MiB: a deploy may carry a base64 config drive.
+        // A deploy may carry a base64 config drive (BODY_LIMIT says why 96 MiB).
         .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
         .with_state(state)

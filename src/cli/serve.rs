@@ -145,7 +145,7 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
         iso: config.agent.iso.clone(),
         poll_wait: std::time::Duration::from_secs(config.agent.poll_wait_s),
     }));
-    let services = Services::new(
+    let mut services = Services::new(
         Some(cache.images()),
         Some(Arc::new(crate::iso::FileRemaster::new(&remaster_dir))),
         Some(images.publisher()),
@@ -154,6 +154,7 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
         config.ramdisk_policy(),
     )
     .with_agent(hub);
+    services.direct = config.direct_policy();
     let conductor =
         Conductor::with_services(store.clone(), Settings::from_config(config), services);
     let failed = conductor

@@ -9,8 +9,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use deploy_drivers::direct::DirectPolicy;
 use deploy_drivers::ramdisk::RamdiskPolicy;
-use deploy_drivers::{Images, Netboot, Publisher, Remaster};
+use deploy_drivers::{ConfigDrives, Images, Netboot, Publisher, Remaster};
 use serde_json::{Map, Value};
 
 use super::agent_hub::{AgentHub, HubSettings};
@@ -28,6 +29,10 @@ pub struct Services {
     pub ramdisk: RamdiskPolicy,
     /// The agent sessions (tokens, inventories, command queues) of every node.
     pub agent: Arc<AgentHub>,
+    /// Policy of the direct deploy and cleaning (default until `serve` sets it).
+    pub direct: DirectPolicy,
+    /// Builds config drives for direct deploys (`serve` sets it).
+    pub config_drives: Option<Arc<dyn ConfigDrives>>,
     bmcs: Mutex<BmcHandles>,
 }
 
@@ -60,6 +65,8 @@ impl Services {
             redfish,
             ramdisk,
             agent: Arc::new(AgentHub::new(HubSettings::default())),
+            direct: DirectPolicy::default(),
+            config_drives: None,
             bmcs: Mutex::new(HashMap::new()),
         }
     }
