@@ -14,6 +14,7 @@ mod auth;
 mod body;
 mod chassis;
 pub mod error;
+mod limits;
 mod node_json;
 mod nodes;
 mod patch;
@@ -37,10 +38,7 @@ use crate::conductor::Conductor;
 use error::ApiError;
 use version::Version;
 
-/// Largest request body accepted: a deploy may carry a config drive of up to 64 MiB, and one
-/// somewhat over that limit must still arrive whole to be refused with a message that says so
-/// (a 400 naming its size) rather than a bare 413.
-pub const BODY_LIMIT: usize = 96 << 20;
+pub use limits::{BODY_LIMIT, CONFIG_DRIVE_BODY_LIMIT};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -78,9 +76,9 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(version::layer))
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        // A deploy may carry a base64 config drive (BODY_LIMIT says why 96 MiB).
-        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
+        // Body limits per route (`limits::body_limit`), refused early by Content-Length.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(limits::layer))
         .with_state(state)
 }
 
