@@ -155,6 +155,9 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     )
     .with_agent(hub);
     services.direct = config.direct_policy();
+    services.config_drives = Some(Arc::new(crate::configdrive::ConfigDriveDir::new(
+        config.conductor.state_dir.join("configdrive"),
+    )));
     let conductor =
         Conductor::with_services(store.clone(), Settings::from_config(config), services);
     let failed = conductor
@@ -168,6 +171,7 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     let app = api::app(AppState {
         conductor: conductor.clone(),
         public_url: config.api.public_url.clone(),
+        max_limit: config.api.max_limit,
         auth,
     });
     tracing::info!(%addr, backend = store.backend(), conductor = conductor.name(), "serving");
