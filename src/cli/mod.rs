@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod agent;
 mod bmc_sim;
 mod cache;
 mod client;
@@ -17,7 +18,7 @@ mod iso;
 mod node;
 mod port;
 mod ramdisk;
-mod serve;
+pub mod serve;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +53,8 @@ enum Command {
     /// Inspect and manage the image cache.
     #[command(subcommand)]
     Cache(cache::CacheCmd),
+    /// Run the in-ramdisk agent: call the conductor, run its commands (see the README).
+    Agent(agent::AgentArgs),
     /// Run a fleet of simulated Redfish BMCs on loopback.
     BmcSim(bmc_sim::BmcSimArgs),
     /// Deploy a demo ISO to simulated nodes, end to end, and undeploy.
@@ -87,6 +90,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ramdisk(cmd) => ramdisk::run(cmd).await,
         Command::Image(cmd) => image::run(cmd).await,
         Command::Cache(cmd) => cache::run(cmd).await,
+        Command::Agent(args) => agent::run(args).await,
         Command::BmcSim(args) => bmc_sim::run(args).await,
         Command::Demo(args) => demo::run(args).await,
     }

@@ -14,11 +14,13 @@
 //!
 //! Non-goals (yet): takeover of a dead conductor's nodes, periodic power sync.
 
+mod agent_hub;
 mod compose;
 mod services;
 pub mod states;
 mod worker;
 
+pub use agent_hub::{AgentHub, HubError, HubSettings};
 pub use compose::{compose, default_interface, Composed, SUPPORTED_DRIVERS};
 pub use services::Services;
 pub use worker::{parse_clean_steps, CLEAN_STEPS_KEY};
@@ -129,6 +131,11 @@ impl Conductor {
 
     pub fn name(&self) -> &str {
         &self.settings.name
+    }
+
+    /// The agent sessions: the API's agent endpoints answer through it.
+    pub fn agent_hub(&self) -> &std::sync::Arc<AgentHub> {
+        &self.services.agent
     }
 
     /// Start-up recovery, before serving: registers the conductor, moves every node left in a
