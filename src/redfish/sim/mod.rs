@@ -199,6 +199,11 @@ impl FleetHandle {
             .and_then(|s| s.lock().ok()?.booted.clone())
     }
 
+    /// Where system `id` booted from last ("Cd", "Hdd", "Pxe"), if it booted.
+    pub fn booted_from(&self, id: &str) -> Option<&'static str> {
+        self.state.system(id).and_then(|s| s.lock().ok()?.booted_from)
+    }
+
     /// Stops serving and waits for the server task to end.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
