@@ -14,3 +14,5 @@ mod serve;
 mod store;
 #[path = "core/support.rs"]
 mod support;
+#[path = "core/takeover.rs"]
+mod takeover;
