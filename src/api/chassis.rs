@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::node_json::iso;
-use super::resource::{self, links, Listing};
+use super::resource::{self, check_uuid, links, Listing};
 use super::{patch, AppState, Ctx};
 use crate::store::Chassis;
 
@@ -55,13 +55,6 @@ fn render(c: &Chassis, base: &str) -> Map<String, Value> {
         Value::Object(m) => m,
         _ => unreachable!("json! of an object literal"),
     }
-}
-
-/// A chassis UUID from the path: Ironic accepts only UUIDs here.
-fn check_uuid(uuid: &str) -> ApiResult<()> {
-    uuid::Uuid::parse_str(uuid)
-        .map(|_| ())
-        .map_err(|_| ApiError::bad_request(format!("Expected a UUID but received {uuid}.")))
 }
 
 fn listing<'a>(ctx: &'a Ctx, path: &'a str) -> Listing<'a> {

@@ -271,3 +271,64 @@ pub fn object<'a>(body: &'a Value, allowed: &[&str]) -> ApiResult<&'a Map<String
     }
     Ok(obj)
 }
+
+/// Whether `s` is a logical name Ironic accepts (RFC 3986 unreserved characters).
+pub fn is_logical_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+}
+
+/// A path identifier that must be a UUID or a logical name, as Ironic checks it.
+pub fn check_ident(ident: &str) -> ApiResult<()> {
+    if uuid::Uuid::parse_str(ident).is_ok() || is_logical_name(ident) {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "Expected a logical name or UUID but received {ident}."
+    )))
+}
+
+/// A path identifier that must be a UUID.
+pub fn check_uuid(ident: &str) -> ApiResult<()> {
+    uuid::Uuid::parse_str(ident)
+        .map(|_| ())
+        .map_err(|_| ApiError::bad_request(format!("Expected a UUID but received {ident}.")))
+}
+
+/// A store NotFound turned into 400: a reference in a body (not the URL) names nothing.
+pub fn missing_is_bad_request(e: crate::store::StoreError) -> ApiError {
+    let mut err = ApiError::from(e);
+    if err.status == StatusCode::NOT_FOUND {
+        err.status = StatusCode::BAD_REQUEST;
+    }
+    err
+}
+
+/// Up to 1.90 Ironic accepts a `.json` suffix on a path identifier (`/v1/nodes/<uuid>.json`).
+pub fn strip_json(ident: &str, v: Version) -> &str {
+    if v <= Version(90) {
+        ident.strip_suffix(".json").unwrap_or(ident)
+    } else {
+        ident
+    }
+}
+
+/// A resource the negotiated microversion lacks: Ironic answers reads with 404 and writes
+/// with 405, as if the route were not there.
+pub fn gate(v: Version, since: u32, write: bool) -> ApiResult<()> {
+    if v >= Version(since) {
+        return Ok(());
+    }
+    Err(if write {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("This method is not allowed at API version {v}: it needs 1.{since} or newer."),
+        )
+    } else {
+        ApiError::not_found(format!(
+            "The resource could not be found: it needs API version 1.{since} or newer (requested {v})."
+        ))
+    })
+}

@@ -16,6 +16,7 @@ mod conductors;
 mod history;
 mod model;
 mod nodes;
+mod portgroups;
 mod ports;
 
 pub use model::*;

@@ -241,23 +241,28 @@ async fn save_never_touches_the_reservation(store: Store) {
 
 async fn ports_unique_mac_and_cascade(store: Store) {
     let n = store.create_node(&sample("withports")).await.unwrap();
-    let port = |mac: &str| Port {
-        id: 0,
-        uuid: uuid::Uuid::new_v4().to_string(),
-        address: mac.into(),
-        node_uuid: n.uuid.clone(),
-        extra: Default::default(),
-        pxe_enabled: true,
-        created_at: Utc::now(),
-        updated_at: None,
-    };
-    let p1 = store.create_port(&port("52:54:00:00:00:01")).await.unwrap();
+    let port = |mac: &str| Port::new(uuid::Uuid::new_v4().to_string(), mac.into(), n.uuid.clone());
+    let mut named = port("52:54:00:00:00:01");
+    named.name = Some("eth0".into());
+    named.local_link_connection = json!({"switch_id": "0a:1b:2c:3d:4e:5f", "port_id": "Eth1/1"})
+        .as_object()
+        .unwrap()
+        .clone();
+    named.physical_network = Some("physnet1".into());
+    let p1 = store.create_port(&named).await.unwrap();
+    assert_eq!(p1.local_link_connection, named.local_link_connection);
+    assert_eq!(p1.physical_network.as_deref(), Some("physnet1"));
     store.create_port(&port("52:54:00:00:00:02")).await.unwrap();
     match store.create_port(&port("52:54:00:00:00:01")).await {
         Err(StoreError::Conflict(m)) => assert!(m.contains("52:54:00:00:00:01"), "{m}"),
         other => panic!("expected Conflict, got {other:?}"),
     }
-    assert_eq!(store.port("52:54:00:00:00:01").await.unwrap().uuid, p1.uuid);
+    assert_eq!(store.port("eth0").await.unwrap().uuid, p1.uuid);
+    let mut renamed = p1.clone();
+    renamed.name = None;
+    renamed.is_smartnic = true;
+    let saved = store.save_port(&renamed).await.unwrap();
+    assert!(saved.is_smartnic && saved.name.is_none() && saved.updated_at.is_some());
     assert_eq!(
         store.port(&p1.uuid).await.unwrap().address,
         "52:54:00:00:00:01"
