@@ -15,6 +15,11 @@ use serde::Deserialize;
 /// The documented defaults, embedded.
 pub const DEFAULTS: &str = include_str!("../etc/ironcast.toml");
 
+/// Largest connection cap a listener may be given.
+const MAX_CONNECTIONS: usize = 1 << 20;
+/// Longest request or write timeout, in seconds (an hour).
+const MAX_TIMEOUT_S: u64 = 3600;
+
 /// Everything `ironcast serve` is configured by.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +59,29 @@ pub struct ApiConfig {
     pub bind: SocketAddr,
     pub htpasswd: String,
     pub public_url: String,
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
+    pub head_timeout_s: u64,
+    pub body_timeout_s: u64,
+    pub write_timeout_s: u64,
+}
+
+impl ApiConfig {
+    pub fn conn_limits(&self) -> crate::listen::ConnLimits {
+        crate::listen::ConnLimits {
+            total: self.max_connections,
+            per_client: self.max_connections_per_client,
+        }
+    }
+
+    pub fn timeouts(&self) -> crate::listen::http::Timeouts {
+        use std::time::Duration;
+        crate::listen::http::Timeouts {
+            head: Duration::from_secs(self.head_timeout_s),
+            body: Duration::from_secs(self.body_timeout_s),
+            write: Duration::from_secs(self.write_timeout_s),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -215,6 +243,7 @@ impl Config {
         self.redfish
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("redfish: {e}")))?;
+        self.validate_listeners()?;
         let public = &self.api.public_url;
         let public_ok =
             public.is_empty() || public.starts_with("http://") || public.starts_with("https://");
@@ -223,6 +252,44 @@ impl Config {
                 "api.public_url {:?} must start with http:// or https://",
                 self.api.public_url
             )));
+        }
+        Ok(())
+    }
+
+    /// Connection caps and timeouts: at least 1, at most what a machine can hold.
+    fn validate_listeners(&self) -> Result<(), ConfigError> {
+        let api = &self.api;
+        let images = &self.imageserver;
+        for (name, total, per_client) in [
+            ("api", api.max_connections, api.max_connections_per_client),
+            (
+                "imageserver",
+                images.max_connections,
+                images.max_connections_per_client,
+            ),
+        ] {
+            if !(1..=MAX_CONNECTIONS).contains(&total) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name}.max_connections {total} must be between 1 and {MAX_CONNECTIONS}"
+                )));
+            }
+            if !(1..=total).contains(&per_client) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name}.max_connections_per_client {per_client} must be between 1 and \
+                     {name}.max_connections ({total})"
+                )));
+            }
+        }
+        for (key, secs) in [
+            ("head_timeout_s", api.head_timeout_s),
+            ("body_timeout_s", api.body_timeout_s),
+            ("write_timeout_s", api.write_timeout_s),
+        ] {
+            if !(1..=MAX_TIMEOUT_S).contains(&secs) {
+                return Err(ConfigError::Invalid(format!(
+                    "api.{key} {secs} must be between 1 and {MAX_TIMEOUT_S} seconds"
+                )));
+            }
         }
         Ok(())
     }

@@ -66,7 +66,9 @@ impl From<ConductorError> for ApiError {
             ConductorError::InvalidState { .. } | ConductorError::Invalid(_) => {
                 StatusCode::BAD_REQUEST
             }
+            ConductorError::Store(StoreError::LockLost { .. }) => StatusCode::CONFLICT,
             ConductorError::Store(inner) => return ApiError::internal(inner),
+            ConductorError::Internal(why) => return ApiError::internal(why),
         };
         ApiError::new(status, e.to_string())
     }

@@ -332,7 +332,7 @@ async fn update(
     let ident = super::resource::strip_json(&ident, ctx.version);
     let node = state
         .conductor
-        .update_node(ident, |node| {
+        .update_node(ident, move |node| {
             let before = node_json::writable_doc(node);
             let mut doc = before.clone();
             patch::apply(&mut doc, &ops).map_err(ConductorError::Invalid)?;

@@ -115,9 +115,13 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
                 config.cache.dir.display()
             )
         })?;
+    let (api_limits, image_limits) = fit_connections(config)?;
+    let mut image_config = config.imageserver.clone();
+    image_config.max_connections = image_limits.total;
+    image_config.max_connections_per_client = image_limits.per_client;
     let netboot = Arc::new(crate::netboot::NetbootDir::new(&config.netboot.tftp_root));
     let images = crate::imageserver::start(
-        config.imageserver.clone(),
+        image_config,
         Some(crate::netboot::router(&config.netboot.tftp_root)),
     )
     .await
@@ -152,12 +156,13 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     });
     tracing::info!(%addr, backend = store.backend(), conductor = conductor.name(), "serving");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let limiter = crate::listen::ConnLimiter::new(api_limits);
+    let timeouts = config.api.timeouts();
     let api = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
+        crate::listen::http::serve(listener, app, limiter, timeouts, async {
+            let _ = stopped.await;
+        })
+        .await
     });
     Ok(Running {
         api_url: format!("http://{addr}"),
@@ -170,6 +175,38 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
         store,
         conductor,
     })
+}
+
+/// Raises the open-file limit and fits both listeners' connection caps under it: a flood on
+/// one listener then cannot take the descriptors the other (or the database) needs.
+fn fit_connections(
+    config: &Config,
+) -> anyhow::Result<(crate::listen::ConnLimits, crate::listen::ConnLimits)> {
+    use crate::listen::fdlimit::{self, Want};
+    let limit = fdlimit::raise_nofile()?;
+    let wants = [
+        Want {
+            limits: config.api.conn_limits(),
+            fds_per_connection: 1,
+        },
+        // A socket and the published file it sends.
+        Want {
+            limits: config.imageserver.conn_limits(),
+            fds_per_connection: 2,
+        },
+    ];
+    let fitted = fdlimit::fit(limit, &wants)?;
+    if fitted[0] != wants[0].limits || fitted[1] != wants[1].limits {
+        tracing::warn!(
+            open_file_limit = limit,
+            api_max_connections = fitted[0].total,
+            imageserver_max_connections = fitted[1].total,
+            "the open-file limit cannot hold the configured connection caps: shrunk them \
+             (raise it with `ulimit -n` or LimitNOFILE=)"
+        );
+    }
+    tracing::info!(open_file_limit = limit, "file descriptors");
+    Ok((fitted[0], fitted[1]))
 }
 
 async fn shutdown() {

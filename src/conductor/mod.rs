@@ -2,10 +2,15 @@
 //! and start-up recovery.
 //!
 //! A node is locked by writing this conductor's name into its `reservation` with one atomic
-//! conditional UPDATE (see `Store::reserve_node`), so locking works across processes sharing a
-//! PostgreSQL database. Every change to a node happens under its lock. A provision action takes
-//! the lock, moves the node into the transient state, and hands the lock to a tokio task that
-//! runs the work (the node's deploy driver through its composed ports) and releases it.
+//! conditional UPDATE, so locking works across processes sharing a PostgreSQL database. The lock
+//! is a guard ([`NodeLock`]): dropped means released, on every path. Every change to a node is a
+//! write fenced by its lock, which the store refuses once the lock is lost. A provision action
+//! takes the lock, moves the node into the transient state, and hands the lock to a tokio task
+//! that runs the work (the node's deploy driver through its composed ports) and releases it.
+//!
+//! Requests run detached from the caller ([`Conductor::detached`]): an API client that hangs up
+//! drops its handler future, but the operation it started finishes (or never started), so a
+//! node is never left half-moved.
 //!
 //! Non-goals (yet): takeover of a dead conductor's nodes, periodic power sync, clean steps.
 
@@ -22,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use crate::store::{Node, Store, StoreError};
+use crate::store::{Node, NodeLock, Store, StoreError};
 use states::{Event, ProvisionState};
 
 /// The conductor's knobs, from config `[conductor]`.
@@ -73,6 +78,9 @@ pub enum ConductorError {
     Conflict(String),
     #[error(transparent)]
     Store(StoreError),
+    /// A bug: the task running the request panicked (the node lock was released).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<StoreError> for ConductorError {
@@ -94,12 +102,6 @@ pub struct Conductor {
     pub(crate) store: Store,
     pub(crate) settings: Arc<Settings>,
     pub(crate) services: Arc<Services>,
-}
-
-/// A held node lock; release it with [`Conductor::release`] (workers take it over).
-#[derive(Debug)]
-pub struct Lock {
-    pub uuid: String,
 }
 
 impl Conductor {
@@ -157,7 +159,16 @@ impl Conductor {
             node.target_power_state = None;
             node.last_error = Some(why.clone());
             node.provision_updated_at = Some(Utc::now());
-            self.store.save_node(&node).await?;
+            // Our own stale lock is ours to write under; a free node is locked first.
+            let lock = match node.reservation.as_deref() {
+                Some(_) => self.store.adopt_lock(&node.uuid, &me),
+                None => match self.store.lock_node(&node.uuid, &me).await? {
+                    Some(l) => l,
+                    None => continue,
+                },
+            };
+            self.store.save_node(&lock, &node).await?;
+            release(lock).await;
             self.store
                 .add_history(&node.uuid, &me, "startup", "ERROR", &why)
                 .await?;
@@ -187,14 +198,11 @@ impl Conductor {
 
     /// Locks the node named by `ident` (UUID or name), waiting up to `lock_wait_ms` for a busy
     /// node, and returns it fresh from the store.
-    pub async fn lock(&self, ident: &str) -> ConductorResult<(Lock, Node)> {
+    pub async fn lock(&self, ident: &str) -> ConductorResult<(NodeLock, Node)> {
         let node = self.store.node(ident).await?;
         let deadline = Instant::now() + Duration::from_millis(self.settings.lock_wait_ms);
         loop {
-            if self.store.reserve_node(&node.uuid, self.name()).await? {
-                let lock = Lock {
-                    uuid: node.uuid.clone(),
-                };
+            if let Some(lock) = self.store.lock_node(&node.uuid, self.name()).await? {
                 return match self.store.node_by_uuid(&node.uuid).await? {
                     Some(fresh) => Ok((lock, fresh)),
                     None => Err(ConductorError::NotFound {
@@ -219,24 +227,41 @@ impl Conductor {
         }
     }
 
-    pub async fn release(&self, lock: Lock) {
-        if let Err(e) = self.store.release_node(&lock.uuid, self.name()).await {
-            tracing::error!(node = %lock.uuid, error = %e, "cannot release node lock");
+    /// Runs `fut` to its end in a task of its own and returns its result: dropping the caller's
+    /// future (an API client that hung up) no longer stops the operation half-way. A panic in
+    /// it is an `Internal` error; the lock it held is released by the guard's Drop.
+    pub async fn detached<T, F>(fut: F) -> ConductorResult<T>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = ConductorResult<T>> + Send + 'static,
+    {
+        match tokio::spawn(fut).await {
+            Ok(result) => result,
+            Err(e) => {
+                tracing::error!(error = %e, "request task failed");
+                Err(ConductorError::Internal(
+                    "the operation failed unexpectedly; the node was left as it was before the failed step, retry it".into(),
+                ))
+            }
         }
     }
 
     /// Runs `f` on the node under its lock and saves the result.
     pub async fn update_node<F>(&self, ident: &str, f: F) -> ConductorResult<Node>
     where
-        F: FnOnce(&mut Node) -> ConductorResult<()>,
+        F: FnOnce(&mut Node) -> ConductorResult<()> + Send + 'static,
     {
-        let (lock, mut node) = self.lock(ident).await?;
-        let result = match f(&mut node) {
-            Ok(()) => self.store.save_node(&node).await.map_err(Into::into),
-            Err(e) => Err(e),
-        };
-        self.release(lock).await;
-        result
+        let (this, ident) = (self.clone(), ident.to_string());
+        Conductor::detached(async move {
+            let (lock, mut node) = this.lock(&ident).await?;
+            let result = match f(&mut node) {
+                Ok(()) => this.store.save_node(&lock, &node).await.map_err(Into::into),
+                Err(e) => Err(e),
+            };
+            release(lock).await;
+            result
+        })
+        .await
     }
 
     /// Creates a node after checking its driver.
@@ -247,6 +272,11 @@ impl Conductor {
 
     /// Deletes a node unless it is deployed or busy.
     pub async fn delete_node(&self, ident: &str) -> ConductorResult<()> {
+        let (this, ident) = (self.clone(), ident.to_string());
+        Conductor::detached(async move { this.delete_node_now(&ident).await }).await
+    }
+
+    async fn delete_node_now(&self, ident: &str) -> ConductorResult<()> {
         let (lock, node) = self.lock(ident).await?;
         let state = ProvisionState::parse(&node.provision_state);
         let deletable = matches!(
@@ -260,7 +290,7 @@ impl Conductor {
             )
         ) || node.maintenance;
         if !deletable {
-            self.release(lock).await;
+            release(lock).await;
             return Err(ConductorError::InvalidState {
                 action: "delete".into(),
                 node: node.uuid,
@@ -268,24 +298,29 @@ impl Conductor {
             });
         }
         if node.protected {
-            self.release(lock).await;
+            release(lock).await;
             return Err(ConductorError::Invalid(format!(
                 "Node {} is protected and cannot be undeployed, rebuilt or deleted: unset protected first",
                 node.uuid
             )));
         }
         // Deleting the row drops the reservation with it.
-        Ok(self.store.delete_node(&lock.uuid).await?)
+        Ok(self.store.delete_node(lock).await?)
     }
 
     /// Starts the provision action `event` on the node. On success the node is in its new state
     /// and, for states with work to do, a task runs it in the background.
     pub async fn provision(&self, ident: &str, event: Event) -> ConductorResult<Node> {
+        let (this, ident) = (self.clone(), ident.to_string());
+        Conductor::detached(async move { this.provision_now(&ident, event).await }).await
+    }
+
+    async fn provision_now(&self, ident: &str, event: Event) -> ConductorResult<Node> {
         let (lock, mut node) = self.lock(ident).await?;
         let from = ProvisionState::parse(&node.provision_state);
         let to = from.and_then(|s| states::next(s, event));
         let (Some(from), Some(to)) = (from, to) else {
-            self.release(lock).await;
+            release(lock).await;
             return Err(ConductorError::InvalidState {
                 action: event.verb_name().into(),
                 node: node.uuid,
@@ -293,7 +328,7 @@ impl Conductor {
             });
         };
         if node.protected && matches!(event, Event::Undeploy | Event::Rebuild) {
-            self.release(lock).await;
+            release(lock).await;
             return Err(ConductorError::Invalid(format!(
                 "Node {} is protected and cannot be undeployed, rebuilt or deleted: unset protected first",
                 node.uuid
@@ -302,7 +337,7 @@ impl Conductor {
         if to == ProvisionState::Deploying {
             // Refuse what the driver would refuse, before touching anything.
             if let Err(e) = self.validate_deploy(&node) {
-                self.release(lock).await;
+                release(lock).await;
                 return Err(e);
             }
         }
@@ -314,10 +349,10 @@ impl Conductor {
         } else {
             node.last_error = None;
         }
-        let node = match self.store.save_node(&node).await {
+        let node = match self.store.save_node(&lock, &node).await {
             Ok(n) => n,
             Err(e) => {
-                self.release(lock).await;
+                release(lock).await;
                 return Err(e.into());
             }
         };
@@ -331,7 +366,7 @@ impl Conductor {
         if to.has_worker() {
             worker::spawn(self.clone(), lock, node.clone());
         } else {
-            self.release(lock).await;
+            release(lock).await;
         }
         Ok(node)
     }
@@ -344,12 +379,21 @@ impl Conductor {
         ident: &str,
         result: Result<(), String>,
     ) -> ConductorResult<Node> {
+        let (this, ident) = (self.clone(), ident.to_string());
+        Conductor::detached(async move { this.finish_wait_now(&ident, result).await }).await
+    }
+
+    async fn finish_wait_now(
+        &self,
+        ident: &str,
+        result: Result<(), String>,
+    ) -> ConductorResult<Node> {
         let (lock, mut node) = self.lock(ident).await?;
         let from = ProvisionState::parse(&node.provision_state);
         // A deploy waiting for its node to boot has a last step (e.g. a one-shot revoke).
         let result = match (result, from) {
             (Ok(()), Some(ProvisionState::WaitCallback)) => {
-                let done = worker::booted(self, &node).await;
+                let done = worker::booted(self, &lock, &node).await;
                 // The driver may have saved driver_internal_info meanwhile.
                 if let Ok(Some(fresh)) = self.store.node_by_uuid(&node.uuid).await {
                     node = fresh;
@@ -375,7 +419,7 @@ impl Conductor {
             .filter(|_| waiting)
             .and_then(|s| states::next(s, event));
         let (Some(from), Some(to)) = (from, to) else {
-            self.release(lock).await;
+            release(lock).await;
             return Err(ConductorError::InvalidState {
                 action: "call-back".into(),
                 node: node.uuid,
@@ -392,7 +436,7 @@ impl Conductor {
                 ("ERROR", format!("call-back failed: {why} : {from} -> {to}"))
             }
         };
-        let saved = self.store.save_node(&node).await;
+        let saved = self.store.save_node(&lock, &node).await;
         if saved.is_ok() {
             self.history(&node.uuid, "provisioning", severity, &text)
                 .await;
@@ -403,11 +447,11 @@ impl Conductor {
                 Ok(n)
             }
             Ok(n) => {
-                self.release(lock).await;
+                release(lock).await;
                 Ok(n)
             }
             Err(e) => {
-                self.release(lock).await;
+                release(lock).await;
                 Err(e.into())
             }
         }
@@ -421,16 +465,26 @@ impl Conductor {
                 "\"{target}\" is not a valid power target: use \"power on\", \"power off\", \"rebooting\", \"soft power off\" or \"soft rebooting\""
             ))
         })?;
+        let (this, ident, target) = (self.clone(), ident.to_string(), target.to_string());
+        Conductor::detached(async move { this.set_power_now(&ident, &target, action).await }).await
+    }
+
+    async fn set_power_now(
+        &self,
+        ident: &str,
+        target: &str,
+        action: deploy_drivers::PowerAction,
+    ) -> ConductorResult<Node> {
         let (lock, mut node) = self.lock(ident).await?;
         if let Err(e) = compose(&node, &self.settings, &self.services) {
-            self.release(lock).await;
+            release(lock).await;
             return Err(e);
         }
         node.target_power_state = Some(target.to_string());
-        let node = match self.store.save_node(&node).await {
+        let node = match self.store.save_node(&lock, &node).await {
             Ok(n) => n,
             Err(e) => {
-                self.release(lock).await;
+                release(lock).await;
                 return Err(e.into());
             }
         };
@@ -496,6 +550,16 @@ impl Conductor {
         {
             tracing::warn!(node, error = %e, "cannot record node history");
         }
+    }
+}
+
+/// Releases `lock` now, logging a lock already lost (taken over) or a database failure.
+pub(crate) async fn release(lock: NodeLock) {
+    let uuid = lock.uuid().to_string();
+    match lock.release().await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!(node = %uuid, "node lock was already released or taken over"),
+        Err(e) => tracing::error!(node = %uuid, error = %e, "cannot release node lock"),
     }
 }
 

@@ -1,6 +1,8 @@
 //! Background work on a locked node: the transient states' tasks (verify, clean, deploy,
 //! undeploy, inspect) and power actions. Each task owns the node's lock and releases it at
-//! the end; each driver step becomes a node history event.
+//! the end; each driver step becomes a node history event. A task that panics (a bug) moves
+//! its node to the state's failure state with the reason, then releases the lock: no node is
+//! left locked, or in a transient state nobody works on.
 
 use std::time::Duration;
 
@@ -10,8 +12,8 @@ use deploy_drivers::{BootMode, DeployEvents, DeployOutcome, NodeView, PowerActio
 use serde_json::Value;
 
 use super::states::{self, Event, ProvisionState};
-use super::{compose, Conductor, Lock};
-use crate::store::Node;
+use super::{compose, release, Conductor};
+use crate::store::{Node, NodeLock};
 
 /// Maps Ironic's power targets to the port's actions.
 pub(crate) fn power_action(target: &str) -> Option<PowerAction> {
@@ -49,17 +51,64 @@ pub(crate) fn node_view(node: &Node, macs: &[String]) -> NodeView {
 }
 
 /// Runs the work of the node's (transient) state in a tokio task that owns `lock`.
-pub(crate) fn spawn(conductor: Conductor, lock: Lock, node: Node) {
+pub(crate) fn spawn(conductor: Conductor, lock: NodeLock, node: Node) {
     tokio::spawn(async move {
         let uuid = node.uuid.clone();
-        run_states(&conductor, node).await;
-        conductor.release(lock).await;
+        let run = std::panic::AssertUnwindSafe(run_states(&conductor, &lock, node));
+        if let Err(panic) = futures::FutureExt::catch_unwind(run).await {
+            fail_after_panic(&conductor, &lock, &panic_text(&*panic)).await;
+        }
+        release(lock).await;
         tracing::debug!(node = %uuid, "task finished, lock released");
     });
 }
 
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// After a worker panicked: the node goes from its transient state to that state's failure
+/// state, with the reason, so it is not left in a state nobody works on.
+async fn fail_after_panic(conductor: &Conductor, lock: &NodeLock, why: &str) {
+    let uuid = lock.uuid();
+    tracing::error!(node = %uuid, panic = %why, "node task panicked");
+    let Ok(Some(mut node)) = conductor.store.node_by_uuid(uuid).await else {
+        return;
+    };
+    let Some(from) = ProvisionState::parse(&node.provision_state) else {
+        return;
+    };
+    let Some(to) = from.failure_state().filter(|_| !from.is_stable()) else {
+        return;
+    };
+    let why = format!(
+        "internal error while in \"{from}\": {why}; the operation did not finish: retry it"
+    );
+    node.provision_state = to.as_str().into();
+    node.target_provision_state = None;
+    node.last_error = Some(why.clone());
+    node.provision_updated_at = Some(Utc::now());
+    match conductor.store.save_node(lock, &node).await {
+        Ok(_) => {
+            conductor
+                .history(
+                    uuid,
+                    "provisioning",
+                    "ERROR",
+                    &format!("{why} : {from} -> {to}"),
+                )
+                .await
+        }
+        Err(e) => tracing::error!(node = %uuid, error = %e, "cannot save node after panic"),
+    }
+}
+
 /// Runs a power action in a tokio task that owns `lock`.
-pub(crate) fn spawn_power(conductor: Conductor, lock: Lock, node: Node, action: PowerAction) {
+pub(crate) fn spawn_power(conductor: Conductor, lock: NodeLock, node: Node, action: PowerAction) {
     tokio::spawn(async move {
         let result = match compose(&node, &conductor.settings, &conductor.services) {
             Ok(c) => match c.ports.power.set_power(action).await {
@@ -90,16 +139,16 @@ pub(crate) fn spawn_power(conductor: Conductor, lock: Lock, node: Node, action: 
                         .await;
                 }
             }
-            if let Err(e) = conductor.store.save_node(&n).await {
+            if let Err(e) = conductor.store.save_node(&lock, &n).await {
                 tracing::error!(node = %uuid, error = %e, "cannot save power result");
             }
         }
-        conductor.release(lock).await;
+        release(lock).await;
     });
 }
 
 /// Drives the node through transient states until it rests (or waits for a call-back).
-async fn run_states(conductor: &Conductor, mut node: Node) {
+async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
     loop {
         let Some(state) = ProvisionState::parse(&node.provision_state) else {
             return;
@@ -108,7 +157,8 @@ async fn run_states(conductor: &Conductor, mut node: Node) {
             return;
         }
         let timeout = Duration::from_secs(conductor.settings.deploy_timeout_s);
-        let outcome = match tokio::time::timeout(timeout, work(conductor, &node, state)).await {
+        let outcome = match tokio::time::timeout(timeout, work(conductor, lock, &node, state)).await
+        {
             Ok(r) => r,
             Err(_) => Err(format!(
                 "{state} timed out after {} s (conductor.deploy_timeout_s)",
@@ -158,7 +208,7 @@ async fn run_states(conductor: &Conductor, mut node: Node) {
                 &format!("{message} : {state} -> {to}"),
             )
             .await;
-        match conductor.store.save_node(&node).await {
+        match conductor.store.save_node(lock, &node).await {
             Ok(n) => node = n,
             Err(e) => {
                 tracing::error!(node = %node.uuid, error = %e, "cannot save node state");
@@ -175,13 +225,14 @@ enum Work {
 }
 
 /// Tells the node's deploy driver that the node, waiting for its call-back, has booted.
-pub(crate) async fn booted(conductor: &Conductor, node: &Node) -> Result<(), String> {
+pub(crate) async fn booted(
+    conductor: &Conductor,
+    lock: &NodeLock,
+    node: &Node,
+) -> Result<(), String> {
     let composed =
         compose(node, &conductor.settings, &conductor.services).map_err(|e| e.to_string())?;
-    let events = Events {
-        conductor: conductor.clone(),
-        node: node.uuid.clone(),
-    };
+    let events = Events { conductor, lock };
     composed
         .deploy
         .booted(&node_view(node, &[]), &composed.ports, &events)
@@ -189,7 +240,13 @@ pub(crate) async fn booted(conductor: &Conductor, node: &Node) -> Result<(), Str
         .map_err(|e| e.to_string())
 }
 
-async fn work(conductor: &Conductor, node: &Node, state: ProvisionState) -> Result<Work, String> {
+async fn work(
+    conductor: &Conductor,
+    lock: &NodeLock,
+    node: &Node,
+    state: ProvisionState,
+) -> Result<Work, String> {
+    crate::fail_point!("worker-step");
     let composed =
         compose(node, &conductor.settings, &conductor.services).map_err(|e| e.to_string())?;
     let macs: Vec<String> = conductor
@@ -201,10 +258,7 @@ async fn work(conductor: &Conductor, node: &Node, state: ProvisionState) -> Resu
         .map(|p| p.address)
         .collect();
     let view = node_view(node, &macs);
-    let events = Events {
-        conductor: conductor.clone(),
-        node: node.uuid.clone(),
-    };
+    let events = Events { conductor, lock };
     let power = |c: &super::Composed| {
         let p = c.ports.power.clone();
         async move {
@@ -253,14 +307,15 @@ async fn work(conductor: &Conductor, node: &Node, state: ProvisionState) -> Resu
     }
 }
 
-/// Reports driver steps as node history and saves internal values on the node.
-struct Events {
-    conductor: Conductor,
-    node: String,
+/// Reports driver steps as node history and saves internal values on the node, under the
+/// task's lock.
+struct Events<'a> {
+    conductor: &'a Conductor,
+    lock: &'a NodeLock,
 }
 
 #[async_trait]
-impl DeployEvents for Events {
+impl DeployEvents for Events<'_> {
     async fn step(&self, step: &str, detail: &str) {
         let text = if detail.is_empty() {
             step.to_string()
@@ -268,19 +323,21 @@ impl DeployEvents for Events {
             format!("{step}: {detail}")
         };
         self.conductor
-            .history(&self.node, "deploy_step", "INFO", &text)
+            .history(self.lock.uuid(), "deploy_step", "INFO", &text)
             .await;
-        if let Ok(Some(mut n)) = self.conductor.store.node_by_uuid(&self.node).await {
+        if let Ok(Some(mut n)) = self.conductor.store.node_by_uuid(self.lock.uuid()).await {
             n.deploy_step = serde_json::json!({"step": step, "interface": "deploy"})
                 .as_object()
                 .cloned()
                 .unwrap_or_default();
-            let _ = self.conductor.store.save_node(&n).await;
+            if let Err(e) = self.conductor.store.save_node(self.lock, &n).await {
+                tracing::error!(node = %self.lock.uuid(), error = %e, "cannot save deploy step");
+            }
         }
     }
 
     async fn save_internal(&self, key: &str, value: Value) {
-        match self.conductor.store.node_by_uuid(&self.node).await {
+        match self.conductor.store.node_by_uuid(self.lock.uuid()).await {
             Ok(Some(mut n)) => {
                 // Null removes the key: a driver forgetting what it no longer holds.
                 if value.is_null() {
@@ -288,12 +345,12 @@ impl DeployEvents for Events {
                 } else {
                     n.driver_internal_info.insert(key.to_string(), value);
                 }
-                if let Err(e) = self.conductor.store.save_node(&n).await {
-                    tracing::error!(node = %self.node, error = %e, "cannot save driver_internal_info");
+                if let Err(e) = self.conductor.store.save_node(self.lock, &n).await {
+                    tracing::error!(node = %self.lock.uuid(), error = %e, "cannot save driver_internal_info");
                 }
             }
             _ => {
-                tracing::error!(node = %self.node, "node vanished while saving driver_internal_info")
+                tracing::error!(node = %self.lock.uuid(), "node vanished while saving driver_internal_info")
             }
         }
     }

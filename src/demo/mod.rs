@@ -2,12 +2,9 @@
 //! a conductor on SQLite in a temporary directory, a fleet of simulated BMCs, a small demo ISO
 //! built in memory, N nodes enrolled, deployed with kernel args, checked, and undeployed.
 
-pub mod tiny_iso;
-
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::iso::Loader;
+use crate::iso::{IsoWriter, Loader};
 use crate::redfish::sim::BootInspector;
 
 /// The simulated BMCs' view of a fetched ISO, through the ISO engine: the kernel args of every
@@ -32,23 +29,30 @@ pub const DEMO_BASE_ARGS: &str = "console=ttyS0 quiet";
 /// The demo boot ISO: isolinux and grub configs booting /vmlinuz with [`DEMO_BASE_ARGS`].
 /// The kernel and boot loader are placeholders: simulated BMCs read the configs, not boot them.
 pub fn demo_iso() -> Vec<u8> {
+    demo_writer()
+        .build()
+        .expect("the demo ISO's fixed contents are valid")
+}
+
+fn demo_writer() -> IsoWriter {
     let isolinux = format!(
         "default live\nprompt 0\n\nlabel live\n  kernel /vmlinuz\n  append initrd=/initrd.img {DEMO_BASE_ARGS}\n\nlabel local\n  localboot 0\n"
     );
     let grub = format!(
         "set timeout=1\n\nmenuentry 'ironcast demo' {{\n    linux /vmlinuz {DEMO_BASE_ARGS}\n    initrd /initrd.img\n}}\n"
     );
-    let files = BTreeMap::from([
-        ("/isolinux/isolinux.bin".to_string(), vec![0xFA; 2048]),
-        ("/isolinux/isolinux.cfg".to_string(), isolinux.into_bytes()),
-        ("/boot/grub/grub.cfg".to_string(), grub.into_bytes()),
-        ("/vmlinuz".to_string(), b"placeholder kernel".to_vec()),
-        ("/initrd.img".to_string(), b"placeholder initrd".to_vec()),
-    ]);
-    tiny_iso::TinyIso {
-        volume_id: "IRONCAST_DEMO".into(),
-        files,
-        boot_image: "/isolinux/isolinux.bin".into(),
+    let files: [(&str, Vec<u8>); 5] = [
+        ("/isolinux/isolinux.bin", vec![0xFA; 2048]),
+        ("/isolinux/isolinux.cfg", isolinux.into_bytes()),
+        ("/boot/grub/grub.cfg", grub.into_bytes()),
+        ("/vmlinuz", b"placeholder kernel".to_vec()),
+        ("/initrd.img", b"placeholder initrd".to_vec()),
+    ];
+    let mut w = IsoWriter::new("IRONCAST_DEMO").expect("a valid volume id");
+    for (path, data) in files {
+        w.add_file(path, data).expect("distinct demo paths");
     }
-    .build()
+    w.bios_boot("/isolinux/isolinux.bin", "/isolinux/boot.cat")
+        .expect("valid paths");
+    w
 }

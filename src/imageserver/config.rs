@@ -31,6 +31,19 @@ pub struct ServerConfig {
     /// How long a published URL stays valid ("12h", "7d", or seconds).
     #[serde(deserialize_with = "de_duration")]
     pub token_ttl: Duration,
+    /// Open connections at most, in total and from one client address; the excess is closed
+    /// at accept.
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
+}
+
+impl ServerConfig {
+    pub fn conn_limits(&self) -> crate::listen::ConnLimits {
+        crate::listen::ConnLimits {
+            total: self.max_connections,
+            per_client: self.max_connections_per_client,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -44,6 +57,8 @@ impl Default for ServerConfig {
             basic_auth_user: None,
             basic_auth_password: None,
             token_ttl: Duration::from_secs(7 * 86400),
+            max_connections: 4096,
+            max_connections_per_client: 256,
         }
     }
 }

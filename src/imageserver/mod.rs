@@ -607,7 +607,8 @@ pub async fn start(cfg: ServerConfig, extra: Option<Router>) -> Result<ServerHan
         extra,
     });
     let stop = CancellationToken::new();
-    let task = tokio::spawn(accept_loop(listener, tls, app, stop.clone()));
+    let limiter = crate::listen::ConnLimiter::new(server.cfg.conn_limits());
+    let task = tokio::spawn(accept_loop(listener, tls, app, limiter, stop.clone()));
     tracing::info!(%local_addr, base_url = %server.base_url(), "image server listening");
     Ok(ServerHandle {
         server,
@@ -621,6 +622,7 @@ async fn accept_loop(
     listener: tokio::net::TcpListener,
     tls: Option<TlsAcceptor>,
     app: Arc<App>,
+    limiter: Arc<crate::listen::ConnLimiter>,
     stop: CancellationToken,
 ) {
     let mut conns = tokio::task::JoinSet::new();
@@ -634,8 +636,19 @@ async fn accept_loop(
             }
             accepted = listener.accept() => match accepted {
                 Ok((sock, remote)) => {
+                    let permit = match limiter.try_acquire(remote.ip()) {
+                        Ok(p) => p,
+                        Err(why) => {
+                            tracing::debug!(%remote, %why, "image server connection refused");
+                            continue;
+                        }
+                    };
                     let _ = sock.set_nodelay(true);
-                    conns.spawn(connection(sock, remote, tls.clone(), app.clone(), stop.clone()));
+                    let conn = connection(sock, remote, tls.clone(), app.clone(), stop.clone());
+                    conns.spawn(async move {
+                        conn.await;
+                        drop(permit);
+                    });
                 }
                 Err(e) => {
                     // Out of descriptors, most likely: back off instead of spinning.

@@ -25,6 +25,8 @@ pub enum IsoError {
     BadArgs(String),
     #[error("editing the EFI image at byte {offset}: {message}")]
     Fat { offset: u64, message: String },
+    #[error("cannot write the ISO: {0}")]
+    BadInput(String),
     #[error(transparent)]
     Overlay(#[from] OverlayError),
 }

@@ -1,12 +1,12 @@
-//! ISO 9660 + Joliet + Rock Ridge + El Torito reader, boot-config patcher, and remaster as a
-//! patch set over the base file.
+//! ISO 9660 + Joliet + Rock Ridge + El Torito reader, boot-config patcher, remaster as a
+//! patch set over the base file, and a writer that masters new images ([`writer`]).
 //!
 //! Job: read a boot ISO's structures (volume descriptors, directory trees with Rock Ridge and
 //! Joliet names, the El Torito catalog, hybrid MBR/GPT), find every boot config (grub2,
 //! isolinux/syslinux, the grub.cfg inside the EFI FAT image), and append kernel arguments to
 //! every Linux kernel entry by planning byte patches ([`crate::overlay::PatchSet`]).
 //!
-//! Non-goals: extracting or rebuilding an image; writing UDF; editing HFS+/APM hybrids; booting
+//! Non-goals: extracting or rebuilding an image to remaster it; writing UDF; editing HFS+/APM hybrids; booting
 //! anything that is not a Linux kernel (chainloaders, `.c32` modules, localboot are left alone).
 //!
 //! Specs: ECMA-119 (ISO 9660), Joliet (Microsoft, 1995), IEEE P1281/P1282 (SUSP/RRIP),
@@ -33,6 +33,7 @@ pub mod source;
 pub mod syslinux;
 pub mod text;
 pub mod volume;
+pub mod writer;
 
 pub use error::IsoError;
 pub use inspect::{
@@ -40,6 +41,7 @@ pub use inspect::{
 };
 pub use plan::{remaster, remaster_source, RemasterReport};
 pub use remaster_port::FileRemaster;
+pub use writer::{efi_image, IsoWriter};
 
 /// ISO 9660 logical sector size (ECMA-119 §6.1.2; every image we handle uses 2048).
 pub const SECTOR: u64 = 2048;

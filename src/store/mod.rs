@@ -9,16 +9,20 @@
 //! Migrations live in `migrations/<backend>/` and run at [`Store::connect`].
 //!
 //! Non-goals: caching, business rules (the conductor decides; the store only persists and
-//! offers the atomic reservation update).
+//! offers the atomic reservation update and refuses writes not fenced by it).
 
 mod chassis;
 mod conductors;
 mod history;
+mod list;
+mod lock;
 mod model;
 mod nodes;
 mod portgroups;
 mod ports;
 
+pub use list::{col, json, opt, Column, Filter, Kind, ListQuery, Page, SqlValue, Table};
+pub use lock::NodeLock;
 pub use model::*;
 
 use std::str::FromStr;
@@ -46,6 +50,23 @@ pub enum StoreError {
     /// A unique constraint refused the write; the message names the field.
     #[error("{0}")]
     Conflict(String),
+    /// A write fenced by a node lock found the lock gone: the node was released or taken over
+    /// (`now` is whoever holds it now), and the write was refused.
+    #[error("node {node} is no longer locked by {holder} (reservation now {now:?}): the write was refused; the node was released or taken over by another conductor")]
+    LockLost {
+        node: String,
+        holder: String,
+        now: Option<String>,
+    },
+    /// A list was asked to sort by something that is not a sortable column.
+    #[error("{key} is not a sortable column: use one of {valid}")]
+    InvalidSortKey { key: String, valid: String },
+    /// A list's marker names no row.
+    #[error("{kind} {id} could not be found")]
+    MarkerNotFound { kind: &'static str, id: String },
+    /// Code asked for a column its table lacks (a bug, not bad input).
+    #[error("{0}")]
+    UnknownColumn(String),
     /// The write would break a rule between rows (e.g. deleting a chassis that holds nodes).
     #[error("{0}")]
     Invalid(String),

@@ -5,8 +5,10 @@ use serde_json::{Map, Value};
 
 pub type JsonMap = Map<String, Value>;
 
-/// A node with every field Ironic has that ironcast keeps.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+/// A node with every field Ironic has that ironcast keeps. A listed node may hold only some
+/// columns (the rest are defaults): see `store::list`.
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+#[sqlx(default)]
 pub struct Node {
     pub id: i64,
     pub uuid: String,
@@ -139,8 +141,9 @@ impl Node {
     }
 }
 
-/// A port: one MAC address of a node.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+/// A port: one MAC address of a node. A listed port may hold only some columns.
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+#[sqlx(default)]
 pub struct Port {
     pub id: i64,
     pub uuid: String,

@@ -1,9 +1,74 @@
-//! Node rows: create, read, save, delete, and the atomic reservation (the task manager's lock).
+//! Node rows: create, read, list, and the writes fenced by the node's lock (save, delete).
 
 use chrono::Utc;
 use sqlx::types::Json;
 
-use super::{on_pool, unique_to_conflict, Node, Store, StoreError, StoreResult};
+use super::list::{col, json, opt, Filter, Kind::*, ListQuery, Page, Table};
+use super::{on_pool, unique_to_conflict, Node, NodeLock, Store, StoreError, StoreResult};
+
+/// The nodes table for lists: every column, its type and nullability.
+pub const NODES: Table = Table {
+    name: "nodes",
+    kind: "Node",
+    columns: &[
+        col("id", Int),
+        col("uuid", Text),
+        opt("name", Text),
+        col("driver", Text),
+        json("driver_info"),
+        json("instance_info"),
+        json("properties"),
+        json("extra"),
+        json("driver_internal_info"),
+        json("network_data"),
+        json("clean_step"),
+        json("deploy_step"),
+        col("provision_state", Text),
+        opt("target_provision_state", Text),
+        opt("power_state", Text),
+        opt("target_power_state", Text),
+        opt("last_error", Text),
+        col("maintenance", Bool),
+        opt("maintenance_reason", Text),
+        opt("reservation", Text),
+        opt("instance_uuid", Text),
+        opt("instance_name", Text),
+        col("bios_interface", Text),
+        col("boot_interface", Text),
+        col("console_interface", Text),
+        col("deploy_interface", Text),
+        col("firmware_interface", Text),
+        col("inspect_interface", Text),
+        col("management_interface", Text),
+        col("network_interface", Text),
+        col("power_interface", Text),
+        col("raid_interface", Text),
+        col("rescue_interface", Text),
+        col("storage_interface", Text),
+        col("vendor_interface", Text),
+        opt("description", Text),
+        opt("owner", Text),
+        opt("lessee", Text),
+        opt("resource_class", Text),
+        col("conductor_group", Text),
+        opt("boot_mode", Text),
+        opt("automated_clean", Bool),
+        col("protected", Bool),
+        opt("protected_reason", Text),
+        col("retired", Bool),
+        opt("retired_reason", Text),
+        opt("shard", Text),
+        opt("parent_node", Text),
+        col("disable_power_off", Bool),
+        opt("chassis_uuid", Text),
+        col("console_enabled", Bool),
+        col("created_at", Time),
+        opt("updated_at", Time),
+        opt("provision_updated_at", Time),
+        opt("inspection_started_at", Time),
+        opt("inspection_finished_at", Time),
+    ],
+};
 
 /// The columns `save_node` writes, in bind order: all but `uuid` (the key), `reservation`
 /// (only reserve/release touch it) and `created_at`. [`bind_writable`] binds them.
@@ -77,9 +142,11 @@ static UPDATE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
         .enumerate()
         .map(|(i, c)| format!("{c} = ${}", i + 2))
         .collect();
+    // Fenced by the lock: the row must still name the holder ($N after the writable columns).
     format!(
-        "UPDATE nodes SET {} WHERE uuid = $1 RETURNING *",
-        sets.join(", ")
+        "UPDATE nodes SET {} WHERE uuid = $1 AND reservation = ${} RETURNING *",
+        sets.join(", "),
+        WRITABLE.len() + 2
     )
 });
 
@@ -177,17 +244,28 @@ impl Store {
         .map_err(|e| unique_to_conflict(e, name_conflict(n)))
     }
 
-    /// Saves every field of `n` but `reservation`, setting `updated_at` to now. The caller must
-    /// hold the node's reservation (the conductor's task manager guarantees it).
-    pub async fn save_node(&self, n: &Node) -> StoreResult<Node> {
+    /// Saves every field of `n` but `reservation`, setting `updated_at` to now, only while
+    /// `lock` still holds the node: a write by anyone else is refused with `LockLost`.
+    pub async fn save_node(&self, lock: &NodeLock, n: &Node) -> StoreResult<Node> {
+        if n.uuid != lock.uuid() {
+            return Err(StoreError::LockLost {
+                node: n.uuid.clone(),
+                holder: lock.holder().to_string(),
+                now: None,
+            });
+        }
         let mut n = n.clone();
         n.updated_at = Some(Utc::now());
         let n = &n;
-        on_pool!(self, pool => bind_writable!(sqlx::query_as::<_, Node>(&UPDATE).bind(&n.uuid), n)
+        let saved = on_pool!(self, pool => bind_writable!(sqlx::query_as::<_, Node>(&UPDATE).bind(&n.uuid), n)
+            .bind(lock.holder())
             .fetch_optional(pool)
             .await)
-        .map_err(|e| unique_to_conflict(e, name_conflict(n)))?
-        .ok_or_else(|| not_found(&n.uuid))
+        .map_err(|e| unique_to_conflict(e, name_conflict(n)))?;
+        match saved {
+            Some(saved) => Ok(saved),
+            None => Err(self.fence_failure(lock).await),
+        }
     }
 
     pub async fn node_by_uuid(&self, uuid: &str) -> StoreResult<Option<Node>> {
@@ -227,56 +305,45 @@ impl Store {
         )
     }
 
-    /// Nodes whose provision_state is one of `states`.
+    /// One page of nodes (see `store::list`).
+    pub async fn list_nodes(&self, q: &ListQuery) -> StoreResult<Page<Node>> {
+        self.list(&NODES, q).await
+    }
+
+    /// Nodes whose provision_state is one of `states`, every column, in creation order.
     pub async fn nodes_in_states(&self, states: &[&str]) -> StoreResult<Vec<Node>> {
-        let all = self.nodes().await?;
-        Ok(all
-            .into_iter()
-            .filter(|n| states.contains(&n.provision_state.as_str()))
-            .collect())
+        let mut q = ListQuery {
+            filters: vec![Filter::In(
+                "provision_state",
+                states.iter().map(|s| (*s).into()).collect(),
+            )],
+            ..ListQuery::default()
+        };
+        let mut all = Vec::new();
+        loop {
+            let page = self.list_nodes(&q).await?;
+            q.marker = page.rows.last().map(|n| n.uuid.clone());
+            all.extend(page.rows);
+            if !page.more {
+                return Ok(all);
+            }
+        }
     }
 
-    /// Deletes a node (its ports and history go with it).
-    pub async fn delete_node(&self, uuid: &str) -> StoreResult<()> {
-        self.delete_by_uuid("nodes", "Node", uuid).await
-    }
-
-    /// Takes the node's lock for `holder` if nobody holds it: one conditional UPDATE, atomic in
-    /// both backends, so it also arbitrates between conductor processes. True when taken.
-    pub async fn reserve_node(&self, uuid: &str, holder: &str) -> StoreResult<bool> {
+    /// Deletes the locked node (its ports and history go with it), only while `lock` holds it.
+    pub async fn delete_node(&self, lock: NodeLock) -> StoreResult<()> {
         let done = on_pool!(self, pool => sqlx::query(
-            "UPDATE nodes SET reservation = $1 WHERE uuid = $2 AND reservation IS NULL",
+            "DELETE FROM nodes WHERE uuid = $1 AND reservation = $2",
         )
-        .bind(holder)
-        .bind(uuid)
+        .bind(lock.uuid())
+        .bind(lock.holder())
         .execute(pool)
         .await
         .map(|r| r.rows_affected()))?;
-        Ok(done == 1)
-    }
-
-    /// Releases the node's lock if `holder` holds it. True when released.
-    pub async fn release_node(&self, uuid: &str, holder: &str) -> StoreResult<bool> {
-        let done = on_pool!(self, pool => sqlx::query(
-            "UPDATE nodes SET reservation = NULL WHERE uuid = $1 AND reservation = $2",
-        )
-        .bind(uuid)
-        .bind(holder)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(done == 1)
-    }
-
-    /// Releases every lock `holder` holds (a restarted conductor's stale locks); returns how
-    /// many nodes were released.
-    pub async fn release_all_nodes(&self, holder: &str) -> StoreResult<u64> {
-        Ok(on_pool!(self, pool => sqlx::query(
-            "UPDATE nodes SET reservation = NULL WHERE reservation = $1",
-        )
-        .bind(holder)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?)
+        if done == 0 {
+            return Err(self.fence_failure(&lock).await);
+        }
+        lock.forget();
+        Ok(())
     }
 }

@@ -3,7 +3,32 @@
 use chrono::Utc;
 use sqlx::types::Json;
 
+use super::list::{col, json, opt, Kind::*, ListQuery, Page, Table};
 use super::{on_pool, unique_to_conflict, Port, Store, StoreError, StoreResult};
+
+/// The ports table for lists: every column, its type and nullability. A migration that adds a
+/// column adds it here too.
+pub const PORTS: Table = Table {
+    name: "ports",
+    kind: "Port",
+    columns: &[
+        col("id", Int),
+        col("uuid", Text),
+        col("address", Text),
+        col("node_uuid", Text),
+        json("extra"),
+        col("pxe_enabled", Bool),
+        col("created_at", Time),
+        opt("updated_at", Time),
+        json("local_link_connection"),
+        json("internal_info"),
+        opt("physical_network", Text),
+        opt("portgroup_uuid", Text),
+        col("is_smartnic", Bool),
+        opt("name", Text),
+        opt("description", Text),
+    ],
+};
 
 fn not_found(id: &str) -> StoreError {
     StoreError::NotFound {
@@ -119,6 +144,11 @@ impl Store {
         .bind(portgroup_uuid)
         .fetch_all(pool)
         .await)?)
+    }
+
+    /// One page of ports (see `store::list`).
+    pub async fn list_ports(&self, q: &ListQuery) -> StoreResult<Page<Port>> {
+        self.list(&PORTS, q).await
     }
 
     pub async fn delete_port(&self, uuid: &str) -> StoreResult<()> {

@@ -21,6 +21,15 @@ impl Drop for Server {
 
 /// Starts `ironcast serve` with its state in `state_dir` and extra env; waits for the URL.
 pub fn spawn_serve(state_dir: &Path, env: &[(&str, &str)]) -> Server {
+    spawn_serve_with(state_dir, env, |_| {})
+}
+
+/// [`spawn_serve`], with `tweak` applied to the command first (e.g. a lower fd limit).
+pub fn spawn_serve_with(
+    state_dir: &Path,
+    env: &[(&str, &str)],
+    tweak: impl FnOnce(&mut Command),
+) -> Server {
     let stderr_path = state_dir.join(format!("serve-{}.log", uuid::Uuid::new_v4()));
     let mut cmd = Command::new(crate::common::ironcast_bin());
     cmd.arg("serve")
@@ -33,6 +42,7 @@ pub fn spawn_serve(state_dir: &Path, env: &[(&str, &str)]) -> Server {
     for (k, v) in env {
         cmd.env(k, v);
     }
+    tweak(&mut cmd);
     let mut child = cmd.spawn().expect("spawn ironcast serve");
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use ironcast::store::Store;
 use serde_json::{json, Value};
 
 use crate::support::{api, api_with, fault, settings};
@@ -723,7 +724,7 @@ async fn api_wait_callback_finish_and_abort() {
         let mut n = store.node(&id).await.unwrap();
         n.provision_state = "wait call-back".into();
         n.target_provision_state = Some("active".into());
-        store.save_node(&n).await.unwrap();
+        save_as_fixture(store, &n).await;
         let done = api
             .conductor
             .finish_wait(name, outcome.clone())
@@ -753,7 +754,7 @@ async fn api_wait_callback_finish_and_abort() {
     assert!(fault(&b).contains("\"abort\" can not be performed"));
     let mut n = store.node(&id).await.unwrap();
     n.provision_state = "wait call-back".into();
-    store.save_node(&n).await.unwrap();
+    save_as_fixture(store, &n).await;
     let (s, _) = api
         .call(
             "PUT",
@@ -789,7 +790,7 @@ async fn api_recovery_has_no_cap() {
         let mut n = store.node(&id).await.unwrap();
         n.provision_state = from.into();
         n.target_provision_state = Some("active".into());
-        store.save_node(&n).await.unwrap();
+        save_as_fixture(store, &n).await;
         if from != "wait call-back" && from != "clean wait" && from != "inspect wait" {
             assert!(store.reserve_node(&id, "test-conductor").await.unwrap());
         }
@@ -811,4 +812,191 @@ async fn api_recovery_has_no_cap() {
     let n = store.node(&stable).await.unwrap();
     assert_eq!(n.provision_state, "enroll");
     assert!(n.last_error.is_none());
+}
+
+/// Saves `n` as a test fixture would: under a lock of its own, released at once.
+async fn save_as_fixture(store: &Store, n: &ironcast::store::Node) {
+    let lock = store.lock_node(&n.uuid, "fixture").await.unwrap().unwrap();
+    store.save_node(&lock, n).await.unwrap();
+    assert!(lock.release().await.unwrap());
+}
+
+/// Each state-changing request, cancelled at each of its first await points as hyper does when
+/// the client hangs up: afterwards the node's lock is free and the node is either unchanged or
+/// finished (never half-moved), and the next request is served, not refused as locked.
+#[tokio::test]
+async fn api_cancelled_requests_leave_no_lock() {
+    use futures::FutureExt;
+    use tower::ServiceExt;
+
+    let api = api().await;
+    let router = ironcast::api::app(ironcast::api::AppState {
+        conductor: api.conductor.clone(),
+        public_url: String::new(),
+        auth: None,
+    });
+    let provision = |target: &str| json!({ "target": target });
+    // (method, path suffix, body, state before, stable state after)
+    let steps = [
+        (
+            "PUT",
+            "/states/provision",
+            provision("manage"),
+            "enroll",
+            "manageable",
+        ),
+        (
+            "PATCH",
+            "",
+            json!([{"op": "add", "path": "/instance_info/boot_iso", "value": "http://x/live.iso"}]),
+            "manageable",
+            "manageable",
+        ),
+        (
+            "PUT",
+            "/states/provision",
+            provision("provide"),
+            "manageable",
+            "available",
+        ),
+        (
+            "PUT",
+            "/states/provision",
+            provision("active"),
+            "available",
+            "active",
+        ),
+        (
+            "PUT",
+            "/states/power",
+            json!({"target": "power off"}),
+            "active",
+            "active",
+        ),
+        (
+            "PUT",
+            "/maintenance",
+            json!({"reason": "r"}),
+            "active",
+            "active",
+        ),
+        ("DELETE", "/maintenance", Value::Null, "active", "active"),
+        (
+            "PUT",
+            "/states/provision",
+            provision("deleted"),
+            "active",
+            "available",
+        ),
+    ];
+    for polls in 1..=10 {
+        let id = create(&api, &format!("cancel{polls}")).await;
+        for (method, suffix, body, before, after) in &steps {
+            let path = format!("/v1/nodes/{id}{suffix}");
+            let req = axum::http::Request::builder()
+                .method(*method)
+                .uri(&path)
+                .header("X-OpenStack-Ironic-API-Version", "latest")
+                .header("Content-Type", "application/json");
+            let raw = if body.is_null() {
+                axum::body::Body::empty()
+            } else {
+                axum::body::Body::from(body.to_string())
+            };
+            let mut fut = router.clone().oneshot(req.body(raw).unwrap()).boxed();
+            let mut finished = false;
+            for _ in 0..polls {
+                if futures::poll!(&mut fut).is_ready() {
+                    finished = true;
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            drop(fut); // the client hung up
+            let n = wait_settled(&api, &id).await;
+            let state = n["provision_state"].as_str().unwrap();
+            assert!(
+                state == *before || state == *after,
+                "{method} {path} cancelled after {polls} polls (finished: {finished}): node in {state}, want {before} or {after}: {n}"
+            );
+            // The node is not left locked: the request, sent again, is served. (The cancelled
+            // one may still be running detached and win the race: then the retry finds the
+            // node already moved on, which Ironic answers 400.)
+            if state == *before {
+                let body = (!body.is_null()).then(|| body.clone());
+                let (status, resp) = api.call(method, &path, body).await;
+                assert!(
+                    status < 300
+                        || (status == 400 && fault(&resp).contains("can not be performed")),
+                    "{method} {path} after a cancel: {status} {resp}"
+                );
+            }
+            let n = api.wait_state(&id, after, 20).await;
+            assert!(n["reservation"].is_null());
+        }
+    }
+}
+
+/// Polls the node until nobody holds it and it rests in a stable state (no worker running).
+async fn wait_settled(api: &crate::support::Api, id: &str) -> Value {
+    let stable = [
+        "enroll",
+        "manageable",
+        "available",
+        "active",
+        "deploy failed",
+        "clean failed",
+        "error",
+        "inspect failed",
+    ];
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, n) = api.call("GET", &format!("/v1/nodes/{id}"), None).await;
+        let state = n["provision_state"].as_str().unwrap_or("");
+        if n["reservation"].is_null() && stable.contains(&state) {
+            return n;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node {id} never settled: {n}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A worker task that panics (the `worker-step` fail point) leaves its node neither locked
+/// nor in a transient state: it goes to the state's failure state with the reason, and the
+/// next request works.
+#[cfg(feature = "failpoints")]
+#[tokio::test]
+async fn api_worker_panic_frees_the_node() {
+    use ironcast::failpoint::{set, Action};
+
+    let api = api().await;
+    let id = create(&api, "panics").await;
+    set("worker-step", Action::Panic);
+    let (s, _) = api
+        .call(
+            "PUT",
+            "/v1/nodes/panics/states/provision",
+            Some(json!({"target": "manage"})),
+        )
+        .await;
+    assert_eq!(s, 202);
+    let n = api.wait_state(&id, "enroll", 20).await;
+    let err = n["last_error"].as_str().unwrap();
+    assert!(
+        err.contains("internal error while in \"verifying\"") && err.contains("fail point"),
+        "{err}"
+    );
+    set("worker-step", Action::Off);
+    let (s, _) = api
+        .call(
+            "PUT",
+            "/v1/nodes/panics/states/provision",
+            Some(json!({"target": "manage"})),
+        )
+        .await;
+    assert_eq!(s, 202);
+    api.wait_state(&id, "manageable", 20).await;
 }

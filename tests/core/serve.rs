@@ -412,3 +412,82 @@ async fn serve_cli_drives_nodes_and_ports() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the API"));
 }
+
+/// The issue's report, replayed on a `serve` process: three `available` nodes each get
+/// `PUT …/states/provision {"target":"manage"}` from a client that hangs up at once. Shortly
+/// after, no node is locked, each is `available` or `manageable` (unchanged or finished), and
+/// the next request on each is served instead of answered 409.
+#[tokio::test]
+async fn serve_client_hanging_up_leaves_no_lock() {
+    use tokio::io::AsyncWriteExt;
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_serve(
+        dir.path(),
+        &[("IRONCAST_CONDUCTOR__FAKE_POWER_DELAY_MS", "200")],
+    );
+    let url = server.url.clone();
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        let created: Value = reqwest::Client::new()
+            .post(format!("{url}/v1/nodes"))
+            .json(&json!({"driver": "fake-hardware", "name": format!("hangup{i}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let uuid = created["uuid"].as_str().unwrap().to_string();
+        let states = format!("{url}/v1/nodes/{uuid}/states/provision");
+        assert_eq!(put(&states, json!({"target": "manage"})).await, 202);
+        wait_for(&url, &uuid, "manageable").await;
+        assert_eq!(put(&states, json!({"target": "provide"})).await, 202);
+        wait_for(&url, &uuid, "available").await;
+        nodes.push(uuid);
+    }
+    let addr = url.strip_prefix("http://").unwrap().to_string();
+    for uuid in &nodes {
+        let body = r#"{"target":"manage"}"#;
+        let request = format!(
+            "PUT /v1/nodes/{uuid}/states/provision HTTP/1.1\r\nHost: {addr}\r\n\
+             X-OpenStack-Ironic-API-Version: latest\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        conn.write_all(request.as_bytes()).await.unwrap();
+        drop(conn); // hang up without reading the answer
+    }
+    for uuid in &nodes {
+        // The request was sent whole, so it normally finishes (it runs detached from the
+        // connection); a node still `available` and free after 5 s was left unchanged.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let n = loop {
+            let n = get(&format!("{url}/v1/nodes/{uuid}")).await;
+            let free = n["reservation"].is_null();
+            if free && n["provision_state"] == "manageable" {
+                break n;
+            }
+            if Instant::now() > deadline {
+                assert!(
+                    free && n["provision_state"] == "available",
+                    "node left locked or half-moved: {n}"
+                );
+                break n;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let target = if n["provision_state"] == "available" {
+            "manage"
+        } else {
+            "provide"
+        };
+        let status = put(
+            &format!("{url}/v1/nodes/{uuid}/states/provision"),
+            json!({ "target": target }),
+        )
+        .await;
+        assert_eq!(status, 202, "{target} after the hang-up: {n}");
+    }
+}

@@ -6,6 +6,10 @@ use chrono::Utc;
 use ironcast::store::{Chassis, Node, Port, Store, StoreError};
 use serde_json::json;
 
+#[path = "store_list.rs"]
+mod list;
+use list::*;
+
 async fn sqlite_store() -> (Store, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("store.db").display());
@@ -70,9 +74,16 @@ store_suite!(
     reservation_is_exclusive,
     concurrent_reservations_have_one_winner,
     save_never_touches_the_reservation,
+    write_by_a_non_holder_is_refused,
+    dropped_lock_is_released,
     ports_unique_mac_and_cascade,
     history_in_order,
     conductor_heartbeat_upserts,
+    list_walks_match_a_sort_in_memory,
+    list_filters_hold_on_every_page,
+    list_reads_only_the_asked_columns,
+    list_refuses_bad_sort_keys_and_markers,
+    list_ports_by_node,
     chassis_holding_nodes_is_not_deleted,
 );
 
@@ -148,12 +159,10 @@ async fn node_lookup_by_uuid_or_name(store: Store) {
         all.iter().map(|n| n.uuid.clone()).collect::<Vec<_>>(),
         vec![a.uuid.clone(), b.uuid.clone()]
     );
-    store.delete_node(&a.uuid).await.unwrap();
+    let lock = store.lock_node(&a.uuid, "c1").await.unwrap().unwrap();
+    store.delete_node(lock).await.unwrap();
     assert!(store.node_by_uuid(&a.uuid).await.unwrap().is_none());
-    assert!(matches!(
-        store.delete_node(&a.uuid).await,
-        Err(StoreError::NotFound { .. })
-    ));
+    assert!(store.lock_node(&a.uuid, "c1").await.unwrap().is_none());
 }
 
 async fn unique_name_is_a_conflict(store: Store) {
@@ -164,10 +173,12 @@ async fn unique_name_is_a_conflict(store: Store) {
     }
     let mut other = store.create_node(&sample("other")).await.unwrap();
     other.name = Some("dup".into());
+    let lock = store.lock_node(&other.uuid, "c1").await.unwrap().unwrap();
     assert!(matches!(
-        store.save_node(&other).await,
+        store.save_node(&lock, &other).await,
         Err(StoreError::Conflict(_))
     ));
+    assert!(lock.release().await.unwrap());
     // instance_uuid is unique too (one instance, one node); many nodes may have none.
     let instance = uuid::Uuid::new_v4().to_string();
     let mut first = sample("i1");
@@ -229,14 +240,106 @@ async fn concurrent_reservations_have_one_winner(store: Store) {
 
 async fn save_never_touches_the_reservation(store: Store) {
     let n = store.create_node(&sample("keep")).await.unwrap();
-    assert!(store.reserve_node(&n.uuid, "c1").await.unwrap());
+    let lock = store.lock_node(&n.uuid, "c1").await.unwrap().unwrap();
     let mut stale = n.clone();
     stale.reservation = None;
     stale.description = Some("changed".into());
-    let saved = store.save_node(&stale).await.unwrap();
+    let saved = store.save_node(&lock, &stale).await.unwrap();
     assert_eq!(saved.reservation.as_deref(), Some("c1"));
     assert_eq!(saved.description.as_deref(), Some("changed"));
     assert!(saved.updated_at.is_some());
+}
+
+/// A write by anyone but the holder is refused with LockLost and changes nothing: after the
+/// lock was released, after another holder took the node, and for a guard of another node.
+async fn write_by_a_non_holder_is_refused(store: Store) {
+    let n = store.create_node(&sample("fenced")).await.unwrap();
+    let other = store.create_node(&sample("other")).await.unwrap();
+    let mine = store.lock_node(&n.uuid, "c1").await.unwrap().unwrap();
+    let theirs = store.lock_node(&other.uuid, "c1").await.unwrap().unwrap();
+    let mut changed = n.clone();
+    changed.description = Some("overwrite".into());
+    // A guard of another node cannot write this one.
+    assert!(matches!(
+        store.save_node(&theirs, &changed).await,
+        Err(StoreError::LockLost { .. })
+    ));
+    // The lock is lost to a takeover: c1's write is refused, naming the new holder.
+    assert!(store.release_node(&n.uuid, "c1").await.unwrap());
+    assert!(store.reserve_node(&n.uuid, "c2").await.unwrap());
+    match store.save_node(&mine, &changed).await {
+        Err(StoreError::LockLost { node, holder, now }) => {
+            assert_eq!((node.as_str(), holder.as_str()), (n.uuid.as_str(), "c1"));
+            assert_eq!(now.as_deref(), Some("c2"));
+        }
+        other => panic!("expected LockLost, got {other:?}"),
+    }
+    // Nor may the stale holder delete it, or free c2's lock.
+    match store.delete_node(mine).await {
+        Err(StoreError::LockLost { .. }) => {}
+        other => panic!("expected LockLost, got {other:?}"),
+    }
+    let kept = store.node_by_uuid(&n.uuid).await.unwrap().unwrap();
+    assert_eq!(kept.description, n.description);
+    assert_eq!(kept.reservation.as_deref(), Some("c2"));
+    // A lock of a deleted node reports NotFound, not a silent success.
+    assert!(store.release_node(&n.uuid, "c2").await.unwrap());
+    let lock = store.lock_node(&n.uuid, "c3").await.unwrap().unwrap();
+    let again = store.lock_node(&n.uuid, "c3").await.unwrap();
+    assert!(again.is_none(), "the lock is exclusive even for one holder");
+    store.delete_node(lock).await.unwrap();
+    assert!(matches!(
+        store.save_node(&theirs, &other).await.map(|_| ()),
+        Ok(())
+    ));
+}
+
+/// A guard dropped while held (a cancelled request, a panicking task) releases the node, and
+/// its late release never frees a lock taken since by someone else.
+async fn dropped_lock_is_released(store: Store) {
+    let n = store.create_node(&sample("dropped")).await.unwrap();
+    let lock = store.lock_node(&n.uuid, "c1").await.unwrap().unwrap();
+    drop(lock);
+    let mut again = None;
+    for _ in 0..500 {
+        if let Some(l) = store.lock_node(&n.uuid, "c2").await.unwrap() {
+            again = Some(l);
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let again = again.expect("the dropped lock was never released");
+    // A panic while holding the guard releases it too.
+    let m = store.create_node(&sample("panicked")).await.unwrap();
+    let s2 = store.clone();
+    let uuid = m.uuid.clone();
+    let task = tokio::spawn(async move {
+        let _held = s2.lock_node(&uuid, "c1").await.unwrap().unwrap();
+        panic!("a bug while holding the lock");
+    });
+    assert!(task.await.unwrap_err().is_panic());
+    let mut freed = false;
+    for _ in 0..500 {
+        let row = store.node_by_uuid(&m.uuid).await.unwrap().unwrap();
+        if row.reservation.is_none() {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(freed, "the panicking task's lock was never released");
+    assert_eq!(
+        store
+            .node_by_uuid(&n.uuid)
+            .await
+            .unwrap()
+            .unwrap()
+            .reservation
+            .as_deref(),
+        Some("c2")
+    );
+    assert!(again.release().await.unwrap());
 }
 
 async fn ports_unique_mac_and_cascade(store: Store) {
@@ -274,7 +377,8 @@ async fn ports_unique_mac_and_cascade(store: Store) {
         .add_history(&n.uuid, "c1", "provisioning", "INFO", "x")
         .await
         .unwrap();
-    store.delete_node(&n.uuid).await.unwrap();
+    let lock = store.lock_node(&n.uuid, "c1").await.unwrap().unwrap();
+    store.delete_node(lock).await.unwrap();
     assert!(store.ports(None).await.unwrap().is_empty());
     assert!(store.history(&n.uuid).await.unwrap().is_empty());
 }
@@ -344,7 +448,8 @@ async fn chassis_holding_nodes_is_not_deleted(store: Store) {
         "{err}"
     );
     assert_eq!(store.chassis_list().await.unwrap().len(), 1);
-    store.delete_node(&n.uuid).await.unwrap();
+    let lock = store.lock_node(&n.uuid, "c1").await.unwrap().unwrap();
+    store.delete_node(lock).await.unwrap();
     store.delete_chassis(&c.uuid).await.unwrap();
     assert!(matches!(
         store.chassis(&c.uuid).await,

@@ -1,0 +1,109 @@
+//! Fail points at crash seams (cache commit, lease and publication records, eject → insert,
+//! lock release), for tests that crash a conductor exactly between two steps.
+//!
+//! [`fail_point!`](crate::fail_point) compiles to nothing without the `failpoints` feature.
+//! With it, each named point looks up its action, configured once per process from
+//! `IRONCAST_FAILPOINTS="name=action,…"` or by [`set`] in in-process tests:
+//! - `abort`: the process dies on the spot, as with kill -9 (no destructors, no flush);
+//! - `panic`: the current task panics (a bug in a worker);
+//! - `off`: nothing.
+//!
+//! Non-goals: probabilities, counts, sleeps (tikv/fail-rs has them; crash seams need only these).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+/// What a fail point does when reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Off,
+    Abort,
+    Panic,
+}
+
+/// The environment variable read at the first fail point.
+pub const ENV: &str = "IRONCAST_FAILPOINTS";
+
+/// Parses `name=action,…` (whitespace ignored); the error names the bad entry.
+pub fn parse(spec: &str) -> Result<Vec<(String, Action)>, String> {
+    spec.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let (name, action) = entry
+                .split_once('=')
+                .ok_or_else(|| format!("fail point entry {entry:?} is not name=action"))?;
+            let action = match action.trim() {
+                "abort" => Action::Abort,
+                "panic" => Action::Panic,
+                "off" => Action::Off,
+                other => {
+                    return Err(format!(
+                        "fail point {name}: unknown action {other:?} (use abort, panic or off)"
+                    ))
+                }
+            };
+            Ok((name.trim().to_string(), action))
+        })
+        .collect()
+}
+
+fn registry() -> &'static Mutex<HashMap<String, Action>> {
+    static REGISTRY: OnceLock<Mutex<HashMap<String, Action>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| {
+        let spec = std::env::var(ENV).unwrap_or_default();
+        let points = parse(&spec).unwrap_or_else(|e| panic!("{ENV}: {e}"));
+        Mutex::new(points.into_iter().collect())
+    })
+}
+
+/// Sets the action of fail point `name` in this process.
+pub fn set(name: &str, action: Action) {
+    let mut r = registry().lock().unwrap_or_else(|p| p.into_inner());
+    r.insert(name.to_string(), action);
+}
+
+/// Runs fail point `name`'s action; called through [`fail_point!`](crate::fail_point).
+pub fn hit(name: &str) {
+    let action = {
+        let r = registry().lock().unwrap_or_else(|p| p.into_inner());
+        r.get(name).copied().unwrap_or(Action::Off)
+    };
+    match action {
+        Action::Off => {}
+        Action::Abort => {
+            eprintln!("ironcast: fail point {name}: abort");
+            std::process::abort();
+        }
+        Action::Panic => panic!("fail point {name}: panic"),
+    }
+}
+
+/// Marks a crash seam named `$name`; nothing at all without the `failpoints` feature.
+#[macro_export]
+macro_rules! fail_point {
+    ($name:expr) => {
+        #[cfg(feature = "failpoints")]
+        $crate::failpoint::hit($name);
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_entries_and_names_the_bad_one() {
+        assert_eq!(
+            parse(" cache-commit=abort, worker-step = panic ,x=off").unwrap(),
+            vec![
+                ("cache-commit".to_string(), Action::Abort),
+                ("worker-step".to_string(), Action::Panic),
+                ("x".to_string(), Action::Off),
+            ]
+        );
+        assert!(parse("").unwrap().is_empty());
+        assert!(parse("a=explode").unwrap_err().contains("\"explode\""));
+        assert!(parse("lonely").unwrap_err().contains("\"lonely\""));
+    }
+}

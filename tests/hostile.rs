@@ -1,0 +1,11 @@
+//! Hostile clients against `ironcast serve` as a process (issue 18): connection floods with a
+//! lowered open-file limit, half-sent heads, slow bodies and readers that never read. Every
+//! attack comes from 127.0.0.1; the legitimate client from 127.0.0.2 (loopback is a /8), so
+//! per-client caps apply to the attacker only.
+
+mod common;
+
+#[path = "hostile/floods.rs"]
+mod floods;
+#[path = "hostile/net.rs"]
+mod net;
