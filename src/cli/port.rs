@@ -57,7 +57,10 @@ pub async fn run(cmd: PortCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         PortCmd::Create(a) => {
             let client = Client::new(&a.common)?;
-            let mut body = json!({"address": a.address, "node_uuid": a.node});
+            // The API, like Ironic's, takes the node's UUID: resolve a name first.
+            let node = client.get(&format!("/v1/nodes/{}", a.node)).await?;
+            let node_uuid = node["uuid"].as_str().unwrap_or(&a.node).to_string();
+            let mut body = json!({"address": a.address, "node_uuid": node_uuid});
             if !a.extra.is_empty() {
                 let extra: Map<String, Value> = a
                     .extra
