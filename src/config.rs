@@ -28,6 +28,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub conductor: ConductorConfig,
     pub ramdisk: RamdiskConfig,
+    pub direct: DirectConfig,
     pub cache: crate::cache::CacheConfig,
     pub imageserver: crate::imageserver::ServerConfig,
     pub redfish: crate::redfish::RedfishConfig,
@@ -44,6 +45,18 @@ pub struct RamdiskConfig {
     pub image_timeout_s: u64,
     pub bmc_timeout_s: u64,
     pub local_timeout_s: u64,
+}
+
+/// `[direct]`: the operator's policy for whole-disk (direct) deploys and cleaning; BMC, image
+/// and local step timeouts and the default boot mode are `[ramdisk]`'s.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirectConfig {
+    pub allow_unverified: bool,
+    pub agent_timeout_s: u64,
+    pub write_timeout_s: u64,
+    pub command_timeout_s: u64,
+    pub progress_interval_s: u64,
 }
 
 /// `[netboot]`: where per-MAC PXE/GRUB/iPXE configs are written.
@@ -102,6 +115,7 @@ pub struct ConductorConfig {
     pub fake_deploy_delay_ms: u64,
     pub fake_undeploy_delay_ms: u64,
     pub fake_power_delay_ms: u64,
+    pub automated_clean: bool,
 }
 
 /// Why the configuration cannot be used; each message names the option and what to do.
@@ -193,6 +207,23 @@ impl Config {
         }
     }
 
+    /// The direct deploy policy these settings describe.
+    pub fn direct_policy(&self) -> deploy_drivers::direct::DirectPolicy {
+        let (r, d) = (&self.ramdisk, &self.direct);
+        let secs = std::time::Duration::from_secs;
+        deploy_drivers::direct::DirectPolicy {
+            allow_unverified: d.allow_unverified,
+            default_boot_mode: deploy_drivers::BootMode::parse(&r.default_boot_mode),
+            image_timeout: secs(r.image_timeout_s),
+            bmc_timeout: secs(r.bmc_timeout_s),
+            local_timeout: secs(r.local_timeout_s),
+            agent_timeout: secs(d.agent_timeout_s),
+            write_timeout: secs(d.write_timeout_s),
+            command_timeout: secs(d.command_timeout_s),
+            progress_interval: secs(d.progress_interval_s),
+        }
+    }
+
     /// Loads with the process environment.
     pub fn from_env(file: Option<&Path>) -> Result<Config, ConfigError> {
         Config::load(file, std::env::vars())
@@ -217,6 +248,11 @@ impl Config {
         if self.conductor.heartbeat_interval_s == 0 {
             return Err(ConfigError::Invalid(
                 "conductor.heartbeat_interval_s must be at least 1".into(),
+            ));
+        }
+        if self.direct.progress_interval_s == 0 {
+            return Err(ConfigError::Invalid(
+                "direct.progress_interval_s must be at least 1".into(),
             ));
         }
         if self.conductor.state_dir.as_os_str().is_empty() {

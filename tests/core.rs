@@ -6,6 +6,8 @@ mod common;
 
 #[path = "core/api.rs"]
 mod api;
+#[path = "core/direct.rs"]
+mod direct;
 #[path = "core/resources/chassis.rs"]
 mod resources_chassis;
 #[path = "core/serve.rs"]

@@ -7,5 +7,7 @@ mod common;
 
 #[path = "hostile/floods.rs"]
 mod floods;
+#[path = "hostile/memory.rs"]
+mod memory;
 #[path = "hostile/net.rs"]
 mod net;

@@ -240,10 +240,12 @@ async fn check_ranges(url: &str, expected: &[u8]) {
         ("bytes=9-3".into(), Want::Full),
         ("bytes=abc".into(), Want::Full),
         ("pages=1-2".into(), Want::Full),
-        // Overlapping and out-of-order multi-ranges are served as asked.
+        // Overlapping ranges are merged, so no byte is sent twice; disjoint ones, even out
+        // of order, are served as asked.
+        ("bytes=0-99,50-149".into(), Want::Parts(vec![(0, 149)])),
         (
-            "bytes=0-99,50-149".into(),
-            Want::Parts(vec![(0, 99), (50, 149)]),
+            format!("bytes={}", vec!["0-"; 64].join(",")),
+            Want::Parts(vec![(0, len - 1)]),
         ),
         (
             "bytes=4000-5000,0-10,-20".into(),
@@ -252,7 +254,11 @@ async fn check_ranges(url: &str, expected: &[u8]) {
         (format!("bytes=0-0,{}-", len + 1), Want::Parts(vec![(0, 0)])),
         (
             format!("bytes=299990-300020,{}-{}", len - 5, len + 5),
-            Want::Parts(vec![(299990, 300020.min(len - 1)), (len - 5, len - 1)]),
+            Want::Parts(if len - 5 <= 300020 {
+                vec![(299990, len - 1)] // they overlap: merged
+            } else {
+                vec![(299990, 300020), (len - 5, len - 1)]
+            }),
         ),
     ];
     let rnd = pseudo_random(8 * 24, 42);

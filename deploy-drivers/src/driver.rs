@@ -36,6 +36,7 @@ pub struct Ports {
     pub publisher: Option<Arc<dyn Publisher>>,
     pub netboot: Option<Arc<dyn Netboot>>,
     pub agent: Option<Arc<dyn Agent>>,
+    pub config_drives: Option<Arc<dyn ConfigDrives>>,
 }
 
 /// Where a driver reports progress. Each step becomes a node history event; saved internal
@@ -45,6 +46,9 @@ pub trait DeployEvents: Send + Sync {
     async fn step(&self, step: &str, detail: &str);
     /// Persists `key` in driver_internal_info; `Value::Null` removes it.
     async fn save_internal(&self, key: &str, value: Value);
+    /// The running `step`'s progress (bytes written of a total), shown on the node while it
+    /// runs. Drivers call it at a bounded rate; the default shows nothing.
+    async fn progress(&self, _step: &str, _progress: AgentProgress) {}
 }
 
 /// How a deploy ended, when it did not fail.
@@ -81,6 +85,34 @@ impl DeployError {
     }
 }
 
+/// A clean step of the deploy interface (Ironic's `{"interface": "deploy", "step": …}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CleanStep {
+    /// Erase partition tables at both ends of every disk and filesystem signatures.
+    EraseDevicesMetadata,
+    /// Overwrite every disk.
+    EraseDevices,
+}
+
+impl CleanStep {
+    pub const ALL: [CleanStep; 2] = [CleanStep::EraseDevicesMetadata, CleanStep::EraseDevices];
+    /// Automated cleaning (on provide and after undeploy) runs these, as Ironic does by
+    /// default when whole-disk erasure is not asked for.
+    pub const AUTOMATED: &'static [CleanStep] = &[CleanStep::EraseDevicesMetadata];
+
+    /// The step's name as Ironic spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CleanStep::EraseDevicesMetadata => "erase_devices_metadata",
+            CleanStep::EraseDevices => "erase_devices",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<CleanStep> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
 /// A deploy interface (Ironic's `deploy_interface`): ramdisk, whole_disk, fake …
 #[async_trait]
 pub trait DeployDriver: Send + Sync {
@@ -111,4 +143,16 @@ pub trait DeployDriver: Send + Sync {
         ports: &Ports,
         events: &dyn DeployEvents,
     ) -> Result<(), DeployError>;
+    /// Runs clean `steps` on the node (automated cleaning on provide and after undeploy, or the
+    /// manual `clean` verb). The default has no disk to clean: a no-op, as Ironic's drivers
+    /// without an agent.
+    async fn clean(
+        &self,
+        _node: &NodeView,
+        _ports: &Ports,
+        _steps: &[CleanStep],
+        _events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        Ok(())
+    }
 }

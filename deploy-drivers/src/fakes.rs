@@ -192,6 +192,7 @@ impl VirtualMedia for FakeVirtualMedia {
 pub struct FakeImages {
     log: CallLog,
     next: Mutex<u64>,
+    virtual_size: Option<u64>,
 }
 
 impl FakeImages {
@@ -199,6 +200,14 @@ impl FakeImages {
         Self {
             log,
             next: Mutex::new(0),
+            virtual_size: None,
+        }
+    }
+    /// A cache whose images all hold a disk of `bytes`.
+    pub fn with_virtual_size(log: CallLog, bytes: u64) -> Self {
+        Self {
+            virtual_size: Some(bytes),
+            ..Self::new(log)
         }
     }
 }
@@ -223,6 +232,9 @@ impl Images for FakeImages {
         self.log.record("images.release", lease).await?;
         self.log.drop_held(lease);
         Ok(())
+    }
+    async fn virtual_size(&self, _image: &LeasedImage) -> PortResult<Option<u64>> {
+        Ok(self.virtual_size)
     }
 }
 
@@ -266,7 +278,8 @@ impl Remaster for FakeRemaster {
     }
 }
 
-/// A publisher that hands out `http://fake.invalid/<node>/<name>.iso` URLs.
+/// A publisher that hands out `pub-<node>-<name>` ids and `http://fake.invalid/<node>/<name>.iso`
+/// URLs.
 #[derive(Debug)]
 pub struct FakePublisher {
     log: CallLog,
@@ -292,9 +305,10 @@ impl Publisher for FakePublisher {
                 format!("{}, {node}, {name}", artifact.base.display()),
             )
             .await?;
-        self.log.hold(format!("pub-{node}"));
+        let id = format!("pub-{node}-{name}");
+        self.log.hold(id.clone());
         Ok(Publication {
-            id: format!("pub-{node}"),
+            id,
             url: format!("http://fake.invalid/{node}/{name}.iso"),
             auth: None,
         })
@@ -330,6 +344,42 @@ impl Netboot for FakeNetboot {
     }
     async fn remove(&self, node: &str) -> PortResult<()> {
         self.log.record("netboot.remove", node).await
+    }
+}
+
+/// A config-drive builder that names an image it never writes.
+#[derive(Debug)]
+pub struct FakeConfigDrives {
+    log: CallLog,
+}
+
+impl FakeConfigDrives {
+    pub fn new(log: CallLog) -> Self {
+        Self { log }
+    }
+}
+
+#[async_trait]
+impl ConfigDrives for FakeConfigDrives {
+    async fn build(&self, node: &str, source: &ConfigDriveSource) -> PortResult<Artifact> {
+        let form = match source {
+            ConfigDriveSource::Contents(_) => "contents",
+            ConfigDriveSource::Encoded(_) => "encoded",
+        };
+        self.log
+            .record("configdrive.build", format!("{node}, {form}"))
+            .await?;
+        self.log.hold(format!("configdrive:{node}"));
+        Ok(Artifact {
+            base: PathBuf::from(format!("/fake/configdrive/{node}.iso")),
+            patch_set: None,
+            len: 2048,
+        })
+    }
+    async fn discard(&self, node: &str) -> PortResult<()> {
+        self.log.record("configdrive.discard", node).await?;
+        self.log.drop_held(&format!("configdrive:{node}"));
+        Ok(())
     }
 }
 
@@ -413,5 +463,6 @@ pub fn fake_ports(log: &CallLog, initial: PowerState, delay: Duration) -> Ports 
         publisher: Some(Arc::new(FakePublisher::new(log.clone()))),
         netboot: Some(Arc::new(FakeNetboot::new(log.clone()))),
         agent: Some(Arc::new(FakeAgent::new(log.clone()))),
+        config_drives: Some(Arc::new(FakeConfigDrives::new(log.clone()))),
     }
 }

@@ -8,12 +8,15 @@
 //! Architecture invariant: no I/O here other than through the ports, so every driver is
 //! unit-tested with in-memory fakes that record calls.
 
+pub mod direct;
 pub mod driver;
 pub mod fake;
 pub mod fakes;
 pub mod image_kind;
 pub mod ports;
 pub mod ramdisk;
+pub mod root_device;
+mod steps;
 
 pub use driver::*;
 pub use ports::*;

@@ -166,6 +166,11 @@ pub trait Images: Send + Sync {
     async fn acquire(&self, request: &ImageRequest, holder: &str) -> PortResult<LeasedImage>;
     /// Releases a lease; releasing an unknown lease is not an error (undeploy is idempotent).
     async fn release(&self, lease: &str) -> PortResult<()>;
+    /// The size of the disk a cached image holds (a qcow2's virtual size, a raw image's
+    /// length), when it can be told without decompressing; `None` when it cannot.
+    async fn virtual_size(&self, _image: &LeasedImage) -> PortResult<Option<u64>> {
+        Ok(None)
+    }
 }
 
 /// Something the image server can publish: a base file, optionally with a patch set (an
@@ -221,11 +226,31 @@ impl std::fmt::Debug for MediaAuth {
 
 #[async_trait]
 pub trait Publisher: Send + Sync {
-    /// Publishes `artifact` for `node` under a fresh unguessable URL ending in `<name>.iso`.
+    /// Publishes `artifact` for `node` under a fresh unguessable URL ending in `<name>`, which
+    /// gets `.iso` unless it ends in a disk image's extension (`.img`, `.raw`, `.qcow2`, …).
     async fn publish(&self, artifact: &Artifact, node: &str, name: &str)
         -> PortResult<Publication>;
     /// Revokes a publication; revoking an unknown one is not an error.
     async fn revoke(&self, id: &str) -> PortResult<()>;
+}
+
+/// A node's config drive as the deploy request gave it (Ironic's `configdrive`), apart from
+/// the URL form, which the agent fetches itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConfigDriveSource {
+    /// `meta_data`, `user_data`, `network_data`, `vendor_data`: built into an ISO 9660
+    /// volume labelled `config-2` (`openstack/latest/…`).
+    Contents(serde_json::Map<String, serde_json::Value>),
+    /// A gzipped, base64-encoded image, written as given.
+    Encoded(String),
+}
+
+#[async_trait]
+pub trait ConfigDrives: Send + Sync {
+    /// Builds `node`'s config drive image, ready to publish.
+    async fn build(&self, node: &str, source: &ConfigDriveSource) -> PortResult<Artifact>;
+    /// Drops what `build` stored for `node`; no error when there is nothing.
+    async fn discard(&self, node: &str) -> PortResult<()>;
 }
 
 /// A node's network interface, for per-MAC netboot configs.

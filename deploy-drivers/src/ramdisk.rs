@@ -15,10 +15,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::driver::*;
 use crate::ports::*;
+use crate::steps::{keep_first, missing_port, run_step, str_field};
 
 /// driver_internal_info keys this driver owns.
 const LEASE_KEY: &str = "ramdisk_lease";
@@ -203,16 +204,7 @@ impl RamdiskDeploy {
         limit: Duration,
         call: impl std::future::Future<Output = PortResult<T>>,
     ) -> Result<T, DeployError> {
-        match tokio::time::timeout(limit, call).await {
-            Ok(result) => result.map_err(|e| DeployError::new(name, e)),
-            Err(_) => Err(DeployError::new(
-                name,
-                PortError::new(
-                    PortErrorKind::Timeout,
-                    format!("no answer within {} s", limit.as_secs()),
-                ),
-            )),
-        }
+        run_step(name, limit, call).await
     }
 
     /// The steps after the lease, so that one place undoes them on failure.
@@ -458,33 +450,6 @@ impl DeployDriver for RamdiskDeploy {
             (None, Ok(())) => Ok(()),
         }
     }
-}
-
-/// Records a best-effort step: success as a history event, the first failure kept.
-async fn keep_first<T>(
-    first: &mut Option<DeployError>,
-    result: Result<T, DeployError>,
-    events: &dyn DeployEvents,
-    step: &str,
-    done: &str,
-) {
-    match result {
-        Ok(_) => events.step(step, done).await,
-        Err(e) => {
-            events.step(step, &format!("failed: {}", e.source)).await;
-            first.get_or_insert(e);
-        }
-    }
-}
-
-fn missing_port(name: &str) -> DeployError {
-    DeployError::invalid(format!("no {name} is configured for this node"))
-}
-
-fn str_field<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    map.get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
 }
 
 /// Parses a checksum as users write it: "sha256:<hex>", "<hex>" (algorithm by length), or the

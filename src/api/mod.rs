@@ -13,6 +13,7 @@ mod auth;
 mod body;
 mod chassis;
 pub mod error;
+mod limits;
 mod node_json;
 mod nodes;
 mod patch;
@@ -38,8 +39,7 @@ use crate::conductor::Conductor;
 use error::ApiError;
 use version::Version;
 
-/// Largest request body accepted.
-pub const BODY_LIMIT: usize = 64 << 20;
+pub use limits::{BODY_LIMIT, CONFIG_DRIVE_BODY_LIMIT};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -76,9 +76,9 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(version::layer))
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        // Bodies up to 64 MiB: a deploy may carry a base64 config drive.
-        .layer(axum::extract::DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(BODY_LIMIT))
+        // Body limits per route (`limits::body_limit`), refused early by Content-Length.
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(middleware::from_fn(limits::layer))
         .with_state(state);
     // Rewritten before routing, so it wraps the routed app rather than layering inside it.
     Router::new().fallback_service(tower::ServiceExt::map_request(routed, default_to_v1))

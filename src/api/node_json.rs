@@ -332,7 +332,10 @@ fn want_bool(field: &str, v: &Value) -> Result<Option<bool>, String> {
 fn want_map(field: &str, v: &Value) -> Result<Map<String, Value>, String> {
     match v {
         Value::Null => Ok(Map::new()),
-        Value::Object(m) => Ok(m.clone()),
+        Value::Object(m) => {
+            super::limits::check_field_size(field, m)?;
+            Ok(m.clone())
+        }
         other => Err(format!(
             "Invalid value for {field}: {other} is not a JSON object"
         )),

@@ -17,7 +17,7 @@ use super::node_json::{self, Render};
 use super::version::Version;
 use super::{patch, AppState, Ctx};
 use crate::conductor::states::Event;
-use crate::conductor::{check_driver, ConductorError};
+use crate::conductor::{check_driver, parse_clean_steps, ConductorError, CLEAN_STEPS_KEY};
 use crate::store::Node;
 
 pub fn router() -> Router<AppState> {
@@ -430,26 +430,75 @@ async fn provision(
         .filter(|e| e.is_verb())
         .ok_or_else(|| {
             ApiError::bad_request(format!(
-                "\"{target}\" is not a valid provision target: use manage, provide, active, deleted, rebuild, abort or inspect"
+                "\"{target}\" is not a valid provision target: use manage, provide, clean, active, deleted, rebuild, abort or inspect"
             ))
         })?;
-    if let Some(cd) = obj.get("configdrive").filter(|v| !v.is_null()) {
-        if event != Event::Deploy && event != Event::Rebuild {
+    let config_drive = match obj.get("configdrive").filter(|v| !v.is_null()) {
+        Some(_) if event != Event::Deploy && event != Event::Rebuild => {
             return Err(ApiError::bad_request(
                 "Adding a config drive is only supported when setting provision state to active or rebuild",
-            ));
+            ))
         }
-        let cd = cd.clone();
-        state
-            .conductor
-            .update_node(&ident, move |n| {
+        Some(cd) => Some(checked_config_drive(cd)?),
+        None => None,
+    };
+    let clean_steps = match (obj.get("clean_steps").filter(|v| !v.is_null()), event) {
+        (Some(steps), Event::Clean) => Some(
+            worker_clean_steps(steps)?,
+        ),
+        (None, Event::Clean) => {
+            return Err(ApiError::bad_request(
+                "clean_steps is required when setting target provision state to clean, e.g. [{\"interface\": \"deploy\", \"step\": \"erase_devices_metadata\"}]",
+            ))
+        }
+        (Some(_), _) => {
+            return Err(ApiError::bad_request(
+                "clean_steps is only allowed when setting target provision state to clean",
+            ))
+        }
+        (None, _) => None,
+    };
+    let node = state
+        .conductor
+        .provision_with(&ident, event, move |n| {
+            if let Some(cd) = config_drive {
                 n.instance_info.insert("configdrive".into(), cd);
-                Ok(())
-            })
-            .await?;
-    }
-    let node = state.conductor.provision(&ident, event).await?;
+            }
+            if let Some(steps) = clean_steps {
+                n.driver_internal_info.insert(CLEAN_STEPS_KEY.into(), steps);
+            }
+        })
+        .await?;
     Ok(accepted(&ctx, &node.uuid))
+}
+
+/// Largest config drive a deploy may carry (Ironic's limit): 64 MiB, as given (JSON text or
+/// gzipped base64).
+pub const CONFIG_DRIVE_MAX: usize = 64 << 20;
+
+/// Refuses a config drive over [`CONFIG_DRIVE_MAX`] or of a shape no deploy can use.
+fn checked_config_drive(cd: &Value) -> ApiResult<Value> {
+    let len = match cd {
+        Value::String(s) => s.len(),
+        Value::Object(_) => cd.to_string().len(),
+        _ => {
+            return Err(ApiError::bad_request(
+                "configdrive must be a JSON object (meta_data, user_data, network_data), a URL, or a gzipped base64-encoded image",
+            ))
+        }
+    };
+    if len > CONFIG_DRIVE_MAX {
+        return Err(ApiError::bad_request(format!(
+            "The config drive is {len} bytes, over the limit of {CONFIG_DRIVE_MAX} bytes (64 MiB): make it smaller or serve it from a URL"
+        )));
+    }
+    Ok(cd.clone())
+}
+
+/// Checks a manual clean's `clean_steps` (an unknown step is named) and returns them as saved.
+fn worker_clean_steps(steps: &Value) -> ApiResult<Value> {
+    parse_clean_steps(steps).map_err(ApiError::bad_request)?;
+    Ok(steps.clone())
 }
 
 /// Ironic's agent heartbeat: a node in wait call-back has booted and finishes its deploy.

@@ -127,7 +127,7 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     .await
     .context("cannot start the image server ([imageserver] section)")?;
     let remaster_dir = config.conductor.state_dir.join("remaster");
-    let services = Services::new(
+    let mut services = Services::new(
         Some(cache.images()),
         Some(Arc::new(crate::iso::FileRemaster::new(&remaster_dir))),
         Some(images.publisher()),
@@ -135,6 +135,7 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
         config.redfish.clone(),
         config.ramdisk_policy(),
     );
+    services.direct = config.direct_policy();
     let conductor =
         Conductor::with_services(store.clone(), Settings::from_config(config), services);
     let failed = conductor

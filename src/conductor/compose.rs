@@ -1,10 +1,12 @@
 //! The one place that turns a node's fields into the ports and deploy driver that act on it
 //! (Ironic's hardware type + interfaces composition). A new hardware type is one arm here and
-//! its name in [`SUPPORTED_DRIVERS`].
+//! its name in [`SUPPORTED_DRIVERS`]. fake-hardware with `deploy_interface=direct` runs the
+//! real direct deploy orchestration over fake ports.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use deploy_drivers::direct::DirectDeploy;
 use deploy_drivers::fake::FakeDeploy;
 use deploy_drivers::fakes::{fake_ports, CallLog};
 use deploy_drivers::ramdisk::RamdiskDeploy;
@@ -62,10 +64,14 @@ pub fn compose(
                 initial,
                 Duration::from_millis(settings.fake_power_delay_ms),
             );
-            let deploy = Arc::new(FakeDeploy::new(
-                Duration::from_millis(settings.fake_deploy_delay_ms),
-                Duration::from_millis(settings.fake_undeploy_delay_ms),
-            ));
+            let deploy: Arc<dyn DeployDriver> = match node.deploy_interface.as_str() {
+                // The direct deploy's orchestration over fake ports (FakeAgent).
+                "direct" => Arc::new(DirectDeploy::new(services.direct.clone())),
+                _ => Arc::new(FakeDeploy::new(
+                    Duration::from_millis(settings.fake_deploy_delay_ms),
+                    Duration::from_millis(settings.fake_undeploy_delay_ms),
+                )),
+            };
             Ok(Composed {
                 ports,
                 deploy,
@@ -82,7 +88,7 @@ pub fn compose(
 }
 
 /// Redfish power and management; virtual media boot through the cache, the ISO engine and
-/// the image server; the ramdisk deploy.
+/// the image server; the ramdisk deploy, or the direct deploy through the agent.
 fn compose_redfish(node: &Node, services: &Services) -> Result<Composed, ConductorError> {
     let invalid = |m: String| ConductorError::Invalid(format!("node {}: {m}", node.uuid));
     let bmc = services
@@ -100,9 +106,10 @@ fn compose_redfish(node: &Node, services: &Services) -> Result<Composed, Conduct
     };
     let deploy: Arc<dyn DeployDriver> = match node.deploy_interface.as_str() {
         "ramdisk" => Arc::new(RamdiskDeploy::new(services.ramdisk.clone())),
+        "direct" => Arc::new(DirectDeploy::new(services.direct.clone())),
         other => {
             return Err(invalid(format!(
-                "deploy_interface {other:?} is not supported with driver redfish: use ramdisk"
+                "deploy_interface {other:?} is not supported with driver redfish: use ramdisk or direct"
             )))
         }
     };
@@ -115,6 +122,7 @@ fn compose_redfish(node: &Node, services: &Services) -> Result<Composed, Conduct
         publisher: services.publisher.clone(),
         netboot: services.netboot.clone(),
         agent: None,
+        config_drives: services.config_drives.clone(),
     };
     Ok(Composed {
         ports,

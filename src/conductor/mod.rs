@@ -12,7 +12,7 @@
 //! drops its handler future, but the operation it started finishes (or never started), so a
 //! node is never left half-moved.
 //!
-//! Non-goals (yet): takeover of a dead conductor's nodes, periodic power sync, clean steps.
+//! Non-goals (yet): takeover of a dead conductor's nodes, periodic power sync.
 
 mod compose;
 mod services;
@@ -21,6 +21,7 @@ mod worker;
 
 pub use compose::{compose, default_interface, Composed, SUPPORTED_DRIVERS};
 pub use services::Services;
+pub use worker::{parse_clean_steps, CLEAN_STEPS_KEY};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,6 +41,9 @@ pub struct Settings {
     pub fake_deploy_delay_ms: u64,
     pub fake_undeploy_delay_ms: u64,
     pub fake_power_delay_ms: u64,
+    /// Run automated cleaning on provide and after undeploy (a node's `automated_clean`
+    /// overrides it).
+    pub automated_clean: bool,
 }
 
 impl Settings {
@@ -53,6 +57,7 @@ impl Settings {
             fake_deploy_delay_ms: c.fake_deploy_delay_ms,
             fake_undeploy_delay_ms: c.fake_undeploy_delay_ms,
             fake_power_delay_ms: c.fake_power_delay_ms,
+            automated_clean: c.automated_clean,
         }
     }
 }
@@ -311,11 +316,28 @@ impl Conductor {
     /// Starts the provision action `event` on the node. On success the node is in its new state
     /// and, for states with work to do, a task runs it in the background.
     pub async fn provision(&self, ident: &str, event: Event) -> ConductorResult<Node> {
-        let (this, ident) = (self.clone(), ident.to_string());
-        Conductor::detached(async move { this.provision_now(&ident, event).await }).await
+        self.provision_with(ident, event, |_| {}).await
     }
 
-    async fn provision_now(&self, ident: &str, event: Event) -> ConductorResult<Node> {
+    /// [`Conductor::provision`], with `prepare` editing the node (the deploy's config drive,
+    /// a manual clean's steps) once the transition is allowed, before validation and save: a
+    /// refused request changes nothing.
+    pub async fn provision_with(
+        &self,
+        ident: &str,
+        event: Event,
+        prepare: impl FnOnce(&mut Node) + Send + 'static,
+    ) -> ConductorResult<Node> {
+        let (this, ident) = (self.clone(), ident.to_string());
+        Conductor::detached(async move { this.provision_now(&ident, event, prepare).await }).await
+    }
+
+    async fn provision_now(
+        &self,
+        ident: &str,
+        event: Event,
+        prepare: impl FnOnce(&mut Node),
+    ) -> ConductorResult<Node> {
         let (lock, mut node) = self.lock(ident).await?;
         let from = ProvisionState::parse(&node.provision_state);
         let to = from.and_then(|s| states::next(s, event));
@@ -334,6 +356,7 @@ impl Conductor {
                 node.uuid
             )));
         }
+        prepare(&mut node);
         if to == ProvisionState::Deploying {
             // Refuse what the driver would refuse, before touching anything.
             if let Err(e) = self.validate_deploy(&node) {
@@ -342,7 +365,7 @@ impl Conductor {
             }
         }
         node.provision_state = to.as_str().into();
-        node.target_provision_state = states::target_of(to).map(|s| s.as_str().into());
+        node.target_provision_state = states::target_after(event, to).map(|s| s.as_str().into());
         node.provision_updated_at = Some(Utc::now());
         if event == Event::Abort {
             node.last_error = Some(format!("operation aborted by request while in \"{from}\""));

@@ -8,8 +8,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use deploy_drivers::direct::DirectPolicy;
 use deploy_drivers::ramdisk::RamdiskPolicy;
-use deploy_drivers::{Images, Netboot, Publisher, Remaster};
+use deploy_drivers::{ConfigDrives, Images, Netboot, Publisher, Remaster};
 use serde_json::{Map, Value};
 
 use crate::redfish::{RedfishConfig, RedfishNode};
@@ -24,6 +25,10 @@ pub struct Services {
     pub netboot: Option<Arc<dyn Netboot>>,
     pub redfish: RedfishConfig,
     pub ramdisk: RamdiskPolicy,
+    /// Policy of the direct deploy and cleaning (default until `serve` sets it).
+    pub direct: DirectPolicy,
+    /// Builds config drives for direct deploys (`serve` sets it).
+    pub config_drives: Option<Arc<dyn ConfigDrives>>,
     bmcs: Mutex<BmcHandles>,
 }
 
@@ -55,6 +60,8 @@ impl Services {
             netboot,
             redfish,
             ramdisk,
+            direct: DirectPolicy::default(),
+            config_drives: None,
             bmcs: Mutex::new(HashMap::new()),
         }
     }

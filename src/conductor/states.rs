@@ -2,7 +2,9 @@
 //!
 //! Pure data and functions; the conductor drives it, the API reads names from it.
 //! Spec: ironic/common/states.py (Ironic 39): same state names on the wire, same verbs.
-//! Clean steps (manual `clean`), rescue, adopt and service are not supported yet.
+//! Manual cleaning (`clean` from manageable) ends back in manageable: Ironic's internal
+//! `manage` event from cleaning is [`Event::ManualDone`] here, so the user's `manage` verb
+//! cannot end a running clean. Rescue, adopt and service are not supported yet.
 
 /// A provision state, spelled on the wire by [`ProvisionState::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -126,17 +128,20 @@ pub enum Event {
     Rebuild,
     Abort,
     Inspect,
+    Clean,
     // Outcomes of the conductor's work.
     Done,
     Fail,
     Wait,
     Resume,
+    /// Manual cleaning finished: back to manageable.
+    ManualDone,
 }
 
 use Event as E;
 
 impl Event {
-    pub const ALL: [Event; 11] = [
+    pub const ALL: [Event; 13] = [
         E::Manage,
         E::Provide,
         E::Deploy,
@@ -144,10 +149,12 @@ impl Event {
         E::Rebuild,
         E::Abort,
         E::Inspect,
+        E::Clean,
         E::Done,
         E::Fail,
         E::Wait,
         E::Resume,
+        E::ManualDone,
     ];
 
     /// Parses a provision `target` the way Ironic's API accepts it.
@@ -160,6 +167,7 @@ impl Event {
             "rebuild" => E::Rebuild,
             "abort" => E::Abort,
             "inspect" => E::Inspect,
+            "clean" => E::Clean,
             _ => return None,
         })
     }
@@ -174,15 +182,20 @@ impl Event {
             E::Rebuild => "rebuild",
             E::Abort => "abort",
             E::Inspect => "inspect",
+            E::Clean => "clean",
             E::Done => "done",
             E::Fail => "fail",
             E::Wait => "wait",
             E::Resume => "resume",
+            E::ManualDone => "manual clean done",
         }
     }
 
     pub fn is_verb(self) -> bool {
-        !matches!(self, E::Done | E::Fail | E::Wait | E::Resume)
+        !matches!(
+            self,
+            E::Done | E::Fail | E::Wait | E::Resume | E::ManualDone
+        )
     }
 }
 
@@ -193,7 +206,9 @@ pub const TRANSITIONS: &[(ProvisionState, Event, ProvisionState)] = &[
     (S::Verifying, E::Fail, S::Enroll),
     (S::Manageable, E::Provide, S::Cleaning),
     (S::Manageable, E::Inspect, S::Inspecting),
+    (S::Manageable, E::Clean, S::Cleaning),
     (S::Cleaning, E::Done, S::Available),
+    (S::Cleaning, E::ManualDone, S::Manageable),
     (S::Cleaning, E::Fail, S::CleanFailed),
     (S::Cleaning, E::Wait, S::CleanWait),
     (S::CleanWait, E::Resume, S::Cleaning),
@@ -237,6 +252,24 @@ pub fn next(from: ProvisionState, event: Event) -> Option<ProvisionState> {
         .map(|(_, _, to)| *to)
 }
 
+/// The target a verb gives the transient state it starts: manual cleaning returns to
+/// manageable, everything else follows [`target_of`].
+pub fn target_after(event: Event, state: ProvisionState) -> Option<ProvisionState> {
+    match (event, state) {
+        (E::Clean, S::Cleaning) => Some(S::Manageable),
+        _ => target_of(state),
+    }
+}
+
+/// The event that ends `state`'s work successfully, given the node's target: cleaning that
+/// targets manageable (a manual clean) ends with [`Event::ManualDone`].
+pub fn done_event(state: ProvisionState, target: Option<ProvisionState>) -> Event {
+    match (state, target) {
+        (S::Cleaning, Some(S::Manageable)) => E::ManualDone,
+        _ => E::Done,
+    }
+}
+
 /// The stable state a transient state reaches when all goes well (Ironic's
 /// target_provision_state); None for a stable state.
 pub fn target_of(state: ProvisionState) -> Option<ProvisionState> {
@@ -269,7 +302,9 @@ mod tests {
                 (S::Verifying, E::Fail) => S::Enroll,
                 (S::Manageable, E::Provide) => S::Cleaning,
                 (S::Manageable, E::Inspect) => S::Inspecting,
+                (S::Manageable, E::Clean) => S::Cleaning,
                 (S::Cleaning, E::Done) => S::Available,
+                (S::Cleaning, E::ManualDone) => S::Manageable,
                 (S::Cleaning, E::Fail) => S::CleanFailed,
                 (S::Cleaning, E::Wait) => S::CleanWait,
                 (S::CleanWait, E::Resume) => S::Cleaning,
@@ -335,12 +370,29 @@ mod tests {
     }
 
     #[test]
+    fn manual_clean_returns_to_manageable_automated_to_available() {
+        let to = next(S::Manageable, E::Clean).unwrap();
+        assert_eq!(to, S::Cleaning);
+        let target = target_after(E::Clean, to);
+        assert_eq!(target, Some(S::Manageable));
+        assert_eq!(next(to, done_event(to, target)), Some(S::Manageable));
+        let to = next(S::Manageable, E::Provide).unwrap();
+        let target = target_after(E::Provide, to);
+        assert_eq!(target, Some(S::Available));
+        assert_eq!(next(to, done_event(to, target)), Some(S::Available));
+        assert_eq!(done_event(S::Deploying, Some(S::Manageable)), E::Done);
+        // The user's manage verb cannot end a running clean.
+        assert_eq!(next(S::Cleaning, E::Manage), None);
+    }
+
+    #[test]
     fn names_round_trip_and_targets_parse() {
         for s in ProvisionState::ALL {
             assert_eq!(ProvisionState::parse(s.as_str()), Some(s));
         }
         assert_eq!(Event::from_target("active"), Some(E::Deploy));
         assert_eq!(Event::from_target("deleted"), Some(E::Undeploy));
+        assert_eq!(Event::from_target("clean"), Some(E::Clean));
         assert_eq!(Event::from_target("done"), None);
         assert_eq!(Event::from_target("bogus"), None);
     }

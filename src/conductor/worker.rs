@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use deploy_drivers::{BootMode, DeployEvents, DeployOutcome, NodeView, PowerAction};
-use serde_json::Value;
+use deploy_drivers::{
+    AgentProgress, BootMode, CleanStep, DeployEvents, DeployOutcome, NodeView, PowerAction,
+};
+use serde_json::{json, Value};
 
 use super::states::{self, Event, ProvisionState};
 use super::{compose, release, Conductor};
@@ -170,12 +172,20 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
             Ok(Some(n)) => n,
             _ => return,
         };
+        let target = node
+            .target_provision_state
+            .as_deref()
+            .and_then(ProvisionState::parse);
         let (event, severity, message) = match outcome {
             Ok(Work::Done(power)) => {
                 if let Some(p) = power {
                     node.power_state = Some(p);
                 }
-                (Event::Done, "INFO", format!("{state} done"))
+                (
+                    states::done_event(state, target),
+                    "INFO",
+                    format!("{state} done"),
+                )
             }
             Ok(Work::Wait) => (
                 Event::Wait,
@@ -199,6 +209,13 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
         node.provision_updated_at = Some(Utc::now());
         if to == ProvisionState::Active {
             node.deploy_step = Default::default();
+        }
+        if state == ProvisionState::Cleaning {
+            // A manual clean's steps are used up either way; the last step stays on failure.
+            node.driver_internal_info.remove(CLEAN_STEPS_KEY);
+            if event != Event::Fail {
+                node.clean_step = Default::default();
+            }
         }
         conductor
             .history(
@@ -232,7 +249,11 @@ pub(crate) async fn booted(
 ) -> Result<(), String> {
     let composed =
         compose(node, &conductor.settings, &conductor.services).map_err(|e| e.to_string())?;
-    let events = Events { conductor, lock };
+    let events = Events {
+        conductor,
+        lock,
+        phase: Phase::Deploy,
+    };
     composed
         .deploy
         .booted(&node_view(node, &[]), &composed.ports, &events)
@@ -258,7 +279,11 @@ async fn work(
         .map(|p| p.address)
         .collect();
     let view = node_view(node, &macs);
-    let events = Events { conductor, lock };
+    let events = Events {
+        conductor,
+        lock,
+        phase: Phase::Deploy,
+    };
     let power = |c: &super::Composed| {
         let p = c.ports.power.clone();
         async move {
@@ -279,7 +304,26 @@ async fn work(
                 .map_err(|e| format!("verifying power credentials failed: {e}"))?;
             Ok(Work::Done(Some(p.as_ironic().into())))
         }
-        ProvisionState::Cleaning | ProvisionState::Inspecting => Ok(Work::Done(None)),
+        ProvisionState::Inspecting => Ok(Work::Done(None)),
+        ProvisionState::Cleaning => {
+            let steps = clean_steps(conductor, node)?;
+            let events = Events {
+                phase: Phase::Clean,
+                ..events
+            };
+            if steps.is_empty() {
+                events
+                    .step("clean", "automated cleaning is off for this node")
+                    .await;
+                return Ok(Work::Done(None));
+            }
+            composed
+                .deploy
+                .clean(&view, &composed.ports, &steps, &events)
+                .await
+                .map_err(|e| format!("cleaning failed at step {e}"))?;
+            Ok(Work::Done(power(&composed).await))
+        }
         ProvisionState::Deploying => {
             composed
                 .deploy
@@ -307,11 +351,97 @@ async fn work(
     }
 }
 
+/// The driver_internal_info key holding a manual clean's steps (Ironic's `clean_steps`).
+pub const CLEAN_STEPS_KEY: &str = "clean_steps";
+
+/// The clean steps to run: a manual clean's (saved by the `clean` verb), else the automated
+/// ones when automated cleaning is on for the node (its `automated_clean`, else the config).
+fn clean_steps(conductor: &Conductor, node: &Node) -> Result<Vec<CleanStep>, String> {
+    if let Some(saved) = node.driver_internal_info.get(CLEAN_STEPS_KEY) {
+        return parse_clean_steps(saved);
+    }
+    let manual =
+        node.target_provision_state.as_deref() == Some(ProvisionState::Manageable.as_str());
+    let automated = node
+        .automated_clean
+        .unwrap_or(conductor.settings.automated_clean);
+    Ok(if automated && !manual {
+        CleanStep::AUTOMATED.to_vec()
+    } else {
+        Vec::new()
+    })
+}
+
+/// Reads Ironic's `clean_steps` list (`[{"interface": "deploy", "step": "…"}]`), naming the
+/// first step that is not known.
+pub fn parse_clean_steps(list: &Value) -> Result<Vec<CleanStep>, String> {
+    let items = list.as_array().ok_or_else(|| {
+        format!("clean_steps must be a list such as [{{\"interface\": \"deploy\", \"step\": \"erase_devices_metadata\"}}], not {list}")
+    })?;
+    let known = || {
+        CleanStep::ALL
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    items
+        .iter()
+        .map(|item| {
+            let interface = item.get("interface").and_then(Value::as_str);
+            let step = item.get("step").and_then(Value::as_str);
+            match (interface, step) {
+                (Some("deploy"), Some(name)) => CleanStep::parse(name).ok_or_else(|| {
+                    format!(
+                        "clean step \"{name}\" is not supported by the deploy interface: use one of {}",
+                        known()
+                    )
+                }),
+                (Some(other), Some(name)) => Err(format!(
+                    "clean step \"{name}\" of interface \"{other}\" is not supported: only the deploy interface has clean steps ({})",
+                    known()
+                )),
+                _ => Err(format!(
+                    "clean step {item} needs \"interface\" and \"step\", e.g. {{\"interface\": \"deploy\", \"step\": \"erase_devices_metadata\"}}"
+                )),
+            }
+        })
+        .collect()
+}
+
+/// Whether the driver works on a deploy (deploy_step) or a clean (clean_step).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Deploy,
+    Clean,
+}
+
 /// Reports driver steps as node history and saves internal values on the node, under the
 /// task's lock.
 struct Events<'a> {
     conductor: &'a Conductor,
     lock: &'a NodeLock,
+    phase: Phase,
+}
+
+impl Events<'_> {
+    /// Shows `step` (with `progress` when given) as the node's current deploy or clean step.
+    async fn show_step(&self, step: &str, progress: Option<Value>) {
+        if let Ok(Some(mut n)) = self.conductor.store.node_by_uuid(self.lock.uuid()).await {
+            let mut shown = json!({"step": step, "interface": "deploy"});
+            if let Some(p) = progress {
+                shown["progress"] = p;
+            }
+            let shown = shown.as_object().cloned().unwrap_or_default();
+            match self.phase {
+                Phase::Deploy => n.deploy_step = shown,
+                Phase::Clean => n.clean_step = shown,
+            }
+            if let Err(e) = self.conductor.store.save_node(self.lock, &n).await {
+                tracing::warn!(node = %self.lock.uuid(), error = %e, "cannot save the current step");
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -322,18 +452,27 @@ impl DeployEvents for Events<'_> {
         } else {
             format!("{step}: {detail}")
         };
+        let event_type = match self.phase {
+            Phase::Deploy => "deploy_step",
+            Phase::Clean => "clean_step",
+        };
         self.conductor
-            .history(self.lock.uuid(), "deploy_step", "INFO", &text)
+            .history(self.lock.uuid(), event_type, "INFO", &text)
             .await;
-        if let Ok(Some(mut n)) = self.conductor.store.node_by_uuid(self.lock.uuid()).await {
-            n.deploy_step = serde_json::json!({"step": step, "interface": "deploy"})
-                .as_object()
-                .cloned()
-                .unwrap_or_default();
-            if let Err(e) = self.conductor.store.save_node(self.lock, &n).await {
-                tracing::error!(node = %self.lock.uuid(), error = %e, "cannot save deploy step");
-            }
-        }
+        self.show_step(step, None).await;
+    }
+
+    async fn progress(&self, step: &str, progress: AgentProgress) {
+        let percent = progress
+            .total_bytes
+            .filter(|t| *t > 0)
+            .map(|t| (progress.done_bytes as u128 * 100 / t as u128).min(100) as u64);
+        let shown = json!({
+            "done_bytes": progress.done_bytes,
+            "total_bytes": progress.total_bytes,
+            "percent": percent,
+        });
+        self.show_step(step, Some(shown)).await;
     }
 
     async fn save_internal(&self, key: &str, value: Value) {

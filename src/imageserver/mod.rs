@@ -1,8 +1,9 @@
 //! HTTP publishing of images and ISO overlays to BMCs: tokens, HEAD/Range/ETag.
 //!
 //! Job: serve a cache entry, or a base file with an ISO patch set applied on the fly, under
-//! `/<token>/<name>.iso` — a token of 192 random bits, no query string — until it expires or
-//! is revoked; log every fetch against its node.
+//! `/<token>/<name>.iso` (or a disk image's name, `disk.qcow2`, for the agent) — a token of 192
+//! random bits, no query string — until it expires or is revoked; log every fetch against its
+//! node.
 //!
 //! - GET and HEAD with Content-Length, Accept-Ranges, ETag, Last-Modified; single and multiple
 //!   ranges (206, multipart/byteranges), 416 when unsatisfiable, If-Range, If-None-Match
@@ -225,7 +226,8 @@ impl ImageServer {
         rlock(&self.base_url).clone()
     }
 
-    /// Publishes `base` (with `patch_set` applied) for `node` as `<name>.iso`.
+    /// Publishes `base` (with `patch_set` applied) for `node` as `<name>.iso`, or under `name`
+    /// when it ends like a disk image (`publish::KEPT_ENDINGS`).
     pub async fn publish_files(
         &self,
         base: &Path,

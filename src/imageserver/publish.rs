@@ -20,7 +20,7 @@ pub struct Record {
     pub id: String,
     pub token: String,
     pub node: String,
-    /// File name including ".iso".
+    /// File name including its ending (".iso", or a disk image's: [`KEPT_ENDINGS`]).
     pub name: String,
     pub base: PathBuf,
     pub patch_set: Option<PathBuf>,
@@ -54,9 +54,17 @@ pub fn is_token(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Checks a publication name and gives it its ".iso" ending.
-pub fn iso_name(name: &str) -> Result<String, ServerError> {
-    let stem = name.strip_suffix(".iso").unwrap_or(name);
+/// Endings a publication name keeps as they are: ISOs, and disk images for the agent (raw,
+/// qcow2, compressed) so a URL says what it serves. Any other name gets ".iso".
+pub const KEPT_ENDINGS: &[&str] = &[".iso", ".img", ".raw", ".qcow2", ".gz", ".xz", ".zst"];
+
+/// Checks a publication name and gives it its ending: kept when it is one of
+/// [`KEPT_ENDINGS`], else ".iso" is added.
+pub fn publication_name(name: &str) -> Result<String, ServerError> {
+    let (stem, ending) = match KEPT_ENDINGS.iter().find(|e| name.ends_with(*e)) {
+        Some(e) => (&name[..name.len() - e.len()], *e),
+        None => (name, ".iso"),
+    };
     let ok = !stem.is_empty()
         && stem.len() <= 100
         && !stem.starts_with('.')
@@ -64,7 +72,7 @@ pub fn iso_name(name: &str) -> Result<String, ServerError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
     if ok {
-        Ok(format!("{stem}.iso"))
+        Ok(format!("{stem}{ending}"))
     } else {
         Err(ServerError::BadName(name.to_string()))
     }
@@ -109,7 +117,7 @@ pub fn make_record(
     name: &str,
     ttl: std::time::Duration,
 ) -> Result<(Record, PatchSet), ServerError> {
-    let name = iso_name(name)?;
+    let name = publication_name(name)?;
     let plan = load_plan(base, patch_set, len)?;
     let mut modified = mtime(base)?;
     if let Some(p) = patch_set {
@@ -199,10 +207,29 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(iso_name("boot").unwrap(), "boot.iso");
-        assert_eq!(iso_name("node-1.iso").unwrap(), "node-1.iso");
+        assert_eq!(publication_name("boot").unwrap(), "boot.iso");
+        assert_eq!(publication_name("node-1.iso").unwrap(), "node-1.iso");
         for bad in ["", ".iso", "../x", "a/b", "a b", "a?b", ".hidden"] {
-            assert!(iso_name(bad).is_err(), "{bad}");
+            assert!(publication_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn disk_image_names_keep_their_ending() {
+        for (name, want) in [
+            ("disk.qcow2", "disk.qcow2"),
+            ("disk.raw", "disk.raw"),
+            ("disk.img", "disk.img"),
+            ("disk.raw.gz", "disk.raw.gz"),
+            ("disk.qcow2.zst", "disk.qcow2.zst"),
+            ("disk.xz", "disk.xz"),
+            ("configdrive", "configdrive.iso"),
+            ("disk.vmdk", "disk.vmdk.iso"),
+        ] {
+            assert_eq!(publication_name(name).unwrap(), want, "{name}");
+        }
+        for bad in [".qcow2", "../disk.raw", "a b.img"] {
+            assert!(publication_name(bad).is_err(), "{bad}");
         }
     }
 }

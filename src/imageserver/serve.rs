@@ -14,7 +14,14 @@ use super::publish::Live;
 use super::range::{self, ByteRange, Piece, RangeRequest};
 use super::{FetchGuard, ImageServer};
 
-const CONTENT_TYPE: &str = "application/x-iso9660-image";
+/// The media type of a publication, by its name's ending (ISOs, else disk images as bytes).
+fn content_type(name: &str) -> &'static str {
+    if name.ends_with(".iso") {
+        "application/x-iso9660-image"
+    } else {
+        "application/octet-stream"
+    }
+}
 
 fn hv(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| HeaderValue::from_static("invalid"))
@@ -89,7 +96,8 @@ fn respond(
     } else {
         RangeRequest::Full
     };
-    let content_type = HeaderValue::from_static(CONTENT_TYPE);
+    let media_type = content_type(&rec.name);
+    let content_type = HeaderValue::from_static(media_type);
     let (status, pieces, body_len) = match request {
         RangeRequest::Unsatisfiable => {
             guard.status = 416;
@@ -109,7 +117,7 @@ fn respond(
         }
         RangeRequest::Partial(ranges) => {
             let boundary = super::publish::new_token();
-            let (pieces, n) = range::multipart(&ranges, len, CONTENT_TYPE, &boundary);
+            let (pieces, n) = range::multipart(&ranges, len, media_type, &boundary);
             headers.insert(
                 header::CONTENT_TYPE,
                 hv(&format!("multipart/byteranges; boundary={boundary}")),

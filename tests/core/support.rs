@@ -18,6 +18,7 @@ pub fn settings(name: &str) -> Settings {
         fake_deploy_delay_ms: 10,
         fake_undeploy_delay_ms: 0,
         fake_power_delay_ms: 0,
+        automated_clean: true,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use serde_json::json;
+use serde_json::{json, Map};
 
 use super::*;
 use crate::fakes::{fake_ports, CallLog};
@@ -92,7 +92,7 @@ async fn deploy_then_undeploy_runs_the_steps_in_order_and_leaves_nothing() {
     assert!(calls.contains(&"remaster.remaster(lease-1, \"console=ttyS0 marker=1\", n1)".into()));
     assert!(calls.contains(&"boot.set_boot_device(Cd, persistent=false, Bios)".into()));
     assert!(calls.contains(&"power.set_power(On)".into()));
-    assert_eq!(log.live(), ["lease-1", "pub-n1", "remaster:n1"]);
+    assert_eq!(log.live(), ["lease-1", "pub-n1-boot", "remaster:n1"]);
 
     n.driver_internal_info = events.internal.lock().unwrap().clone();
     assert!(n.driver_internal_info.contains_key(PUBLICATION_KEY));
@@ -116,7 +116,7 @@ async fn no_kernel_args_serves_the_iso_unchanged_and_resets_a_running_node() {
         .unwrap();
     assert!(!names(&log).contains(&"remaster.remaster".to_string()));
     assert!(log.calls().contains(&"power.set_power(Reboot)".to_string()));
-    assert_eq!(log.live(), ["lease-1", "pub-n1"]);
+    assert_eq!(log.live(), ["lease-1", "pub-n1-boot"]);
 }
 
 #[tokio::test]
@@ -183,7 +183,7 @@ async fn redeploy_releases_what_the_previous_deploy_left() {
     driver().deploy(&n, &ports, &events).await.unwrap();
     assert_eq!(
         log.live(),
-        ["lease-2", "pub-n1", "remaster:n1"],
+        ["lease-2", "pub-n1-boot", "remaster:n1"],
         "the first deploy's lease is released and its publication revoked"
     );
     assert!(log.calls().contains(&"images.release(lease-1)".to_string()));
@@ -282,7 +282,7 @@ async fn one_shot_waits_for_the_call_back_then_revokes_the_publication() {
                            "boot_iso_one_shot": "true"}));
     let outcome = driver().deploy(&n, &ports, &events).await.unwrap();
     assert_eq!(outcome, DeployOutcome::WaitCallback);
-    assert_eq!(log.live(), ["lease-1", "pub-n1"]);
+    assert_eq!(log.live(), ["lease-1", "pub-n1-boot"]);
     n.driver_internal_info = events.internal.lock().unwrap().clone();
     driver().booted(&n, &ports, &events).await.unwrap();
     assert_eq!(

@@ -1,0 +1,62 @@
+//! Helpers every driver uses to run and report its steps: a port call under a timeout with
+//! the step named in its error, best-effort undo steps that keep the first failure, and
+//! reading the node's string fields.
+
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::driver::{DeployError, DeployEvents};
+use crate::ports::{PortError, PortErrorKind, PortResult};
+
+/// Runs one port call under `limit`, naming the step in the error.
+pub(crate) async fn run_step<T>(
+    name: &str,
+    limit: Duration,
+    call: impl std::future::Future<Output = PortResult<T>>,
+) -> Result<T, DeployError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(result) => result.map_err(|e| DeployError::new(name, e)),
+        Err(_) => Err(DeployError::new(
+            name,
+            PortError::new(
+                PortErrorKind::Timeout,
+                format!("no answer within {} s", limit.as_secs()),
+            ),
+        )),
+    }
+}
+
+/// The limit on a port call that enforces `limit` itself: a little later, so the port's own
+/// timeout message (which says what to check) is the one the operator sees.
+pub(crate) fn backstop(limit: Duration) -> Duration {
+    limit + limit / 4 + Duration::from_millis(100)
+}
+
+/// Records a best-effort step: success as a history event, the first failure kept.
+pub(crate) async fn keep_first<T>(
+    first: &mut Option<DeployError>,
+    result: Result<T, DeployError>,
+    events: &dyn DeployEvents,
+    step: &str,
+    done: &str,
+) {
+    match result {
+        Ok(_) => events.step(step, done).await,
+        Err(e) => {
+            events.step(step, &format!("failed: {}", e.source)).await;
+            first.get_or_insert(e);
+        }
+    }
+}
+
+pub(crate) fn missing_port(name: &str) -> DeployError {
+    DeployError::invalid(format!("no {name} is configured for this node"))
+}
+
+/// A non-empty string field of a JSON map.
+pub(crate) fn str_field<'a>(map: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    map.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}

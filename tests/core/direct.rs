@@ -1,0 +1,275 @@
+//! The direct deploy interface and cleaning through the API, in-process, on fake-hardware
+//! (the direct driver's orchestration over fake ports, FakeAgent included): deploy with a
+//! config drive, steps in history, automated and manual cleaning, and bad requests refused
+//! before anything changes.
+
+use serde_json::{json, Value};
+
+use crate::support::{api, fault, Api};
+
+async fn enrol(api: &Api, name: &str) -> String {
+    let (s, n) = api
+        .call(
+            "POST",
+            "/v1/nodes",
+            Some(
+                json!({"driver": "fake-hardware", "name": name, "deploy_interface": "direct",
+                        "properties": {"capabilities": "boot_mode:bios"}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, 201, "{n}");
+    n["uuid"].as_str().unwrap().to_string()
+}
+
+async fn provision(api: &Api, id: &str, body: Value) -> (u16, Value) {
+    api.call(
+        "PUT",
+        &format!("/v1/nodes/{id}/states/provision"),
+        Some(body),
+    )
+    .await
+}
+
+async fn history(api: &Api, id: &str) -> Vec<String> {
+    let (_, h) = api
+        .call("GET", &format!("/v1/nodes/{id}/history"), None)
+        .await;
+    h["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["event_type"].as_str().unwrap(),
+                e["event"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// The reason `validate` gives for the deploy interface ("" when it passes).
+async fn deploy_reason(api: &Api, id: &str) -> String {
+    let (_, v) = api
+        .call("GET", &format!("/v1/nodes/{id}/validate"), None)
+        .await;
+    v["deploy"]["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn api_direct_deploy_and_cleaning_on_fake_hardware() {
+    let api = api().await;
+    let id = enrol(&api, "disk1").await;
+    assert_eq!(
+        provision(&api, &id, json!({"target": "manage"})).await.0,
+        202
+    );
+    api.wait_state(&id, "manageable", 20).await;
+    assert_eq!(
+        provision(&api, &id, json!({"target": "provide"})).await.0,
+        202
+    );
+    api.wait_state(&id, "available", 20).await;
+    let h = history(&api, &id).await;
+    for want in [
+        "clean_step clean: erase_devices_metadata",
+        "clean_step erase_devices_metadata: partition tables and filesystem signatures erased",
+        "clean_step power off: powered off",
+    ] {
+        assert!(h.iter().any(|e| e == want), "{want} not in {h:#?}");
+    }
+
+    // Validation names what is missing, and the deploy verb is refused before any change.
+    let (_, v) = api
+        .call("GET", &format!("/v1/nodes/{id}/validate"), None)
+        .await;
+    assert_eq!(v["deploy"]["result"], false, "{v}");
+    assert!(
+        v["deploy"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("image_source is not set"),
+        "{v}"
+    );
+    let (s, body) = provision(&api, &id, json!({"target": "active"})).await;
+    assert_eq!(s, 400, "{body}");
+    let (s, body) = api
+        .call(
+            "PATCH",
+            &format!("/v1/nodes/{id}"),
+            Some(json!([
+                {"op": "add", "path": "/instance_info/image_source", "value": "http://images/disk.raw"},
+                {"op": "add", "path": "/instance_info/kernel", "value": "http://images/vmlinuz"},
+                {"op": "add", "path": "/instance_info/ramdisk", "value": "http://images/initrd"},
+            ])),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let reason = deploy_reason(&api, &id).await;
+    assert!(reason.contains("partition image"), "{reason}");
+    let (s, body) = api
+        .call(
+            "PATCH",
+            &format!("/v1/nodes/{id}"),
+            Some(json!([
+                {"op": "remove", "path": "/instance_info/kernel"},
+                {"op": "remove", "path": "/instance_info/ramdisk"},
+            ])),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let reason = deploy_reason(&api, &id).await;
+    assert!(reason.contains("image_checksum is not set"), "{reason}");
+    let (s, body) = api
+        .call(
+            "PATCH",
+            &format!("/v1/nodes/{id}"),
+            Some(json!([
+                {"op": "add", "path": "/instance_info/image_checksum", "value": "ab".repeat(32)},
+            ])),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let (_, v) = api
+        .call("GET", &format!("/v1/nodes/{id}/validate"), None)
+        .await;
+    assert_eq!(v["deploy"]["result"], true, "{v}");
+
+    // A config drive over 64 MiB is refused, and nothing is stored.
+    let big = "A".repeat((64 << 20) + 1);
+    let (s, body) = provision(&api, &id, json!({"target": "active", "configdrive": big})).await;
+    assert_eq!(s, 400);
+    let msg = fault(&body);
+    assert!(
+        msg.contains("67108865 bytes") && msg.contains("64 MiB"),
+        "{msg}"
+    );
+    let (_, n) = api.call("GET", &format!("/v1/nodes/{id}"), None).await;
+    assert_eq!(n["provision_state"], "available");
+    assert!(n["instance_info"].get("configdrive").is_none(), "{n}");
+
+    let drive = json!({"meta_data": {"uuid": "u-42"}, "user_data": "#!/bin/sh\necho hi\n"});
+    let (s, body) = provision(&api, &id, json!({"target": "active", "configdrive": drive})).await;
+    assert_eq!(s, 202, "{body}");
+    let n = api.wait_state(&id, "active", 20).await;
+    assert_eq!(
+        n["instance_info"]["configdrive"], "******",
+        "masked like a secret"
+    );
+    assert_eq!(n["deploy_step"], json!({}), "cleared once active");
+    let h = history(&api, &id).await;
+    for want in [
+        "deploy_step cache image: http://images/disk.raw",
+        "deploy_step build config drive",
+        "deploy_step wait for agent: the agent called in",
+        "deploy_step root device: /dev/sda",
+        "deploy_step write image: 100%",
+        "deploy_step write config drive: a partition at the end of /dev/sda",
+        "deploy_step boot from disk: disk, persistent, bios",
+        "deploy_step reboot: into the written disk",
+    ] {
+        assert!(
+            h.iter().any(|e| e.starts_with(want)),
+            "{want} not in {h:#?}"
+        );
+    }
+
+    // Undeploy runs automated cleaning, then the node is available.
+    let (s, _) = provision(&api, &id, json!({"target": "deleted"})).await;
+    assert_eq!(s, 202);
+    api.wait_state(&id, "available", 20).await;
+    let h = history(&api, &id).await;
+    let after_undeploy = h
+        .iter()
+        .rposition(|e| e.contains("deleted : active -> deleting"))
+        .unwrap();
+    assert!(
+        h[after_undeploy..]
+            .iter()
+            .any(|e| e.starts_with("clean_step erase_devices_metadata")),
+        "{h:#?}"
+    );
+}
+
+#[tokio::test]
+async fn api_manual_clean_runs_the_given_steps_and_returns_to_manageable() {
+    let api = api().await;
+    let id = enrol(&api, "clean1").await;
+    assert_eq!(
+        provision(&api, &id, json!({"target": "manage"})).await.0,
+        202
+    );
+    api.wait_state(&id, "manageable", 20).await;
+
+    for (body, want) in [
+        (json!({"target": "clean"}), "clean_steps is required"),
+        (
+            json!({"target": "clean", "clean_steps": [{"interface": "deploy", "step": "erase_everything"}]}),
+            "clean step \"erase_everything\" is not supported",
+        ),
+        (
+            json!({"target": "clean", "clean_steps": [{"interface": "bios", "step": "apply_configuration"}]}),
+            "of interface \"bios\" is not supported",
+        ),
+        (
+            json!({"target": "provide", "clean_steps": []}),
+            "only allowed when setting target provision state to clean",
+        ),
+    ] {
+        let (s, b) = provision(&api, &id, body.clone()).await;
+        assert_eq!(s, 400, "{body}: {b}");
+        assert!(fault(&b).contains(want), "{body}: {}", fault(&b));
+    }
+
+    let steps = json!([
+        {"interface": "deploy", "step": "erase_devices_metadata"},
+        {"interface": "deploy", "step": "erase_devices"},
+    ]);
+    let (s, b) = provision(&api, &id, json!({"target": "clean", "clean_steps": steps})).await;
+    assert_eq!(s, 202, "{b}");
+    let n = api.wait_state(&id, "manageable", 20).await;
+    assert!(
+        n["driver_internal_info"].get("clean_steps").is_none(),
+        "{n}"
+    );
+    assert_eq!(n["clean_step"], json!({}));
+    let h = history(&api, &id).await;
+    for want in [
+        "clean_step clean: erase_devices_metadata, erase_devices",
+        "clean_step erase_devices: every disk overwritten",
+        "provisioning cleaning done : cleaning -> manageable",
+    ] {
+        assert!(
+            h.iter().any(|e| e.starts_with(want)),
+            "{want} not in {h:#?}"
+        );
+    }
+
+    // Automated cleaning off for the node: provide cleans nothing.
+    let (s, _) = api
+        .call(
+            "PATCH",
+            &format!("/v1/nodes/{id}"),
+            Some(json!([{"op": "replace", "path": "/automated_clean", "value": false}])),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        provision(&api, &id, json!({"target": "provide"})).await.0,
+        202
+    );
+    api.wait_state(&id, "available", 20).await;
+    let h = history(&api, &id).await;
+    assert_eq!(
+        h.last().map(String::as_str),
+        Some("provisioning cleaning done : cleaning -> available"),
+        "{h:#?}"
+    );
+    assert!(h
+        .iter()
+        .any(|e| e == "clean_step clean: automated cleaning is off for this node"));
+}
