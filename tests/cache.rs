@@ -60,6 +60,8 @@ struct OriginState {
     pause_after: Mutex<Option<(usize, tokio::sync::watch::Receiver<bool>)>>,
     /// Behave like an origin that honours Range but ignores If-Range.
     ignore_if_range: std::sync::atomic::AtomicBool,
+    /// Send bodies chunked, with no Content-Length.
+    no_length: std::sync::atomic::AtomicBool,
     version: AtomicUsize,
 }
 
@@ -161,8 +163,10 @@ async fn serve_origin(
     let mut resp = Response::builder()
         .header(header::ETAG, file.etag.clone())
         .header(header::LAST_MODIFIED, file.last_modified.clone())
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CONTENT_LENGTH, len - from);
+        .header(header::ACCEPT_RANGES, "bytes");
+    if !st.no_length.load(Ordering::SeqCst) {
+        resp = resp.header(header::CONTENT_LENGTH, len - from);
+    }
     if start.is_some() {
         resp = resp.status(StatusCode::PARTIAL_CONTENT).header(
             header::CONTENT_RANGE,
@@ -1032,4 +1036,87 @@ async fn entry_evicted_by_another_process_is_fetched_again() {
     let again = serve.fetch(&url, Some(&sha(&data))).await.unwrap();
     assert_eq!(std::fs::read(serve.path_of(&again.sha256)).unwrap(), data);
     assert_eq!(origin.requests("e.iso").len(), 2);
+}
+
+/// Bytes of every file under `dir`.
+fn bytes_on_disk(dir: &Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let m = e.metadata().unwrap();
+        total += if m.is_dir() {
+            bytes_on_disk(&e.path())
+        } else {
+            m.len()
+        };
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_length_downloads_stop_at_the_quota_and_leave_nothing_behind() {
+    let origin = Origin::start().await;
+    origin.state.no_length.store(true, Ordering::SeqCst);
+    let quota: u64 = 100 << 20;
+    let data = pseudo_random(150 << 20, 77);
+    let urls: Vec<String> = (0..3)
+        .map(|i| origin.put(&format!("big{i}"), data.clone()))
+        .collect();
+    drop(data);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Cache::open(CacheConfig {
+        quota_bytes: quota,
+        ..cfg(dir.path())
+    })
+    .await
+    .unwrap();
+    for url in &urls {
+        let err = cache.fetch(url, None).await.unwrap_err();
+        let CacheError::QuotaExceeded { free, .. } = err else {
+            panic!("{url}: {err}");
+        };
+        let on_disk = bytes_on_disk(dir.path());
+        assert!(on_disk < 1 << 20, "{url}: {on_disk} bytes left on disk");
+        assert_eq!(free, quota, "{url}: free space reported");
+    }
+    assert!(files_ending(&dir.path().join("tmp"), ".part").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_partial_download_counts_against_the_quota_and_gc_removes_one_that_cannot_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let quota: u64 = 10_000;
+    let cache = Cache::open(CacheConfig {
+        quota_bytes: quota,
+        ..cfg(dir.path())
+    })
+    .await
+    .unwrap();
+    let tmp = dir.path().join("tmp");
+    // A resumable partial download (a validator) and one that is not (none).
+    let meta = |etag: Option<&str>| {
+        serde_json::json!({"url": "http://origin.invalid/x", "etag": etag, "last_modified": null,
+                           "total": null, "started_at": chrono::Utc::now()})
+    };
+    std::fs::write(tmp.join("k1.part"), vec![1u8; 4000]).unwrap();
+    std::fs::write(tmp.join("k1.part.json"), meta(Some("\"v1\"")).to_string()).unwrap();
+    std::fs::write(tmp.join("k2.part"), vec![2u8; 3000]).unwrap();
+    std::fs::write(tmp.join("k2.part.json"), meta(None).to_string()).unwrap();
+    let origin = Origin::start().await;
+    let small = pseudo_random(5000, 3);
+    let url = origin.put("small", small.clone());
+    let err = cache.fetch(&url, Some(&sha(&small))).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CacheError::QuotaExceeded {
+                free: 3000,
+                reserved: 7000,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    cache.gc().await.unwrap();
+    assert_eq!(files_ending(&tmp, ".part"), vec!["k1.part".to_string()]);
+    cache.fetch(&url, Some(&sha(&small))).await.unwrap();
 }

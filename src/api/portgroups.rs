@@ -13,12 +13,13 @@ use serde_json::{json, Map, Value};
 
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
+use super::listing::{next_link, page_json, page_query, reject_unknown};
 use super::node_json::iso;
 use super::ports::{self, normalize_mac};
-use super::resource::{self, gate, links, Listing};
+use super::resource::{self, gate, links};
 use super::version::Version;
 use super::{patch, AppState, Ctx};
-use crate::store::Portgroup;
+use crate::store::{Filter, Portgroup};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -113,6 +114,7 @@ async fn listing(
     path: &str,
 ) -> ApiResult<Json<Value>> {
     gate(ctx.version, SINCE, false)?;
+    reject_unknown(q, &["node", "address"])?;
     let known = known(ctx.version);
     let fields = if detail {
         if q.contains_key("fields") {
@@ -124,29 +126,31 @@ async fn listing(
     } else {
         resource::list_fields(q, ctx.version, &known, BRIEF)?
     };
+    let mut query = page_query(q, state.max_limit)?;
+    query.columns = fields.clone();
     let store = state.conductor.store();
-    let node = q.get("node").map(String::as_str).or(node);
-    let node_uuid = match node {
-        Some(ident) => Some(store.node(ident).await?.uuid),
-        None => None,
-    };
-    let mut groups = store.portgroups(node_uuid.as_deref()).await?;
+    if let Some(ident) = node.or(q.get("node").map(String::as_str)) {
+        let uuid = store.node(ident).await?.uuid;
+        query.filters.push(Filter::Eq("node_uuid", uuid.into()));
+    }
     if let Some(mac) = q.get("address") {
         let mac = normalize_mac(mac).map_err(ApiError::bad_request)?;
-        groups.retain(|g| g.address.as_deref() == Some(mac.as_str()));
+        query.filters.push(Filter::Eq("address", mac.into()));
     }
-    let docs = groups
+    let page = store.list_portgroups(&query).await?;
+    let docs = page
+        .rows
         .iter()
-        .map(|g| render(g, &ctx.base, ctx.version))
+        .map(|g| resource::select(render(g, &ctx.base, ctx.version), fields.as_deref()))
         .collect();
-    let listing = Listing {
-        base: &ctx.base,
-        path,
-        key: "portgroups",
-        sortable: &["uuid", "address", "name", "created_at", "updated_at"],
-        key_field: "uuid",
-    };
-    Ok(Json(listing.page(q, docs, fields.as_deref())?))
+    let limit = query.limit;
+    Ok(Json(page_json(
+        "portgroups",
+        &page,
+        docs,
+        |g| &g.uuid,
+        |m| next_link(&ctx.base, path, q, limit, m),
+    )))
 }
 
 async fn list(

@@ -13,11 +13,12 @@ use serde_json::{json, Map, Value};
 
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
+use super::listing::{next_link, page_json, page_query, reject_unknown};
 use super::node_json::iso;
-use super::resource::{self, links, not_acceptable, Listing};
+use super::resource::{self, links, not_acceptable};
 use super::version::Version;
 use super::{patch, AppState, Ctx};
-use crate::store::{Port, Portgroup};
+use crate::store::{Filter as StoreFilter, Port, Portgroup};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -116,7 +117,11 @@ pub struct Filter<'a> {
     pub portgroup: Option<&'a str>,
 }
 
-/// The port list (also under /v1/nodes/{node}/ports and /v1/portgroups/{pg}/ports).
+/// Port list filters besides paging.
+const FILTERS: &[&str] = &["node", "node_uuid", "address", "portgroup"];
+
+/// The port list (also under /v1/nodes/{node}/ports and /v1/portgroups/{pg}/ports): filters,
+/// paging, `fields` and `detail`, in one store query.
 pub async fn listing(
     state: &AppState,
     ctx: &Ctx,
@@ -125,6 +130,7 @@ pub async fn listing(
     detail: bool,
     path: &str,
 ) -> ApiResult<Json<Value>> {
+    reject_unknown(q, FILTERS)?;
     let known = known(ctx.version);
     let fields = if detail {
         if q.contains_key("fields") {
@@ -136,47 +142,47 @@ pub async fn listing(
     } else {
         resource::list_fields(q, ctx.version, &known, BRIEF)?
     };
+    let mut query = page_query(q, state.max_limit)?;
+    query.columns = fields.clone();
     let store = state.conductor.store();
-    let node = q
+    let node = filter.node.or(q
         .get("node")
         .or_else(|| q.get("node_uuid"))
-        .map(String::as_str)
-        .or(filter.node);
-    let node_uuid = match node {
-        Some(ident) => Some(store.node(ident).await?.uuid),
-        None => None,
-    };
-    let portgroup = q.get("portgroup").map(String::as_str).or(filter.portgroup);
-    let mut ports = match portgroup {
-        Some(ident) => {
-            if ctx.version < Version(24) {
-                return Err(not_acceptable());
-            }
-            let pg = store.portgroup(ident).await?;
-            store.portgroup_ports(&pg.uuid).await?
+        .map(String::as_str));
+    if let Some(ident) = node {
+        let uuid = store.node(ident).await?.uuid;
+        query
+            .filters
+            .push(StoreFilter::Eq("node_uuid", uuid.into()));
+    }
+    if let Some(ident) = filter.portgroup.or(q.get("portgroup").map(String::as_str)) {
+        if ctx.version < Version(24) {
+            return Err(not_acceptable());
         }
-        None => store.ports(node_uuid.as_deref()).await?,
-    };
-    if let Some(node) = &node_uuid {
-        ports.retain(|p| &p.node_uuid == node);
+        let uuid = store.portgroup(ident).await?.uuid;
+        query
+            .filters
+            .push(StoreFilter::Eq("portgroup_uuid", uuid.into()));
     }
     if let Some(mac) = q.get("address") {
         // Metal3 looks nodes up by MAC: ?address=52:54:00:…
         let mac = normalize_mac(mac).map_err(ApiError::bad_request)?;
-        ports.retain(|p| p.address == mac);
+        query.filters.push(StoreFilter::Eq("address", mac.into()));
     }
-    let docs = ports
+    let page = store.list_ports(&query).await?;
+    let docs = page
+        .rows
         .iter()
-        .map(|p| render(p, &ctx.base, ctx.version))
+        .map(|p| resource::select(render(p, &ctx.base, ctx.version), fields.as_deref()))
         .collect();
-    let listing = Listing {
-        base: &ctx.base,
-        path,
-        key: "ports",
-        sortable: &["uuid", "address", "created_at", "updated_at", "name"],
-        key_field: "uuid",
-    };
-    Ok(Json(listing.page(q, docs, fields.as_deref())?))
+    let limit = query.limit;
+    Ok(Json(page_json(
+        "ports",
+        &page,
+        docs,
+        |p| &p.uuid,
+        |m| next_link(&ctx.base, path, q, limit, m),
+    )))
 }
 
 async fn list(

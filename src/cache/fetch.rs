@@ -354,8 +354,17 @@ async fn stream_to_entry(
                 }
                 None => UNKNOWN_LENGTH_STEP.max(written - reservation.bytes),
             };
-            // The same file, grown: dropping the old guard would remove it.
-            let grown = inner.reserve(key, reservation.bytes + more).await?;
+            // The same file, grown: dropping the old guard would remove it. Past the quota,
+            // the partial file goes too: kept, it would hold room no download can finish in.
+            let grown = match inner.reserve(key, reservation.bytes + more).await {
+                Ok(g) => g,
+                Err(e) => {
+                    drop(file.take());
+                    store::remove_quiet(&part);
+                    store::remove_quiet(&part_meta);
+                    return Err(e);
+                }
+            };
             reservation.bytes = grown.bytes;
             std::mem::forget(grown);
         }

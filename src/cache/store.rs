@@ -347,7 +347,8 @@ pub fn remove_entry(layout: &Layout, sha256: &str) {
 /// leases whose owner's flock is free and reservations whose download key's flock is free are
 /// removed, not returned. With `clean`, also deletes orphans (data without metadata, metadata
 /// without data or unreadable, temp files) and `.part` files nobody is downloading that cannot
-/// be resumed (no readable `.part.json`) or are older than `part_max_age`.
+/// be resumed (no readable `.part.json`, no validator) or are older than `part_max_age`.
+/// `.part` files it keeps count as reserved, so the quota covers every byte on disk.
 pub fn scan(
     _held: &CacheLock,
     layout: &Layout,
@@ -381,7 +382,35 @@ pub fn scan(
     if clean {
         clean_parts(layout, part_max_age, &mut scan.removed)?;
     }
+    count_idle_parts(layout, &mut scan)?;
     Ok(scan)
+}
+
+/// Every byte on disk counts against the quota: a `.part` kept for a later resume, with no
+/// live download reserving it, is counted as reserved by its key (its own download then
+/// reuses that room).
+fn count_idle_parts(layout: &Layout, scan: &mut Scan) -> Result<(), CacheError> {
+    let tmp = layout.tmp();
+    for name in list_names(&tmp)? {
+        let Some(key) = name.strip_suffix(".part") else {
+            continue;
+        };
+        if scan.reservations.iter().any(|r| r.key == key) {
+            continue;
+        }
+        let bytes = fs::metadata(tmp.join(&name)).map_or(0, |m| m.len());
+        scan.reservations.push(Reserved {
+            key: key.to_string(),
+            bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Whether a download could go on from its `.part`: resuming needs a strong validator to
+/// check that the origin still has the same bytes (as `fetch` asks with If-Range).
+pub fn resumable(meta: &PartMeta) -> bool {
+    meta.etag.as_ref().is_some_and(|e| !e.starts_with("W/")) || meta.last_modified.is_some()
 }
 
 fn list_names(dir: &Path) -> Result<Vec<String>, CacheError> {
@@ -495,7 +524,7 @@ fn clean_parts(
             continue;
         };
         let meta: Option<PartMeta> = read_json(&layout.part_meta(key));
-        let keep = meta.is_some_and(|m| now - m.started_at <= max_age);
+        let keep = meta.is_some_and(|m| resumable(&m) && now - m.started_at <= max_age);
         if !keep {
             for p in [layout.part(key), layout.part_meta(key), layout.lock(key)] {
                 if p.exists() {

@@ -69,6 +69,8 @@ pub struct Node {
     pub disable_power_off: bool,
     pub chassis_uuid: Option<String>,
     pub console_enabled: bool,
+    /// Why Ironic would have put the node in maintenance by itself ("power failure", …).
+    pub fault: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
     pub provision_updated_at: Option<DateTime<Utc>>,
@@ -132,6 +134,7 @@ impl Node {
             disable_power_off: false,
             chassis_uuid: None,
             console_enabled: false,
+            fault: None,
             created_at: Utc::now(),
             updated_at: None,
             provision_updated_at: None,
@@ -189,8 +192,9 @@ impl Port {
     }
 }
 
-/// A portgroup: bonded ports of one node.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+/// A portgroup: bonded ports of one node. A listed portgroup may hold only some columns.
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+#[sqlx(default)]
 pub struct Portgroup {
     pub id: i64,
     pub uuid: String,
@@ -235,8 +239,10 @@ pub struct ConductorRow {
     pub heartbeat_at: DateTime<Utc>,
 }
 
-/// A chassis: a group of nodes with a description.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+/// A chassis: a group of nodes with a description. A listed chassis may hold only some
+/// columns.
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+#[sqlx(default)]
 pub struct Chassis {
     pub id: i64,
     pub uuid: String,

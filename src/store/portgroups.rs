@@ -4,7 +4,29 @@
 use chrono::Utc;
 use sqlx::types::Json;
 
+use super::list::{col, json, opt, Kind::*, ListQuery, Page, Table};
 use super::{on_pool, unique_to_conflict, Portgroup, Store, StoreError, StoreResult};
+
+/// The portgroups table for lists. A migration that adds a column adds it here too.
+pub const PORTGROUPS: Table = Table {
+    name: "portgroups",
+    kind: "Portgroup",
+    columns: &[
+        col("id", Int),
+        col("uuid", Text),
+        opt("name", Text),
+        opt("address", Text),
+        col("node_uuid", Text),
+        json("extra"),
+        json("internal_info"),
+        opt("mode", Text),
+        json("properties"),
+        col("standalone_ports_supported", Bool),
+        opt("physical_network", Text),
+        col("created_at", Time),
+        opt("updated_at", Time),
+    ],
+};
 
 fn not_found(id: &str) -> StoreError {
     StoreError::NotFound {
@@ -90,14 +112,9 @@ impl Store {
         .ok_or_else(|| not_found(ident))
     }
 
-    /// Every portgroup, or only `node_uuid`'s, in creation order.
-    pub async fn portgroups(&self, node_uuid: Option<&str>) -> StoreResult<Vec<Portgroup>> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, Portgroup>(
-            "SELECT * FROM portgroups WHERE ($1 IS NULL OR node_uuid = $1) ORDER BY id",
-        )
-        .bind(node_uuid)
-        .fetch_all(pool)
-        .await)?)
+    /// One page of portgroups (see `store::list`).
+    pub async fn list_portgroups(&self, q: &ListQuery) -> StoreResult<Page<Portgroup>> {
+        self.list(&PORTGROUPS, q).await
     }
 
     /// Deletes a portgroup that has no ports; one that still has is `Invalid`.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use ironcast::store::{Chassis, Node, Port, Store, StoreError};
+use ironcast::store::{Chassis, ListQuery, Node, Port, Store, StoreError};
 use serde_json::json;
 
 #[path = "store_list.rs"]
@@ -447,7 +447,14 @@ async fn chassis_holding_nodes_is_not_deleted(store: Store) {
         matches!(&err, StoreError::Invalid(m) if m.contains("contains nodes")),
         "{err}"
     );
-    assert_eq!(store.chassis_list().await.unwrap().len(), 1);
+    let page = store
+        .list_chassis(&ListQuery {
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.rows.len(), 1);
     let lock = store.lock_node(&n.uuid, "c1").await.unwrap().unwrap();
     store.delete_node(lock).await.unwrap();
     store.delete_chassis(&c.uuid).await.unwrap();

@@ -1,5 +1,5 @@
 -- Ironic's port fields and portgroups (postgres). Never edit once released: add a new numbered
--- migration. Kept column-for-column identical to the other backend's 0003_ports_portgroups.sql.
+-- migration. Kept column-for-column identical to the other backend's 0004_ports_portgroups.sql.
 
 ALTER TABLE ports ADD COLUMN local_link_connection JSONB NOT NULL DEFAULT '{}'::jsonb;
 ALTER TABLE ports ADD COLUMN internal_info JSONB NOT NULL DEFAULT '{}'::jsonb;
@@ -9,7 +9,7 @@ ALTER TABLE ports ADD COLUMN is_smartnic BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE ports ADD COLUMN name TEXT;
 ALTER TABLE ports ADD COLUMN description TEXT;
 CREATE UNIQUE INDEX ports_name ON ports (name);
-CREATE INDEX ports_portgroup_uuid ON ports (portgroup_uuid);
+CREATE INDEX ports_portgroup_uuid_id ON ports (portgroup_uuid, id);
 
 CREATE TABLE portgroups (
     id BIGSERIAL PRIMARY KEY,
@@ -26,4 +26,4 @@ CREATE TABLE portgroups (
     created_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ
 );
-CREATE INDEX portgroups_node_uuid ON portgroups (node_uuid);
+CREATE INDEX portgroups_node_uuid_id ON portgroups (node_uuid, id);
