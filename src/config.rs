@@ -72,6 +72,7 @@ pub struct ApiConfig {
     pub bind: SocketAddr,
     pub htpasswd: String,
     pub public_url: String,
+    pub max_limit: usize,
     pub max_connections: usize,
     pub max_connections_per_client: usize,
     pub head_timeout_s: u64,
@@ -288,6 +289,12 @@ impl Config {
                 "api.public_url {:?} must start with http:// or https://",
                 self.api.public_url
             )));
+        }
+        if self.api.max_limit == 0 {
+            return Err(ConfigError::Invalid(
+                "api.max_limit is 0: a list page must hold at least 1 item (Ironic's default is 1000)"
+                    .into(),
+            ));
         }
         Ok(())
     }

@@ -6,6 +6,8 @@ mod common;
 
 #[path = "core/api.rs"]
 mod api;
+#[path = "core/api_lists.rs"]
+mod api_lists;
 #[path = "core/direct.rs"]
 mod direct;
 #[path = "core/resources/chassis.rs"]

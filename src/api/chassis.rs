@@ -190,7 +190,7 @@ async fn nodes(
     check_uuid(&uuid)?;
     state.conductor.store().chassis(&uuid).await?;
     q.insert("chassis_uuid".into(), uuid.to_ascii_lowercase());
-    super::nodes::list_filtered(state, ctx, q, false).await
+    super::node_list::list_filtered(state, ctx, q, false).await
 }
 
 async fn nodes_detail(
@@ -202,5 +202,5 @@ async fn nodes_detail(
     check_uuid(&uuid)?;
     state.conductor.store().chassis(&uuid).await?;
     q.insert("chassis_uuid".into(), uuid.to_ascii_lowercase());
-    super::nodes::list_filtered(state, ctx, q, true).await
+    super::node_list::list_filtered(state, ctx, q, true).await
 }

@@ -76,6 +76,15 @@ impl From<ConductorError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        ConductorError::from(e).into()
+        match e {
+            // Ironic's words for a list's bad sort key and unknown marker.
+            StoreError::InvalidSortKey { key, valid } => ApiError::bad_request(format!(
+                "The sort_key value \"{key}\" is an invalid field for sorting: use one of {valid}"
+            )),
+            StoreError::MarkerNotFound { kind, id } => {
+                ApiError::not_found(format!("{kind} {id} could not be found."))
+            }
+            other => ConductorError::from(other).into(),
+        }
     }
 }

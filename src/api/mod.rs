@@ -14,7 +14,9 @@ mod body;
 mod chassis;
 pub mod error;
 mod limits;
+mod listing;
 mod node_json;
+mod node_list;
 mod nodes;
 mod patch;
 mod ports;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub conductor: Conductor,
     /// Base URL for links; empty: from the request's Host header.
     pub public_url: String,
+    /// Most items a list page answers (`[api] max_limit`).
+    pub max_limit: usize,
     /// Basic-auth users; None: no authentication (loopback only, enforced by `serve`).
     pub auth: Option<Arc<Htpasswd>>,
 }

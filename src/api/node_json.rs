@@ -201,7 +201,7 @@ pub fn field(node: &Node, name: &str, r: &Render) -> Value {
         "driver_info" => Value::Object(mask(&node.driver_info)),
         "driver_internal_info" => obj(&node.driver_internal_info),
         "extra" => obj(&node.extra),
-        "fault" => Value::Null,
+        "fault" => s(&node.fault),
         "firmware_interface" => json!(node.firmware_interface),
         "inspection_finished_at" => ts(&node.inspection_finished_at),
         "inspection_started_at" => ts(&node.inspection_started_at),
@@ -406,7 +406,10 @@ pub fn set_field(node: &mut Node, name: &str, v: &Value) -> Result<(), String> {
             node.instance_uuid = u;
         }
         "chassis_uuid" => node.chassis_uuid = want_str(name, v)?,
-        "conductor_group" => node.conductor_group = want_str(name, v)?.unwrap_or_default(),
+        // Case-insensitive, stored lowercase (as Ironic), so the list filter is one equality.
+        "conductor_group" => {
+            node.conductor_group = want_str(name, v)?.unwrap_or_default().to_ascii_lowercase()
+        }
         "description" => node.description = want_str(name, v)?,
         "instance_name" => node.instance_name = want_str(name, v)?,
         "lessee" => node.lessee = want_str(name, v)?,

@@ -1,7 +1,6 @@
 //! /v1/nodes: create, list (fields, detail, limit, marker, sort), show, JSON-Patch, delete,
 //! states, provision and power actions, validate, history, maintenance.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
@@ -15,16 +14,15 @@ use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::node_json::{self, Render};
 use super::version::Version;
-use super::{patch, AppState, Ctx};
+use super::{node_list, patch, AppState, Ctx};
 use crate::conductor::states::Event;
 use crate::conductor::{check_driver, parse_clean_steps, ConductorError, CLEAN_STEPS_KEY};
-use crate::store::Node;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/nodes", get(list).post(create))
-        .route("/v1/nodes/", get(list).post(create))
-        .route("/v1/nodes/detail", get(list_detail))
+        .route("/v1/nodes", get(node_list::list_brief).post(create))
+        .route("/v1/nodes/", get(node_list::list_brief).post(create))
+        .route("/v1/nodes/detail", get(node_list::list_detail))
         .route("/v1/nodes/{ident}", get(show).patch(update).delete(remove))
         .route("/v1/nodes/{ident}/states", get(states))
         .route("/v1/nodes/{ident}/states/provision", put(provision))
@@ -51,11 +49,19 @@ fn render_ctx<'a>(state: &'a AppState, ctx: &'a Ctx) -> Render<'a> {
     }
 }
 
-/// Parses `?fields=a,b`, checking each against the version's fields.
+/// Parses `?fields=a,b`: a field newer than the version is 406, an unknown one 400 (Ironic).
 fn parse_fields(q: &HashMap<String, String>, v: Version) -> ApiResult<Option<Vec<String>>> {
     let Some(raw) = q.get("fields") else {
         return Ok(None);
     };
+    let newer = raw.split(',').map(str::trim).any(|f| {
+        node_json::FIELDS
+            .iter()
+            .any(|(name, since)| *name == f && v < Version(*since))
+    });
+    if v < Version(8) || newer {
+        return Err(super::resource::not_acceptable());
+    }
     let fields: Vec<String> = raw
         .split(',')
         .map(|f| f.trim().to_string())
@@ -73,197 +79,6 @@ fn parse_fields(q: &HashMap<String, String>, v: Version) -> ApiResult<Option<Vec
         )));
     }
     Ok(Some(fields))
-}
-
-const SORT_KEYS: &[&str] = &[
-    "id",
-    "uuid",
-    "name",
-    "created_at",
-    "updated_at",
-    "provision_updated_at",
-    "provision_state",
-    "power_state",
-    "driver",
-    "maintenance",
-    "instance_uuid",
-    "resource_class",
-    "conductor_group",
-    "owner",
-    "lessee",
-];
-
-fn cmp_json(a: &Value, b: &Value) -> Ordering {
-    match (a, b) {
-        (Value::Null, Value::Null) => Ordering::Equal,
-        (Value::Null, _) => Ordering::Less,
-        (_, Value::Null) => Ordering::Greater,
-        (Value::String(x), Value::String(y)) => x.cmp(y),
-        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
-        _ => a.to_string().cmp(&b.to_string()),
-    }
-}
-
-async fn list(
-    state: State<AppState>,
-    ctx: Ctx,
-    Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
-    let detail = match q.get("detail").map(|s| s.to_ascii_lowercase()) {
-        None => false,
-        Some(s) if s == "true" || s == "1" => true,
-        Some(s) if s == "false" || s == "0" => false,
-        Some(s) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid value {s:?} for detail: use true or false"
-            )))
-        }
-    };
-    list_nodes(state, ctx, q, detail, "nodes").await
-}
-
-async fn list_detail(
-    state: State<AppState>,
-    ctx: Ctx,
-    Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
-    list_nodes(state, ctx, q, true, "nodes/detail").await
-}
-
-/// The node list under another resource (e.g. a chassis's nodes), `q` carrying its filter.
-pub(super) async fn list_filtered(
-    state: State<AppState>,
-    ctx: Ctx,
-    q: HashMap<String, String>,
-    detail: bool,
-) -> ApiResult<Json<Value>> {
-    let resource = if detail { "nodes/detail" } else { "nodes" };
-    list_nodes(state, ctx, q, detail, resource).await
-}
-
-async fn list_nodes(
-    State(state): State<AppState>,
-    ctx: Ctx,
-    q: HashMap<String, String>,
-    detail: bool,
-    resource: &str,
-) -> ApiResult<Json<Value>> {
-    let fields = parse_fields(&q, ctx.version)?;
-    if detail && fields.is_some() {
-        return Err(ApiError::bad_request(
-            "Can not specify ?detail=True and fields in the same request.",
-        ));
-    }
-    let limit = match q.get("limit") {
-        None => 1000,
-        Some(l) => match l.parse::<i64>() {
-            Ok(n) if n > 0 => n.min(1000) as usize,
-            Ok(_) => return Err(ApiError::bad_request("Limit must be positive")),
-            Err(_) => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid limit {l:?}: it must be a positive integer"
-                )))
-            }
-        },
-    };
-    let sort_key = q.get("sort_key").map(String::as_str).unwrap_or("id");
-    if !SORT_KEYS.contains(&sort_key) {
-        return Err(ApiError::bad_request(format!(
-            "The sort_key value \"{sort_key}\" is an invalid field for sorting: use one of {}",
-            SORT_KEYS.join(", ")
-        )));
-    }
-    let desc = match q.get("sort_dir").map(String::as_str) {
-        None | Some("asc") => false,
-        Some("desc") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid sort direction: {other}. Acceptable values are 'asc' or 'desc'"
-            )))
-        }
-    };
-    let r = render_ctx(&state, &ctx);
-    let mut nodes = state.conductor.store().nodes().await?;
-    // Filters Ironic offers that the lifecycle uses.
-    if let Some(ps) = q.get("provision_state") {
-        nodes.retain(|n| &n.provision_state == ps);
-    }
-    if let Some(d) = q.get("driver") {
-        nodes.retain(|n| &n.driver == d);
-    }
-    if let Some(m) = q.get("maintenance") {
-        let want = m.eq_ignore_ascii_case("true");
-        nodes.retain(|n| n.maintenance == want);
-    }
-    if let Some(a) = q.get("associated") {
-        let want = a.eq_ignore_ascii_case("true");
-        nodes.retain(|n| n.instance_uuid.is_some() == want);
-    }
-    if let Some(rc) = q.get("resource_class") {
-        nodes.retain(|n| n.resource_class.as_deref() == Some(rc.as_str()));
-    }
-    if let Some(c) = q.get("chassis_uuid") {
-        nodes.retain(|n| n.chassis_uuid.as_deref() == Some(c.as_str()));
-    }
-    if sort_key != "id" {
-        nodes.sort_by(|a, b| {
-            cmp_json(
-                &node_json::field(a, sort_key, &r),
-                &node_json::field(b, sort_key, &r),
-            )
-            .then(a.id.cmp(&b.id))
-        });
-    }
-    if desc {
-        nodes.reverse();
-    }
-    let start = match q.get("marker") {
-        None => 0,
-        Some(m) => {
-            nodes.iter().position(|n| &n.uuid == m).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                "Marker {m} could not be found: use the uuid of the last node of the previous page"
-            ))
-            })? + 1
-        }
-    };
-    let page: Vec<&Node> = nodes.iter().skip(start).take(limit).collect();
-    let more = start + page.len() < nodes.len();
-    let brief: Vec<String> = node_json::BRIEF
-        .iter()
-        .filter(|f| node_json::known_field(f, ctx.version))
-        .map(|f| f.to_string())
-        .collect();
-    let docs: Vec<Value> = page
-        .iter()
-        .map(|n| {
-            if detail {
-                node_json::render(n, None, &r)
-            } else {
-                node_json::render(n, Some(fields.as_deref().unwrap_or(&brief)), &r)
-            }
-        })
-        .collect();
-    let mut out = json!({ "nodes": docs });
-    if more {
-        if let Some(last) = page.last() {
-            let mut next = format!(
-                "{}/v1/{resource}?limit={limit}&marker={}",
-                ctx.base, last.uuid
-            );
-            if let Some(f) = q.get("fields") {
-                next.push_str(&format!("&fields={f}"));
-            }
-            if sort_key != "id" {
-                next.push_str(&format!("&sort_key={sort_key}"));
-            }
-            if desc {
-                next.push_str("&sort_dir=desc");
-            }
-            out["next"] = json!(next);
-        }
-    }
-    Ok(Json(out))
 }
 
 async fn create(

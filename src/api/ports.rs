@@ -12,9 +12,10 @@ use serde_json::{json, Map, Value};
 
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
+use super::listing::{next_link, page_json, page_query, reject_unknown};
 use super::node_json::iso;
-use super::{AppState, Ctx};
-use crate::store::Port;
+use super::{resource, AppState, Ctx};
+use crate::store::{Filter, Port};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -66,25 +67,76 @@ pub fn normalize_mac(mac: &str) -> Result<String, String> {
     }
 }
 
+/// Port list filters besides paging.
+const FILTERS: &[&str] = &["node", "node_uuid", "address"];
+
+/// Fields of a port document, and those of a list entry without `detail`.
+const FIELDS: &[&str] = &[
+    "uuid",
+    "address",
+    "node_uuid",
+    "extra",
+    "pxe_enabled",
+    "local_link_connection",
+    "internal_info",
+    "physical_network",
+    "portgroup_uuid",
+    "is_smartnic",
+    "name",
+    "created_at",
+    "updated_at",
+    "links",
+];
+const BRIEF: &[&str] = &["uuid", "address", "links"];
+
+/// A page of ports: `node` (a node's ports; also from the path), `address`, paging, `fields`
+/// and `detail`, in one store query.
 async fn listing(
     state: &AppState,
     ctx: &Ctx,
+    q: &HashMap<String, String>,
     node: Option<&str>,
-    address: Option<&str>,
-    detail: bool,
+    detail_path: bool,
+    path: &str,
 ) -> ApiResult<Json<Value>> {
-    let node_uuid = match node {
-        Some(ident) => Some(state.conductor.store().node(ident).await?.uuid),
-        None => None,
+    reject_unknown(q, FILTERS)?;
+    let fields = if detail_path {
+        None
+    } else {
+        resource::list_fields(q, ctx.version, FIELDS, BRIEF)?
     };
-    let mut ports = state.conductor.store().ports(node_uuid.as_deref()).await?;
-    if let Some(mac) = address {
+    let mut query = page_query(q, state.max_limit)?;
+    query.columns = fields.clone();
+    let node = node.or(q
+        .get("node")
+        .or_else(|| q.get("node_uuid"))
+        .map(String::as_str));
+    if let Some(ident) = node {
+        let uuid = state.conductor.store().node(ident).await?.uuid;
+        query.filters.push(Filter::Eq("node_uuid", uuid.into()));
+    }
+    if let Some(mac) = q.get("address") {
         // Metal3 looks nodes up by MAC: ?address=52:54:00:…
         let mac = normalize_mac(mac).map_err(ApiError::bad_request)?;
-        ports.retain(|p| p.address == mac);
+        query.filters.push(Filter::Eq("address", mac.into()));
     }
-    let docs: Vec<Value> = ports.iter().map(|p| render(p, &ctx.base, detail)).collect();
-    Ok(Json(json!({ "ports": docs })))
+    let page = state.conductor.store().list_ports(&query).await?;
+    let docs = page
+        .rows
+        .iter()
+        .map(|p| match render(p, &ctx.base, true) {
+            Value::Object(doc) => resource::select(doc, fields.as_deref()),
+            other => other,
+        })
+        .collect();
+    let limit = query.limit;
+    Ok(Json(page_json(
+        "ports",
+        &page,
+        docs,
+        |p| &p.uuid,
+        |m| next_link(&ctx.base, path, q, limit, m),
+    )))
 }
 
 async fn list(
@@ -92,10 +144,7 @@ async fn list(
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let detail = q.get("detail").is_some_and(|d| d == "true" || d == "True");
-    let node = q.get("node").or_else(|| q.get("node_uuid"));
-    let address = q.get("address").map(String::as_str);
-    listing(&state, &ctx, node.map(String::as_str), address, detail).await
+    listing(&state, &ctx, &q, None, false, "ports").await
 }
 
 async fn list_detail(
@@ -103,25 +152,27 @@ async fn list_detail(
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let node = q.get("node").or_else(|| q.get("node_uuid"));
-    let address = q.get("address").map(String::as_str);
-    listing(&state, &ctx, node.map(String::as_str), address, true).await
+    listing(&state, &ctx, &q, None, true, "ports/detail").await
 }
 
 pub async fn list_for_node(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(ident): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    listing(&state, &ctx, Some(&ident), None, false).await
+    let path = format!("nodes/{ident}/ports");
+    listing(&state, &ctx, &q, Some(&ident), false, &path).await
 }
 
 pub async fn list_detail_for_node(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(ident): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    listing(&state, &ctx, Some(&ident), None, true).await
+    let path = format!("nodes/{ident}/ports/detail");
+    listing(&state, &ctx, &q, Some(&ident), true, &path).await
 }
 
 const CREATE_KEYS: &[&str] = &["address", "node_uuid", "extra", "pxe_enabled", "uuid"];

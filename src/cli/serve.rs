@@ -153,6 +153,7 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     let app = api::app(AppState {
         conductor: conductor.clone(),
         public_url: config.api.public_url.clone(),
+        max_limit: config.api.max_limit,
         auth,
     });
     tracing::info!(%addr, backend = store.backend(), conductor = conductor.name(), "serving");

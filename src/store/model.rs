@@ -69,6 +69,8 @@ pub struct Node {
     pub disable_power_off: bool,
     pub chassis_uuid: Option<String>,
     pub console_enabled: bool,
+    /// Why Ironic would have put the node in maintenance by itself ("power failure", …).
+    pub fault: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
     pub provision_updated_at: Option<DateTime<Utc>>,
@@ -132,6 +134,7 @@ impl Node {
             disable_power_off: false,
             chassis_uuid: None,
             console_enabled: false,
+            fault: None,
             created_at: Utc::now(),
             updated_at: None,
             provision_updated_at: None,

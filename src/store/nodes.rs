@@ -67,12 +67,13 @@ pub const NODES: Table = Table {
         opt("provision_updated_at", Time),
         opt("inspection_started_at", Time),
         opt("inspection_finished_at", Time),
+        opt("fault", Text),
     ],
 };
 
 /// The columns `save_node` writes, in bind order: all but `uuid` (the key), `reservation`
 /// (only reserve/release touch it) and `created_at`. [`bind_writable`] binds them.
-const WRITABLE: [&str; 52] = [
+const WRITABLE: [&str; 53] = [
     "name",
     "driver",
     "driver_info",
@@ -121,6 +122,7 @@ const WRITABLE: [&str; 52] = [
     "disable_power_off",
     "chassis_uuid",
     "console_enabled",
+    "fault",
     "updated_at",
     "provision_updated_at",
     "inspection_started_at",
@@ -201,6 +203,7 @@ macro_rules! bind_writable {
             .bind($n.disable_power_off)
             .bind(&$n.chassis_uuid)
             .bind($n.console_enabled)
+            .bind(&$n.fault)
             .bind($n.updated_at)
             .bind($n.provision_updated_at)
             .bind($n.inspection_started_at)

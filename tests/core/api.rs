@@ -295,7 +295,7 @@ async fn api_bad_input_gets_ironic_shaped_4xx() {
             "/v1/nodes?marker=nope".into(),
             Value::Null,
             400,
-            "Marker nope could not be found",
+            "Expected UUID for marker: nope",
         ),
         (
             "GET",
@@ -833,6 +833,7 @@ async fn api_cancelled_requests_leave_no_lock() {
     let router = ironcast::api::app(ironcast::api::AppState {
         conductor: api.conductor.clone(),
         public_url: String::new(),
+        max_limit: 1000,
         auth: None,
     });
     let provision = |target: &str| json!({ "target": target });

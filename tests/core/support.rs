@@ -31,6 +31,11 @@ pub struct Api {
 }
 
 pub async fn api_with(settings: Settings) -> Api {
+    api_paged(settings, 1000).await
+}
+
+/// An API whose list pages hold at most `max_limit` items (`[api] max_limit`).
+pub async fn api_paged(settings: Settings, max_limit: usize) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let store = Store::connect(&url, 8).await.unwrap();
@@ -41,6 +46,7 @@ pub async fn api_with(settings: Settings) -> Api {
     let router = app(AppState {
         conductor: conductor.clone(),
         public_url: String::new(),
+        max_limit,
         auth: None,
     });
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });

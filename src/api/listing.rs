@@ -1,0 +1,205 @@
+//! Ironic's list query parameters, shared by every collection: `limit` (capped by
+//! `[api] max_limit`), `marker`, `sort_key`, `sort_dir`, unknown-parameter refusal, and the
+//! `next` link, which carries every parameter of the request. Parsing only: the store's
+//! `ListQuery` filters, sorts and pages in SQL (see `store::list`).
+//!
+//! A collection handler: `reject_unknown` with its own filters, `page_query` for the page,
+//! push its `Filter`s and projected `columns`, call the store, then `page_json`.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+
+use super::error::{ApiError, ApiResult};
+use crate::store::{ListQuery, Page};
+
+/// Parameters every list accepts.
+pub const PAGING: &[&str] = &[
+    "limit", "marker", "sort_key", "sort_dir", "fields", "detail",
+];
+
+/// 400 naming every query parameter that is neither in [`PAGING`] nor in `filters`, as Ironic
+/// ("Unexpected arguments: a, b").
+pub fn reject_unknown(q: &HashMap<String, String>, filters: &[&str]) -> ApiResult<()> {
+    let mut bad: Vec<&str> = q
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !PAGING.contains(k) && !filters.contains(k))
+        .collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    bad.sort_unstable();
+    Err(ApiError::bad_request(format!(
+        "Unexpected arguments: {}",
+        bad.join(", ")
+    )))
+}
+
+/// `limit` as Ironic reads it: absent → `max_limit`; not an integer or not positive → 400;
+/// larger than `max_limit` → `max_limit`.
+pub fn limit(q: &HashMap<String, String>, max_limit: usize) -> ApiResult<usize> {
+    let Some(raw) = q.get("limit") else {
+        return Ok(max_limit);
+    };
+    let n: i64 = raw.trim().parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "Expected an integer for limit: {raw} (a positive number of items per page)"
+        ))
+    })?;
+    if n <= 0 {
+        return Err(ApiError::bad_request("Limit must be positive"));
+    }
+    Ok((n as usize).min(max_limit))
+}
+
+/// The page part of a list: limit, marker (a UUID), sort key and direction; no filters yet.
+/// An unknown sort key is refused by the store, which knows the columns.
+pub fn page_query(q: &HashMap<String, String>, max_limit: usize) -> ApiResult<ListQuery> {
+    let marker = match q.get("marker") {
+        None => None,
+        Some(m) if uuid::Uuid::parse_str(m).is_ok() => Some(m.to_ascii_lowercase()),
+        Some(m) => {
+            return Err(ApiError::bad_request(format!(
+                "Expected UUID for marker: {m} (the uuid of the last item of the previous page)"
+            )))
+        }
+    };
+    let desc = match q.get("sort_dir").map(String::as_str) {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "Invalid sort direction: {other}. Acceptable values are 'asc' or 'desc'"
+            )))
+        }
+    };
+    Ok(ListQuery {
+        sort_key: q.get("sort_key").cloned(),
+        desc,
+        marker,
+        limit: limit(q, max_limit)?,
+        ..ListQuery::default()
+    })
+}
+
+/// The link to the page after `marker`: `{base}/v1/{path}?` every parameter of the request
+/// but `limit` and `marker` (by name, URL-encoded), then `limit` and `marker`.
+pub fn next_link(
+    base: &str,
+    path: &str,
+    q: &HashMap<String, String>,
+    limit: usize,
+    marker: &str,
+) -> String {
+    let mut keys: Vec<&String> = q
+        .keys()
+        .filter(|k| *k != "limit" && *k != "marker")
+        .collect();
+    keys.sort();
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    for k in keys {
+        query.append_pair(k, &q[k]);
+    }
+    query.append_pair("limit", &limit.to_string());
+    query.append_pair("marker", marker);
+    format!("{base}/v1/{path}?{}", query.finish())
+}
+
+/// `{key: [docs…]}` plus `next` when more rows follow, after the last row's `uuid`.
+pub fn page_json<T>(
+    key: &str,
+    page: &Page<T>,
+    docs: Vec<Value>,
+    uuid: impl Fn(&T) -> &str,
+    next: impl FnOnce(&str) -> String,
+) -> Value {
+    let mut out = json!({ key: docs });
+    if page.more {
+        if let Some(last) = page.rows.last() {
+            out["next"] = json!(next(uuid(last)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn limit_as_ironic_reads_it() {
+        assert_eq!(limit(&q(&[]), 1000).unwrap(), 1000);
+        assert_eq!(limit(&q(&[("limit", "5")]), 1000).unwrap(), 5);
+        assert_eq!(limit(&q(&[("limit", "5000")]), 1000).unwrap(), 1000);
+        assert_eq!(
+            limit(&q(&[("limit", "0")]), 1000).unwrap_err().message,
+            "Limit must be positive"
+        );
+        assert!(limit(&q(&[("limit", "-3")]), 1000).is_err());
+        assert!(limit(&q(&[("limit", "ten")]), 1000)
+            .unwrap_err()
+            .message
+            .contains("Expected an integer for limit: ten"));
+    }
+
+    #[test]
+    fn unknown_parameters_are_named() {
+        let err = reject_unknown(
+            &q(&[("limit", "1"), ("zeta", "1"), ("alpha", "2")]),
+            &["driver"],
+        )
+        .unwrap_err();
+        assert_eq!(err.message, "Unexpected arguments: alpha, zeta");
+        assert!(reject_unknown(&q(&[("driver", "x"), ("fields", "uuid")]), &["driver"]).is_ok());
+    }
+
+    #[test]
+    fn next_carries_every_parameter_but_the_page() {
+        let link = next_link(
+            "http://h",
+            "nodes",
+            &q(&[
+                ("provision_state", "clean wait"),
+                ("limit", "7"),
+                ("marker", "old"),
+                ("sort_key", "name"),
+                ("driver", "fake-hardware"),
+            ]),
+            5,
+            "m-1",
+        );
+        assert_eq!(
+            link,
+            "http://h/v1/nodes?driver=fake-hardware&provision_state=clean+wait&sort_key=name\
+             &limit=5&marker=m-1"
+        );
+    }
+
+    #[test]
+    fn markers_must_be_uuids() {
+        let err = page_query(&q(&[("marker", "node-7")]), 10).unwrap_err();
+        assert!(err.message.starts_with("Expected UUID for marker: node-7"));
+        let ok = page_query(
+            &q(&[
+                ("marker", "6DCA9D5D-1B1B-4EA7-BF9A-E2CAB6289D16"),
+                ("sort_dir", "desc"),
+            ]),
+            10,
+        )
+        .unwrap();
+        assert_eq!(
+            ok.marker.as_deref(),
+            Some("6dca9d5d-1b1b-4ea7-bf9a-e2cab6289d16")
+        );
+        assert!(ok.desc);
+        assert!(page_query(&q(&[("sort_dir", "up")]), 10).is_err());
+    }
+}
