@@ -906,7 +906,13 @@ fn agent_executes_write_command_with_checksum_file() {
         checksum: Some(ChecksumSpec::FileUrl(format!("{base}/img/SHA256SUMS"))),
         root_device: Some(target.display().to_string()),
     };
-    let report = ironcast::agent::execute(&cmd, &[dir.path().to_path_buf()], |_| {}).unwrap();
+    // The disk is a file here: allowed explicitly (the agent's default is block devices).
+    let options = WriteOptions {
+        allow: vec![dir.path().to_path_buf()],
+        allow_file: true,
+        ..WriteOptions::default()
+    };
+    let report = ironcast::agent::execute_with(&cmd, options.clone(), |_| {}).unwrap();
     assert!(report.digest.is_some());
     assert_same(
         &std::fs::read(&target).unwrap(),
@@ -914,7 +920,7 @@ fn agent_executes_write_command_with_checksum_file() {
         "agent",
     );
     cmd.image_url = format!("{base}/img/unlisted.raw.gz");
-    let err = ironcast::agent::execute(&cmd, &[], |_| {}).unwrap_err();
+    let err = ironcast::agent::execute_with(&cmd, options, |_| {}).unwrap_err();
     assert!(
         err.to_string().contains("no line for \"unlisted.raw.gz\""),
         "{err}"
