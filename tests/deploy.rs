@@ -4,6 +4,8 @@
 
 mod common;
 
+#[path = "deploy/direct_fake.rs"]
+mod direct_fake;
 #[path = "deploy/support.rs"]
 mod support;
 #[path = "deploy/sushy_fake.rs"]

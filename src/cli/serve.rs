@@ -136,6 +136,9 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
         config.ramdisk_policy(),
     );
     services.direct = config.direct_policy();
+    services.config_drives = Some(Arc::new(crate::configdrive::ConfigDriveDir::new(
+        config.conductor.state_dir.join("configdrive"),
+    )));
     let conductor =
         Conductor::with_services(store.clone(), Settings::from_config(config), services);
     let failed = conductor

@@ -47,7 +47,7 @@ mod sink;
 mod source;
 
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -292,6 +292,29 @@ pub fn info(source: &Source) -> Result<ImageInfo, WriteError> {
         virtual_size,
         source_len: p.source_len,
     })
+}
+
+/// The virtual disk size of an image file when its first bytes tell it: a qcow2's header
+/// size, an uncompressed raw file's length; `None` for a compressed image (telling would mean
+/// decompressing it). Cheap enough to run before a deploy boots anything. Blocking.
+pub fn virtual_size_of_file(path: &Path) -> Result<Option<u64>, WriteError> {
+    let what = || path.display().to_string();
+    let file = std::fs::File::open(path).map_err(io_err(format!("opening {}", what())))?;
+    let len = file
+        .metadata()
+        .map_err(io_err(format!("reading {}", what())))?
+        .len();
+    let mut head = Vec::with_capacity(qcow2::Header::MIN_LEN);
+    file.take(qcow2::Header::MIN_LEN as u64)
+        .read_to_end(&mut head)
+        .map_err(io_err(format!("reading the start of {}", what())))?;
+    if decompress::sniff(&head)? != Compression::None {
+        return Ok(None);
+    }
+    if head.starts_with(qcow2::MAGIC) {
+        return Ok(Some(qcow2::Header::parse(&head)?.size));
+    }
+    Ok(Some(len))
 }
 
 /// Writes an image to a block device or file; see the module docs for the guarantees.
