@@ -16,6 +16,7 @@ mod image;
 mod iso;
 mod node;
 mod port;
+mod private;
 mod ramdisk;
 mod serve;
 
