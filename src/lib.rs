@@ -18,6 +18,7 @@ pub mod iso;
 pub mod listen;
 pub mod netboot;
 pub mod overlay;
+pub mod ramdisk;
 pub mod redfish;
 pub mod store;
 pub mod writer;

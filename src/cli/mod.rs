@@ -1,5 +1,5 @@
 //! The `ironcast` command line: the server (`serve`), the operator CLI over the API, and local
-//! tools (`iso`, `image`, `cache`, `bmc-sim`, `demo`).
+//! tools (`iso`, `ramdisk`, `image`, `cache`, `bmc-sim`, `demo`).
 //!
 //! `main` → [`run`] → `Result<ExitCode>`; the error chain is printed once, here, and a broken
 //! pipe (output piped into `head`) counts as success.
@@ -16,6 +16,7 @@ mod image;
 mod iso;
 mod node;
 mod port;
+mod ramdisk;
 mod serve;
 
 #[derive(Debug, Parser)]
@@ -42,6 +43,9 @@ enum Command {
     /// Inspect and remaster boot ISOs.
     #[command(subcommand)]
     Iso(iso::IsoCmd),
+    /// Build the agent ramdisk (ISO, kernel + initramfs).
+    #[command(subcommand)]
+    Ramdisk(ramdisk::RamdiskCmd),
     /// Write and inspect disk images.
     #[command(subcommand)]
     Image(image::ImageCmd),
@@ -80,6 +84,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Node(cmd) => node::run(cmd).await,
         Command::Port(cmd) => port::run(cmd).await,
         Command::Iso(cmd) => iso::run(cmd).await,
+        Command::Ramdisk(cmd) => ramdisk::run(cmd).await,
         Command::Image(cmd) => image::run(cmd).await,
         Command::Cache(cmd) => cache::run(cmd).await,
         Command::BmcSim(args) => bmc_sim::run(args).await,
