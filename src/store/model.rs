@@ -182,6 +182,9 @@ pub struct ConductorRow {
     pub online: bool,
     pub created_at: DateTime<Utc>,
     pub heartbeat_at: DateTime<Utc>,
+    /// The host and process id of the process that last registered under this name.
+    pub host: Option<String>,
+    pub pid: Option<i64>,
 }
 
 /// A chassis: a group of nodes with a description.

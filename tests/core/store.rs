@@ -17,7 +17,7 @@ async fn sqlite_store() -> (Store, tempfile::TempDir) {
 }
 
 /// A fresh PostgreSQL database for one test, or None (skip) outside CI without one.
-async fn postgres_store() -> Option<(Store, String)> {
+pub(crate) async fn postgres_store() -> Option<(Store, String)> {
     let base = crate::common::postgres_url()?;
     let db = format!("ironcast_t_{}", uuid::Uuid::new_v4().simple());
     let admin = sqlx::PgPool::connect(&base)
@@ -33,7 +33,7 @@ async fn postgres_store() -> Option<(Store, String)> {
     Some((Store::connect(&url, 8).await.unwrap(), db))
 }
 
-async fn drop_postgres(store: Store, db: String) {
+pub(crate) async fn drop_postgres(store: Store, db: String) {
     store.close().await;
     let base = crate::common::postgres_url().unwrap();
     let admin = sqlx::PgPool::connect(&base).await.unwrap();

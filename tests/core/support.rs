@@ -15,6 +15,7 @@ pub fn settings(name: &str) -> Settings {
         lock_wait_ms: 500,
         deploy_timeout_s: 60,
         heartbeat_interval_s: 10,
+        heartbeat_timeout_s: 60,
         fake_deploy_delay_ms: 10,
         fake_undeploy_delay_ms: 0,
         fake_power_delay_ms: 0,
