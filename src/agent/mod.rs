@@ -145,10 +145,25 @@ fn fetch_text(url: &str) -> Result<String, String> {
     .map_err(|_| "the fetch thread panicked".to_string())?
 }
 
-/// Runs a write command: picks the root disk, resolves the checksum, writes. Blocking.
+/// Runs a write command: picks the root disk, resolves the checksum, writes a block device
+/// under `allow` (empty: any). Blocking.
 pub fn execute(
     cmd: &WriteCommand,
     allow: &[PathBuf],
+    progress: impl Fn(writer::Progress),
+) -> Result<WriteReport, AgentError> {
+    let options = WriteOptions {
+        allow: allow.to_vec(),
+        ..WriteOptions::default()
+    };
+    execute_with(cmd, options, progress)
+}
+
+/// [`execute`] with the writer's options given whole (e.g. `allow_file` for a test's disk
+/// file).
+pub fn execute_with(
+    cmd: &WriteCommand,
+    options: WriteOptions,
     progress: impl Fn(writer::Progress),
 ) -> Result<WriteReport, AgentError> {
     let dest =
@@ -160,10 +175,7 @@ pub fn execute(
             dest: Path::new(&dest).to_path_buf(),
             checksum,
             format: Format::Auto,
-            options: WriteOptions {
-                allow: allow.to_vec(),
-                ..WriteOptions::default()
-            },
+            options,
         },
         progress,
     )?)
