@@ -125,6 +125,7 @@ pub struct ConductorConfig {
     pub state_dir: PathBuf,
     pub name: String,
     pub heartbeat_interval_s: u64,
+    pub heartbeat_timeout_s: u64,
     pub lock_wait_ms: u64,
     pub deploy_timeout_s: u64,
     pub fake_deploy_delay_ms: u64,
@@ -278,6 +279,12 @@ impl Config {
                 "conductor.heartbeat_interval_s must be at least 1".into(),
             ));
         }
+        if self.conductor.heartbeat_timeout_s < 2 * self.conductor.heartbeat_interval_s {
+            return Err(ConfigError::Invalid(format!(
+                "conductor.heartbeat_timeout_s ({}) must be at least twice heartbeat_interval_s ({}), or a live conductor looks dead after one late heartbeat",
+                self.conductor.heartbeat_timeout_s, self.conductor.heartbeat_interval_s
+            )));
+        }
         if self.direct.progress_interval_s == 0 {
             return Err(ConfigError::Invalid(
                 "direct.progress_interval_s must be at least 1".into(),
@@ -394,15 +401,13 @@ impl Config {
     }
 
     /// The conductor's name: configured, else the hostname, else "ironcast".
+    /// `[conductor] name`, or when empty a name unique to this process (host name plus a
+    /// random suffix): call once per process.
     pub fn conductor_name(&self) -> String {
         if !self.conductor.name.is_empty() {
             return self.conductor.name.clone();
         }
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "ironcast".to_string())
+        crate::conductor::identity::unique_name()
     }
 }
 

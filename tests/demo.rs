@@ -100,7 +100,8 @@ fn ironcast_demo_deploys_both_paths_each_bmc_boots_its_own_args_and_agents_write
     for i in [1, 3] {
         let r = row(i);
         assert!(
-            r.contains("write image: done, checksum verified") && r.contains("booted from its disk"),
+            r.contains("write image: done, checksum verified")
+                && r.contains("booted from its disk"),
             "{r}"
         );
     }

@@ -210,8 +210,30 @@ impl RamdiskDeploy {
         run_step(name, limit, call).await
     }
 
-    /// The steps after the lease, so that one place undoes them on failure.
-    async fn boot_from_iso(
+    /// Eject whatever the BMC has, then insert `url`.
+    async fn insert_iso(
+        &self,
+        ports: &Ports,
+        url: &str,
+        auth: Option<&MediaAuth>,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        let vmedia = ports
+            .vmedia
+            .as_ref()
+            .ok_or_else(|| missing_port("virtual media"))?;
+        let bmc = self.policy.bmc_timeout;
+        self.step("eject", bmc, vmedia.eject_all()).await?;
+        events.step("eject", "virtual media ejected").await;
+        self.step("insert", bmc, vmedia.insert_cd(url, auth))
+            .await?;
+        events.step("insert", "boot ISO inserted").await;
+        Ok(())
+    }
+
+    /// Remaster (when there are kernel args) and publish the leased ISO; records the
+    /// publication before returning its URL and credentials.
+    async fn publish_iso(
         &self,
         node: &NodeView,
         ports: &Ports,
@@ -219,7 +241,7 @@ impl RamdiskDeploy {
         image: &LeasedImage,
         publication: &mut Option<Publication>,
         events: &dyn DeployEvents,
-    ) -> Result<(), DeployError> {
+    ) -> Result<(String, Option<MediaAuth>), DeployError> {
         let args = &plan.kernel_args;
         let artifact = if args.is_empty() {
             events
@@ -265,17 +287,24 @@ impl RamdiskDeploy {
         events.step("publish", &published.url).await;
         let (url, auth) = (published.url.clone(), published.auth.clone());
         *publication = Some(published);
+        Ok((url, auth))
+    }
 
-        let vmedia = ports
-            .vmedia
-            .as_ref()
-            .ok_or_else(|| missing_port("virtual media"))?;
-        let bmc = self.policy.bmc_timeout;
-        self.step("eject", bmc, vmedia.eject_all()).await?;
-        events.step("eject", "virtual media ejected").await;
-        self.step("insert", bmc, vmedia.insert_cd(&url, auth.as_ref()))
+    /// The steps after the lease, so that one place undoes them on failure.
+    async fn boot_from_iso(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        plan: &RamdiskPlan,
+        image: &LeasedImage,
+        publication: &mut Option<Publication>,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        let (url, auth) = self
+            .publish_iso(node, ports, plan, image, publication, events)
             .await?;
-        events.step("insert", "boot ISO inserted").await;
+        self.insert_iso(ports, &url, auth.as_ref(), events).await?;
+        let bmc = self.policy.bmc_timeout;
         self.step(
             "set boot device",
             bmc,
@@ -459,6 +488,56 @@ impl DeployDriver for RamdiskDeploy {
         events.save_internal(PUBLICATION_URL_KEY, Value::Null).await;
         events
             .step("revoke", "one-shot publication revoked: the node booted")
+            .await;
+        Ok(())
+    }
+
+    /// Serves the node's ISO from this conductor: lease it in our cache, remaster, publish,
+    /// then eject and insert the new URL. Nothing is powered or rebooted: the running node keeps
+    /// reading its CD, now from us. The old publication and lease lived in the dead conductor's
+    /// cache and image server, which died with it; their records are replaced.
+    async fn take_over(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        if str_field(&node.driver_internal_info, PUBLICATION_KEY).is_none() {
+            // Nothing served (a one-shot ISO already revoked): nothing to take over.
+            return Ok(());
+        }
+        let plan = self.plan(node)?;
+        let images = ports
+            .images
+            .as_ref()
+            .ok_or_else(|| missing_port("image cache"))?;
+        let image = self
+            .step(
+                "cache image",
+                self.policy.image_timeout,
+                images.acquire(&plan.image, &node.uuid),
+            )
+            .await?;
+        events
+            .save_internal(LEASE_KEY, Value::String(image.lease.clone()))
+            .await;
+        let mut publication = None;
+        let served = async {
+            let (url, auth) = self
+                .publish_iso(node, ports, &plan, &image, &mut publication, events)
+                .await?;
+            self.insert_iso(ports, &url, auth.as_ref(), events).await
+        }
+        .await;
+        if let Err(err) = served {
+            let id = publication.as_ref().map(|p| p.id.as_str());
+            let _ = self
+                .release_local(&node.uuid, ports, id, Some(&image.lease), events)
+                .await;
+            return Err(err);
+        }
+        events
+            .step("take over", "the ISO is served by this conductor now")
             .await;
         Ok(())
     }

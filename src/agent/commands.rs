@@ -32,6 +32,19 @@ impl CommandError {
 pub struct Limits {
     /// Devices (or files) commands may write must lie under these paths; empty: any.
     pub allow: Vec<PathBuf>,
+    /// Also write regular files (a test's disk file); off: block devices only.
+    pub allow_file: bool,
+}
+
+impl Limits {
+    /// The writer's options for these limits.
+    pub fn write_options(&self) -> crate::writer::WriteOptions {
+        crate::writer::WriteOptions {
+            allow: self.allow.clone(),
+            allow_file: self.allow_file,
+            ..crate::writer::WriteOptions::default()
+        }
+    }
 }
 
 /// Runs `command` (not `power_off` / `reboot`, which the runtime handles after reporting).
@@ -72,7 +85,7 @@ fn write_image(
         ));
     }
     let dest = write::root_device(cmd).map_err(agent_error)?;
-    let report = write::execute_on(cmd, &dest, &limits.allow, |p| {
+    let report = write::execute_on(cmd, &dest, limits.write_options(), |p| {
         progress(match p.source_len {
             Some(total) => AgentProgress {
                 done_bytes: p.source_read,

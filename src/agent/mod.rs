@@ -29,6 +29,6 @@ pub mod token;
 pub mod write;
 
 pub use write::{
-    checksum_from_file, execute, execute_on, list_disks, pick_root_device, resolve_checksum,
-    root_device, AgentError, DiskInfo,
+    checksum_from_file, execute, execute_on, execute_with, list_disks, pick_root_device,
+    resolve_checksum, root_device, AgentError, DiskInfo,
 };

@@ -96,7 +96,9 @@ pub async fn run(
     loop {
         let inventory = if send_inventory {
             let m = machine.clone();
-            tokio::task::spawn_blocking(move || m.inventory()).await.ok()
+            tokio::task::spawn_blocking(move || m.inventory())
+                .await
+                .ok()
         } else {
             None
         };

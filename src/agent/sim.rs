@@ -152,8 +152,11 @@ impl Machine for SimMachine {
             AgentCommand::WriteImage(cmd) => {
                 let expected = super::resolve_checksum(cmd)
                     .map_err(|e| CommandError::new(PortErrorKind::InvalidInput, e.to_string()))?;
-                let (bytes, digest) =
-                    self.fetch(&cmd.image_url, expected.as_ref().map(|c| c.algorithm), progress)?;
+                let (bytes, digest) = self.fetch(
+                    &cmd.image_url,
+                    expected.as_ref().map(|c| c.algorithm),
+                    progress,
+                )?;
                 if let (Some(want), Some(got)) = (&expected, &digest) {
                     if !want.hex.eq_ignore_ascii_case(got) {
                         return Err(CommandError::new(

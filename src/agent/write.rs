@@ -150,20 +150,35 @@ pub fn root_device(cmd: &WriteCommand) -> Result<PathBuf, AgentError> {
     pick_root_device(cmd.root_device.as_deref(), &list_disks()).ok_or(AgentError::NoDisk)
 }
 
-/// Runs a write command: picks the root disk, resolves the checksum, writes. Blocking.
+/// Runs a write command: picks the root disk, resolves the checksum, writes a block device
+/// under `allow` (empty: any). Blocking.
 pub fn execute(
     cmd: &WriteCommand,
     allow: &[PathBuf],
     progress: impl Fn(writer::Progress),
 ) -> Result<WriteReport, AgentError> {
-    execute_on(cmd, &root_device(cmd)?, allow, progress)
+    let options = WriteOptions {
+        allow: allow.to_vec(),
+        ..WriteOptions::default()
+    };
+    execute_with(cmd, options, progress)
+}
+
+/// [`execute`] with the writer's options given whole (e.g. `allow_file` for a test's disk
+/// file).
+pub fn execute_with(
+    cmd: &WriteCommand,
+    options: WriteOptions,
+    progress: impl Fn(writer::Progress),
+) -> Result<WriteReport, AgentError> {
+    execute_on(cmd, &root_device(cmd)?, options, progress)
 }
 
 /// Runs a write command onto `dest`. Blocking.
 pub fn execute_on(
     cmd: &WriteCommand,
     dest: &Path,
-    allow: &[PathBuf],
+    options: WriteOptions,
     progress: impl Fn(writer::Progress),
 ) -> Result<WriteReport, AgentError> {
     let checksum = resolve_checksum(cmd)?;
@@ -173,10 +188,7 @@ pub fn execute_on(
             dest: dest.to_path_buf(),
             checksum,
             format: Format::Auto,
-            options: WriteOptions {
-                allow: allow.to_vec(),
-                ..WriteOptions::default()
-            },
+            options,
         },
         progress,
     )?)

@@ -109,13 +109,12 @@ async fn create(
 /// A node's chassis must exist: Ironic answers 400 with the chassis's not-found message.
 async fn check_chassis(state: &AppState, chassis: Option<&str>) -> ApiResult<()> {
     if let Some(uuid) = chassis {
-        state.conductor.store().chassis(uuid).await.map_err(|e| {
-            let mut err = ApiError::from(e);
-            if err.status == StatusCode::NOT_FOUND {
-                err.status = StatusCode::BAD_REQUEST;
-            }
-            err
-        })?;
+        state
+            .conductor
+            .store()
+            .chassis(uuid)
+            .await
+            .map_err(super::resource::missing_is_bad_request)?;
     }
     Ok(())
 }
@@ -127,7 +126,8 @@ async fn show(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let fields = parse_fields(&q, ctx.version)?;
-    let node = state.conductor.store().node(&ident).await?;
+    let ident = super::resource::strip_json(&ident, ctx.version);
+    let node = state.conductor.store().node(ident).await?;
     Ok(Json(node_json::render(
         &node,
         fields.as_deref(),
@@ -149,9 +149,10 @@ async fn update(
         let uuid = op.value.as_ref().and_then(Value::as_str);
         check_chassis(&state, uuid).await?;
     }
+    let ident = super::resource::strip_json(&ident, ctx.version);
     let node = state
         .conductor
-        .update_node(&ident, move |node| {
+        .update_node(ident, move |node| {
             let before = node_json::writable_doc(node);
             let mut doc = before.clone();
             patch::apply(&mut doc, &ops).map_err(ConductorError::Invalid)?;
@@ -173,8 +174,13 @@ async fn update(
     )))
 }
 
-async fn remove(State(state): State<AppState>, Path(ident): Path<String>) -> ApiResult<StatusCode> {
-    state.conductor.delete_node(&ident).await?;
+async fn remove(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(ident): Path<String>,
+) -> ApiResult<StatusCode> {
+    let ident = super::resource::strip_json(&ident, ctx.version);
+    state.conductor.delete_node(ident).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -37,6 +37,9 @@ pub struct AgentArgs {
     /// Only write to devices or files under this path (repeatable); none given: any disk.
     #[arg(long = "allow", value_name = "PATH")]
     allow: Vec<PathBuf>,
+    /// Also write regular files (e.g. a test's disk image); off: block devices only.
+    #[arg(long)]
+    allow_file: bool,
     /// Report power_off and reboot but leave the machine running, and exit.
     #[arg(long, env = "IRONCAST_AGENT_NO_ACT")]
     no_act: bool,
@@ -69,7 +72,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
         ..Options::default()
     };
     let machine = Arc::new(LocalMachine {
-        limits: Limits { allow: args.allow },
+        limits: Limits {
+            allow: args.allow,
+            allow_file: args.allow_file,
+        },
         no_act: args.no_act,
     });
     let action = runtime::run(client, machine, options).await?;

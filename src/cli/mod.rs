@@ -17,6 +17,7 @@ mod image;
 mod iso;
 mod node;
 mod port;
+mod private;
 mod ramdisk;
 pub mod serve;
 

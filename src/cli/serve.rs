@@ -105,13 +105,14 @@ impl Running {
 /// Starts everything `serve` runs, in start order (see the module docs), on `config`.
 pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     let auth = auth_for(config)?;
-    std::fs::create_dir_all(&config.conductor.state_dir).with_context(|| {
+    super::private::private_dir(&config.conductor.state_dir).with_context(|| {
         format!(
-            "cannot create state directory {} (set [conductor] state_dir or IRONCAST_CONDUCTOR__STATE_DIR)",
+            "cannot prepare state directory {} (set [conductor] state_dir or IRONCAST_CONDUCTOR__STATE_DIR)",
             config.conductor.state_dir.display()
         )
     })?;
     let url = config.database_url();
+    super::private::private_sqlite(&url)?;
     let store = Store::connect(&url, config.database.max_connections)
         .await
         .with_context(|| format!("cannot open the database ({})", redact(&url)))?;

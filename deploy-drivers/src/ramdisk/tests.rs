@@ -329,3 +329,53 @@ async fn one_shot_waits_for_the_call_back_then_revokes_the_publication() {
         .to_string()
         .contains("use true or false"));
 }
+
+/// Taking over a deployed node re-publishes its ISO from this conductor's own resources and
+/// re-inserts it, without touching power or the boot device; a node serving nothing (one-shot,
+/// already revoked) needs nothing; a failure undoes what the take-over made.
+#[tokio::test]
+async fn take_over_republishes_and_reinserts_without_rebooting() {
+    let mut n = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum(),
+                           "kernel_append_params": "console=ttyS0"}));
+    n.driver_internal_info =
+        json!({PUBLICATION_KEY: "pub-of-the-dead", LEASE_KEY: "lease-of-the-dead"})
+            .as_object()
+            .unwrap()
+            .clone();
+    let (ports, log) = self::ports(PowerState::On);
+    let events = Events::default();
+    driver().take_over(&n, &ports, &events).await.unwrap();
+    assert_eq!(
+        names(&log),
+        [
+            "images.acquire",
+            "remaster.remaster",
+            "publisher.publish",
+            "vmedia.eject_all",
+            "vmedia.insert_cd",
+        ]
+    );
+    assert_eq!(log.live(), ["lease-1", "pub-n1-boot", "remaster:n1"]);
+    let internal = events.internal.lock().unwrap().clone();
+    assert_eq!(internal[LEASE_KEY], "lease-1");
+    assert_eq!(internal[PUBLICATION_KEY], "pub-n1-boot");
+
+    let (ports, log) = self::ports(PowerState::On);
+    log.fail_on(
+        "vmedia.insert_cd",
+        PortError::new(PortErrorKind::Rejected, "refused by fake"),
+    );
+    let events = Events::default();
+    let err = driver().take_over(&n, &ports, &events).await.unwrap_err();
+    assert_eq!(err.step, "insert");
+    assert!(log.live().is_empty(), "{:?}", log.live());
+
+    let (ports, log) = self::ports(PowerState::On);
+    let mut revoked = n.clone();
+    revoked.driver_internal_info.clear();
+    driver()
+        .take_over(&revoked, &ports, &Events::default())
+        .await
+        .unwrap();
+    assert!(log.calls().is_empty());
+}

@@ -12,8 +12,8 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::{fetch, PowerEvent};
 use super::state::{Fleet, TaskEntry};
+use super::{fetch, PowerEvent};
 
 type St = State<Arc<Fleet>>;
 
@@ -499,6 +499,7 @@ async fn apply_reset(f: &Arc<Fleet>, id: &str, kind: &str) {
             s.boot_target = "None";
         }
         s.booted_from = Some(from);
+        s.boots += 1;
         s.booted = None;
         s.booted_entries.clear();
         s.boot_error = None;
@@ -539,7 +540,10 @@ async fn apply_reset(f: &Arc<Fleet>, id: &str, kind: &str) {
         },
         Err(_) => return,
     };
-    tell(PowerEvent::Booted { from: "Cd", cmdline });
+    tell(PowerEvent::Booted {
+        from: "Cd",
+        cmdline,
+    });
 }
 
 fn slot_owner(f: &Fleet, kind: &str, id: &str) -> Option<Response> {
