@@ -44,7 +44,8 @@ fn results(log: &str) -> BTreeMap<String, String> {
 }
 
 fn expected() -> Vec<String> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/expected-pass.txt");
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/conformance/expected-pass.txt");
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
         .lines()
@@ -72,14 +73,27 @@ fn tempest_admin_api_suite_passes_the_expected_tests() {
     let log = std::fs::read_to_string(work.join("run.log"))
         .unwrap_or_else(|e| panic!("tempest left no run.log ({e}): {summary}"));
     let got = results(&log);
-    assert!(got.len() > 300, "tempest ran only {} tests: {summary}", got.len());
+    assert!(
+        got.len() > 300,
+        "tempest ran only {} tests: {summary}",
+        got.len()
+    );
     let missing: Vec<String> = expected()
         .into_iter()
         .filter(|t| got.get(t).map(String::as_str) != Some("ok"))
-        .map(|t| format!("{t}: {}", got.get(&t).map(String::as_str).unwrap_or("not run")))
+        .map(|t| {
+            format!(
+                "{t}: {}",
+                got.get(&t).map(String::as_str).unwrap_or("not run")
+            )
+        })
         .collect();
     let passed = got.values().filter(|o| *o == "ok").count();
-    eprintln!("tempest: {passed} of {} passed; {}", got.len(), summary.lines().last().unwrap_or(""));
+    eprintln!(
+        "tempest: {passed} of {} passed; {}",
+        got.len(),
+        summary.lines().last().unwrap_or("")
+    );
     assert!(
         missing.is_empty(),
         "{} expected tests did not pass (full log: {}):\n{}",

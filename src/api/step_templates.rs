@@ -86,11 +86,13 @@ fn routes(spec: &'static Spec) -> Router<AppState> {
     let detail = move |state: State<AppState>, ctx: Ctx, q: Query<HashMap<String, String>>| {
         listing(spec, state, ctx, q, true)
     };
-    let create = move |state: State<AppState>, ctx: Ctx, body: JsonBody| create(spec, state, ctx, body);
-    let show = move |state: State<AppState>,
-                     ctx: Ctx,
-                     path: Path<String>,
-                     q: Query<HashMap<String, String>>| show(spec, state, ctx, path, q);
+    let create =
+        move |state: State<AppState>, ctx: Ctx, body: JsonBody| create(spec, state, ctx, body);
+    let show =
+        move |state: State<AppState>,
+              ctx: Ctx,
+              path: Path<String>,
+              q: Query<HashMap<String, String>>| show(spec, state, ctx, path, q);
     let update = move |state: State<AppState>, ctx: Ctx, path: Path<String>, body: JsonBody| {
         update(spec, state, ctx, path, body)
     };
@@ -216,7 +218,9 @@ fn check_steps(spec: &Spec, v: &Value) -> ApiResult<Vec<Value>> {
             )));
         }
         seen.push((interface, name));
-        out.push(json!({"interface": interface, "step": name, "args": args, spec.order_key: order}));
+        out.push(
+            json!({"interface": interface, "step": name, "args": args, spec.order_key: order}),
+        );
     }
     Ok(out)
 }
@@ -328,7 +332,11 @@ async fn create(
             set_field(spec, &mut t, k, v)?;
         }
     }
-    let t = state.conductor.store().create_template(spec.kind, &t).await?;
+    let t = state
+        .conductor
+        .store()
+        .create_template(spec.kind, &t)
+        .await?;
     let location = format!("{}/v1/{}/{}", ctx.base, spec.collection, t.uuid);
     Ok(super::created(
         Value::Object(render(spec, &t, &ctx.base)),
