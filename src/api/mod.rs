@@ -10,6 +10,7 @@
 //! Non-goals (yet): allocations, volume, Metal3 manifests, /metrics.
 
 mod auth;
+mod auth_guard;
 mod body;
 mod chassis;
 pub mod error;
