@@ -9,6 +9,7 @@
 //! the recorded exchanges of Ironic 39.0.0 in shared/ironic-samples.
 //! Non-goals (yet): allocations, volume, Metal3 manifests, /metrics.
 
+mod agent;
 mod auth;
 mod auth_guard;
 mod body;
@@ -76,6 +77,8 @@ pub fn app(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::layer));
     let routed = Router::new()
         .merge(root::router())
+        .merge(agent::router())
+        .merge(nodes::heartbeat_router())
         .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
