@@ -162,7 +162,7 @@ async fn agent_process_inventories_writes_partitions_and_erases_a_disk() {
     let disk_s = disk.to_str().unwrap().to_string();
 
     let log = std::fs::File::create(d.join("agent.log")).unwrap();
-    let mut agent = Command::new(common::ironcast_bin())
+    let agent = Command::new(common::ironcast_bin())
         .args(["agent", "--cmdline-file", cmdline.to_str().unwrap()])
         .args(["--allow", d.to_str().unwrap(), "--allow-file", "--no-act"])
         .args(["--max-backoff-s", "1"])
