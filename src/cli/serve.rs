@@ -150,8 +150,12 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
         conductor_url: config.agent_conductor_url(addr),
         iso: config.agent.iso.clone(),
         poll_wait: std::time::Duration::from_secs(config.agent.poll_wait_s),
-        image_rebase: (!config.agent.image_server_url.is_empty())
-            .then(|| (images.server.base_url(), config.agent.image_server_url.clone())),
+        image_rebase: (!config.agent.image_server_url.is_empty()).then(|| {
+            (
+                images.server.base_url(),
+                config.agent.image_server_url.clone(),
+            )
+        }),
     }));
     let mut services = Services::new(
         Some(cache.images()),

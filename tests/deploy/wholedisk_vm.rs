@@ -56,15 +56,16 @@ fn deploy_whole_disk(mode: &str, qcow2: bool) {
             return;
         }
     }
-    let (Some((agent_iso, _, _)), Some((raw, qcow))) = (agent_ramdisk(), disk_image(MARKER))
-    else {
+    let (Some((agent_iso, _, _)), Some((raw, qcow))) = (agent_ramdisk(), disk_image(MARKER)) else {
         return;
     };
     let image = if qcow2 { qcow } else { raw };
     let dir = tempfile::tempdir().unwrap();
     let mac = "52:54:00:1c:0d:17";
-    let nic = format!("<interface type='user'><mac address='{mac}'/><model type='virtio'/></interface>");
-    let domain = define(dir.path(), mode, 512 << 20, &nic);
+    let nic =
+        format!("<interface type='user'><mac address='{mac}'/><model type='virtio'/></interface>");
+    // Sparse, and big enough for Ironic's rule that a root disk has at least 4 GiB.
+    let domain = define(dir.path(), mode, 5 << 30, &nic);
     let Some(sushy) = sushy_libvirt(dir.path(), &domain) else {
         return;
     };
@@ -131,6 +132,8 @@ fn deploy_whole_disk(mode: &str, qcow2: bool) {
         "--instance-info",
         &format,
     ]);
+    let info = &bm.show(&name)["instance_info"];
+    assert!(info["image_source"].is_string(), "node set lost: {info}");
     let config_drive = serde_json::json!({
         "meta_data": {"uuid": UUID, "hostname": name},
         "user_data": format!("#cloud-config\nhostname: {name}\n"),
@@ -160,7 +163,9 @@ fn deploy_whole_disk(mode: &str, qcow2: bool) {
         ],
         "deploy",
     );
-    let history = bm.ok(&["node", "history", "list", &name, "-f", "value", "-c", "Event"]);
+    let history = bm.ok(&[
+        "node", "history", "list", &name, "-f", "value", "-c", "Event",
+    ]);
     assert!(
         history.contains("write image: done, checksum verified"),
         "{history}"
@@ -169,9 +174,10 @@ fn deploy_whole_disk(mode: &str, qcow2: bool) {
     // Undeploy cleans the disk: its first MiB reads zero, and the node is available again.
     bm.ok(&["node", "undeploy", &name, "--wait", "900"]);
     assert_eq!(bm.show(&name)["provision_state"], "available");
-    let disk = std::fs::read(&domain.disk).unwrap();
+    let mut first = vec![0u8; 1 << 20];
+    std::io::Read::read_exact(&mut std::fs::File::open(&domain.disk).unwrap(), &mut first).unwrap();
     assert!(
-        disk[..1 << 20].iter().all(|&b| b == 0),
+        first.iter().all(|&b| b == 0),
         "the first MiB of the disk is not zero after undeploy"
     );
 }

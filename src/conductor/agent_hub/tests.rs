@@ -343,10 +343,17 @@ fn image_urls_are_rebased_for_agents_keeping_path_and_credentials() {
         })
     };
     let (from, to) = ("http://127.0.0.1:8081", "http://10.0.2.2:8081/");
-    let moved = rebase_urls(&write("http://bmc:pw@127.0.0.1:8081/tok/disk.raw"), from, to);
+    let moved = rebase_urls(
+        &write("http://bmc:pw@127.0.0.1:8081/tok/disk.raw"),
+        from,
+        to,
+    );
     assert_eq!(moved, write("http://bmc:pw@10.0.2.2:8081/tok/disk.raw"));
     // Another origin (another port, or an outside URL) is left alone.
-    for other in ["http://127.0.0.1:9999/x/disk.raw", "https://images.example/disk.qcow2"] {
+    for other in [
+        "http://127.0.0.1:9999/x/disk.raw",
+        "https://images.example/disk.qcow2",
+    ] {
         assert_eq!(rebase_urls(&write(other), from, to), write(other));
     }
     let drive = AgentCommand::WriteConfigDrive {
@@ -360,5 +367,8 @@ fn image_urls_are_rebased_for_agents_keeping_path_and_credentials() {
             url: "https://[fd00::1]:8443/t/configdrive.iso".into(),
         }
     );
-    assert_eq!(rebase_urls(&AgentCommand::Reboot, from, to), AgentCommand::Reboot);
+    assert_eq!(
+        rebase_urls(&AgentCommand::Reboot, from, to),
+        AgentCommand::Reboot
+    );
 }
