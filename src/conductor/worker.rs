@@ -163,7 +163,7 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
         {
             Ok(r) => r,
             Err(_) => Err(format!(
-                "{state} timed out after {} s (conductor.deploy_timeout_s)",
+                "{state} timed out after {} s ({TIMED_OUT_BY})",
                 timeout.as_secs()
             )),
         };
@@ -172,6 +172,13 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
             Ok(Some(n)) => n,
             _ => return,
         };
+        if state == ProvisionState::Deploying && timed_out(&outcome) {
+            abandon(conductor, lock, &node).await;
+            node = match conductor.store.node_by_uuid(&node.uuid).await {
+                Ok(Some(n)) => n,
+                _ => return,
+            };
+        }
         let target = node
             .target_provision_state
             .as_deref()
@@ -264,6 +271,32 @@ pub(crate) async fn booted(
         .booted(&node_view(node, &[]), &composed.ports, &events)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Names the outer timeout in the error of a deploy it cut short.
+const TIMED_OUT_BY: &str = "conductor.deploy_timeout_s";
+
+fn timed_out(outcome: &Result<Work, String>) -> bool {
+    matches!(outcome, Err(e) if e.ends_with(&format!("({TIMED_OUT_BY})")))
+}
+
+/// After the outer timeout dropped a deploy mid-step: the driver undoes what it recorded.
+async fn abandon(conductor: &Conductor, lock: &NodeLock, node: &Node) {
+    let Ok(composed) = compose(node, &conductor.settings, &conductor.services) else {
+        return;
+    };
+    let events = Events {
+        conductor,
+        lock,
+        phase: Phase::Deploy,
+    };
+    if let Err(e) = composed
+        .deploy
+        .abandon(&node_view(node, &[]), &composed.ports, &events)
+        .await
+    {
+        tracing::error!(node = %node.uuid, error = %e, "cannot undo a timed-out deploy");
+    }
 }
 
 /// Asks the node's deploy driver to serve the node from this conductor (its conductor died).
