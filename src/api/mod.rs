@@ -7,7 +7,7 @@
 //!
 //! Spec: Ironic API reference (nodes, ports, drivers, states) at microversions 1.1–1.95, and
 //! the recorded exchanges of Ironic 39.0.0 in shared/ironic-samples.
-//! Non-goals (yet): portgroups, allocations, volume, Metal3 manifests, /metrics.
+//! Non-goals (yet): portgroups, allocations, volume, Metal3 manifests.
 
 mod auth;
 mod body;
@@ -15,6 +15,7 @@ mod chassis;
 pub mod error;
 mod limits;
 mod listing;
+mod metrics;
 mod node_json;
 mod node_list;
 mod nodes;
@@ -69,6 +70,7 @@ pub fn app(state: AppState) -> Router {
         .merge(chassis::router())
         .merge(ports::router())
         .merge(root::drivers_router())
+        .merge(metrics::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::layer));
     Router::new()
         .merge(root::router())

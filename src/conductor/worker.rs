@@ -13,6 +13,7 @@ use deploy_drivers::{
 };
 use serde_json::{json, Value};
 
+use super::metrics::Metrics;
 use super::states::{self, Event, ProvisionState};
 use super::{compose, release, Conductor};
 use crate::store::{Node, NodeLock};
@@ -159,8 +160,16 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
             return;
         }
         let timeout = Duration::from_secs(conductor.settings.deploy_timeout_s);
-        let outcome = match tokio::time::timeout(timeout, work(conductor, lock, &node, state)).await
-        {
+        let run = tokio::time::timeout(timeout, work(conductor, lock, &node, state));
+        let outcome = tokio::select! {
+            r = run => r,
+            () = lock.lost() => {
+                // Another conductor took the node over (it thought us dead): stop at once.
+                tracing::warn!(node = %node.uuid, %state, "node lock lost to a takeover: work stopped");
+                return;
+            }
+        };
+        let outcome = match outcome {
             Ok(r) => r,
             Err(_) => Err(format!(
                 "{state} timed out after {} s ({TIMED_OUT_BY})",
@@ -206,6 +215,12 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
         };
         if event == Event::Fail {
             node.last_error = Some(message.clone());
+        }
+        let m = &conductor.metrics;
+        match (to, event) {
+            (ProvisionState::Active, _) => Metrics::bump(&m.deploys_succeeded),
+            (ProvisionState::DeployFailed, _) => Metrics::bump(&m.deploys_failed),
+            _ => {}
         }
         node.provision_state = to.as_str().into();
         node.target_provision_state = if to.is_stable() {
@@ -383,6 +398,7 @@ async fn work(
             Ok(Work::Done(power(&composed).await))
         }
         ProvisionState::Deploying => {
+            Metrics::bump(&conductor.metrics.deploys_started);
             composed
                 .deploy
                 .validate(&view, &composed.ports)

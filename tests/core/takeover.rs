@@ -169,6 +169,10 @@ async fn takeover_three_serve_processes_one_killed() {
     opts.inspector = ironcast::demo::iso_boot_inspector();
     let fleet = Fleet::start(opts).await.unwrap();
 
+    // Heartbeat interval and timeout (s): short in CI; the 1,000-node bench loads two cores
+    // enough that a live conductor's heartbeat can be late, so it passes longer ones.
+    let interval = std::env::var("IRONCAST_TAKEOVER_HEARTBEAT_S").unwrap_or_else(|_| "1".into());
+    let timeout = std::env::var("IRONCAST_TAKEOVER_TIMEOUT_S").unwrap_or_else(|_| "5".into());
     let mut servers = Vec::new();
     for i in 0..3 {
         let state = dir.path().join(format!("c{i}"));
@@ -179,8 +183,11 @@ async fn takeover_three_serve_processes_one_killed() {
             ("IRONCAST_DATABASE__URL", db_url.as_str()),
             ("IRONCAST_DATABASE__MAX_CONNECTIONS", "16"),
             ("IRONCAST_CONDUCTOR__NAME", name.as_str()),
-            ("IRONCAST_CONDUCTOR__HEARTBEAT_INTERVAL_S", "1"),
-            ("IRONCAST_CONDUCTOR__HEARTBEAT_TIMEOUT_S", "3"),
+            (
+                "IRONCAST_CONDUCTOR__HEARTBEAT_INTERVAL_S",
+                interval.as_str(),
+            ),
+            ("IRONCAST_CONDUCTOR__HEARTBEAT_TIMEOUT_S", timeout.as_str()),
             ("IRONCAST_CONDUCTOR__LOCK_WAIT_MS", "10000"),
         ];
         servers.push(crate::support::spawn_serve(&state, &env));
