@@ -18,6 +18,7 @@
 //!
 //! Non-goals (yet): periodic power sync.
 
+mod agent_hub;
 mod compose;
 pub mod identity;
 pub mod metrics;
@@ -27,6 +28,7 @@ pub mod states;
 mod takeover;
 mod worker;
 
+pub use agent_hub::{AgentHub, HubError, HubSettings};
 pub use compose::{compose, default_interface, Composed, SUPPORTED_DRIVERS};
 pub use services::Services;
 pub use takeover::{affinity, Takeover, AFFINITY_KEY};
@@ -156,6 +158,11 @@ impl Conductor {
 
     pub fn name(&self) -> &str {
         &self.settings.name
+    }
+
+    /// The agent sessions: the API's agent endpoints answer through it.
+    pub fn agent_hub(&self) -> &std::sync::Arc<AgentHub> {
+        &self.services.agent
     }
 
     /// Start-up recovery, before serving: registers the conductor, moves every node left in a
