@@ -99,7 +99,8 @@ pub fn app(state: AppState) -> Router {
 /// clients such as tempest rely on it.
 fn default_to_v1(mut req: Request) -> Request {
     let path = req.uri().path();
-    if path == "/" || path == "/v1" || path.starts_with("/v1/") {
+    // `/metrics` is Prometheus', not Ironic's: it has no v1 twin.
+    if path == "/" || path == "/v1" || path.starts_with("/v1/") || path == "/metrics" {
         return req;
     }
     let rewritten = match req.uri().query() {
