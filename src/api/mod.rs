@@ -11,6 +11,7 @@
 
 mod agent;
 mod auth;
+mod auth_guard;
 mod body;
 mod chassis;
 pub mod error;
