@@ -12,7 +12,7 @@ use serde_json::{json, Map, Value};
 
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
-use super::listing::{next_link, page_json, page_query, reject_unknown};
+use super::listing::{next_link, page_query, page_response, reject_unknown};
 use super::node_json::iso;
 use super::{resource, AppState, Ctx};
 use crate::store::{Filter, Port};
@@ -98,7 +98,7 @@ async fn listing(
     node: Option<&str>,
     detail_path: bool,
     path: &str,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     reject_unknown(q, FILTERS)?;
     let fields = if detail_path {
         None
@@ -121,29 +121,24 @@ async fn listing(
         query.filters.push(Filter::Eq("address", mac.into()));
     }
     let page = state.conductor.store().list_ports(&query).await?;
-    let docs = page
-        .rows
-        .iter()
-        .map(|p| match render(p, &ctx.base, true) {
+    let limit = query.limit;
+    Ok(page_response(
+        "ports",
+        page,
+        |p| match render(p, &ctx.base, true) {
             Value::Object(doc) => resource::select(doc, fields.as_deref()),
             other => other,
-        })
-        .collect();
-    let limit = query.limit;
-    Ok(Json(page_json(
-        "ports",
-        &page,
-        docs,
+        },
         |p| &p.uuid,
         |m| next_link(&ctx.base, path, q, limit, m),
-    )))
+    ))
 }
 
 async fn list(
     State(state): State<AppState>,
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     listing(&state, &ctx, &q, None, false, "ports").await
 }
 
@@ -151,7 +146,7 @@ async fn list_detail(
     State(state): State<AppState>,
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     listing(&state, &ctx, &q, None, true, "ports/detail").await
 }
 
@@ -160,7 +155,7 @@ pub async fn list_for_node(
     ctx: Ctx,
     Path(ident): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let path = format!("nodes/{ident}/ports");
     listing(&state, &ctx, &q, Some(&ident), false, &path).await
 }
@@ -170,7 +165,7 @@ pub async fn list_detail_for_node(
     ctx: Ctx,
     Path(ident): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let path = format!("nodes/{ident}/ports/detail");
     listing(&state, &ctx, &q, Some(&ident), true, &path).await
 }
