@@ -4,6 +4,10 @@
 
 mod common;
 
+#[path = "deploy/direct_agent.rs"]
+mod direct_agent;
+#[path = "deploy/direct_fake.rs"]
+mod direct_fake;
 #[path = "deploy/support.rs"]
 mod support;
 #[path = "deploy/sushy_fake.rs"]

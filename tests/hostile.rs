@@ -5,9 +5,15 @@
 
 mod common;
 
+#[path = "hostile/auth.rs"]
+mod auth;
 #[path = "hostile/floods.rs"]
 mod floods;
+#[path = "hostile/gaps.rs"]
+mod gaps;
 #[path = "hostile/memory.rs"]
 mod memory;
 #[path = "hostile/net.rs"]
 mod net;
+#[path = "hostile/secrets.rs"]
+mod secrets;

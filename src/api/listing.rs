@@ -138,6 +138,22 @@ pub fn page_response<T>(
     ([(header::CONTENT_TYPE, "application/json")], out).into_response()
 }
 
+/// `{key: [docs…]}` plus `next` as one JSON tree, for small collections; a collection that
+/// may hold thousands of large documents answers with [`page_response`] instead.
+pub fn page_json<T>(
+    key: &str,
+    page: &Page<T>,
+    docs: Vec<Value>,
+    uuid: impl Fn(&T) -> &str,
+    next: impl FnOnce(&str) -> String,
+) -> Value {
+    let mut out = serde_json::json!({ key: docs });
+    if let (true, Some(last)) = (page.more, page.rows.last()) {
+        out["next"] = Value::from(next(uuid(last)));
+    }
+    out
+}
+
 fn write_json(out: &mut Vec<u8>, v: &Value) {
     // Writing a Value into a Vec cannot fail: its keys are strings and the Vec grows.
     let _ = serde_json::to_writer(out, v);

@@ -42,4 +42,12 @@ impl Images for Cache {
     async fn release(&self, lease: &str) -> PortResult<()> {
         Ok(Cache::release(self, lease).await?)
     }
+
+    async fn virtual_size(&self, image: &LeasedImage) -> PortResult<Option<u64>> {
+        let path = image.path.clone();
+        tokio::task::spawn_blocking(move || crate::writer::virtual_size_of_file(&path))
+            .await
+            .map_err(|e| PortError::other(format!("image size task failed: {e}")))?
+            .map_err(|e| PortError::new(PortErrorKind::InvalidInput, e.to_string()))
+    }
 }

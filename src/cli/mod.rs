@@ -1,5 +1,5 @@
 //! The `ironcast` command line: the server (`serve`), the operator CLI over the API, and local
-//! tools (`iso`, `image`, `cache`, `bmc-sim`, `demo`).
+//! tools (`iso`, `ramdisk`, `image`, `cache`, `bmc-sim`, `demo`).
 //!
 //! `main` → [`run`] → `Result<ExitCode>`; the error chain is printed once, here, and a broken
 //! pipe (output piped into `head`) counts as success.
@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod agent;
 mod bmc_sim;
 mod cache;
 mod client;
@@ -16,7 +17,9 @@ mod image;
 mod iso;
 mod node;
 mod port;
-mod serve;
+mod private;
+mod ramdisk;
+pub mod serve;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -42,12 +45,17 @@ enum Command {
     /// Inspect and remaster boot ISOs.
     #[command(subcommand)]
     Iso(iso::IsoCmd),
+    /// Build the agent ramdisk (ISO, kernel + initramfs).
+    #[command(subcommand)]
+    Ramdisk(ramdisk::RamdiskCmd),
     /// Write and inspect disk images.
     #[command(subcommand)]
     Image(image::ImageCmd),
     /// Inspect and manage the image cache.
     #[command(subcommand)]
     Cache(cache::CacheCmd),
+    /// Run the in-ramdisk agent: call the conductor, run its commands (see the README).
+    Agent(agent::AgentArgs),
     /// Run a fleet of simulated Redfish BMCs on loopback.
     BmcSim(bmc_sim::BmcSimArgs),
     /// Deploy a demo ISO to simulated nodes, end to end, and undeploy.
@@ -80,8 +88,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Node(cmd) => node::run(cmd).await,
         Command::Port(cmd) => port::run(cmd).await,
         Command::Iso(cmd) => iso::run(cmd).await,
+        Command::Ramdisk(cmd) => ramdisk::run(cmd).await,
         Command::Image(cmd) => image::run(cmd).await,
         Command::Cache(cmd) => cache::run(cmd).await,
+        Command::Agent(args) => agent::run(args).await,
         Command::BmcSim(args) => bmc_sim::run(args).await,
         Command::Demo(args) => demo::run(args).await,
     }

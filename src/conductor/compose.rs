@@ -59,14 +59,25 @@ pub fn compose(
                 Some("power on") => PowerState::On,
                 _ => PowerState::Off,
             };
-            let ports = fake_ports(
+            let mut ports = fake_ports(
                 &log,
                 initial,
                 Duration::from_millis(settings.fake_power_delay_ms),
             );
             let deploy: Arc<dyn DeployDriver> = match node.deploy_interface.as_str() {
-                // The direct deploy's orchestration over fake ports (FakeAgent).
-                "direct" => Arc::new(DirectDeploy::new(services.direct.clone())),
+                // The direct deploy's orchestration over fake BMC, image server and agent
+                // ports, with the real cache and config drive builder when the conductor has
+                // them: an image is fetched and verified, its size checked, a config drive
+                // built, as on real hardware.
+                "direct" => {
+                    if let Some(images) = &services.images {
+                        ports.images = Some(images.clone());
+                    }
+                    if let Some(drives) = &services.config_drives {
+                        ports.config_drives = Some(drives.clone());
+                    }
+                    Arc::new(DirectDeploy::new(services.direct.clone()))
+                }
                 _ => Arc::new(FakeDeploy::new(
                     Duration::from_millis(settings.fake_deploy_delay_ms),
                     Duration::from_millis(settings.fake_undeploy_delay_ms),
@@ -121,7 +132,7 @@ fn compose_redfish(node: &Node, services: &Services) -> Result<Composed, Conduct
         remaster: services.remaster.clone(),
         publisher: services.publisher.clone(),
         netboot: services.netboot.clone(),
-        agent: None,
+        agent: Some(services.agent.clone()),
         config_drives: services.config_drives.clone(),
     };
     Ok(Composed {

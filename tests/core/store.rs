@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use ironcast::store::{Chassis, Node, Port, Store, StoreError};
+use ironcast::store::{
+    Chassis, ListQuery, Node, Port, Portgroup, StepTemplate, Store, StoreError, TemplateKind,
+};
 use serde_json::json;
 
 #[path = "store_list.rs"]
@@ -17,7 +19,7 @@ async fn sqlite_store() -> (Store, tempfile::TempDir) {
 }
 
 /// A fresh PostgreSQL database for one test, or None (skip) outside CI without one.
-async fn postgres_store() -> Option<(Store, String)> {
+pub(crate) async fn postgres_store() -> Option<(Store, String)> {
     let base = crate::common::postgres_url()?;
     let db = format!("ironcast_t_{}", uuid::Uuid::new_v4().simple());
     let admin = sqlx::PgPool::connect(&base)
@@ -33,7 +35,7 @@ async fn postgres_store() -> Option<(Store, String)> {
     Some((Store::connect(&url, 8).await.unwrap(), db))
 }
 
-async fn drop_postgres(store: Store, db: String) {
+pub(crate) async fn drop_postgres(store: Store, db: String) {
     store.close().await;
     let base = crate::common::postgres_url().unwrap();
     let admin = sqlx::PgPool::connect(&base).await.unwrap();
@@ -85,6 +87,8 @@ store_suite!(
     list_refuses_bad_sort_keys_and_markers,
     list_ports_by_node,
     chassis_holding_nodes_is_not_deleted,
+    portgroup_with_ports_is_not_deleted,
+    step_templates_by_kind,
 );
 
 fn sample(name: &str) -> Node {
@@ -344,23 +348,28 @@ async fn dropped_lock_is_released(store: Store) {
 
 async fn ports_unique_mac_and_cascade(store: Store) {
     let n = store.create_node(&sample("withports")).await.unwrap();
-    let port = |mac: &str| Port {
-        id: 0,
-        uuid: uuid::Uuid::new_v4().to_string(),
-        address: mac.into(),
-        node_uuid: n.uuid.clone(),
-        extra: Default::default(),
-        pxe_enabled: true,
-        created_at: Utc::now(),
-        updated_at: None,
-    };
-    let p1 = store.create_port(&port("52:54:00:00:00:01")).await.unwrap();
+    let port = |mac: &str| Port::new(uuid::Uuid::new_v4().to_string(), mac.into(), n.uuid.clone());
+    let mut named = port("52:54:00:00:00:01");
+    named.name = Some("eth0".into());
+    named.local_link_connection = json!({"switch_id": "0a:1b:2c:3d:4e:5f", "port_id": "Eth1/1"})
+        .as_object()
+        .unwrap()
+        .clone();
+    named.physical_network = Some("physnet1".into());
+    let p1 = store.create_port(&named).await.unwrap();
+    assert_eq!(p1.local_link_connection, named.local_link_connection);
+    assert_eq!(p1.physical_network.as_deref(), Some("physnet1"));
     store.create_port(&port("52:54:00:00:00:02")).await.unwrap();
     match store.create_port(&port("52:54:00:00:00:01")).await {
         Err(StoreError::Conflict(m)) => assert!(m.contains("52:54:00:00:00:01"), "{m}"),
         other => panic!("expected Conflict, got {other:?}"),
     }
-    assert_eq!(store.port("52:54:00:00:00:01").await.unwrap().uuid, p1.uuid);
+    assert_eq!(store.port("eth0").await.unwrap().uuid, p1.uuid);
+    let mut renamed = p1.clone();
+    renamed.name = None;
+    renamed.is_smartnic = true;
+    let saved = store.save_port(&renamed).await.unwrap();
+    assert!(saved.is_smartnic && saved.name.is_none() && saved.updated_at.is_some());
     assert_eq!(
         store.port(&p1.uuid).await.unwrap().address,
         "52:54:00:00:00:01"
@@ -442,7 +451,14 @@ async fn chassis_holding_nodes_is_not_deleted(store: Store) {
         matches!(&err, StoreError::Invalid(m) if m.contains("contains nodes")),
         "{err}"
     );
-    assert_eq!(store.chassis_list().await.unwrap().len(), 1);
+    let page = store
+        .list_chassis(&ListQuery {
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.rows.len(), 1);
     let lock = store.lock_node(&n.uuid, "c1").await.unwrap().unwrap();
     store.delete_node(lock).await.unwrap();
     store.delete_chassis(&c.uuid).await.unwrap();
@@ -454,6 +470,98 @@ async fn chassis_holding_nodes_is_not_deleted(store: Store) {
         store.delete_chassis(&c.uuid).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+async fn portgroup_with_ports_is_not_deleted(store: Store) {
+    let n = store.create_node(&sample("bonded")).await.unwrap();
+    let pg = Portgroup {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        name: Some("bond0".into()),
+        address: Some("52:54:00:00:01:00".into()),
+        node_uuid: n.uuid.clone(),
+        mode: Some("802.3ad".into()),
+        standalone_ports_supported: true,
+        created_at: Utc::now(),
+        ..Portgroup::default()
+    };
+    let created = store.create_portgroup(&pg).await.unwrap();
+    assert_eq!(store.portgroup("bond0").await.unwrap().uuid, pg.uuid);
+    let mut twin = pg.clone();
+    twin.uuid = uuid::Uuid::new_v4().to_string();
+    twin.address = None;
+    assert!(matches!(
+        store.create_portgroup(&twin).await,
+        Err(StoreError::Conflict(m)) if m.contains("bond0")
+    ));
+    let mut member = Port::new(
+        uuid::Uuid::new_v4().to_string(),
+        "52:54:00:00:01:01".into(),
+        n.uuid.clone(),
+    );
+    member.portgroup_uuid = Some(created.uuid.clone());
+    store.create_port(&member).await.unwrap();
+    assert_eq!(store.portgroup_ports(&pg.uuid).await.unwrap().len(), 1);
+    assert!(matches!(
+        store.delete_portgroup(&pg.uuid).await,
+        Err(StoreError::Invalid(m)) if m.contains("contains ports")
+    ));
+    store.delete_port(&member.uuid).await.unwrap();
+    store.delete_portgroup(&pg.uuid).await.unwrap();
+    assert!(matches!(
+        store.portgroup(&pg.uuid).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn step_templates_by_kind(store: Store) {
+    let t = StepTemplate {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        name: "CUSTOM_RAID".into(),
+        steps: vec![
+            json!({"interface": "raid", "step": "create_configuration", "args": {}, "priority": 10}),
+        ],
+        created_at: Utc::now(),
+        ..StepTemplate::default()
+    };
+    store
+        .create_template(TemplateKind::DeployTemplate, &t)
+        .await
+        .unwrap();
+    // The same name is free in the other table, taken in the same one.
+    store
+        .create_template(TemplateKind::Runbook, &t)
+        .await
+        .unwrap();
+    let mut twin = t.clone();
+    twin.uuid = uuid::Uuid::new_v4().to_string();
+    assert!(matches!(
+        store.create_template(TemplateKind::Runbook, &twin).await,
+        Err(StoreError::Conflict(m)) if m.contains("runbook with name CUSTOM_RAID")
+    ));
+    let mut changed = store
+        .template(TemplateKind::Runbook, "CUSTOM_RAID")
+        .await
+        .unwrap();
+    assert_eq!(changed.steps, t.steps);
+    changed.public = true;
+    changed.owner = Some("project-a".into());
+    let saved = store
+        .save_template(TemplateKind::Runbook, &changed)
+        .await
+        .unwrap();
+    assert!(saved.public && saved.updated_at.is_some());
+    assert!(
+        !store
+            .template(TemplateKind::DeployTemplate, &t.uuid)
+            .await
+            .unwrap()
+            .public
+    );
+    store
+        .delete_template(TemplateKind::DeployTemplate, &t.uuid)
+        .await
+        .unwrap();
+    assert!(store.template(TemplateKind::Runbook, &t.uuid).await.is_ok());
 }
 
 /// Both backends have the same migrations, by name.

@@ -121,7 +121,7 @@ impl DirectDeploy {
             .exact_size()
             .or_else(|| gib_field(info.get("root_gb")))
             .or_else(|| gib_field(node.properties.get("local_gb")));
-        let config_drive = config_drive(info.get("configdrive"))?;
+        let config_drive = config_drive(info.get("configdrive"))?.map(|cd| with_identity(cd, node));
         Ok(DirectPlan {
             image: ImageRequest {
                 url: url.to_string(),
@@ -171,6 +171,29 @@ fn gib_field(v: Option<&Value>) -> Option<u64> {
         .as_u64()
         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))?;
     gib.checked_mul(1 << 30).filter(|b| *b > 0)
+}
+
+/// Gives a config drive's `meta_data` the node's `uuid` and `name` unless it sets them, as
+/// Ironic does (`build_configdrive`).
+fn with_identity(cd: ConfigDrive, node: &NodeView) -> ConfigDrive {
+    let ConfigDrive::Build(ConfigDriveSource::Contents(mut map)) = cd else {
+        return cd;
+    };
+    let meta = map
+        .entry("meta_data")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if meta.is_null() {
+        *meta = Value::Object(Default::default());
+    }
+    if let Some(meta) = meta.as_object_mut() {
+        meta.entry("uuid")
+            .or_insert_with(|| Value::String(node.uuid.clone()));
+        if let Some(name) = &node.name {
+            meta.entry("name")
+                .or_insert_with(|| Value::String(name.clone()));
+        }
+    }
+    ConfigDrive::Build(ConfigDriveSource::Contents(map))
 }
 
 /// Reads instance_info `configdrive`: a JSON object of contents, a URL, or a gzipped base64

@@ -599,6 +599,29 @@ fn plan_reads_the_checksum_forms_hints_and_known_sizes() {
     n.properties.insert("local_gb".into(), json!("7"));
     assert_eq!(d.plan(&n).unwrap().root_bytes, Some(7 * GIB));
 
+    n.name = Some("node-one".into());
+    n.instance_info.insert(
+        "configdrive".into(),
+        json!({"meta_data": {"uuid": "given"}, "user_data": "x"}),
+    );
+    let Some(ConfigDrive::Build(ConfigDriveSource::Contents(cd))) =
+        d.plan(&n).unwrap().config_drive
+    else {
+        panic!("the JSON form is built");
+    };
+    assert_eq!(
+        cd["meta_data"],
+        json!({"uuid": "given", "name": "node-one"})
+    );
+    n.instance_info
+        .insert("configdrive".into(), json!({"user_data": "x"}));
+    let Some(ConfigDrive::Build(ConfigDriveSource::Contents(cd))) =
+        d.plan(&n).unwrap().config_drive
+    else {
+        panic!("the JSON form is built");
+    };
+    assert_eq!(cd["meta_data"], json!({"uuid": "n1", "name": "node-one"}));
+
     n.instance_info.remove("image_checksum");
     let lax = DirectDeploy::new(DirectPolicy {
         allow_unverified: true,
