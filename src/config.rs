@@ -33,6 +33,20 @@ pub struct Config {
     pub imageserver: crate::imageserver::ServerConfig,
     pub redfish: crate::redfish::RedfishConfig,
     pub netboot: NetbootConfig,
+    pub agent: AgentConfig,
+}
+
+/// `[agent]`: the in-ramdisk agent of whole-disk deploys and cleaning, as the conductor sees it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// The URL agents call (kernel arg `ironcast.url`); empty: `[api] public_url`, else the
+    /// bound API address.
+    pub conductor_url: String,
+    /// The agent ramdisk ISO to boot; empty: the one `serve` builds, if any.
+    pub iso: PathBuf,
+    /// Longest time a heartbeat is held open waiting for a command (long poll).
+    pub poll_wait_s: u64,
 }
 
 /// `[ramdisk]`: the operator's policy for live-ISO (ramdisk) deploys.
@@ -111,6 +125,7 @@ pub struct ConductorConfig {
     pub state_dir: PathBuf,
     pub name: String,
     pub heartbeat_interval_s: u64,
+    pub heartbeat_timeout_s: u64,
     pub lock_wait_ms: u64,
     pub deploy_timeout_s: u64,
     pub fake_deploy_delay_ms: u64,
@@ -208,6 +223,19 @@ impl Config {
         }
     }
 
+    /// The URL agents are told to call: `[agent] conductor_url`, else `[api] public_url`, else
+    /// `http://` + the address the API is bound to (`bound`, which knows a port 0 pick).
+    pub fn agent_conductor_url(&self, bound: std::net::SocketAddr) -> String {
+        let url = if !self.agent.conductor_url.is_empty() {
+            self.agent.conductor_url.clone()
+        } else if !self.api.public_url.is_empty() {
+            self.api.public_url.clone()
+        } else {
+            format!("http://{bound}")
+        };
+        url.trim_end_matches('/').to_string()
+    }
+
     /// The direct deploy policy these settings describe.
     pub fn direct_policy(&self) -> deploy_drivers::direct::DirectPolicy {
         let (r, d) = (&self.ramdisk, &self.direct);
@@ -251,6 +279,12 @@ impl Config {
                 "conductor.heartbeat_interval_s must be at least 1".into(),
             ));
         }
+        if self.conductor.heartbeat_timeout_s < 2 * self.conductor.heartbeat_interval_s {
+            return Err(ConfigError::Invalid(format!(
+                "conductor.heartbeat_timeout_s ({}) must be at least twice heartbeat_interval_s ({}), or a live conductor looks dead after one late heartbeat",
+                self.conductor.heartbeat_timeout_s, self.conductor.heartbeat_interval_s
+            )));
+        }
         if self.direct.progress_interval_s == 0 {
             return Err(ConfigError::Invalid(
                 "direct.progress_interval_s must be at least 1".into(),
@@ -280,6 +314,23 @@ impl Config {
         self.redfish
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("redfish: {e}")))?;
+        if self.agent.poll_wait_s == 0 || self.agent.poll_wait_s > 60 {
+            return Err(ConfigError::Invalid(format!(
+                "agent.poll_wait_s is {}: use 1 to 60 seconds (agents give up on a heartbeat after 90 s)",
+                self.agent.poll_wait_s
+            )));
+        }
+        let agent_url = &self.agent.conductor_url;
+        let agent_url_ok = agent_url.is_empty()
+            || ((agent_url.starts_with("http://") || agent_url.starts_with("https://"))
+                && !agent_url
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control()));
+        if !agent_url_ok {
+            return Err(ConfigError::Invalid(format!(
+                "agent.conductor_url {agent_url:?} must be an http:// or https:// URL without spaces (it becomes a kernel arg)"
+            )));
+        }
         self.validate_listeners()?;
         let public = &self.api.public_url;
         let public_ok =
@@ -350,15 +401,13 @@ impl Config {
     }
 
     /// The conductor's name: configured, else the hostname, else "ironcast".
+    /// `[conductor] name`, or when empty a name unique to this process (host name plus a
+    /// random suffix): call once per process.
     pub fn conductor_name(&self) -> String {
         if !self.conductor.name.is_empty() {
             return self.conductor.name.clone();
         }
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "ironcast".to_string())
+        crate::conductor::identity::unique_name()
     }
 }
 

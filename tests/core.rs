@@ -18,3 +18,5 @@ mod serve;
 mod store;
 #[path = "core/support.rs"]
 mod support;
+#[path = "core/takeover.rs"]
+mod takeover;

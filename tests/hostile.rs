@@ -11,3 +11,5 @@ mod floods;
 mod memory;
 #[path = "hostile/net.rs"]
 mod net;
+#[path = "hostile/secrets.rs"]
+mod secrets;

@@ -91,7 +91,10 @@ fn request(source: Source, dest: &Path) -> WriteRequest {
         dest: dest.to_path_buf(),
         checksum: None,
         format: Format::Auto,
-        options: WriteOptions::default(),
+        options: WriteOptions {
+            allow_file: true,
+            ..WriteOptions::default()
+        },
     }
 }
 
@@ -690,7 +693,14 @@ fn writer_cli_write_and_info() {
     dirty_file(&target, SIZE);
     let sum = sha256(&xz);
     let out = run(Command::new(common::ironcast_bin())
-        .args(["image", "write", "--quiet", "--verify", "--checksum"])
+        .args([
+            "image",
+            "write",
+            "--allow-file",
+            "--quiet",
+            "--verify",
+            "--checksum",
+        ])
         .arg(format!("sha256:{}", sum.hex))
         .arg(&xz)
         .arg(&target));
@@ -706,7 +716,7 @@ fn writer_cli_write_and_info() {
     // The same through stdin.
     dirty_file(&target, SIZE);
     run(Command::new(common::ironcast_bin())
-        .args(["image", "write", "--quiet", "-"])
+        .args(["image", "write", "--allow-file", "--quiet", "-"])
         .arg(&target)
         .stdin(std::fs::File::open(&xz).unwrap()));
     assert_same(
@@ -718,6 +728,7 @@ fn writer_cli_write_and_info() {
         .args([
             "image",
             "write",
+            "--allow-file",
             "--quiet",
             "--checksum",
             &format!("sha256:{}", "0".repeat(64)),
@@ -895,7 +906,13 @@ fn agent_executes_write_command_with_checksum_file() {
         checksum: Some(ChecksumSpec::FileUrl(format!("{base}/img/SHA256SUMS"))),
         root_device: Some(target.display().to_string()),
     };
-    let report = ironcast::agent::execute(&cmd, &[dir.path().to_path_buf()], |_| {}).unwrap();
+    // The disk is a file here: allowed explicitly (the agent's default is block devices).
+    let options = WriteOptions {
+        allow: vec![dir.path().to_path_buf()],
+        allow_file: true,
+        ..WriteOptions::default()
+    };
+    let report = ironcast::agent::execute_with(&cmd, options.clone(), |_| {}).unwrap();
     assert!(report.digest.is_some());
     assert_same(
         &std::fs::read(&target).unwrap(),
@@ -903,9 +920,90 @@ fn agent_executes_write_command_with_checksum_file() {
         "agent",
     );
     cmd.image_url = format!("{base}/img/unlisted.raw.gz");
-    let err = ironcast::agent::execute(&cmd, &[], |_| {}).unwrap_err();
+    let err = ironcast::agent::execute_with(&cmd, options, |_| {}).unwrap_err();
     assert!(
         err.to_string().contains("no line for \"unlisted.raw.gz\""),
         "{err}"
     );
+}
+
+#[test]
+fn a_full_target_stops_the_reading_of_an_endless_source() {
+    if !tools(&["losetup", "yes"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let backing = dir.path().join("small.img");
+    std::fs::write(&backing, vec![0u8; 8 << 20]).unwrap();
+    let dev = Loop::new(&backing);
+    // `yes` never ends: the writer must stop reading once the 8 MiB device is full.
+    let mut yes = Command::new("yes")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut write = Command::new(common::ironcast_bin())
+        .args(["image", "write", "--quiet", "-", &dev.0])
+        .stdin(yes.stdout.take().unwrap())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = write.try_wait().unwrap() {
+            break Some(s);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let _ = write.kill();
+    let _ = yes.kill();
+    let _ = yes.wait();
+    let status = status.expect("image write still reading an endless source after 60 s");
+    assert!(!status.success());
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut write.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("zeroed"), "{err}");
+}
+
+#[test]
+fn a_mistyped_device_or_a_symlink_to_a_file_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("img.raw");
+    std::fs::write(&image, random(1 << 20)).unwrap();
+    let write = |dest: &Path, extra: &[&str]| {
+        Command::new(common::ironcast_bin())
+            .args(["image", "write", "--quiet"])
+            .args(extra)
+            .args(["--checksum", &format!("sha256:{}", "0".repeat(64))])
+            .arg(&image)
+            .arg(dest)
+            .output()
+            .unwrap()
+    };
+    // A device name that does not exist: no file appears.
+    let typo = dir.path().join("sdzz");
+    let out = write(&typo, &[]);
+    assert!(!out.status.success());
+    assert!(!typo.exists(), "a file was created at the mistyped path");
+    let msg = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        msg.contains("not a block device") && msg.contains("--allow-file"),
+        "{msg}"
+    );
+    // A symlink to an existing file, even with --allow-file: its bytes stay as they were.
+    let precious = dir.path().join("precious");
+    let content = random(2 << 20);
+    std::fs::write(&precious, &content).unwrap();
+    let link = dir.path().join("sdb");
+    std::os::unix::fs::symlink(&precious, &link).unwrap();
+    for extra in [&[][..], &["--allow-file"][..]] {
+        let out = write(&link, extra);
+        assert!(!out.status.success());
+        assert!(
+            std::fs::read(&precious).unwrap() == content,
+            "{extra:?}: file changed"
+        );
+    }
 }

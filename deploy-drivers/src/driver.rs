@@ -136,6 +136,18 @@ pub trait DeployDriver: Send + Sync {
     ) -> Result<(), DeployError> {
         Ok(())
     }
+    /// The conductor that deployed this node (active, or waiting for its call-back) died, and
+    /// with it whatever it served the node: this conductor takes the node over and serves it
+    /// from its own resources (re-publish, point the BMC at the new URL). Never redeploys: no
+    /// reboot, no disk write. The default serves nothing, so has nothing to take over.
+    async fn take_over(
+        &self,
+        _node: &NodeView,
+        _ports: &Ports,
+        _events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        Ok(())
+    }
     /// Tears a deploy down (also after a failed or aborted deploy): must be idempotent.
     async fn undeploy(
         &self,

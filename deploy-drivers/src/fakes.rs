@@ -383,15 +383,20 @@ impl ConfigDrives for FakeConfigDrives {
     }
 }
 
-/// An agent that "writes" instantly.
+/// An agent that "writes" instantly, or in `delay` with progress reported in quarters (like
+/// slow hardware would, so progress can be watched).
 #[derive(Debug)]
 pub struct FakeAgent {
     log: CallLog,
+    delay: Duration,
 }
 
 impl FakeAgent {
     pub fn new(log: CallLog) -> Self {
-        Self { log }
+        Self::with_delay(log, Duration::ZERO)
+    }
+    pub fn with_delay(log: CallLog, delay: Duration) -> Self {
+        Self { log, delay }
     }
 }
 
@@ -440,9 +445,19 @@ impl Agent for FakeAgent {
                 ),
             )
             .await?;
+        let total = if self.delay.is_zero() { 1 } else { 4 << 20 };
+        if !self.delay.is_zero() {
+            for quarter in 0..4u64 {
+                progress.progress(AgentProgress {
+                    done_bytes: quarter << 20,
+                    total_bytes: Some(total),
+                });
+                tokio::time::sleep(self.delay / 4).await;
+            }
+        }
         progress.progress(AgentProgress {
-            done_bytes: 1,
-            total_bytes: Some(1),
+            done_bytes: total,
+            total_bytes: Some(total),
         });
         Ok(serde_json::Value::Null)
     }
@@ -451,8 +466,8 @@ impl Agent for FakeAgent {
     }
 }
 
-/// Every port, faked, sharing one log; power starts in `initial` and power/boot calls take
-/// `delay` each.
+/// Every port, faked, sharing one log; power starts in `initial`, power/boot calls and agent
+/// commands take `delay` each.
 pub fn fake_ports(log: &CallLog, initial: PowerState, delay: Duration) -> Ports {
     Ports {
         power: Arc::new(FakePower::new(log.clone(), initial, delay)),
@@ -462,7 +477,7 @@ pub fn fake_ports(log: &CallLog, initial: PowerState, delay: Duration) -> Ports 
         remaster: Some(Arc::new(FakeRemaster::new(log.clone()))),
         publisher: Some(Arc::new(FakePublisher::new(log.clone()))),
         netboot: Some(Arc::new(FakeNetboot::new(log.clone()))),
-        agent: Some(Arc::new(FakeAgent::new(log.clone()))),
+        agent: Some(Arc::new(FakeAgent::with_delay(log.clone(), delay))),
         config_drives: Some(Arc::new(FakeConfigDrives::new(log.clone()))),
     }
 }

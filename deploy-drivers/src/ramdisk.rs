@@ -5,7 +5,10 @@
 //! the node's boot mode → power on (or reset) → active. With instance_info
 //! `boot_iso_one_shot`, the node waits in wait call-back instead, and the publication is
 //! revoked when the booted ISO calls back (Ironic's heartbeat), so the ISO with its secrets is
-//! served for one boot only. Undeploy: power off → eject → revoke → discard the remaster →
+//! served for one boot only. The call-back must carry the token the `Agent` port minted for
+//! this boot, given to the ISO in its kernel args (`ironcast.url= ironcast.node=
+//! ironcast.token=`); the token is forgotten once the node has called back, on failure and at
+//! undeploy. Undeploy: power off → eject → revoke → discard the remaster →
 //! release the lease. A failure at any step undoes what the deploy made
 //! (publication, remaster, lease), so nothing leaks; the error names the step.
 //!
@@ -207,8 +210,30 @@ impl RamdiskDeploy {
         run_step(name, limit, call).await
     }
 
-    /// The steps after the lease, so that one place undoes them on failure.
-    async fn boot_from_iso(
+    /// Eject whatever the BMC has, then insert `url`.
+    async fn insert_iso(
+        &self,
+        ports: &Ports,
+        url: &str,
+        auth: Option<&MediaAuth>,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        let vmedia = ports
+            .vmedia
+            .as_ref()
+            .ok_or_else(|| missing_port("virtual media"))?;
+        let bmc = self.policy.bmc_timeout;
+        self.step("eject", bmc, vmedia.eject_all()).await?;
+        events.step("eject", "virtual media ejected").await;
+        self.step("insert", bmc, vmedia.insert_cd(url, auth))
+            .await?;
+        events.step("insert", "boot ISO inserted").await;
+        Ok(())
+    }
+
+    /// Remaster (when there are kernel args) and publish the leased ISO; records the
+    /// publication before returning its URL and credentials.
+    async fn publish_iso(
         &self,
         node: &NodeView,
         ports: &Ports,
@@ -216,8 +241,9 @@ impl RamdiskDeploy {
         image: &LeasedImage,
         publication: &mut Option<Publication>,
         events: &dyn DeployEvents,
-    ) -> Result<(), DeployError> {
-        let artifact = if plan.kernel_args.is_empty() {
+    ) -> Result<(String, Option<MediaAuth>), DeployError> {
+        let args = &plan.kernel_args;
+        let artifact = if args.is_empty() {
             events
                 .step("remaster", "no kernel args: the ISO is served unchanged")
                 .await;
@@ -231,12 +257,13 @@ impl RamdiskDeploy {
                 .remaster
                 .as_ref()
                 .ok_or_else(|| missing_port("remaster"))?;
-            let call = remaster.remaster(image, &plan.kernel_args, &node.uuid);
+            let call = remaster.remaster(image, args, &node.uuid);
             let artifact = self
                 .step("remaster", self.policy.local_timeout, call)
                 .await?;
+            // The token is a secret: history shows the args without it.
             events
-                .step("remaster", &format!("appended {:?}", plan.kernel_args))
+                .step("remaster", &format!("appended {:?}", mask_token(args)))
                 .await;
             artifact
         };
@@ -260,17 +287,24 @@ impl RamdiskDeploy {
         events.step("publish", &published.url).await;
         let (url, auth) = (published.url.clone(), published.auth.clone());
         *publication = Some(published);
+        Ok((url, auth))
+    }
 
-        let vmedia = ports
-            .vmedia
-            .as_ref()
-            .ok_or_else(|| missing_port("virtual media"))?;
-        let bmc = self.policy.bmc_timeout;
-        self.step("eject", bmc, vmedia.eject_all()).await?;
-        events.step("eject", "virtual media ejected").await;
-        self.step("insert", bmc, vmedia.insert_cd(&url, auth.as_ref()))
+    /// The steps after the lease, so that one place undoes them on failure.
+    async fn boot_from_iso(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        plan: &RamdiskPlan,
+        image: &LeasedImage,
+        publication: &mut Option<Publication>,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        let (url, auth) = self
+            .publish_iso(node, ports, plan, image, publication, events)
             .await?;
-        events.step("insert", "boot ISO inserted").await;
+        self.insert_iso(ports, &url, auth.as_ref(), events).await?;
+        let bmc = self.policy.bmc_timeout;
         self.step(
             "set boot device",
             bmc,
@@ -310,9 +344,14 @@ impl DeployDriver for RamdiskDeploy {
             ("image server", ports.publisher.is_some()),
             (
                 "ISO remaster",
-                plan.kernel_args.is_empty() || ports.remaster.is_some(),
+                (plan.kernel_args.is_empty() && !plan.one_shot) || ports.remaster.is_some(),
             ),
         ];
+        if plan.one_shot && ports.agent.is_none() {
+            return Err(DeployError::invalid(
+                "boot_iso_one_shot needs the agent token service to authenticate the node's call-back, which this node's interfaces do not provide",
+            ));
+        }
         match needed.iter().find(|(_, present)| !present) {
             Some((name, _)) => Err(DeployError::invalid(format!(
                 "the ramdisk deploy needs {name}, which this node's interfaces do not provide: use boot_interface redfish-virtual-media"
@@ -371,9 +410,35 @@ impl DeployDriver for RamdiskDeploy {
             )
             .await;
 
+        // A one-shot ISO calls back with a token minted for this boot.
+        let callback_args = match (&ports.agent, plan.one_shot) {
+            (Some(agent), true) => {
+                let minted = self
+                    .step(
+                        "agent token",
+                        self.policy.local_timeout,
+                        agent.begin(&node.uuid),
+                    )
+                    .await;
+                match minted {
+                    Ok(args) => Some(args),
+                    Err(e) => {
+                        let _ = self
+                            .release_local(&node.uuid, ports, None, Some(&image.lease), events)
+                            .await;
+                        return Err(e);
+                    }
+                }
+            }
+            _ => None,
+        };
+        let mut boot_plan = plan.clone();
+        if let Some(extra) = &callback_args {
+            boot_plan.kernel_args = format!("{} {extra}", plan.kernel_args).trim().to_string();
+        }
         let mut publication = None;
         match self
-            .boot_from_iso(node, ports, &plan, &image, &mut publication, events)
+            .boot_from_iso(node, ports, &boot_plan, &image, &mut publication, events)
             .await
         {
             Ok(()) if plan.one_shot => {
@@ -387,6 +452,9 @@ impl DeployDriver for RamdiskDeploy {
             }
             Ok(()) => Ok(DeployOutcome::Active),
             Err(err) => {
+                if let (Some(agent), true) = (&ports.agent, plan.one_shot) {
+                    agent.end(&node.uuid).await;
+                }
                 let id = publication.as_ref().map(|p| p.id.as_str());
                 // The deploy's own error is what the operator needs; cleanup errors are logged
                 // as history events by release_local.
@@ -404,6 +472,10 @@ impl DeployDriver for RamdiskDeploy {
         ports: &Ports,
         events: &dyn DeployEvents,
     ) -> Result<(), DeployError> {
+        // The node has called back: its token has served its purpose.
+        if let Some(agent) = &ports.agent {
+            agent.end(&node.uuid).await;
+        }
         let (Some(id), Some(publisher)) = (
             str_field(&node.driver_internal_info, PUBLICATION_KEY),
             &ports.publisher,
@@ -420,6 +492,56 @@ impl DeployDriver for RamdiskDeploy {
         Ok(())
     }
 
+    /// Serves the node's ISO from this conductor: lease it in our cache, remaster, publish,
+    /// then eject and insert the new URL. Nothing is powered or rebooted: the running node keeps
+    /// reading its CD, now from us. The old publication and lease lived in the dead conductor's
+    /// cache and image server, which died with it; their records are replaced.
+    async fn take_over(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        if str_field(&node.driver_internal_info, PUBLICATION_KEY).is_none() {
+            // Nothing served (a one-shot ISO already revoked): nothing to take over.
+            return Ok(());
+        }
+        let plan = self.plan(node)?;
+        let images = ports
+            .images
+            .as_ref()
+            .ok_or_else(|| missing_port("image cache"))?;
+        let image = self
+            .step(
+                "cache image",
+                self.policy.image_timeout,
+                images.acquire(&plan.image, &node.uuid),
+            )
+            .await?;
+        events
+            .save_internal(LEASE_KEY, Value::String(image.lease.clone()))
+            .await;
+        let mut publication = None;
+        let served = async {
+            let (url, auth) = self
+                .publish_iso(node, ports, &plan, &image, &mut publication, events)
+                .await?;
+            self.insert_iso(ports, &url, auth.as_ref(), events).await
+        }
+        .await;
+        if let Err(err) = served {
+            let id = publication.as_ref().map(|p| p.id.as_str());
+            let _ = self
+                .release_local(&node.uuid, ports, id, Some(&image.lease), events)
+                .await;
+            return Err(err);
+        }
+        events
+            .step("take over", "the ISO is served by this conductor now")
+            .await;
+        Ok(())
+    }
+
     async fn undeploy(
         &self,
         node: &NodeView,
@@ -428,6 +550,11 @@ impl DeployDriver for RamdiskDeploy {
     ) -> Result<(), DeployError> {
         let bmc = self.policy.bmc_timeout;
         let mut first = None;
+        if let (Some(agent), Ok(RamdiskPlan { one_shot: true, .. })) =
+            (&ports.agent, self.plan(node))
+        {
+            agent.end(&node.uuid).await;
+        }
         let r = self
             .step("power off", bmc, ports.power.set_power(PowerAction::Off))
             .await;
@@ -450,6 +577,17 @@ impl DeployDriver for RamdiskDeploy {
             (None, Ok(())) => Ok(()),
         }
     }
+}
+
+/// Kernel args with the value of `ironcast.token=` replaced by `******`, for history.
+pub fn mask_token(args: &str) -> String {
+    args.split(' ')
+        .map(|word| match word.split_once('=') {
+            Some(("ironcast.token", _)) => "ironcast.token=******".to_string(),
+            _ => word.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Parses a checksum as users write it: "sha256:<hex>", "<hex>" (algorithm by length), or the

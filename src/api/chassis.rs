@@ -13,8 +13,9 @@ use serde_json::{json, Map, Value};
 
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
+use super::listing::{next_link, page_json, page_query, reject_unknown};
 use super::node_json::iso;
-use super::resource::{self, links, Listing};
+use super::resource::{self, check_uuid, links};
 use super::{patch, AppState, Ctx};
 use crate::store::Chassis;
 
@@ -57,21 +58,41 @@ fn render(c: &Chassis, base: &str) -> Map<String, Value> {
     }
 }
 
-/// A chassis UUID from the path: Ironic accepts only UUIDs here.
-fn check_uuid(uuid: &str) -> ApiResult<()> {
-    uuid::Uuid::parse_str(uuid)
-        .map(|_| ())
-        .map_err(|_| ApiError::bad_request(format!("Expected a UUID but received {uuid}.")))
-}
-
-fn listing<'a>(ctx: &'a Ctx, path: &'a str) -> Listing<'a> {
-    Listing {
-        base: &ctx.base,
-        path,
-        key: "chassis",
-        sortable: &["uuid", "description", "created_at", "updated_at"],
-        key_field: "uuid",
-    }
+/// A page of chassis: paging, `fields` and `detail` in one store query.
+async fn listing(
+    state: &AppState,
+    ctx: &Ctx,
+    q: &HashMap<String, String>,
+    detail: bool,
+    path: &str,
+) -> ApiResult<Json<Value>> {
+    reject_unknown(q, &[])?;
+    let fields = if detail {
+        if q.contains_key("fields") {
+            return Err(ApiError::bad_request(
+                "Can not specify ?detail=True and fields in the same request.",
+            ));
+        }
+        None
+    } else {
+        resource::list_fields(q, ctx.version, FIELDS, BRIEF)?
+    };
+    let mut query = page_query(q, state.max_limit)?;
+    query.columns = fields.clone();
+    let page = state.conductor.store().list_chassis(&query).await?;
+    let docs = page
+        .rows
+        .iter()
+        .map(|c| resource::select(render(c, &ctx.base), fields.as_deref()))
+        .collect();
+    let limit = query.limit;
+    Ok(Json(page_json(
+        "chassis",
+        &page,
+        docs,
+        |c| &c.uuid,
+        |m| next_link(&ctx.base, path, q, limit, m),
+    )))
 }
 
 async fn list(
@@ -79,14 +100,7 @@ async fn list(
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let fields = resource::list_fields(&q, ctx.version, FIELDS, BRIEF)?;
-    let docs = state.conductor.store().chassis_list().await?;
-    let docs = docs.iter().map(|c| render(c, &ctx.base)).collect();
-    Ok(Json(listing(&ctx, "chassis").page(
-        &q,
-        docs,
-        fields.as_deref(),
-    )?))
+    listing(&state, &ctx, &q, false, "chassis").await
 }
 
 async fn list_detail(
@@ -94,9 +108,7 @@ async fn list_detail(
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    let docs = state.conductor.store().chassis_list().await?;
-    let docs = docs.iter().map(|c| render(c, &ctx.base)).collect();
-    Ok(Json(listing(&ctx, "chassis/detail").page(&q, docs, None)?))
+    listing(&state, &ctx, &q, true, "chassis/detail").await
 }
 
 async fn create(

@@ -69,6 +69,7 @@ impl From<ConductorError> for ApiError {
             ConductorError::Store(StoreError::LockLost { .. }) => StatusCode::CONFLICT,
             ConductorError::Store(inner) => return ApiError::internal(inner),
             ConductorError::Internal(why) => return ApiError::internal(why),
+            ConductorError::NameInUse(why) => return ApiError::internal(why),
         };
         ApiError::new(status, e.to_string())
     }

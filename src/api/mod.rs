@@ -7,8 +7,9 @@
 //!
 //! Spec: Ironic API reference (nodes, ports, drivers, states) at microversions 1.1–1.95, and
 //! the recorded exchanges of Ironic 39.0.0 in shared/ironic-samples.
-//! Non-goals (yet): portgroups, allocations, volume, Metal3 manifests, /metrics.
+//! Non-goals (yet): allocations, volume, Metal3 manifests, /metrics.
 
+mod agent;
 mod auth;
 mod body;
 mod chassis;
@@ -19,12 +20,14 @@ mod node_json;
 mod node_list;
 mod nodes;
 mod patch;
+mod portgroups;
 mod ports;
 mod resource;
 mod root;
 pub mod version;
 
 pub use auth::{Htpasswd, HtpasswdError};
+pub use ports::normalize_mac;
 
 use std::sync::Arc;
 
@@ -67,11 +70,14 @@ pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .merge(nodes::router())
         .merge(chassis::router())
+        .merge(portgroups::router())
         .merge(ports::router())
         .merge(root::drivers_router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::layer));
-    Router::new()
+    let routed = Router::new()
         .merge(root::router())
+        .merge(agent::router())
+        .merge(nodes::heartbeat_router())
         .merge(protected)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -80,7 +86,26 @@ pub fn app(state: AppState) -> Router {
         // Body limits per route (`limits::body_limit`), refused early by Content-Length.
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(middleware::from_fn(limits::layer))
-        .with_state(state)
+        .with_state(state);
+    // Rewritten before routing, so it wraps the routed app rather than layering inside it.
+    Router::new().fallback_service(tower::ServiceExt::map_request(routed, default_to_v1))
+}
+
+/// Ironic serves a path without a version prefix as v1 (`/nodes/detail` is `/v1/nodes/detail`);
+/// clients such as tempest rely on it.
+fn default_to_v1(mut req: Request) -> Request {
+    let path = req.uri().path();
+    if path == "/" || path == "/v1" || path.starts_with("/v1/") {
+        return req;
+    }
+    let rewritten = match req.uri().query() {
+        Some(q) => format!("/v1{path}?{q}"),
+        None => format!("/v1{path}"),
+    };
+    if let Ok(uri) = rewritten.parse() {
+        *req.uri_mut() = uri;
+    }
+    req
 }
 
 async fn not_found(req: Request) -> ApiError {

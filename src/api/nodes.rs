@@ -33,12 +33,17 @@ pub fn router() -> Router<AppState> {
             "/v1/nodes/{ident}/maintenance",
             put(maintenance_on).delete(maintenance_off),
         )
-        .route("/v1/heartbeat/{ident}", post(heartbeat))
         .route("/v1/nodes/{ident}/ports", get(super::ports::list_for_node))
         .route(
             "/v1/nodes/{ident}/ports/detail",
             get(super::ports::list_detail_for_node),
         )
+}
+
+/// Ironic's agent call-back, outside basic auth: the booted ramdisk has no API credentials,
+/// only the agent token of its boot.
+pub fn heartbeat_router() -> Router<AppState> {
+    Router::new().route("/v1/heartbeat/{ident}", post(heartbeat))
 }
 
 fn render_ctx<'a>(state: &'a AppState, ctx: &'a Ctx) -> Render<'a> {
@@ -104,13 +109,12 @@ async fn create(
 /// A node's chassis must exist: Ironic answers 400 with the chassis's not-found message.
 async fn check_chassis(state: &AppState, chassis: Option<&str>) -> ApiResult<()> {
     if let Some(uuid) = chassis {
-        state.conductor.store().chassis(uuid).await.map_err(|e| {
-            let mut err = ApiError::from(e);
-            if err.status == StatusCode::NOT_FOUND {
-                err.status = StatusCode::BAD_REQUEST;
-            }
-            err
-        })?;
+        state
+            .conductor
+            .store()
+            .chassis(uuid)
+            .await
+            .map_err(super::resource::missing_is_bad_request)?;
     }
     Ok(())
 }
@@ -122,7 +126,8 @@ async fn show(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     let fields = parse_fields(&q, ctx.version)?;
-    let node = state.conductor.store().node(&ident).await?;
+    let ident = super::resource::strip_json(&ident, ctx.version);
+    let node = state.conductor.store().node(ident).await?;
     Ok(Json(node_json::render(
         &node,
         fields.as_deref(),
@@ -144,9 +149,10 @@ async fn update(
         let uuid = op.value.as_ref().and_then(Value::as_str);
         check_chassis(&state, uuid).await?;
     }
+    let ident = super::resource::strip_json(&ident, ctx.version);
     let node = state
         .conductor
-        .update_node(&ident, move |node| {
+        .update_node(ident, move |node| {
             let before = node_json::writable_doc(node);
             let mut doc = before.clone();
             patch::apply(&mut doc, &ops).map_err(ConductorError::Invalid)?;
@@ -168,8 +174,13 @@ async fn update(
     )))
 }
 
-async fn remove(State(state): State<AppState>, Path(ident): Path<String>) -> ApiResult<StatusCode> {
-    state.conductor.delete_node(&ident).await?;
+async fn remove(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(ident): Path<String>,
+) -> ApiResult<StatusCode> {
+    let ident = super::resource::strip_json(&ident, ctx.version);
+    state.conductor.delete_node(ident).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -310,13 +321,27 @@ fn worker_clean_steps(steps: &Value) -> ApiResult<Value> {
     Ok(steps.clone())
 }
 
-/// Ironic's agent heartbeat: a node in wait call-back has booted and finishes its deploy.
+/// Ironic's agent heartbeat: a node in wait call-back has booted and finishes its deploy. The
+/// caller proves it is that boot with the agent token of its kernel args, in the
+/// `X-Ironcast-Agent-Token` header or, as Ironic's agent sends it, the body's `agent_token`.
 async fn heartbeat(
     State(state): State<AppState>,
     ctx: Ctx,
+    peer: super::agent::Peer,
     Path(ident): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let node = state.conductor.finish_wait(&ident, Ok(())).await?;
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let token = super::agent::token_header(&headers)
+        .or_else(|| body.get("agent_token").and_then(Value::as_str));
+    let node = state.conductor.store().node(&ident).await?;
+    state
+        .conductor
+        .agent_hub()
+        .check_token(&node.uuid, token)
+        .map_err(|e| super::agent::refused(e, &peer))?;
+    let node = state.conductor.finish_wait(&node.uuid, Ok(())).await?;
     Ok(accepted(&ctx, &node.uuid))
 }
 

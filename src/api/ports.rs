@@ -1,4 +1,6 @@
-//! /v1/ports: a node's MAC addresses (create, list, show, delete).
+//! /v1/ports: a node's NICs (create, list, show, JSON-Patch, delete), with Ironic's field set
+//! per microversion and its rules for portgroup members (same node, same physical network,
+//! standalone ports).
 
 use std::collections::HashMap;
 
@@ -7,48 +9,89 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
-use chrono::Utc;
 use serde_json::{json, Map, Value};
 
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::listing::{next_link, page_json, page_query, reject_unknown};
 use super::node_json::iso;
-use super::{resource, AppState, Ctx};
-use crate::store::{Filter, Port};
+use super::resource::{self, links, not_acceptable};
+use super::version::Version;
+use super::{patch, AppState, Ctx};
+use crate::store::{Filter as StoreFilter, Port, Portgroup};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/ports", get(list).post(create))
         .route("/v1/ports/", get(list).post(create))
         .route("/v1/ports/detail", get(list_detail))
-        .route("/v1/ports/{ident}", get(show).delete(remove))
+        .route("/v1/ports/{ident}", get(show).patch(update).delete(remove))
 }
 
-fn render(p: &Port, base: &str, detail: bool) -> Value {
-    let links = json!([
-        {"href": format!("{base}/v1/ports/{}", p.uuid), "rel": "self"},
-        {"href": format!("{base}/ports/{}", p.uuid), "rel": "bookmark"},
-    ]);
-    if !detail {
-        return json!({"uuid": p.uuid, "address": p.address, "links": links});
-    }
-    json!({
+/// Every port field and the microversion that shows it.
+const FIELDS: &[(&str, u32)] = &[
+    ("uuid", 1),
+    ("address", 1),
+    ("node_uuid", 1),
+    ("extra", 1),
+    ("created_at", 1),
+    ("updated_at", 1),
+    ("links", 1),
+    ("internal_info", 18),
+    ("local_link_connection", 19),
+    ("pxe_enabled", 19),
+    ("portgroup_uuid", 24),
+    ("physical_network", 34),
+    ("is_smartnic", 53),
+    ("name", 88),
+];
+const BRIEF: &[&str] = &["uuid", "address", "links"];
+/// What a client may send (POST) or patch, and the version that allows it.
+const SETTABLE: &[(&str, u32)] = &[
+    ("address", 1),
+    ("node_uuid", 1),
+    ("extra", 1),
+    ("local_link_connection", 19),
+    ("pxe_enabled", 19),
+    ("portgroup_uuid", 24),
+    ("physical_network", 34),
+    ("is_smartnic", 53),
+    ("name", 88),
+];
+
+fn known(v: Version) -> Vec<&'static str> {
+    FIELDS
+        .iter()
+        .filter(|(_, since)| v >= Version(*since))
+        .map(|(f, _)| *f)
+        .collect()
+}
+
+fn render(p: &Port, base: &str, v: Version) -> Map<String, Value> {
+    let all = json!({
         "uuid": p.uuid,
         "address": p.address,
         "node_uuid": p.node_uuid,
         "extra": p.extra,
-        "pxe_enabled": p.pxe_enabled,
-        "local_link_connection": {},
-        "internal_info": {},
-        "physical_network": null,
-        "portgroup_uuid": null,
-        "is_smartnic": false,
-        "name": null,
         "created_at": iso(&p.created_at),
         "updated_at": p.updated_at.as_ref().map(iso),
-        "links": links,
-    })
+        "links": links(base, "ports", &p.uuid),
+        "internal_info": p.internal_info,
+        "local_link_connection": p.local_link_connection,
+        "pxe_enabled": p.pxe_enabled,
+        "portgroup_uuid": p.portgroup_uuid,
+        "physical_network": p.physical_network,
+        "is_smartnic": p.is_smartnic,
+        "name": p.name,
+    });
+    let keep = known(v);
+    match all {
+        Value::Object(mut m) => {
+            m.retain(|k, _| keep.contains(&k.as_str()));
+            m
+        }
+        _ => unreachable!("json! of an object literal"),
+    }
 }
 
 /// Normalises a MAC address to lowercase colon form, or explains the expected form.
@@ -67,67 +110,70 @@ pub fn normalize_mac(mac: &str) -> Result<String, String> {
     }
 }
 
+/// Which ports a list shows.
+#[derive(Default)]
+pub struct Filter<'a> {
+    pub node: Option<&'a str>,
+    pub portgroup: Option<&'a str>,
+}
+
 /// Port list filters besides paging.
-const FILTERS: &[&str] = &["node", "node_uuid", "address"];
+const FILTERS: &[&str] = &["node", "node_uuid", "address", "portgroup"];
 
-/// Fields of a port document, and those of a list entry without `detail`.
-const FIELDS: &[&str] = &[
-    "uuid",
-    "address",
-    "node_uuid",
-    "extra",
-    "pxe_enabled",
-    "local_link_connection",
-    "internal_info",
-    "physical_network",
-    "portgroup_uuid",
-    "is_smartnic",
-    "name",
-    "created_at",
-    "updated_at",
-    "links",
-];
-const BRIEF: &[&str] = &["uuid", "address", "links"];
-
-/// A page of ports: `node` (a node's ports; also from the path), `address`, paging, `fields`
-/// and `detail`, in one store query.
-async fn listing(
+/// The port list (also under /v1/nodes/{node}/ports and /v1/portgroups/{pg}/ports): filters,
+/// paging, `fields` and `detail`, in one store query.
+pub async fn listing(
     state: &AppState,
     ctx: &Ctx,
     q: &HashMap<String, String>,
-    node: Option<&str>,
-    detail_path: bool,
+    filter: Filter<'_>,
+    detail: bool,
     path: &str,
 ) -> ApiResult<Json<Value>> {
     reject_unknown(q, FILTERS)?;
-    let fields = if detail_path {
+    let known = known(ctx.version);
+    let fields = if detail {
+        if q.contains_key("fields") {
+            return Err(ApiError::bad_request(
+                "Can not specify ?detail=True and fields in the same request.",
+            ));
+        }
         None
     } else {
-        resource::list_fields(q, ctx.version, FIELDS, BRIEF)?
+        resource::list_fields(q, ctx.version, &known, BRIEF)?
     };
     let mut query = page_query(q, state.max_limit)?;
     query.columns = fields.clone();
-    let node = node.or(q
+    let store = state.conductor.store();
+    let node = filter.node.or(q
         .get("node")
         .or_else(|| q.get("node_uuid"))
         .map(String::as_str));
     if let Some(ident) = node {
-        let uuid = state.conductor.store().node(ident).await?.uuid;
-        query.filters.push(Filter::Eq("node_uuid", uuid.into()));
+        let uuid = store.node(ident).await?.uuid;
+        query
+            .filters
+            .push(StoreFilter::Eq("node_uuid", uuid.into()));
+    }
+    if let Some(ident) = filter.portgroup.or(q.get("portgroup").map(String::as_str)) {
+        if ctx.version < Version(24) {
+            return Err(not_acceptable());
+        }
+        let uuid = store.portgroup(ident).await?.uuid;
+        query
+            .filters
+            .push(StoreFilter::Eq("portgroup_uuid", uuid.into()));
     }
     if let Some(mac) = q.get("address") {
         // Metal3 looks nodes up by MAC: ?address=52:54:00:…
         let mac = normalize_mac(mac).map_err(ApiError::bad_request)?;
-        query.filters.push(Filter::Eq("address", mac.into()));
+        query.filters.push(StoreFilter::Eq("address", mac.into()));
     }
-    let page = state.conductor.store().list_ports(&query).await?;
+    let page = store.list_ports(&query).await?;
     let docs = page
         .rows
         .iter()
-        .map(|p| match render(p, &ctx.base, true) {
-            Value::Object(doc) => resource::select(doc, fields.as_deref()),
-            other => other,
-        })
+        .map(|p| resource::select(render(p, &ctx.base, ctx.version), fields.as_deref()))
         .collect();
     let limit = query.limit;
     Ok(Json(page_json(
@@ -144,7 +190,7 @@ async fn list(
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    listing(&state, &ctx, &q, None, false, "ports").await
+    listing(&state, &ctx, &q, Filter::default(), false, "ports").await
 }
 
 async fn list_detail(
@@ -152,7 +198,7 @@ async fn list_detail(
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
-    listing(&state, &ctx, &q, None, true, "ports/detail").await
+    listing(&state, &ctx, &q, Filter::default(), true, "ports/detail").await
 }
 
 pub async fn list_for_node(
@@ -161,8 +207,12 @@ pub async fn list_for_node(
     Path(ident): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
+    let filter = Filter {
+        node: Some(&ident),
+        portgroup: None,
+    };
     let path = format!("nodes/{ident}/ports");
-    listing(&state, &ctx, &q, Some(&ident), false, &path).await
+    listing(&state, &ctx, &q, filter, false, &path).await
 }
 
 pub async fn list_detail_for_node(
@@ -171,91 +221,236 @@ pub async fn list_detail_for_node(
     Path(ident): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
+    let filter = Filter {
+        node: Some(&ident),
+        portgroup: None,
+    };
     let path = format!("nodes/{ident}/ports/detail");
-    listing(&state, &ctx, &q, Some(&ident), true, &path).await
+    listing(&state, &ctx, &q, filter, true, &path).await
 }
 
-const CREATE_KEYS: &[&str] = &["address", "node_uuid", "extra", "pxe_enabled", "uuid"];
+/// 406 for a field the negotiated version does not offer for writing.
+fn check_settable<'a>(v: Version, names: impl IntoIterator<Item = &'a str>) -> ApiResult<()> {
+    for name in names {
+        if let Some((_, since)) = SETTABLE.iter().find(|(f, _)| *f == name) {
+            resource::require(v, Version(*since))?;
+        }
+    }
+    Ok(())
+}
+
+fn want_bool(field: &str, v: &Value) -> ApiResult<Option<bool>> {
+    match v {
+        Value::Null => Ok(None),
+        Value::Bool(b) => Ok(Some(*b)),
+        Value::String(s) => resource::parse_bool(field, s).map(Some),
+        other => Err(ApiError::bad_request(format!(
+            "Invalid value for {field}: {other} is not a boolean"
+        ))),
+    }
+}
+
+/// Sets one settable field of `port` from JSON (null: the field's default).
+fn set_field(port: &mut Port, name: &str, v: &Value) -> ApiResult<()> {
+    match name {
+        "address" => {
+            let mac = resource::want_str(name, v)?.ok_or_else(|| {
+                ApiError::bad_request("address is a mandatory attribute and cannot be removed")
+            })?;
+            port.address = normalize_mac(&mac).map_err(ApiError::bad_request)?;
+        }
+        "node_uuid" => {
+            let node = resource::want_str(name, v)?.ok_or_else(|| {
+                ApiError::bad_request("node_uuid is a mandatory attribute and cannot be removed")
+            })?;
+            resource::check_uuid(&node)?;
+            port.node_uuid = node;
+        }
+        "extra" => port.extra = resource::want_map(name, v)?,
+        "local_link_connection" => port.local_link_connection = resource::want_map(name, v)?,
+        "pxe_enabled" => port.pxe_enabled = want_bool(name, v)?.unwrap_or(true),
+        "is_smartnic" => port.is_smartnic = want_bool(name, v)?.unwrap_or(false),
+        "portgroup_uuid" => {
+            let pg = resource::want_str(name, v)?;
+            if let Some(pg) = &pg {
+                resource::check_uuid(pg)?;
+            }
+            port.portgroup_uuid = pg;
+        }
+        "physical_network" => {
+            let net = resource::want_str(name, v)?;
+            match net.as_deref() {
+                Some("") => {
+                    return Err(ApiError::bad_request(
+                        "A non-empty value is required when setting physical_network",
+                    ))
+                }
+                Some(n) if n.chars().count() > 64 => {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid physical_network: '{n}' is longer than 64 characters"
+                    )))
+                }
+                _ => {}
+            }
+            port.physical_network = net;
+        }
+        "name" => {
+            let n = resource::want_str(name, v)?;
+            if let Some(n) = &n {
+                if !resource::is_logical_name(n) || uuid::Uuid::parse_str(n).is_ok() {
+                    return Err(ApiError::bad_request(format!(
+                        "Expected a logical name but received {n}."
+                    )));
+                }
+            }
+            port.name = n;
+        }
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "Additional properties are not allowed ('{other}' was unexpected)"
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// Ironic's rules between a port, its node and its portgroup, checked before any write.
+async fn check_relations(state: &AppState, port: &Port, pxe_set: bool) -> ApiResult<()> {
+    let store = state.conductor.store();
+    store
+        .node(&port.node_uuid)
+        .await
+        .map_err(resource::missing_is_bad_request)?;
+    let Some(pg_uuid) = &port.portgroup_uuid else {
+        return Ok(());
+    };
+    let pg: Portgroup = store
+        .portgroup(pg_uuid)
+        .await
+        .map_err(resource::missing_is_bad_request)?;
+    if pg.node_uuid != port.node_uuid {
+        return Err(ApiError::bad_request(
+            "Port can not be added to a portgroup belonging to a different node.",
+        ));
+    }
+    if pxe_set && port.pxe_enabled && !pg.standalone_ports_supported {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "Port group {} doesn't support standalone ports. This port cannot be created as a member of that portgroup as the port's 'pxe_enabled' field was set to True.",
+                pg.uuid
+            ),
+        ));
+    }
+    let mut physnets: Vec<String> = store
+        .portgroup_ports(&pg.uuid)
+        .await?
+        .into_iter()
+        .filter(|p| p.uuid != port.uuid)
+        .map(|p| p.physical_network.unwrap_or_default())
+        .collect();
+    physnets.sort();
+    physnets.dedup();
+    let mine = port.physical_network.clone().unwrap_or_default();
+    if !physnets.is_empty() && physnets != [mine] {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "Port group {} has member ports with physical networks ({}). All ports in a port group must have the same physical network.",
+                pg.uuid,
+                physnets.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
 
 async fn create(
     State(state): State<AppState>,
     ctx: Ctx,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let Some(obj) = body.as_object() else {
-        return Err(ApiError::bad_request(
-            "Invalid port: the body must be a JSON object such as {\"address\": \"52:54:00:12:34:56\", \"node_uuid\": \"…\"}",
-        ));
-    };
-    if let Some(bad) = obj.keys().find(|k| !CREATE_KEYS.contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!(
-            "Unknown attribute for argument port: {bad}. Accepted: {}",
-            CREATE_KEYS.join(", ")
-        )));
-    }
-    let address = obj.get("address").and_then(Value::as_str).ok_or_else(|| {
+    let mut allowed: Vec<&str> = SETTABLE.iter().map(|(f, _)| *f).collect();
+    allowed.push("uuid");
+    let obj = resource::object(&body, &allowed)?;
+    check_settable(ctx.version, obj.keys().map(String::as_str))?;
+    let address = obj.get("address").ok_or_else(|| {
         ApiError::bad_request("Invalid port: the mandatory attribute address is missing")
     })?;
-    let address = normalize_mac(address).map_err(ApiError::bad_request)?;
-    let node_ident = obj
-        .get("node_uuid")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            ApiError::bad_request("Invalid port: the mandatory attribute node_uuid is missing")
-        })?;
-    let node = state.conductor.store().node(node_ident).await?;
-    let extra: Map<String, Value> = match obj.get("extra") {
-        None | Some(Value::Null) => Map::new(),
-        Some(Value::Object(m)) => m.clone(),
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid value for extra: {other} is not a JSON object"
-            )))
+    let node = obj.get("node_uuid").ok_or_else(|| {
+        ApiError::bad_request("Invalid port: the mandatory attribute node_uuid is missing")
+    })?;
+    let mut port = Port::new(
+        resource::new_uuid(obj.get("uuid"))?,
+        String::new(),
+        String::new(),
+    );
+    set_field(&mut port, "address", address)?;
+    set_field(&mut port, "node_uuid", node)?;
+    for (k, v) in obj {
+        if !matches!(k.as_str(), "uuid" | "address" | "node_uuid") {
+            set_field(&mut port, k, v)?;
         }
-    };
-    let pxe_enabled = match obj.get("pxe_enabled") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(b)) => *b,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "Invalid value for pxe_enabled: {other} is not a boolean"
-            )))
-        }
-    };
-    let uuid = match obj.get("uuid").and_then(Value::as_str) {
-        Some(u) if uuid::Uuid::parse_str(u).is_ok() => u.to_ascii_lowercase(),
-        Some(u) => {
-            return Err(ApiError::bad_request(format!(
-                "Expected a UUID for uuid but received {u}"
-            )))
-        }
-        None => uuid::Uuid::new_v4().to_string(),
-    };
-    let port = Port {
-        id: 0,
-        uuid,
-        address,
-        node_uuid: node.uuid,
-        extra,
-        pxe_enabled,
-        created_at: Utc::now(),
-        updated_at: None,
-    };
+    }
+    check_relations(&state, &port, obj.contains_key("pxe_enabled")).await?;
     let port = state.conductor.store().create_port(&port).await?;
     let location = format!("{}/v1/ports/{}", ctx.base, port.uuid);
-    Ok(super::created(render(&port, &ctx.base, true), &location))
+    Ok(super::created(
+        Value::Object(render(&port, &ctx.base, ctx.version)),
+        &location,
+    ))
 }
 
 async fn show(
     State(state): State<AppState>,
     ctx: Ctx,
     Path(ident): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
+    resource::check_ident(&ident)?;
+    let fields = resource::parse_fields(&q, ctx.version, &known(ctx.version))?;
     let port = state.conductor.store().port(&ident).await?;
-    Ok(Json(render(&port, &ctx.base, true)))
+    Ok(Json(resource::select(
+        render(&port, &ctx.base, ctx.version),
+        fields.as_deref(),
+    )))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(ident): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    resource::check_ident(&ident)?;
+    let settable: Vec<&str> = SETTABLE.iter().map(|(f, _)| *f).collect();
+    let ops = patch::parse(&body, &settable).map_err(ApiError::bad_request)?;
+    check_settable(ctx.version, ops.iter().map(|o| o.path[0].as_str()))?;
+    let store = state.conductor.store();
+    let mut port = store.port(&ident).await?;
+    let full = render(&port, "", super::version::MAX);
+    let mut doc: Map<String, Value> = settable
+        .iter()
+        .map(|f| (f.to_string(), full.get(*f).cloned().unwrap_or(Value::Null)))
+        .collect();
+    let before = doc.clone();
+    patch::apply(&mut doc, &ops).map_err(ApiError::bad_request)?;
+    for (k, v) in &doc {
+        if before.get(k) != Some(v) {
+            set_field(&mut port, k, v)?;
+        }
+    }
+    let pg_changed = before.get("portgroup_uuid") != doc.get("portgroup_uuid");
+    let physnet_changed = before.get("physical_network") != doc.get("physical_network");
+    if pg_changed || physnet_changed || before.get("node_uuid") != doc.get("node_uuid") {
+        check_relations(&state, &port, false).await?;
+    }
+    let port = store.save_port(&port).await?;
+    Ok(Json(Value::Object(render(&port, &ctx.base, ctx.version))))
 }
 
 async fn remove(State(state): State<AppState>, Path(ident): Path<String>) -> ApiResult<StatusCode> {
+    resource::check_ident(&ident)?;
     let port = state.conductor.store().port(&ident).await?;
     state.conductor.store().delete_port(&port.uuid).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -279,5 +474,17 @@ mod tests {
             .unwrap_err()
             .contains("six hex pairs"));
         assert!(normalize_mac("zz:54:00:ab:cd:01").is_err());
+    }
+
+    #[test]
+    fn fields_follow_the_microversion() {
+        let p = Port::new("u".into(), "52:54:00:00:00:01".into(), "n".into());
+        let old = render(&p, "http://h", Version(1));
+        assert!(old.get("pxe_enabled").is_none());
+        assert!(old.get("physical_network").is_none());
+        let new = render(&p, "http://h", Version(95));
+        assert_eq!(new["pxe_enabled"], true);
+        assert_eq!(new["physical_network"], Value::Null);
+        assert_eq!(new["name"], Value::Null);
     }
 }

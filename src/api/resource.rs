@@ -1,8 +1,7 @@
 //! What every Ironic collection resource shares (chassis, portgroups, allocations, deploy
 //! templates, runbooks, volume connectors and targets): `links`, `?fields=` and `?detail=`
-//! checks, field selection, and one page of a list with its `next` link.
+//! checks, field selection, identifiers, and the microversion gates. Paging is `listing`'s.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use axum::http::StatusCode;
@@ -10,9 +9,6 @@ use serde_json::{json, Map, Value};
 
 use super::error::{ApiError, ApiResult};
 use super::version::Version;
-
-/// Largest page, as Ironic's `[api] max_limit` default.
-pub const MAX_LIMIT: usize = 1000;
 
 /// `self` and `bookmark` links of `{collection}/{id}`.
 pub fn links(base: &str, collection: &str, id: &str) -> Value {
@@ -116,112 +112,6 @@ pub fn select(mut doc: Map<String, Value>, fields: Option<&[String]>) -> Value {
     Value::Object(doc)
 }
 
-fn cmp_json(a: Option<&Value>, b: Option<&Value>) -> Ordering {
-    match (a, b) {
-        (Some(Value::String(x)), Some(Value::String(y))) => x.cmp(y),
-        (Some(Value::Number(x)), Some(Value::Number(y))) => x
-            .as_f64()
-            .partial_cmp(&y.as_f64())
-            .unwrap_or(Ordering::Equal),
-        (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
-        (None | Some(Value::Null), None | Some(Value::Null)) => Ordering::Equal,
-        (None | Some(Value::Null), _) => Ordering::Less,
-        (_, None | Some(Value::Null)) => Ordering::Greater,
-        (Some(x), Some(y)) => x.to_string().cmp(&y.to_string()),
-    }
-}
-
-/// One page of a collection of full documents in creation order: `?sort_key`, `?sort_dir`,
-/// `?marker` (a uuid), `?limit`, then `fields` selection and the `next` link carrying the
-/// query. `sortable` names the keys that may be sorted on (besides `id`, creation order).
-pub struct Listing<'a> {
-    pub base: &'a str,
-    /// Collection path for `next`, e.g. "chassis" or "chassis/detail".
-    pub path: &'a str,
-    /// Key of the collection in the answer, e.g. "chassis".
-    pub key: &'a str,
-    pub sortable: &'a [&'a str],
-    /// Identifies an entry for `marker` (Ironic's key_field).
-    pub key_field: &'a str,
-}
-
-impl Listing<'_> {
-    pub fn page(
-        &self,
-        q: &HashMap<String, String>,
-        mut docs: Vec<Map<String, Value>>,
-        fields: Option<&[String]>,
-    ) -> ApiResult<Value> {
-        let limit = match q.get("limit") {
-            None => MAX_LIMIT,
-            Some(l) => match l.parse::<i64>() {
-                Ok(n) if n > 0 => (n as usize).min(MAX_LIMIT),
-                Ok(_) => return Err(ApiError::bad_request("Limit must be positive")),
-                Err(_) => {
-                    return Err(ApiError::bad_request(format!(
-                        "Invalid limit {l:?}: it must be a positive integer"
-                    )))
-                }
-            },
-        };
-        let sort_key = q.get("sort_key").map(String::as_str).unwrap_or("id");
-        if sort_key != "id" && !self.sortable.contains(&sort_key) {
-            return Err(ApiError::bad_request(format!(
-                "The sort_key value {sort_key} is an invalid field for sorting"
-            )));
-        }
-        let desc = match q.get("sort_dir").map(String::as_str) {
-            None | Some("asc") => false,
-            Some("desc") => true,
-            Some(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid sort direction: {other}. Acceptable values are 'asc' or 'desc'"
-                )))
-            }
-        };
-        if sort_key != "id" {
-            docs.sort_by(|a, b| cmp_json(a.get(sort_key), b.get(sort_key)));
-        }
-        if desc {
-            docs.reverse();
-        }
-        let start = match q.get("marker") {
-            None => 0,
-            Some(m) => {
-                docs.iter()
-                    .position(|d| d.get(self.key_field).and_then(Value::as_str) == Some(m))
-                    .ok_or_else(|| {
-                        ApiError::not_found(format!("{} {m} could not be found.", self.key))
-                    })?
-                    + 1
-            }
-        };
-        let total = docs.len();
-        let page: Vec<Map<String, Value>> = docs.into_iter().skip(start).take(limit).collect();
-        let last_marker = page
-            .last()
-            .and_then(|d| d.get(self.key_field))
-            .and_then(Value::as_str)
-            .map(String::from);
-        let more = start + page.len() < total && page.len() == limit;
-        let items: Vec<Value> = page.into_iter().map(|d| select(d, fields)).collect();
-        let mut out = json!({ self.key: items });
-        if let (true, Some(marker)) = (more, last_marker) {
-            let mut args = String::new();
-            for k in ["fields", "detail", "sort_key", "sort_dir"] {
-                if let Some(v) = q.get(k) {
-                    args.push_str(&format!("{k}={v}&"));
-                }
-            }
-            out["next"] = json!(format!(
-                "{}/v1/{}?{args}limit={limit}&marker={marker}",
-                self.base, self.path
-            ));
-        }
-        Ok(out)
-    }
-}
-
 /// A JSON value that must be an object (or null: empty), e.g. `extra`.
 pub fn want_map(field: &str, v: &Value) -> ApiResult<Map<String, Value>> {
     match v {
@@ -270,4 +160,65 @@ pub fn object<'a>(body: &'a Value, allowed: &[&str]) -> ApiResult<&'a Map<String
         )));
     }
     Ok(obj)
+}
+
+/// Whether `s` is a logical name Ironic accepts (RFC 3986 unreserved characters).
+pub fn is_logical_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._~".contains(c))
+}
+
+/// A path identifier that must be a UUID or a logical name, as Ironic checks it.
+pub fn check_ident(ident: &str) -> ApiResult<()> {
+    if uuid::Uuid::parse_str(ident).is_ok() || is_logical_name(ident) {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "Expected a logical name or UUID but received {ident}."
+    )))
+}
+
+/// A path identifier that must be a UUID.
+pub fn check_uuid(ident: &str) -> ApiResult<()> {
+    uuid::Uuid::parse_str(ident)
+        .map(|_| ())
+        .map_err(|_| ApiError::bad_request(format!("Expected a UUID but received {ident}.")))
+}
+
+/// A store NotFound turned into 400: a reference in a body (not the URL) names nothing.
+pub fn missing_is_bad_request(e: crate::store::StoreError) -> ApiError {
+    let mut err = ApiError::from(e);
+    if err.status == StatusCode::NOT_FOUND {
+        err.status = StatusCode::BAD_REQUEST;
+    }
+    err
+}
+
+/// Up to 1.90 Ironic accepts a `.json` suffix on a path identifier (`/v1/nodes/<uuid>.json`).
+pub fn strip_json(ident: &str, v: Version) -> &str {
+    if v <= Version(90) {
+        ident.strip_suffix(".json").unwrap_or(ident)
+    } else {
+        ident
+    }
+}
+
+/// A resource the negotiated microversion lacks: Ironic answers reads with 404 and writes
+/// with 405, as if the route were not there.
+pub fn gate(v: Version, since: u32, write: bool) -> ApiResult<()> {
+    if v >= Version(since) {
+        return Ok(());
+    }
+    Err(if write {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("This method is not allowed at API version {v}: it needs 1.{since} or newer."),
+        )
+    } else {
+        ApiError::not_found(format!(
+            "The resource could not be found: it needs API version 1.{since} or newer (requested {v})."
+        ))
+    })
 }

@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -156,7 +156,8 @@ impl Layout {
     }
 }
 
-/// Writes `value` as JSON to `path` atomically: temp file, fsync, rename, fsync the directory.
+/// Writes `value` as JSON to `path` atomically (temp file, fsync, rename, fsync the
+/// directory), readable by the owner only.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), CacheError> {
     // A temp name per writer: two tasks touching one entry's metadata must not share it.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -166,7 +167,16 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), CacheError
         context: format!("encoding {}", path.display()),
         message: e.to_string(),
     })?;
-    let mut f = File::create(&tmp).map_err(io_err(format!("creating {}", tmp.display())))?;
+    // 0600 whatever the umask: publication records hold tokens, metadata holds URLs.
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io_err(format!("creating {}", tmp.display())))?;
+    f.set_permissions(fs::Permissions::from_mode(0o600))
+        .map_err(io_err(format!("restricting {}", tmp.display())))?;
     f.write_all(&data)
         .and_then(|_| f.sync_all())
         .map_err(io_err(format!("writing {}", tmp.display())))?;

@@ -33,7 +33,7 @@ pub enum FormatArg {
 pub struct WriteArgs {
     /// Image file, http(s) URL, or - for stdin.
     src: String,
-    /// Block device or file to write.
+    /// Block device to write (a regular file only with --allow-file).
     dest: PathBuf,
     /// Checksum of the image as downloaded: sha256:HEX or sha512:HEX.
     #[arg(long)]
@@ -52,6 +52,9 @@ pub struct WriteArgs {
     /// Only write destinations under this path (repeatable).
     #[arg(long = "allow", value_name = "PATH")]
     allow: Vec<PathBuf>,
+    /// Also write a regular file (created when missing); never through a symlink.
+    #[arg(long)]
+    allow_file: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -102,6 +105,7 @@ async fn write(a: WriteArgs) -> anyhow::Result<ExitCode> {
         },
         options: WriteOptions {
             allow: a.allow,
+            allow_file: a.allow_file,
             direct: a.direct,
             assume_zeroed: a.assume_zeroed,
             verify: a.verify,

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod agent;
 mod bmc_sim;
 mod cache;
 mod client;
@@ -16,8 +17,9 @@ mod image;
 mod iso;
 mod node;
 mod port;
+mod private;
 mod ramdisk;
-mod serve;
+pub mod serve;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +54,8 @@ enum Command {
     /// Inspect and manage the image cache.
     #[command(subcommand)]
     Cache(cache::CacheCmd),
+    /// Run the in-ramdisk agent: call the conductor, run its commands (see the README).
+    Agent(agent::AgentArgs),
     /// Run a fleet of simulated Redfish BMCs on loopback.
     BmcSim(bmc_sim::BmcSimArgs),
     /// Deploy a demo ISO to simulated nodes, end to end, and undeploy.
@@ -87,6 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ramdisk(cmd) => ramdisk::run(cmd).await,
         Command::Image(cmd) => image::run(cmd).await,
         Command::Cache(cmd) => cache::run(cmd).await,
+        Command::Agent(args) => agent::run(args).await,
         Command::BmcSim(args) => bmc_sim::run(args).await,
         Command::Demo(args) => demo::run(args).await,
     }

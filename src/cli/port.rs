@@ -57,7 +57,10 @@ pub async fn run(cmd: PortCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         PortCmd::Create(a) => {
             let client = Client::new(&a.common)?;
-            let mut body = json!({"address": a.address, "node_uuid": a.node});
+            // The API, like Ironic's, takes the node's UUID: resolve a name first.
+            let node = client.get(&format!("/v1/nodes/{}", a.node)).await?;
+            let node_uuid = node["uuid"].as_str().unwrap_or(&a.node).to_string();
+            let mut body = json!({"address": a.address, "node_uuid": node_uuid});
             if !a.extra.is_empty() {
                 let extra: Map<String, Value> = a
                     .extra
@@ -88,16 +91,31 @@ pub async fn run(cmd: PortCmd) -> anyhow::Result<ExitCode> {
         }
         PortCmd::Show(a) => {
             let client = Client::new(&a.common)?;
-            let port = client.get(&format!("/v1/ports/{}", a.port)).await?;
+            let id = port_id(&client, &a.port).await?;
+            let port = client.get(&format!("/v1/ports/{id}")).await?;
             print_object(&port, a.common.format)?;
         }
         PortCmd::Delete(a) => {
             let client = Client::new(&a.common)?;
+            let id = port_id(&client, &a.port).await?;
             client
-                .call(Method::DELETE, &format!("/v1/ports/{}", a.port), None)
+                .call(Method::DELETE, &format!("/v1/ports/{id}"), None)
                 .await?;
             eprintln!("Deleted port {}", a.port);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The port's UUID: the API (like Ironic's) takes a UUID or name, so a MAC address is looked
+/// up with `?address=` first.
+async fn port_id(client: &Client, port: &str) -> anyhow::Result<String> {
+    if crate::api::normalize_mac(port).is_err() {
+        return Ok(port.to_string());
+    }
+    let out = client.get(&format!("/v1/ports?address={port}")).await?;
+    out["ports"][0]["uuid"]
+        .as_str()
+        .map(String::from)
+        .ok_or_else(|| anyhow::anyhow!("no port has MAC address {port}"))
 }

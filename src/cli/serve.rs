@@ -3,7 +3,8 @@
 //! Start order: config (validated) → refuse an unauthenticated non-loopback bind → database
 //! (migrated) → image cache (GC scheduled) → image server (with netboot's iPXE routes) →
 //! conductor recovery (interrupted nodes to their failure states, stale locks released) →
-//! heartbeat → listen. The bound addresses are printed on stdout as
+//! heartbeat → listen (the API socket is bound earlier, before the agent hub, whose URL for
+//! agents may name the bound port). The bound addresses are printed on stdout as
 //! `ironcast: API listening on http://ADDR` and `ironcast: images served at URL` (tests and
 //! scripts read them when binding port 0).
 
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::api::{self, AppState, Htpasswd};
-use crate::conductor::{Conductor, Services, Settings};
+use crate::conductor::{AgentHub, Conductor, HubSettings, Services, Settings};
 use crate::config::Config;
 use crate::store::Store;
 
@@ -25,7 +26,7 @@ pub struct ServeArgs {
     config: Option<PathBuf>,
 }
 
-fn init_tracing() {
+pub(crate) fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     use std::io::IsTerminal;
@@ -79,6 +80,13 @@ pub struct Running {
 }
 
 impl Running {
+    /// The conductor's agent hub (tests drive agents through it).
+    pub fn agent_hub(&self) -> Arc<AgentHub> {
+        self.conductor.agent_hub().clone()
+    }
+}
+
+impl Running {
     /// Stops accepting requests, then closes the image server, cache and database.
     pub async fn stop(self) {
         let _ = self.stop.send(());
@@ -97,13 +105,14 @@ impl Running {
 /// Starts everything `serve` runs, in start order (see the module docs), on `config`.
 pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     let auth = auth_for(config)?;
-    std::fs::create_dir_all(&config.conductor.state_dir).with_context(|| {
+    super::private::private_dir(&config.conductor.state_dir).with_context(|| {
         format!(
-            "cannot create state directory {} (set [conductor] state_dir or IRONCAST_CONDUCTOR__STATE_DIR)",
+            "cannot prepare state directory {} (set [conductor] state_dir or IRONCAST_CONDUCTOR__STATE_DIR)",
             config.conductor.state_dir.display()
         )
     })?;
     let url = config.database_url();
+    super::private::private_sqlite(&url)?;
     let store = Store::connect(&url, config.database.max_connections)
         .await
         .with_context(|| format!("cannot open the database ({})", redact(&url)))?;
@@ -127,6 +136,16 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     .await
     .context("cannot start the image server ([imageserver] section)")?;
     let remaster_dir = config.conductor.state_dir.join("remaster");
+    // Bound before the agent hub is made: the URL agents call may name the picked port.
+    let listener = tokio::net::TcpListener::bind(config.api.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.api.bind))?;
+    let addr = listener.local_addr()?;
+    let hub = Arc::new(AgentHub::new(HubSettings {
+        conductor_url: config.agent_conductor_url(addr),
+        iso: config.agent.iso.clone(),
+        poll_wait: std::time::Duration::from_secs(config.agent.poll_wait_s),
+    }));
     let mut services = Services::new(
         Some(cache.images()),
         Some(Arc::new(crate::iso::FileRemaster::new(&remaster_dir))),
@@ -134,7 +153,8 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
         Some(netboot),
         config.redfish.clone(),
         config.ramdisk_policy(),
-    );
+    )
+    .with_agent(hub);
     services.direct = config.direct_policy();
     services.config_drives = Some(Arc::new(crate::configdrive::ConfigDriveDir::new(
         config.conductor.state_dir.join("configdrive"),
@@ -149,10 +169,6 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
         tracing::warn!(failed, "moved interrupted nodes to their failure states");
     }
     conductor.spawn_heartbeat();
-    let listener = tokio::net::TcpListener::bind(config.api.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.api.bind))?;
-    let addr = listener.local_addr()?;
     let app = api::app(AppState {
         conductor: conductor.clone(),
         public_url: config.api.public_url.clone(),

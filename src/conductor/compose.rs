@@ -132,7 +132,7 @@ fn compose_redfish(node: &Node, services: &Services) -> Result<Composed, Conduct
         remaster: services.remaster.clone(),
         publisher: services.publisher.clone(),
         netboot: services.netboot.clone(),
-        agent: None,
+        agent: Some(services.agent.clone()),
         config_drives: services.config_drives.clone(),
     };
     Ok(Composed {

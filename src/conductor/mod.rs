@@ -12,15 +12,25 @@
 //! drops its handler future, but the operation it started finishes (or never started), so a
 //! node is never left half-moved.
 //!
-//! Non-goals (yet): takeover of a dead conductor's nodes, periodic power sync.
+//! Several conductors share a PostgreSQL database: each process has its own name
+//! (`identity.rs`), heartbeats, and takes over the nodes of dead ones (`takeover.rs`, through
+//! the hash ring of `ring.rs`).
+//!
+//! Non-goals (yet): periodic power sync.
 
+mod agent_hub;
 mod compose;
+pub mod identity;
+pub mod ring;
 mod services;
 pub mod states;
+mod takeover;
 mod worker;
 
+pub use agent_hub::{AgentHub, HubError, HubSettings};
 pub use compose::{compose, default_interface, Composed, SUPPORTED_DRIVERS};
 pub use services::Services;
+pub use takeover::{affinity, Takeover, AFFINITY_KEY};
 pub use worker::{parse_clean_steps, CLEAN_STEPS_KEY};
 
 use std::sync::Arc;
@@ -38,6 +48,7 @@ pub struct Settings {
     pub lock_wait_ms: u64,
     pub deploy_timeout_s: u64,
     pub heartbeat_interval_s: u64,
+    pub heartbeat_timeout_s: u64,
     pub fake_deploy_delay_ms: u64,
     pub fake_undeploy_delay_ms: u64,
     pub fake_power_delay_ms: u64,
@@ -54,6 +65,7 @@ impl Settings {
             lock_wait_ms: c.lock_wait_ms,
             deploy_timeout_s: c.deploy_timeout_s,
             heartbeat_interval_s: c.heartbeat_interval_s,
+            heartbeat_timeout_s: c.heartbeat_timeout_s,
             fake_deploy_delay_ms: c.fake_deploy_delay_ms,
             fake_undeploy_delay_ms: c.fake_undeploy_delay_ms,
             fake_power_delay_ms: c.fake_power_delay_ms,
@@ -83,6 +95,9 @@ pub enum ConductorError {
     Conflict(String),
     #[error(transparent)]
     Store(StoreError),
+    /// Another live process runs under this conductor's name; the message says which.
+    #[error("{0}")]
+    NameInUse(String),
     /// A bug: the task running the request panicked (the node lock was released).
     #[error("internal error: {0}")]
     Internal(String),
@@ -131,13 +146,18 @@ impl Conductor {
         &self.settings.name
     }
 
+    /// The agent sessions: the API's agent endpoints answer through it.
+    pub fn agent_hub(&self) -> &std::sync::Arc<AgentHub> {
+        &self.services.agent
+    }
+
     /// Start-up recovery, before serving: registers the conductor, moves every node left in a
     /// transient state (by a crash of this conductor or of a previous run) to its failure state
     /// with a last_error saying why, and releases this conductor's stale locks. Returns how many
     /// nodes were failed. No cap: every such node is handled.
     pub async fn recover(&self) -> ConductorResult<usize> {
         let me = self.name().to_string();
-        self.store.heartbeat(&me).await?;
+        self.register().await?;
         let transient: Vec<&str> = ProvisionState::ALL
             .into_iter()
             .filter(|s| !s.is_stable())
@@ -145,8 +165,12 @@ impl Conductor {
             .collect();
         let mut failed = 0;
         for mut node in self.store.nodes_in_states(&transient).await? {
-            // A node locked by another conductor is that conductor's business.
+            // A node locked by, or waiting on, another conductor is that conductor's business
+            // (or, once it is dead, the takeover's).
             if node.reservation.as_deref().is_some_and(|r| r != me) {
+                continue;
+            }
+            if node.reservation.is_none() && affinity(&node).is_some_and(|a| a != me) {
                 continue;
             }
             let Some(from) = ProvisionState::parse(&node.provision_state) else {
@@ -187,7 +211,26 @@ impl Conductor {
         Ok(failed)
     }
 
-    /// Writes heartbeats every `heartbeat_interval_s` until the process ends.
+    /// Registers this process under its name, refusing (`NameInUse`) while a live conductor
+    /// holds it.
+    pub async fn register(&self) -> ConductorResult<()> {
+        let (host, pid) = (identity::hostname(), i64::from(std::process::id()));
+        if let Some(row) = self.store.conductor(self.name()).await? {
+            let timeout = chrono::Duration::seconds(self.settings.heartbeat_timeout_s as i64);
+            if let Some(why) =
+                identity::name_taken(&row, Utc::now(), timeout, &host, pid, identity::pid_alive)
+            {
+                return Err(ConductorError::NameInUse(why));
+            }
+        }
+        Ok(self
+            .store
+            .register_conductor(self.name(), &host, pid)
+            .await?)
+    }
+
+    /// Every `heartbeat_interval_s` until the process ends: writes a heartbeat, then takes
+    /// over the nodes of dead conductors.
     pub fn spawn_heartbeat(&self) -> tokio::task::JoinHandle<()> {
         let this = self.clone();
         tokio::spawn(async move {
@@ -196,6 +239,10 @@ impl Conductor {
                 tokio::time::sleep(every).await;
                 if let Err(e) = this.store.heartbeat(this.name()).await {
                     tracing::warn!(error = %e, "heartbeat failed");
+                    continue;
+                }
+                if let Err(e) = this.take_over_dead().await {
+                    tracing::warn!(error = %e, "takeover of dead conductors failed");
                 }
             }
         })

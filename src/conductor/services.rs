@@ -1,5 +1,6 @@
 //! The shared services that composition hands to nodes' ports: the image cache, the ISO
-//! remaster, the image server, netboot, and the settings of the Redfish and ramdisk drivers.
+//! remaster, the image server, netboot, the agent hub, and the settings of the Redfish and
+//! ramdisk drivers.
 //!
 //! `serve` builds one [`Services`] from the config; tests and the API-only setups use
 //! [`Services::none`], with which only fake-hardware nodes can deploy. Redfish handles are
@@ -13,6 +14,7 @@ use deploy_drivers::ramdisk::RamdiskPolicy;
 use deploy_drivers::{ConfigDrives, Images, Netboot, Publisher, Remaster};
 use serde_json::{Map, Value};
 
+use super::agent_hub::{AgentHub, HubSettings};
 use crate::redfish::{RedfishConfig, RedfishNode};
 
 /// Per node UUID: the driver_info a handle was built from, and the handle.
@@ -25,6 +27,8 @@ pub struct Services {
     pub netboot: Option<Arc<dyn Netboot>>,
     pub redfish: RedfishConfig,
     pub ramdisk: RamdiskPolicy,
+    /// The agent sessions (tokens, inventories, command queues) of every node.
+    pub agent: Arc<AgentHub>,
     /// Policy of the direct deploy and cleaning (default until `serve` sets it).
     pub direct: DirectPolicy,
     /// Builds config drives for direct deploys (`serve` sets it).
@@ -60,10 +64,17 @@ impl Services {
             netboot,
             redfish,
             ramdisk,
+            agent: Arc::new(AgentHub::new(HubSettings::default())),
             direct: DirectPolicy::default(),
             config_drives: None,
             bmcs: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The same services with `hub` as the agent hub.
+    pub fn with_agent(mut self, hub: Arc<AgentHub>) -> Services {
+        self.agent = hub;
+        self
     }
 
     /// The node's Redfish handle, reused while its driver_info is unchanged.

@@ -207,6 +207,11 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
             states::target_of(to).map(|s| s.as_str().into())
         };
         node.provision_updated_at = Some(Utc::now());
+        // This conductor now serves the node (takeover finds it by this key).
+        node.driver_internal_info.insert(
+            super::AFFINITY_KEY.into(),
+            Value::String(conductor.name().to_string()),
+        );
         if to == ProvisionState::Active {
             node.deploy_step = Default::default();
         }
@@ -257,6 +262,26 @@ pub(crate) async fn booted(
     composed
         .deploy
         .booted(&node_view(node, &[]), &composed.ports, &events)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Asks the node's deploy driver to serve the node from this conductor (its conductor died).
+pub(crate) async fn take_over(
+    conductor: &Conductor,
+    lock: &NodeLock,
+    node: &Node,
+) -> Result<(), String> {
+    let composed =
+        compose(node, &conductor.settings, &conductor.services).map_err(|e| e.to_string())?;
+    let events = Events {
+        conductor,
+        lock,
+        phase: Phase::Deploy,
+    };
+    composed
+        .deploy
+        .take_over(&node_view(node, &[]), &composed.ports, &events)
         .await
         .map_err(|e| e.to_string())
 }

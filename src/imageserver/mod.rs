@@ -177,6 +177,10 @@ impl ImageServer {
     /// Loads the stored publications (dropping expired ones) and checks the settings.
     pub fn open(cfg: ServerConfig) -> Result<Arc<Self>, ServerError> {
         std::fs::create_dir_all(&cfg.dir).map_err(io(format!("creating {}", cfg.dir.display())))?;
+        // Records hold the tokens: the directory is the owner's alone, whatever the umask.
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&cfg.dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(io(format!("making {} private", cfg.dir.display())))?;
         let base_url = match &cfg.external_url {
             Some(u) => check_external_url(u)?,
             None => String::new(),

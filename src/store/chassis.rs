@@ -4,7 +4,22 @@
 use chrono::Utc;
 use sqlx::types::Json;
 
+use super::list::{col, json, opt, Kind::*, ListQuery, Page, Table};
 use super::{on_pool, unique_to_conflict, Chassis, Store, StoreError, StoreResult};
+
+/// The chassis table for lists. A migration that adds a column adds it here too.
+pub const CHASSIS: Table = Table {
+    name: "chassis",
+    kind: "Chassis",
+    columns: &[
+        col("id", Int),
+        col("uuid", Text),
+        opt("description", Text),
+        json("extra"),
+        col("created_at", Time),
+        opt("updated_at", Time),
+    ],
+};
 
 fn not_found(id: &str) -> StoreError {
     StoreError::NotFound {
@@ -59,13 +74,9 @@ impl Store {
         .ok_or_else(|| not_found(uuid))
     }
 
-    /// Every chassis, in creation order.
-    pub async fn chassis_list(&self) -> StoreResult<Vec<Chassis>> {
-        Ok(on_pool!(self, pool => sqlx::query_as::<_, Chassis>(
-            "SELECT * FROM chassis ORDER BY id",
-        )
-        .fetch_all(pool)
-        .await)?)
+    /// One page of chassis (see `store::list`).
+    pub async fn list_chassis(&self, q: &ListQuery) -> StoreResult<Page<Chassis>> {
+        self.list(&CHASSIS, q).await
     }
 
     /// Deletes a chassis that holds no node; one that still does is `Invalid`, as in Ironic.

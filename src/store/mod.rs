@@ -18,6 +18,7 @@ mod list;
 mod lock;
 mod model;
 mod nodes;
+mod portgroups;
 mod ports;
 
 pub use list::{col, json, opt, Column, Filter, Kind, ListQuery, Page, SqlValue, Table};

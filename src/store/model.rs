@@ -157,6 +157,61 @@ pub struct Port {
     pub pxe_enabled: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// Switch port the NIC is cabled to (switch_id, port_id, switch_info, …).
+    #[sqlx(json)]
+    pub local_link_connection: JsonMap,
+    #[sqlx(json)]
+    pub internal_info: JsonMap,
+    pub physical_network: Option<String>,
+    pub portgroup_uuid: Option<String>,
+    pub is_smartnic: bool,
+    pub name: Option<String>,
+    pub description: Option<String>,
+}
+
+impl Port {
+    /// A new port of `node_uuid` with `address` and every optional field empty.
+    pub fn new(uuid: String, address: String, node_uuid: String) -> Port {
+        Port {
+            id: 0,
+            uuid,
+            address,
+            node_uuid,
+            extra: JsonMap::new(),
+            pxe_enabled: true,
+            created_at: Utc::now(),
+            updated_at: None,
+            local_link_connection: JsonMap::new(),
+            internal_info: JsonMap::new(),
+            physical_network: None,
+            portgroup_uuid: None,
+            is_smartnic: false,
+            name: None,
+            description: None,
+        }
+    }
+}
+
+/// A portgroup: bonded ports of one node. A listed portgroup may hold only some columns.
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+#[sqlx(default)]
+pub struct Portgroup {
+    pub id: i64,
+    pub uuid: String,
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub node_uuid: String,
+    #[sqlx(json)]
+    pub extra: JsonMap,
+    #[sqlx(json)]
+    pub internal_info: JsonMap,
+    pub mode: Option<String>,
+    #[sqlx(json)]
+    pub properties: JsonMap,
+    pub standalone_ports_supported: bool,
+    pub physical_network: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// One node history event (Ironic's node history: event, time, severity).
@@ -182,10 +237,15 @@ pub struct ConductorRow {
     pub online: bool,
     pub created_at: DateTime<Utc>,
     pub heartbeat_at: DateTime<Utc>,
+    /// The host and process id of the process that last registered under this name.
+    pub host: Option<String>,
+    pub pid: Option<i64>,
 }
 
-/// A chassis: a group of nodes with a description.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+/// A chassis: a group of nodes with a description. A listed chassis may hold only some
+/// columns.
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+#[sqlx(default)]
 pub struct Chassis {
     pub id: i64,
     pub uuid: String,

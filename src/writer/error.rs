@@ -7,6 +7,8 @@ use std::path::PathBuf;
 pub enum WriteError {
     #[error("destination {path} is outside the writer's allow list ({allowed}): pick a device under one of those paths or extend the allow list")]
     NotAllowed { path: PathBuf, allowed: String },
+    #[error("destination {path} is {what}, not a block device: name a disk (e.g. /dev/sdb or /dev/disk/by-id/…), or pass --allow-file to write a regular file named directly")]
+    NotABlockDevice { path: PathBuf, what: String },
     #[error("destination {path} is in use: {what}; unmount it (and its partitions) first")]
     InUse { path: PathBuf, what: String },
     #[error("destination {path} holds {target_size} bytes but the image's virtual size is {image_size} bytes: use a disk of at least that size")]

@@ -20,8 +20,10 @@
 //! 2 MiB). That is at most 54 MiB (a compressed qcow2 file) within a 64 MiB budget; a raw file
 //! needs 24 MiB, a raw download 12 MiB. The decompressor's own window comes on top.
 //!
-//! Safety: a destination outside `allow`, a mounted (or partition-mounted, or held) device, or
-//! one smaller than the image's virtual size is refused before writing. On a checksum mismatch
+//! Safety: a destination outside `allow`, anything but a block device (unless `allow_file`; a
+//! symlink to a regular file always), a mounted (or partition-mounted, or held) device, or
+//! one smaller than the image's virtual size is refused before writing. When the target is
+//! full or a write fails, the source is not read any further. On a checksum mismatch
 //! or any failure after writing began, the first MiB of the target is zeroed and the error says
 //! so. After a GPT image is written to a bigger disk, the backup GPT moves to the disk's end.
 //!
@@ -94,6 +96,10 @@ impl Format {
 pub struct WriteOptions {
     /// Destinations must lie under one of these paths (symlinks resolved); empty: any.
     pub allow: Vec<PathBuf>,
+    /// Also write regular files (created when missing). Off: only block devices, so a
+    /// mistyped device path is refused instead of becoming a file in /dev. Even on, a
+    /// symlink to a regular file is refused.
+    pub allow_file: bool,
     /// Write block devices with O_DIRECT, bypassing the page cache.
     pub direct: bool,
     /// The caller guarantees the target reads as zeros (e.g. it just ran `blkdiscard -z`):
@@ -319,6 +325,7 @@ pub fn write_image(
 ) -> Result<WriteReport, WriteError> {
     let started = Instant::now();
     safety::check_allowed(&req.dest, &req.options.allow)?;
+    safety::check_target_kind(&req.dest, req.options.allow_file)?;
     let algorithm = req.checksum.as_ref().map(|c| c.algorithm);
     let p = prepare(&req.source, req.format, algorithm)?;
     let mut sink = Sink::open(
@@ -336,6 +343,10 @@ pub fn write_image(
     let (tx, rx) = std::sync::mpsc::sync_channel::<Extent>(QUEUE_SLOTS);
     let hashing = p.hashing.clone();
     let decoder = p.decoder;
+    // Set when the sink fails (target full, write error): the decode thread then stops
+    // reading the source instead of hashing it to its end, which may never come.
+    let sink_failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_reading = sink_failed.clone();
     let decode = std::thread::Builder::new()
         .name("writer-decode".into())
         .spawn(move || -> DecodeOutcome {
@@ -354,6 +365,9 @@ pub fn write_image(
                 }
             };
             drop(emit);
+            if stop_reading.load(Ordering::SeqCst) {
+                return (decoded, Ok(None));
+            }
             // Hash to the end of the source even if decoding stopped early.
             let digest = hashing.lock().expect("hashed source lock").finish();
             (decoded, digest)
@@ -373,6 +387,17 @@ pub fn write_image(
             virtual_size: p.virtual_size,
         });
     }
+    if let Some(e) = sink_err {
+        // Not joined: the decode thread may be blocked reading an endless source; it ends at
+        // its next hand-over, which fails now that the receiver is gone.
+        sink_failed.store(true, Ordering::SeqCst);
+        drop(rx);
+        drop(decode);
+        return Err(WriteError::Wiped {
+            wipe: sink.wipe_start(),
+            cause: Box::new(e),
+        });
+    }
     drop(rx);
     let (decoded, digest) = decode.join().unwrap_or_else(|_| {
         (
@@ -388,8 +413,8 @@ pub fn write_image(
     // The checksum speaks first: corrupted bytes explain a decode error, not the reverse.
     let digest = match (&req.checksum, digest) {
         (Some(want), Ok(Some(got))) if got != want.hex => {
-            let also = match (&decoded, &sink_err) {
-                (Err(e), _) | (_, Some(e)) => format!(" (which also caused: {e})"),
+            let also = match &decoded {
+                Err(e) => format!(" (which also caused: {e})"),
                 _ => String::new(),
             };
             let cause = WriteError::ChecksumMismatch {
@@ -403,7 +428,7 @@ pub fn write_image(
         }
         (Some(want), Ok(Some(got))) => Some(format!("{}:{got}", want.algorithm.name())),
         (_, Ok(_)) => None,
-        (_, Err(e)) if sink_err.is_none() && decoded.is_ok() => {
+        (_, Err(e)) if decoded.is_ok() => {
             return Err(fail(
                 &mut sink,
                 io_err(format!("reading {}", req.source.describe()))(e),
@@ -411,9 +436,6 @@ pub fn write_image(
         }
         (_, Err(_)) => None,
     };
-    if let Some(e) = sink_err {
-        return Err(fail(&mut sink, e));
-    }
     let (virtual_size, spooled_bytes) = match decoded {
         Ok(v) => v,
         Err(e) => return Err(fail(&mut sink, e)),

@@ -30,6 +30,31 @@ pub(crate) fn check_allowed(dest: &Path, allow: &[PathBuf]) -> Result<(), WriteE
     }
 }
 
+/// Refuses a destination that is not a block device unless `allow_file`, and a symlink to a
+/// regular file always (a name that looks like a device must not reach a file by accident).
+pub(crate) fn check_target_kind(dest: &Path, allow_file: bool) -> Result<(), WriteError> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let refuse = |what: &str| {
+        Err(WriteError::NotABlockDevice {
+            path: dest.to_path_buf(),
+            what: what.to_string(),
+        })
+    };
+    let link = std::fs::symlink_metadata(dest).ok();
+    let target = std::fs::metadata(dest).ok();
+    match (link, target) {
+        (_, Some(t)) if t.file_type().is_block_device() => Ok(()),
+        (Some(l), Some(t)) if l.file_type().is_symlink() && t.is_file() => {
+            refuse("a symlink to a regular file")
+        }
+        (Some(l), None) if l.file_type().is_symlink() => refuse("a dangling symlink"),
+        (_, Some(t)) if t.is_file() && !allow_file => refuse("a regular file"),
+        (_, Some(t)) if !t.is_file() => refuse("neither a block device nor a regular file"),
+        (None, None) if !allow_file => refuse("missing (a mistyped device name?)"),
+        _ => Ok(()),
+    }
+}
+
 fn resolve(p: &Path) -> PathBuf {
     if let Ok(c) = p.canonicalize() {
         return c;
@@ -119,6 +144,29 @@ mod tests {
             parse_mountinfo(text),
             vec![(253, 0, "/".into()), (7, 3, "/mnt/x\\040y".into())]
         );
+    }
+
+    #[test]
+    fn only_block_devices_unless_files_are_allowed_and_never_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("disk.img");
+        std::fs::write(&file, b"x").unwrap();
+        let link = dir.path().join("sda");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let missing = dir.path().join("sdz");
+        let refused = |p: &Path, allow_file| {
+            matches!(
+                check_target_kind(p, allow_file),
+                Err(WriteError::NotABlockDevice { .. })
+            )
+        };
+        assert!(refused(&file, false));
+        assert!(refused(&missing, false));
+        assert!(refused(&link, false));
+        assert!(refused(&link, true));
+        assert!(refused(Path::new("/dev/null"), true));
+        assert!(check_target_kind(&file, true).is_ok());
+        assert!(check_target_kind(&missing, true).is_ok());
     }
 
     #[test]

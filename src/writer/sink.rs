@@ -98,6 +98,9 @@ impl Sink {
         if block {
             // Exclusive open: the kernel refuses it while anything (a mount) claims the device.
             oo.custom_flags(libc::O_EXCL);
+        } else {
+            // A regular file is written only when named directly (see `check_target_kind`).
+            oo.custom_flags(libc::O_NOFOLLOW);
         }
         let file = oo.open(path).map_err(io_err(ctx("opening destination")))?;
         let (capacity, sector_size, fresh) = if block {

@@ -315,8 +315,15 @@ async fn api_bad_input_gets_ironic_shaped_4xx() {
             "POST",
             "/v1/ports".into(),
             json!({"address": "52:54:00:00:00:01", "node_uuid": "ghost"}),
-            404,
-            "Node ghost could not be found.",
+            400,
+            "Expected a UUID but received ghost.",
+        ),
+        (
+            "POST",
+            "/v1/ports".into(),
+            json!({"address": "52:54:00:00:00:01", "node_uuid": "d53bcc37-86d7-4f68-8d9f-736bc68ca429"}),
+            400,
+            "Node d53bcc37-86d7-4f68-8d9f-736bc68ca429 could not be found.",
         ),
     ];
     for (method, path, body, status, want) in cases {

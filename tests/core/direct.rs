@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{api, fault, Api};
+use crate::support::{api, api_with_services, fault, settings, Api};
 
 async fn enrol(api: &Api, name: &str) -> String {
     let (s, n) = api
@@ -272,4 +272,76 @@ async fn api_manual_clean_runs_the_given_steps_and_returns_to_manageable() {
     assert!(h
         .iter()
         .any(|e| e == "clean_step clean: automated cleaning is off for this node"));
+}
+
+#[tokio::test]
+async fn api_write_progress_shows_in_node_show_and_history() {
+    let mut services = ironcast::conductor::Services::none();
+    services.direct.progress_interval = std::time::Duration::from_millis(50);
+    // Each fake BMC call and agent command takes 800 ms, the fake write reports quarters.
+    let api = api_with_services(
+        ironcast::conductor::Settings {
+            fake_power_delay_ms: 800,
+            automated_clean: false,
+            ..settings("progress-conductor")
+        },
+        services,
+    )
+    .await;
+    let id = enrol(&api, "slow1").await;
+    for (target, want) in [("manage", "manageable"), ("provide", "available")] {
+        assert_eq!(provision(&api, &id, json!({"target": target})).await.0, 202);
+        api.wait_state(&id, want, 20).await;
+    }
+    let (s, _) = api
+        .call(
+            "PATCH",
+            &format!("/v1/nodes/{id}"),
+            Some(json!([
+                {"op": "add", "path": "/instance_info/image_source", "value": "http://images/disk.raw"},
+                {"op": "add", "path": "/instance_info/image_checksum", "value": "ab".repeat(32)},
+            ])),
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        provision(&api, &id, json!({"target": "active"})).await.0,
+        202
+    );
+    // While the image is written, node show carries the write's progress.
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, n) = api.call("GET", &format!("/v1/nodes/{id}"), None).await;
+        if n["deploy_step"]["step"] == "write image" {
+            if let Some(p) = n["deploy_step"].get("progress") {
+                seen.push(p.clone());
+            }
+        }
+        if n["provision_state"] == "active" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never active: {n}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        seen.iter().any(|p| p["total_bytes"] == 4 << 20
+            && p["percent"].as_u64().is_some_and(|pc| pc > 0 && pc < 100)),
+        "no partial progress seen in deploy_step: {seen:?}"
+    );
+    let h = history(&api, &id).await;
+    let milestones: Vec<&String> = h
+        .iter()
+        .filter(|e| e.starts_with("deploy_step write image: ") && e.contains('%'))
+        .collect();
+    assert_eq!(
+        milestones,
+        [
+            "deploy_step write image: 25% (1 of 4 MiB)",
+            "deploy_step write image: 50% (2 of 4 MiB)",
+            "deploy_step write image: 75% (3 of 4 MiB)",
+            "deploy_step write image: 100% (4 of 4 MiB)",
+        ],
+        "one history event per tenth reached, not one per report"
+    );
 }

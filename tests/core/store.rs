@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use ironcast::store::{Chassis, Node, Port, Store, StoreError};
+use ironcast::store::{Chassis, ListQuery, Node, Port, Store, StoreError};
 use serde_json::json;
 
 #[path = "store_list.rs"]
@@ -17,7 +17,7 @@ async fn sqlite_store() -> (Store, tempfile::TempDir) {
 }
 
 /// A fresh PostgreSQL database for one test, or None (skip) outside CI without one.
-async fn postgres_store() -> Option<(Store, String)> {
+pub(crate) async fn postgres_store() -> Option<(Store, String)> {
     let base = crate::common::postgres_url()?;
     let db = format!("ironcast_t_{}", uuid::Uuid::new_v4().simple());
     let admin = sqlx::PgPool::connect(&base)
@@ -33,7 +33,7 @@ async fn postgres_store() -> Option<(Store, String)> {
     Some((Store::connect(&url, 8).await.unwrap(), db))
 }
 
-async fn drop_postgres(store: Store, db: String) {
+pub(crate) async fn drop_postgres(store: Store, db: String) {
     store.close().await;
     let base = crate::common::postgres_url().unwrap();
     let admin = sqlx::PgPool::connect(&base).await.unwrap();
@@ -344,23 +344,28 @@ async fn dropped_lock_is_released(store: Store) {
 
 async fn ports_unique_mac_and_cascade(store: Store) {
     let n = store.create_node(&sample("withports")).await.unwrap();
-    let port = |mac: &str| Port {
-        id: 0,
-        uuid: uuid::Uuid::new_v4().to_string(),
-        address: mac.into(),
-        node_uuid: n.uuid.clone(),
-        extra: Default::default(),
-        pxe_enabled: true,
-        created_at: Utc::now(),
-        updated_at: None,
-    };
-    let p1 = store.create_port(&port("52:54:00:00:00:01")).await.unwrap();
+    let port = |mac: &str| Port::new(uuid::Uuid::new_v4().to_string(), mac.into(), n.uuid.clone());
+    let mut named = port("52:54:00:00:00:01");
+    named.name = Some("eth0".into());
+    named.local_link_connection = json!({"switch_id": "0a:1b:2c:3d:4e:5f", "port_id": "Eth1/1"})
+        .as_object()
+        .unwrap()
+        .clone();
+    named.physical_network = Some("physnet1".into());
+    let p1 = store.create_port(&named).await.unwrap();
+    assert_eq!(p1.local_link_connection, named.local_link_connection);
+    assert_eq!(p1.physical_network.as_deref(), Some("physnet1"));
     store.create_port(&port("52:54:00:00:00:02")).await.unwrap();
     match store.create_port(&port("52:54:00:00:00:01")).await {
         Err(StoreError::Conflict(m)) => assert!(m.contains("52:54:00:00:00:01"), "{m}"),
         other => panic!("expected Conflict, got {other:?}"),
     }
-    assert_eq!(store.port("52:54:00:00:00:01").await.unwrap().uuid, p1.uuid);
+    assert_eq!(store.port("eth0").await.unwrap().uuid, p1.uuid);
+    let mut renamed = p1.clone();
+    renamed.name = None;
+    renamed.is_smartnic = true;
+    let saved = store.save_port(&renamed).await.unwrap();
+    assert!(saved.is_smartnic && saved.name.is_none() && saved.updated_at.is_some());
     assert_eq!(
         store.port(&p1.uuid).await.unwrap().address,
         "52:54:00:00:00:01"
@@ -442,7 +447,14 @@ async fn chassis_holding_nodes_is_not_deleted(store: Store) {
         matches!(&err, StoreError::Invalid(m) if m.contains("contains nodes")),
         "{err}"
     );
-    assert_eq!(store.chassis_list().await.unwrap().len(), 1);
+    let page = store
+        .list_chassis(&ListQuery {
+            limit: 10,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.rows.len(), 1);
     let lock = store.lock_node(&n.uuid, "c1").await.unwrap().unwrap();
     store.delete_node(lock).await.unwrap();
     store.delete_chassis(&c.uuid).await.unwrap();

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use ironcast::api::{app, AppState};
-use ironcast::conductor::{Conductor, Settings};
+use ironcast::conductor::{Conductor, Services, Settings};
 use ironcast::store::Store;
 use serde_json::Value;
 
@@ -15,6 +15,7 @@ pub fn settings(name: &str) -> Settings {
         lock_wait_ms: 500,
         deploy_timeout_s: 60,
         heartbeat_interval_s: 10,
+        heartbeat_timeout_s: 60,
         fake_deploy_delay_ms: 10,
         fake_undeploy_delay_ms: 0,
         fake_power_delay_ms: 0,
@@ -36,10 +37,19 @@ pub async fn api_with(settings: Settings) -> Api {
 
 /// An API whose list pages hold at most `max_limit` items (`[api] max_limit`).
 pub async fn api_paged(settings: Settings, max_limit: usize) -> Api {
+    api_full(settings, Services::none(), max_limit).await
+}
+
+/// An API whose conductor composes nodes with `services` (policies, ports).
+pub async fn api_with_services(settings: Settings, services: Services) -> Api {
+    api_full(settings, services, 1000).await
+}
+
+async fn api_full(settings: Settings, services: Services, max_limit: usize) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("t.db").display());
     let store = Store::connect(&url, 8).await.unwrap();
-    let conductor = Conductor::new(store, settings);
+    let conductor = Conductor::with_services(store, settings, services);
     conductor.recover().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -204,17 +204,65 @@ async fn one_shot_publication_is_revoked_when_the_booted_node_calls_back() {
         "served until the node boots"
     );
 
-    // The booted ISO calls back as Ironic's agent does.
-    let uuid = node["uuid"].as_str().unwrap();
-    let answer = reqwest::Client::new()
-        .post(format!("{}/v1/heartbeat/{uuid}", server.url))
-        .header("X-OpenStack-Ironic-API-Version", "latest")
-        .json(&serde_json::json!({"callback_url": "http://127.0.0.1:9999", "agent_version": "9.0"}))
-        .send()
-        .await
+    // The booted ISO learns its call-back token from its kernel args, as a machine would.
+    let served = dir.path().join("served.iso");
+    std::fs::write(
+        &served,
+        reqwest::get(&url).await.unwrap().bytes().await.unwrap(),
+    )
+    .unwrap();
+    let entry = ironcast::iso::boot_cmdline(&served, ironcast::iso::BootPath::BiosCd)
+        .unwrap()
         .unwrap();
+    let assignment = ironcast::agent::cmdline::parse(&entry.args).unwrap();
+    let uuid = node["uuid"].as_str().unwrap();
+    assert_eq!(assignment.node, uuid);
+    let history = bm.ok(&["node", "history", "list", "once1", "-f", "json"]);
+    assert!(
+        !history.contains(&assignment.token),
+        "the token stays out of history"
+    );
+    let call_back = |token: Option<&str>, in_body: bool| {
+        let mut body =
+            serde_json::json!({"callback_url": "http://127.0.0.1:9999", "agent_version": "9.0"});
+        let mut req = reqwest::Client::new()
+            .post(format!("{}/v1/heartbeat/{uuid}", server.url))
+            .header("X-OpenStack-Ironic-API-Version", "latest");
+        match (token, in_body) {
+            (Some(t), true) => body["agent_token"] = t.into(),
+            (Some(t), false) => req = req.header("X-Ironcast-Agent-Token", t),
+            (None, _) => {}
+        }
+        req.json(&body).send()
+    };
+    // Anyone who can reach the API cannot finish the deploy: only the booted ISO can.
+    for (token, in_body) in [(None, false), (Some("wrong"), false), (Some("wrong"), true)] {
+        let answer = call_back(token, in_body).await.unwrap();
+        assert_eq!(answer.status(), 403, "{token:?}");
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert!(
+            body["error_message"]
+                .as_str()
+                .unwrap()
+                .contains("faultstring"),
+            "{body}"
+        );
+    }
+    assert_eq!(
+        wait_state(&bm, "once1", "wait call-back")["provision_state"],
+        "wait call-back"
+    );
+    // Ironic's agent sends the token in the body.
+    let answer = call_back(Some(&assignment.token), true).await.unwrap();
     assert_eq!(answer.status(), 202);
     let node = wait_state(&bm, "once1", "active");
+    let again = call_back(Some(&assignment.token), false).await.unwrap();
+    assert_eq!(
+        again.status(),
+        403,
+        "the token is forgotten once the node called back"
+    );
+    assert!(serve_log(dir.path()).contains("agent token refused"));
     assert!(
         node["driver_internal_info"]
             .get("ramdisk_publication_url")

@@ -93,11 +93,12 @@ pub(crate) async fn run_reporting(
         *shown = Some(p);
         let milestone = m.next(p);
         async move {
-            if changed {
-                events.progress(step, p).await;
-            }
+            // The history step first: showing a step replaces the progress shown with it.
             if milestone.is_some() {
                 events.step(step, &describe(p)).await;
+            }
+            if changed || milestone.is_some() {
+                events.progress(step, p).await;
             }
         }
     };

@@ -282,19 +282,45 @@ async fn one_shot_waits_for_the_call_back_then_revokes_the_publication() {
                            "boot_iso_one_shot": "true"}));
     let outcome = driver().deploy(&n, &ports, &events).await.unwrap();
     assert_eq!(outcome, DeployOutcome::WaitCallback);
-    assert_eq!(log.live(), ["lease-1", "pub-n1-boot"]);
+    assert_eq!(log.live(), ["lease-1", "pub-n1-boot", "remaster:n1"]);
+    // The ISO gets a token minted for this boot, which history never shows.
+    let calls = log.calls();
+    let remastered = calls
+        .iter()
+        .find(|c| c.starts_with("remaster.remaster"))
+        .unwrap();
+    assert!(calls.contains(&"agent.begin(n1)".to_string()), "{calls:?}");
+    assert!(remastered.contains("ironcast.token=fake"), "{remastered}");
+    let steps = events.steps.lock().unwrap().join("\n");
+    assert!(!steps.contains("token=fake"), "{steps}");
+    assert!(steps.contains("ironcast.token=******"), "{steps}");
     n.driver_internal_info = events.internal.lock().unwrap().clone();
     driver().booted(&n, &ports, &events).await.unwrap();
     assert_eq!(
         log.live(),
-        ["lease-1"],
-        "the publication is gone, the lease stays until undeploy"
+        ["lease-1", "remaster:n1"],
+        "the publication is gone, the lease and remaster stay until undeploy"
     );
+    assert!(
+        log.calls().contains(&"agent.end(n1)".to_string()),
+        "the token is forgotten once the node called back"
+    );
+    let mut no_agent = ports.clone();
+    no_agent.agent = None;
+    assert!(driver()
+        .validate(&n, &no_agent)
+        .unwrap_err()
+        .to_string()
+        .contains("agent token"));
     assert!(!events
         .internal
         .lock()
         .unwrap()
         .contains_key(PUBLICATION_KEY));
+    assert_eq!(
+        mask_token("console=ttyS0 ironcast.node=n1 ironcast.token=s3cret x=1"),
+        "console=ttyS0 ironcast.node=n1 ironcast.token=****** x=1"
+    );
     let bad = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum(),
                          "boot_iso_one_shot": 3}));
     assert!(driver()
@@ -302,4 +328,54 @@ async fn one_shot_waits_for_the_call_back_then_revokes_the_publication() {
         .unwrap_err()
         .to_string()
         .contains("use true or false"));
+}
+
+/// Taking over a deployed node re-publishes its ISO from this conductor's own resources and
+/// re-inserts it, without touching power or the boot device; a node serving nothing (one-shot,
+/// already revoked) needs nothing; a failure undoes what the take-over made.
+#[tokio::test]
+async fn take_over_republishes_and_reinserts_without_rebooting() {
+    let mut n = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum(),
+                           "kernel_append_params": "console=ttyS0"}));
+    n.driver_internal_info =
+        json!({PUBLICATION_KEY: "pub-of-the-dead", LEASE_KEY: "lease-of-the-dead"})
+            .as_object()
+            .unwrap()
+            .clone();
+    let (ports, log) = self::ports(PowerState::On);
+    let events = Events::default();
+    driver().take_over(&n, &ports, &events).await.unwrap();
+    assert_eq!(
+        names(&log),
+        [
+            "images.acquire",
+            "remaster.remaster",
+            "publisher.publish",
+            "vmedia.eject_all",
+            "vmedia.insert_cd",
+        ]
+    );
+    assert_eq!(log.live(), ["lease-1", "pub-n1-boot", "remaster:n1"]);
+    let internal = events.internal.lock().unwrap().clone();
+    assert_eq!(internal[LEASE_KEY], "lease-1");
+    assert_eq!(internal[PUBLICATION_KEY], "pub-n1-boot");
+
+    let (ports, log) = self::ports(PowerState::On);
+    log.fail_on(
+        "vmedia.insert_cd",
+        PortError::new(PortErrorKind::Rejected, "refused by fake"),
+    );
+    let events = Events::default();
+    let err = driver().take_over(&n, &ports, &events).await.unwrap_err();
+    assert_eq!(err.step, "insert");
+    assert!(log.live().is_empty(), "{:?}", log.live());
+
+    let (ports, log) = self::ports(PowerState::On);
+    let mut revoked = n.clone();
+    revoked.driver_internal_info.clear();
+    driver()
+        .take_over(&revoked, &ports, &Events::default())
+        .await
+        .unwrap();
+    assert!(log.calls().is_empty());
 }

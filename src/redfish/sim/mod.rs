@@ -179,6 +179,21 @@ impl FleetHandle {
             .and_then(|s| s.lock().ok()?.booted.clone())
     }
 
+    /// How many times system `id` booted: a deploy boots it once, a takeover never.
+    pub fn boots(&self, id: &str) -> u32 {
+        self.state
+            .system(id)
+            .and_then(|s| s.lock().ok().map(|s| s.boots))
+            .unwrap_or(0)
+    }
+
+    /// The image URL in system `id`'s virtual CD, if one is inserted.
+    pub fn inserted(&self, id: &str) -> Option<String> {
+        self.state
+            .system(id)
+            .and_then(|s| s.lock().ok()?.image.clone())
+    }
+
     /// Stops serving and waits for the server task to end.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -488,6 +488,7 @@ async fn apply_reset(f: &Arc<Fleet>, id: &str, kind: &str) {
             s.boot_target = "None";
         }
         s.booted_from = Some(from);
+        s.boots += 1;
         s.booted = None;
         s.booted_entries.clear();
         s.boot_error = None;

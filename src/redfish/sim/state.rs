@@ -26,6 +26,8 @@ pub struct SystemState {
     pub boot_on_next_server_reset: bool,
     /// What the last power-on booted: "Cd", "Pxe", "Hdd".
     pub booted_from: Option<&'static str>,
+    /// How many times the system booted (power on, or restart while on).
+    pub boots: u32,
     pub booted: Option<String>,
     pub booted_entries: Vec<String>,
     pub boot_error: Option<String>,

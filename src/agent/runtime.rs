@@ -1,0 +1,242 @@
+//! The agent's main loop: heartbeat (with the inventory when the conductor wants it), run the
+//! command the answer carries, report its progress and result, repeat. Unreachable conductors
+//! are retried with capped, jittered backoff; a refused token (403) ends the loop, since this
+//! boot's session is over; nothing the conductor sends can make the agent panic.
+
+use std::time::Duration;
+
+use deploy_drivers::{AgentCommand, AgentProgress, PortErrorKind};
+use tokio::sync::watch;
+
+use super::client::{CallError, Client};
+use super::commands::{self, CommandError, Limits};
+use super::power::{self, Action};
+use super::protocol::{CommandEnvelope, CommandOutcome, Heartbeat};
+
+/// How the agent runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub limits: Limits,
+    /// Report power_off / reboot but leave the machine running (and stop the loop).
+    pub no_act: bool,
+    /// Longest pause between attempts to reach the conductor.
+    pub max_backoff: Duration,
+    /// Shortest time between two progress reports of one command.
+    pub progress_every: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            no_act: false,
+            max_backoff: Duration::from_secs(30),
+            progress_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why the loop ended.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Refused(CallError),
+    #[error("cannot {action}: {source}")]
+    Power {
+        action: &'static str,
+        source: std::io::Error,
+    },
+}
+
+/// Runs until a power action was performed (`Ok` with `no_act`, or never with a real one) or
+/// the conductor refuses the token.
+pub async fn run(client: Client, options: Options) -> Result<Action, RunError> {
+    let a = client.assignment();
+    tracing::info!(conductor = %a.conductor_url, node = %a.node, "agent starting");
+    let mut backoff = Backoff::new(options.max_backoff);
+    let mut send_inventory = true;
+    loop {
+        let inventory = if send_inventory {
+            tokio::task::spawn_blocking(super::inventory::collect)
+                .await
+                .ok()
+        } else {
+            None
+        };
+        let beat = Heartbeat {
+            agent_version: env!("CARGO_PKG_VERSION").to_string(),
+            inventory,
+        };
+        let reply = match client.heartbeat(&beat).await {
+            Ok(reply) => reply,
+            Err(e @ CallError::Refused { .. }) => return Err(RunError::Refused(e)),
+            Err(e) => {
+                let pause = backoff.pause();
+                tracing::warn!(error = %e, retry_in_s = pause.as_secs_f32(), "heartbeat failed");
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+        };
+        backoff.reset();
+        send_inventory = reply.send_inventory;
+        let Some(raw) = reply.command else { continue };
+        let envelope: CommandEnvelope = match serde_json::from_value(raw.clone()) {
+            Ok(env) => env,
+            Err(e) => {
+                match raw.get("id").and_then(|v| v.as_str()) {
+                    Some(id) => {
+                        let outcome = CommandOutcome::Failed {
+                            kind: PortErrorKind::Rejected,
+                            message: format!(
+                                "this agent (version {}) cannot run the command it was given: {e}",
+                                env!("CARGO_PKG_VERSION")
+                            ),
+                        };
+                        report(&client, id, &outcome, &mut backoff).await?;
+                    }
+                    None => tracing::warn!(error = %e, "ignoring a command without an id"),
+                }
+                continue;
+            }
+        };
+        let action = match envelope.command {
+            AgentCommand::PowerOff => Some(Action::PowerOff),
+            AgentCommand::Reboot => Some(Action::Reboot),
+            _ => None,
+        };
+        tracing::info!(id = %envelope.id, command = envelope.command.name(), "running");
+        let outcome = execute(&client, &envelope, &options).await;
+        match &outcome {
+            CommandOutcome::Succeeded { .. } => {
+                tracing::info!(id = %envelope.id, command = envelope.command.name(), "done")
+            }
+            CommandOutcome::Failed { message, .. } => {
+                tracing::warn!(id = %envelope.id, command = envelope.command.name(), error = %message, "failed")
+            }
+        }
+        report(&client, &envelope.id, &outcome, &mut backoff).await?;
+        if let Some(action) = action {
+            power::act(action, options.no_act).map_err(|source| RunError::Power {
+                action: action.name(),
+                source,
+            })?;
+            return Ok(action);
+        }
+    }
+}
+
+/// Runs a command on a blocking thread, posting its progress at most every
+/// `progress_every` while it runs.
+async fn execute(client: &Client, envelope: &CommandEnvelope, options: &Options) -> CommandOutcome {
+    let (tx, mut rx) = watch::channel(None::<AgentProgress>);
+    let command = envelope.command.clone();
+    let limits = options.limits.clone();
+    let work = tokio::task::spawn_blocking(move || {
+        commands::run(&command, &limits, &|p| {
+            tx.send_replace(Some(p));
+        })
+    });
+    let every = options.progress_every;
+    let reporter = async {
+        while rx.changed().await.is_ok() {
+            let latest = *rx.borrow_and_update();
+            if let Some(p) = latest {
+                if let Err(e) = client.progress(&envelope.id, &p).await {
+                    tracing::debug!(error = %e, "progress not delivered");
+                }
+            }
+            tokio::time::sleep(every).await;
+        }
+    };
+    tokio::pin!(work);
+    tokio::pin!(reporter);
+    let result = loop {
+        tokio::select! {
+            r = &mut work => break r,
+            _ = &mut reporter => {}
+        }
+    };
+    match result {
+        Ok(Ok(result)) => CommandOutcome::Succeeded { result },
+        Ok(Err(CommandError { kind, message })) => CommandOutcome::Failed { kind, message },
+        Err(e) => CommandOutcome::Failed {
+            kind: PortErrorKind::Other,
+            message: format!("the command's thread failed: {e}"),
+        },
+    }
+}
+
+/// Posts a result until the conductor has it (or no longer wants it).
+async fn report(
+    client: &Client,
+    id: &str,
+    outcome: &CommandOutcome,
+    backoff: &mut Backoff,
+) -> Result<(), RunError> {
+    loop {
+        match client.result(id, outcome).await {
+            Ok(()) => {
+                backoff.reset();
+                return Ok(());
+            }
+            Err(e @ CallError::Refused { .. }) => return Err(RunError::Refused(e)),
+            Err(CallError::Gone(why)) => {
+                tracing::warn!(id, why = %why, "the conductor no longer waits for this result");
+                return Ok(());
+            }
+            Err(e) => {
+                let pause = backoff.pause();
+                tracing::warn!(error = %e, retry_in_s = pause.as_secs_f32(), "result not delivered");
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+}
+
+/// Capped exponential backoff with jitter, so a fleet of agents does not retry in step.
+pub struct Backoff {
+    next: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(500);
+
+    pub fn new(max: Duration) -> Backoff {
+        Backoff {
+            next: Self::FIRST.min(max),
+            max,
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.next = Self::FIRST.min(self.max);
+    }
+
+    /// The pause before the next attempt: the current step ± 25 %, then the step doubles.
+    pub fn pause(&mut self) -> Duration {
+        use rand::Rng;
+        let base = self.next;
+        self.next = (self.next * 2).min(self.max);
+        base.mul_f64(rand::rng().random_range(0.75..1.25))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_cap_and_resets() {
+        let mut b = Backoff::new(Duration::from_secs(4));
+        let steps: Vec<Duration> = (0..6).map(|_| b.pause()).collect();
+        assert!(steps[0] <= Duration::from_millis(625), "{steps:?}");
+        assert!(steps[5] >= Duration::from_secs(3), "{steps:?}");
+        assert!(
+            steps.iter().all(|s| *s <= Duration::from_secs(5)),
+            "{steps:?}"
+        );
+        b.reset();
+        assert!(b.pause() <= Duration::from_millis(625));
+    }
+}
