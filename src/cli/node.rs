@@ -25,14 +25,16 @@ pub enum NodeCmd {
     Manage(ActionArgs),
     /// manageable → available (cleans).
     Provide(ActionArgs),
-    /// available → active.
-    Deploy(ActionArgs),
+    /// available → active (with Ironic's `--config-drive`).
+    Deploy(DeployArgs),
     /// active or failed → available (tears down, cleans).
     Undeploy(ActionArgs),
     /// active → active again, redeploying.
     Rebuild(ActionArgs),
     /// Abort a node waiting for a call-back.
     Abort(ActionArgs),
+    /// manageable → manageable, running the given clean steps (Ironic's manual cleaning).
+    Clean(CleanArgs),
     /// Power a node on, off or reboot it.
     Power(PowerArgs),
     /// Check each interface of a node.
@@ -166,6 +168,25 @@ pub struct ActionArgs {
     common: Common,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    action: ActionArgs,
+    /// The config drive: a JSON object (meta_data, user_data, network_data), a gzipped
+    /// base64-encoded image, or a URL.
+    #[arg(long = "config-drive", value_name = "CONFIG_DRIVE")]
+    config_drive: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CleanArgs {
+    #[command(flatten)]
+    action: ActionArgs,
+    /// A JSON list of steps, e.g. '[{"interface": "deploy", "step": "erase_devices_metadata"}]'.
+    #[arg(long = "clean-steps", value_name = "JSON")]
+    clean_steps: String,
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum PowerTarget {
     On,
@@ -223,7 +244,26 @@ pub async fn run(cmd: NodeCmd) -> anyhow::Result<ExitCode> {
         NodeCmd::Unset(a) => unset(a).await,
         NodeCmd::Manage(a) => action(a, "manage", "manageable").await,
         NodeCmd::Provide(a) => action(a, "provide", "available").await,
-        NodeCmd::Deploy(a) => action(a, "active", "active").await,
+        NodeCmd::Deploy(a) => {
+            let mut body = Map::new();
+            if let Some(cd) = a.config_drive {
+                // A JSON object is built by the conductor; anything else goes as given.
+                let value = match serde_json::from_str::<Value>(&cd) {
+                    Ok(v @ Value::Object(_)) => v,
+                    _ => Value::String(cd),
+                };
+                body.insert("configdrive".into(), value);
+            }
+            action_with(a.action, "active", "active", body).await
+        }
+        NodeCmd::Clean(a) => {
+            let steps: Value = serde_json::from_str(&a.clean_steps).map_err(|e| {
+                anyhow::anyhow!("--clean-steps is not JSON ({e}): give a list such as '[{{\"interface\": \"deploy\", \"step\": \"erase_devices_metadata\"}}]'")
+            })?;
+            let mut body = Map::new();
+            body.insert("clean_steps".into(), steps);
+            action_with(a.action, "clean", "manageable", body).await
+        }
         NodeCmd::Undeploy(a) => action(a, "deleted", "available").await,
         NodeCmd::Rebuild(a) => action(a, "rebuild", "active").await,
         NodeCmd::Abort(a) => action(a, "abort", "").await,
@@ -365,12 +405,24 @@ async fn unset(a: UnsetArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn action(a: ActionArgs, target: &str, want: &str) -> anyhow::Result<ExitCode> {
+    action_with(a, target, want, Map::new()).await
+}
+
+/// A provision verb whose request carries `extra` fields (config drive, clean steps).
+async fn action_with(
+    a: ActionArgs,
+    target: &str,
+    want: &str,
+    extra: Map<String, Value>,
+) -> anyhow::Result<ExitCode> {
     let client = Client::new(&a.common)?;
+    let mut body = extra;
+    body.insert("target".into(), json!(target));
     client
         .call(
             Method::PUT,
             &format!("/v1/nodes/{}/states/provision", a.node),
-            Some(&json!({ "target": target })),
+            Some(&Value::Object(body)),
         )
         .await?;
     match a.wait {

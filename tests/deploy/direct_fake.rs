@@ -210,6 +210,30 @@ fn direct_deploy_and_cleaning_on_fake_hardware_with_python_ironicclient() {
     ]);
     assert_eq!(bm.show("d1")["provision_state"], "manageable");
     assert!(history(&bm, "d1").contains("cleaning -> manageable"));
+
+    // ironcast's own CLI has the same verb.
+    let ironcast = |args: &[&str]| {
+        Command::new(crate::common::ironcast_bin())
+            .args(args)
+            .env("IRONCAST_URL", &bm.url)
+            .output()
+            .unwrap()
+    };
+    let out = ironcast(&[
+        "node",
+        "clean",
+        "d1",
+        "--clean-steps",
+        r#"[{"interface": "deploy", "step": "erase_devices"}]"#,
+        "--wait",
+        "60",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(history(&bm, "d1").contains("erase_devices: every disk overwritten"));
+    let out = ironcast(&["node", "clean", "d1", "--clean-steps", "[{\"step\": 1}]"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("needs \"interface\" and \"step\""), "{err}");
 }
 
 #[test]
