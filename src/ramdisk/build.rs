@@ -366,3 +366,17 @@ pub fn ensure_iso(inputs: &Inputs, dir: &Path) -> Result<(PathBuf, Option<Report
     }
     Ok((path, Some(report)))
 }
+
+/// What `serve` does with `[agent] kernel` (and `agent_binary`, empty for this binary): the
+/// agent ISO in `<state_dir>/agent/`, built unless one of the same inputs is there.
+pub fn for_serve(
+    kernel: &Path,
+    agent_binary: &Path,
+    state_dir: &Path,
+) -> Result<(PathBuf, Option<Report>), RamdiskError> {
+    let mut inputs = Inputs::new(kernel.to_path_buf());
+    if !agent_binary.as_os_str().is_empty() {
+        inputs.agent_binary = agent_binary.to_path_buf();
+    }
+    ensure_iso(&inputs, &state_dir.join("agent"))
+}
