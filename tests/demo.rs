@@ -1,4 +1,5 @@
-//! The demo's in-memory ISO, read back by independent readers (isoinfo, xorriso).
+//! The demo's in-memory ISO, read back by independent readers (isoinfo, xorriso), and the demo
+//! itself: both deploy paths on simulated BMCs, the whole-disk one through simulated agents.
 
 mod common;
 
@@ -74,7 +75,7 @@ fn the_iso_engine_finds_both_demo_entries_and_the_simulator_inspector_puts_isoli
 }
 
 #[test]
-fn ironcast_demo_deploys_simulated_nodes_and_each_bmc_boots_its_own_args() {
+fn ironcast_demo_deploys_both_paths_each_bmc_boots_its_own_args_and_agents_write_the_disk() {
     let out = Command::new(common::ironcast_bin())
         .args(["demo", "--nodes", "4"])
         .output()
@@ -82,14 +83,46 @@ fn ironcast_demo_deploys_simulated_nodes_and_each_bmc_boots_its_own_args() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
-    for i in 0..4 {
+    let row = |i: usize| {
+        let name = format!("demo-{i:04}");
+        stdout
+            .lines()
+            .find(|l| l.contains(&name))
+            .unwrap_or_else(|| panic!("no row for {name} in:\n{stdout}"))
+            .to_string()
+    };
+    // Even nodes boot the live ISO with their own arg; odd ones get the whole-disk image
+    // written and verified by a simulated agent, then boot from disk.
+    for i in [0, 2] {
         let want = format!("console=ttyS0 quiet ironcast.demo=demo-{i:04}");
+        assert!(row(i).contains(&want), "{want:?} missing: {}", row(i));
+    }
+    for i in [1, 3] {
+        let r = row(i);
         assert!(
-            stdout
-                .lines()
-                .any(|l| l.contains(&format!("demo-{i:04}")) && l.contains(&want)),
-            "no booted command line with {want:?} in:\n{stdout}"
+            r.contains("write image: done, checksum verified")
+                && r.contains("booted from its disk"),
+            "{r}"
         );
     }
     assert!(stderr.contains("4 nodes deployed"), "{stderr}");
+}
+
+#[test]
+fn ironcast_demo_whole_disk_only() {
+    let out = Command::new(common::ironcast_bin())
+        .args(["demo", "--nodes", "2", "--deploy", "whole-disk"])
+        .output()
+        .expect("run ironcast demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = stdout
+        .lines()
+        .filter(|l| l.contains("write image: done, checksum verified"))
+        .count();
+    assert_eq!(rows, 2, "{stdout}");
 }

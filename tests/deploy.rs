@@ -4,6 +4,8 @@
 
 mod common;
 
+#[path = "deploy/direct_agent.rs"]
+mod direct_agent;
 #[path = "deploy/direct_fake.rs"]
 mod direct_fake;
 #[path = "deploy/support.rs"]

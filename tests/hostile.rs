@@ -5,6 +5,8 @@
 
 mod common;
 
+#[path = "hostile/auth.rs"]
+mod auth;
 #[path = "hostile/floods.rs"]
 mod floods;
 #[path = "hostile/memory.rs"]

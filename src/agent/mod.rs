@@ -24,6 +24,7 @@ pub mod inventory;
 pub mod power;
 pub mod protocol;
 pub mod runtime;
+pub mod sim;
 pub mod token;
 pub mod write;
 

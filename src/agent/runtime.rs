@@ -3,9 +3,11 @@
 //! are retried with capped, jittered backoff; a refused token (403) ends the loop, since this
 //! boot's session is over; nothing the conductor sends can make the agent panic.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use deploy_drivers::{AgentCommand, AgentProgress, PortErrorKind};
+use deploy_drivers::{AgentCommand, AgentProgress, Inventory, PortErrorKind};
+use serde_json::Value;
 use tokio::sync::watch;
 
 use super::client::{CallError, Client};
@@ -13,12 +15,46 @@ use super::commands::{self, CommandError, Limits};
 use super::power::{self, Action};
 use super::protocol::{CommandEnvelope, CommandOutcome, Heartbeat};
 
+/// The machine the agent acts on: this one ([`LocalMachine`]), or a simulated one (the BMC
+/// simulator's agents, which follow the same protocol with no disk to write).
+pub trait Machine: Send + Sync + 'static {
+    fn inventory(&self) -> Inventory;
+    /// Runs a command (blocking); `power_off` and `reboot` are handled by [`Machine::power`].
+    fn run(
+        &self,
+        command: &AgentCommand,
+        progress: &(dyn Fn(AgentProgress) + Sync),
+    ) -> Result<Value, CommandError>;
+    /// Powers off or reboots, after the result was reported.
+    fn power(&self, action: Action) -> std::io::Result<()>;
+}
+
+/// The machine the agent runs on.
+pub struct LocalMachine {
+    pub limits: Limits,
+    /// Report power_off / reboot but leave the machine running.
+    pub no_act: bool,
+}
+
+impl Machine for LocalMachine {
+    fn inventory(&self) -> Inventory {
+        super::inventory::collect()
+    }
+    fn run(
+        &self,
+        command: &AgentCommand,
+        progress: &(dyn Fn(AgentProgress) + Sync),
+    ) -> Result<Value, CommandError> {
+        commands::run(command, &self.limits, progress)
+    }
+    fn power(&self, action: Action) -> std::io::Result<()> {
+        power::act(action, self.no_act)
+    }
+}
+
 /// How the agent runs.
 #[derive(Debug, Clone)]
 pub struct Options {
-    pub limits: Limits,
-    /// Report power_off / reboot but leave the machine running (and stop the loop).
-    pub no_act: bool,
     /// Longest pause between attempts to reach the conductor.
     pub max_backoff: Duration,
     /// Shortest time between two progress reports of one command.
@@ -28,8 +64,6 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
-            limits: Limits::default(),
-            no_act: false,
             max_backoff: Duration::from_secs(30),
             progress_every: Duration::from_secs(1),
         }
@@ -50,14 +84,19 @@ pub enum RunError {
 
 /// Runs until a power action was performed (`Ok` with `no_act`, or never with a real one) or
 /// the conductor refuses the token.
-pub async fn run(client: Client, options: Options) -> Result<Action, RunError> {
+pub async fn run(
+    client: Client,
+    machine: Arc<dyn Machine>,
+    options: Options,
+) -> Result<Action, RunError> {
     let a = client.assignment();
     tracing::info!(conductor = %a.conductor_url, node = %a.node, "agent starting");
     let mut backoff = Backoff::new(options.max_backoff);
     let mut send_inventory = true;
     loop {
         let inventory = if send_inventory {
-            tokio::task::spawn_blocking(super::inventory::collect)
+            let m = machine.clone();
+            tokio::task::spawn_blocking(move || m.inventory())
                 .await
                 .ok()
         } else {
@@ -105,7 +144,7 @@ pub async fn run(client: Client, options: Options) -> Result<Action, RunError> {
             _ => None,
         };
         tracing::info!(id = %envelope.id, command = envelope.command.name(), "running");
-        let outcome = execute(&client, &envelope, &options).await;
+        let outcome = execute(&client, &machine, &envelope, &options).await;
         match &outcome {
             CommandOutcome::Succeeded { .. } => {
                 tracing::info!(id = %envelope.id, command = envelope.command.name(), "done")
@@ -116,7 +155,7 @@ pub async fn run(client: Client, options: Options) -> Result<Action, RunError> {
         }
         report(&client, &envelope.id, &outcome, &mut backoff).await?;
         if let Some(action) = action {
-            power::act(action, options.no_act).map_err(|source| RunError::Power {
+            machine.power(action).map_err(|source| RunError::Power {
                 action: action.name(),
                 source,
             })?;
@@ -127,12 +166,17 @@ pub async fn run(client: Client, options: Options) -> Result<Action, RunError> {
 
 /// Runs a command on a blocking thread, posting its progress at most every
 /// `progress_every` while it runs.
-async fn execute(client: &Client, envelope: &CommandEnvelope, options: &Options) -> CommandOutcome {
+async fn execute(
+    client: &Client,
+    machine: &Arc<dyn Machine>,
+    envelope: &CommandEnvelope,
+    options: &Options,
+) -> CommandOutcome {
     let (tx, mut rx) = watch::channel(None::<AgentProgress>);
     let command = envelope.command.clone();
-    let limits = options.limits.clone();
+    let machine = machine.clone();
     let work = tokio::task::spawn_blocking(move || {
-        commands::run(&command, &limits, &|p| {
+        machine.run(&command, &|p| {
             tx.send_replace(Some(p));
         })
     });
@@ -150,11 +194,12 @@ async fn execute(client: &Client, envelope: &CommandEnvelope, options: &Options)
     };
     tokio::pin!(work);
     tokio::pin!(reporter);
-    let result = loop {
-        tokio::select! {
-            r = &mut work => break r,
-            _ = &mut reporter => {}
-        }
+    // The reporter ends when the command's thread drops its sender, i.e. when the work is
+    // done: then only the work's result is left to collect (polling the reporter again would
+    // resume a finished future).
+    let result = tokio::select! {
+        r = &mut work => r,
+        _ = &mut reporter => work.await,
     };
     match result {
         Ok(Ok(result)) => CommandOutcome::Succeeded { result },

@@ -1,22 +1,32 @@
 //! HTTP basic auth from an htpasswd file of bcrypt entries (`htpasswd -B`), like Ironic's
 //! `auth_strategy = http_basic`. GET / and /v1 stay public (version discovery).
+//!
+//! An unknown user costs the same bcrypt as a known one (a dummy hash of the file's highest
+//! cost), so timing does not tell which names exist; [`AuthGuard`] remembers verified
+//! credentials briefly and answers 429 to a client that keeps failing.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Instant;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 
+use super::auth_guard::AuthGuard;
 use super::error::ApiError;
 use super::AppState;
 
 /// Users and their bcrypt hashes.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Htpasswd {
     users: HashMap<String, String>,
+    /// Verified for unknown users: a hash of the file's highest cost.
+    dummy: String,
+    guard: AuthGuard,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,15 +83,40 @@ impl Htpasswd {
                 path: origin.to_string(),
             });
         }
-        Ok(Htpasswd { users })
+        let cost = users
+            .values()
+            .filter_map(|h| bcrypt_cost(h))
+            .max()
+            .unwrap_or(bcrypt::DEFAULT_COST);
+        let dummy =
+            bcrypt::hash("ironcast: no such user", cost).map_err(|e| HtpasswdError::Entry {
+                path: origin.to_string(),
+                line: 0,
+                why: format!("cannot make a bcrypt hash of cost {cost}: {e}"),
+            })?;
+        Ok(Htpasswd {
+            users,
+            dummy,
+            guard: AuthGuard::default(),
+        })
     }
 
     /// Checks a user's password against the bcrypt hash (CPU-bound: run off the async threads).
+    /// An unknown user costs the same: the password is checked against a dummy hash.
     pub fn verify(&self, user: &str, password: &str) -> bool {
-        self.users
-            .get(user)
-            .is_some_and(|hash| bcrypt::verify(password, hash).unwrap_or(false))
+        match self.users.get(user) {
+            Some(hash) => bcrypt::verify(password, hash).unwrap_or(false),
+            None => {
+                let _ = bcrypt::verify(password, &self.dummy);
+                false
+            }
+        }
     }
+}
+
+/// The cost of a `$2y$NN$…` hash.
+fn bcrypt_cost(hash: &str) -> Option<u32> {
+    hash.get(4..6)?.parse().ok()
 }
 
 fn credentials(req: &Request) -> Option<(String, String)> {
@@ -99,11 +134,33 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     let Some(auth) = state.auth.clone() else {
         return next.run(req).await;
     };
+    let client = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
     let ok = match credentials(&req) {
+        Some((user, password)) if auth.guard.is_verified(&user, &password, Instant::now()) => true,
         Some((user, password)) => {
-            tokio::task::spawn_blocking(move || auth.verify(&user, &password))
-                .await
-                .unwrap_or(false)
+            let wait = client.and_then(|c| auth.guard.retry_after(c, Instant::now()));
+            if let Some(wait) = wait {
+                return too_many_failures(wait);
+            }
+            let a = auth.clone();
+            let ok = tokio::task::spawn_blocking(move || {
+                let ok = a.verify(&user, &password);
+                if ok {
+                    a.guard.remember(&user, &password, Instant::now());
+                }
+                ok
+            })
+            .await
+            .unwrap_or(false);
+            if !ok {
+                if let Some(c) = client {
+                    auth.guard.record_failure(c, Instant::now());
+                }
+            }
+            ok
         }
         None => false,
     };
@@ -122,6 +179,22 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
     resp
 }
 
+/// 429 with `Retry-After`: this client sent too many wrong passwords.
+fn too_many_failures(wait: std::time::Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    let mut resp = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!(
+            "Too many failed logins from this address: try again in {secs} s with the right \
+             credentials"
+        ),
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    resp
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +206,11 @@ mod tests {
         assert!(h.verify("alice", "pw"));
         assert!(!h.verify("alice", "nope"));
         assert!(!h.verify("bob", "pw"));
+        assert_eq!(
+            bcrypt_cost(&h.dummy),
+            Some(4),
+            "the dummy costs what a real entry does"
+        );
         let e = Htpasswd::parse("bob:{SHA}abc", "f")
             .unwrap_err()
             .to_string();

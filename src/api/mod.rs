@@ -11,6 +11,7 @@
 
 mod agent;
 mod auth;
+mod auth_guard;
 mod body;
 mod chassis;
 pub mod error;
@@ -24,6 +25,7 @@ mod portgroups;
 mod ports;
 mod resource;
 mod root;
+mod step_templates;
 pub mod version;
 
 pub use auth::{Htpasswd, HtpasswdError};
@@ -71,6 +73,7 @@ pub fn app(state: AppState) -> Router {
         .merge(nodes::router())
         .merge(chassis::router())
         .merge(portgroups::router())
+        .merge(step_templates::router())
         .merge(ports::router())
         .merge(root::drivers_router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::layer));

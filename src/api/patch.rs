@@ -1,4 +1,5 @@
-//! JSON-Patch (RFC 6902, the subset Ironic accepts: add, replace, remove) over a JSON document,
+//! JSON-Patch (RFC 6902, the subset Ironic accepts: add, replace, remove; members of objects
+//! and items of lists) over a JSON document,
 //! with Ironic's error wording. Pure: no knowledge of nodes beyond the writable-field list the
 //! caller passes in.
 
@@ -120,34 +121,70 @@ fn apply_one(doc: &mut Map<String, Value>, op: &Op) -> Result<(), String> {
             Value::Object(m) => m
                 .get_mut(seg)
                 .ok_or_else(|| format!("member '{seg}' not found"))?,
+            Value::Array(items) => {
+                let i = index(seg, items.len(), false)?;
+                &mut items[i]
+            }
             _ => return Err(format!("'{seg}' is not inside an object")),
         };
     }
     if cur.is_null() {
         *cur = Value::Object(Map::new());
     }
-    let Value::Object(target) = cur else {
-        return Err(format!(
-            "the parent of '{last}' is not an object and cannot hold keys"
-        ));
-    };
-    match op.op.as_str() {
-        "add" => {
-            target.insert(last.clone(), op.value.clone().unwrap_or(Value::Null));
-        }
-        "replace" => {
-            if !target.contains_key(last) {
-                return Err(format!("can't replace a non-existent object '{last}'"));
+    let value = || op.value.clone().unwrap_or(Value::Null);
+    match cur {
+        Value::Object(target) => match op.op.as_str() {
+            "add" => {
+                target.insert(last.clone(), value());
             }
-            target.insert(last.clone(), op.value.clone().unwrap_or(Value::Null));
-        }
+            "replace" => {
+                if !target.contains_key(last) {
+                    return Err(format!("can't replace a non-existent object '{last}'"));
+                }
+                target.insert(last.clone(), value());
+            }
+            _ => {
+                if target.remove(last).is_none() {
+                    return Err(format!("can't remove a non-existent object '{last}'"));
+                }
+            }
+        },
+        Value::Array(items) => match op.op.as_str() {
+            "add" => {
+                let i = index(last, items.len(), true)?;
+                items.insert(i, value());
+            }
+            "replace" => {
+                let i = index(last, items.len(), false)?;
+                items[i] = value();
+            }
+            _ => {
+                let i = index(last, items.len(), false)?;
+                items.remove(i);
+            }
+        },
         _ => {
-            if target.remove(last).is_none() {
-                return Err(format!("can't remove a non-existent object '{last}'"));
-            }
+            return Err(format!(
+                "the parent of '{last}' is not an object or a list and cannot hold members"
+            ))
         }
     }
     Ok(())
+}
+
+/// A list index from a pointer segment: a number below `len` (or equal, or `-`, when adding).
+fn index(seg: &str, len: usize, adding: bool) -> Result<usize, String> {
+    if adding && seg == "-" {
+        return Ok(len);
+    }
+    let i: usize = seg
+        .parse()
+        .map_err(|_| format!("'{seg}' is not a valid list index"))?;
+    if i < len || (adding && i == len) {
+        Ok(i)
+    } else {
+        Err(format!("can't reach index {i} of a list of {len}"))
+    }
 }
 
 #[cfg(test)]
@@ -188,6 +225,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out, json!({"name": null}));
+    }
+
+    #[test]
+    fn lists_by_index() {
+        let steps = json!({"name": "a", "extra": {"l": [1, 2]}, "instance_info": {}});
+        let out = run(
+            steps.clone(),
+            json!([
+                {"op": "add", "path": "/extra/l/1", "value": 9},
+                {"op": "add", "path": "/extra/l/-", "value": 7},
+                {"op": "replace", "path": "/extra/l/0", "value": 0},
+                {"op": "remove", "path": "/extra/l/2"},
+            ]),
+        )
+        .unwrap();
+        assert_eq!(out["extra"]["l"], json!([0, 9, 7]));
+        let e = run(steps, json!([{"op": "remove", "path": "/extra/l/5"}])).unwrap_err();
+        assert!(e.contains("can't reach index 5 of a list of 2"), "{e}");
     }
 
     #[test]

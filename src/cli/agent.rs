@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -11,7 +12,7 @@ use anyhow::Context;
 use crate::agent::client::Client;
 use crate::agent::cmdline::{self, Assignment};
 use crate::agent::commands::Limits;
-use crate::agent::runtime::{self, Options};
+use crate::agent::runtime::{self, LocalMachine, Options};
 
 /// The longest time the conductor holds a heartbeat ([agent] poll_wait_s is at most 60).
 const CONDUCTOR_POLL_MAX: Duration = Duration::from_secs(60);
@@ -67,15 +68,17 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<ExitCode> {
     };
     let client = Client::new(assignment, CONDUCTOR_POLL_MAX)?;
     let options = Options {
+        max_backoff: Duration::from_secs(args.max_backoff_s.max(1)),
+        ..Options::default()
+    };
+    let machine = Arc::new(LocalMachine {
         limits: Limits {
             allow: args.allow,
             allow_file: args.allow_file,
         },
         no_act: args.no_act,
-        max_backoff: Duration::from_secs(args.max_backoff_s.max(1)),
-        ..Options::default()
-    };
-    let action = runtime::run(client, options).await?;
+    });
+    let action = runtime::run(client, machine, options).await?;
     println!(
         "ironcast agent: {} requested; exiting (no-act)",
         action.name()

@@ -45,6 +45,7 @@ pub async fn run(args: BmcSimArgs) -> anyhow::Result<ExitCode> {
     }
     let mut opts = FleetOptions::new(args.nodes);
     opts.inspector = crate::demo::iso_boot_inspector();
+    opts.on_power = Some(crate::agent::sim::agent_hook());
     opts.bind = args.bind;
     opts.credentials = (!args.no_auth).then(|| (args.username.clone(), args.password.clone()));
     opts.faults.vendor = args.vendor.clone();

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use super::client::{Client, Common, Format};
 use super::serve::launch;
 use crate::config::Config;
-use crate::demo::{demo_iso, iso_boot_inspector};
+use crate::demo::{demo_agent_iso, demo_iso, iso_boot_inspector};
 use crate::redfish::sim::{Fleet, FleetOptions};
 
 #[derive(Debug, clap::Args)]
@@ -38,6 +38,29 @@ pub struct DemoArgs {
     /// Longest wait for each phase (enrol, deploy, undeploy), in seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
+    /// Which deploy path the nodes take: a live ISO through virtual media (`live-iso`), a
+    /// whole-disk image written by the agent (`whole-disk`), or every other node each (`both`).
+    #[arg(long, value_enum, default_value_t = DeployPath::Both)]
+    deploy: DeployPath,
+}
+
+/// The deploy paths the demo shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DeployPath {
+    LiveIso,
+    WholeDisk,
+    Both,
+}
+
+impl DeployPath {
+    /// Whether node number `i` takes the whole-disk path.
+    fn whole_disk(self, i: usize) -> bool {
+        match self {
+            DeployPath::LiveIso => false,
+            DeployPath::WholeDisk => true,
+            DeployPath::Both => i % 2 == 1,
+        }
+    }
 }
 
 /// Provision states a node rests in; reaching another one is a failure.
@@ -55,14 +78,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
     let started = Instant::now();
     let tmp = tempfile::tempdir().context("cannot create a temporary directory")?;
+    std::fs::write(tmp.path().join("agent.iso"), demo_agent_iso())
+        .context("cannot write the demo agent ISO")?;
     let config = demo_config(tmp.path())?;
     let iso_path = tmp.path().join("demo.iso");
     let iso = demo_iso();
     std::fs::write(&iso_path, &iso).context("cannot write the demo ISO")?;
     let checksum = format!("sha256:{}", hex::encode(Sha256::digest(&iso)));
+    let disk_path = tmp.path().join("disk.img");
+    let disk = crate::demo::demo_disk_image();
+    std::fs::write(&disk_path, &disk).context("cannot write the demo disk image")?;
+    let disk_checksum = hex::encode(Sha256::digest(&disk));
 
     let mut fleet_opts = FleetOptions::new(args.nodes);
     fleet_opts.inspector = iso_boot_inspector();
+    fleet_opts.on_power = Some(crate::agent::sim::agent_hook());
     let fleet = Fleet::start(fleet_opts)
         .await
         .context("cannot start the simulated BMCs")?;
@@ -84,19 +114,30 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let enrol = phase_bar(&bars, "enrol", args.nodes, args.bench);
     stream::iter(names.iter().enumerate())
         .map(|(i, name)| {
+            let (deploy_interface, instance_info) = if args.deploy.whole_disk(i) {
+                let info = json!({
+                    "image_source": format!("file://{}", disk_path.display()),
+                    "image_checksum": disk_checksum,
+                });
+                ("direct", info)
+            } else {
+                let info = json!({
+                    "boot_iso": format!("file://{}", iso_path.display()),
+                    "boot_iso_checksum": checksum,
+                    "kernel_append_params": marker(name),
+                });
+                ("ramdisk", info)
+            };
             let body = json!({
                 "name": name,
                 "driver": "redfish",
+                "deploy_interface": deploy_interface,
                 "driver_info": {
                     "redfish_address": fleet.address(i),
                     "redfish_username": "admin",
                     "redfish_password": "password",
                 },
-                "instance_info": {
-                    "boot_iso": format!("file://{}", iso_path.display()),
-                    "boot_iso_checksum": checksum,
-                    "kernel_append_params": marker(name),
-                },
+                "instance_info": instance_info,
             });
             let client = &client;
             async move {
@@ -131,19 +172,30 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // What each BMC says it booted, checked against the node's marker.
     let mut rows = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let booted = fleet
-            .booted_cmdline(&fleet.system_ids[i])
-            .unwrap_or_default();
+        let system = &fleet.system_ids[i];
+        if args.deploy.whole_disk(i) {
+            let from = fleet.booted_from(system).unwrap_or("nothing");
+            if from != "Hdd" {
+                bail!("{name}: after its whole-disk deploy the BMC booted from {from}, not Hdd");
+            }
+            let written = written_by_agent(&client, name).await?;
+            rows.push(vec![
+                name.clone(),
+                format!("whole disk: {written}; then booted from its disk"),
+            ]);
+            continue;
+        }
+        let booted = fleet.booted_cmdline(system).unwrap_or_default();
         if !booted.contains(&marker(name)) {
             bail!(
                 "{name}: the BMC booted {booted:?}, which lacks {:?}",
                 marker(name)
             );
         }
-        rows.push(vec![name.clone(), booted]);
+        rows.push(vec![name.clone(), format!("live ISO: {booted}")]);
     }
     let shown = rows.len().min(10);
-    let headers = ["node", "booted kernel command line (as its BMC reports it)"];
+    let headers = ["node", "what it booted (as its BMC and agent report it)"];
     // Printed with the bars suspended so they are not drawn again around the table.
     bars.suspend(|| {
         println!("{}", super::client::table(&headers, &rows[..shown]));
@@ -174,6 +226,19 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The node history's account of the agent's image write ("write image: done, …").
+async fn written_by_agent(client: &Client, name: &str) -> anyhow::Result<String> {
+    let history = client.get(&format!("/v1/nodes/{name}/history")).await?;
+    history["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["event"].as_str())
+        .find(|e| e.starts_with("write image: done"))
+        .map(str::to_string)
+        .with_context(|| format!("{name}: no image write in the node's history"))
+}
+
 /// The kernel arg that tells each node's boot apart.
 fn marker(name: &str) -> String {
     format!("ironcast.demo={name}")
@@ -184,9 +249,11 @@ fn demo_config(dir: &Path) -> anyhow::Result<Config> {
     let file = dir.join("ironcast.toml");
     let text = format!(
         "[api]\nbind = \"127.0.0.1:0\"\n\n[conductor]\nstate_dir = {state:?}\nname = \"demo\"\n\n\
-         [imageserver]\nbind = \"127.0.0.1:0\"\n\n[cache]\nallowed_file_dirs = [{dir:?}]\n",
+         [imageserver]\nbind = \"127.0.0.1:0\"\n\n[cache]\nallowed_file_dirs = [{dir:?}]\n\n\
+         [agent]\niso = {agent:?}\n",
         state = dir.join("state").display().to_string(),
         dir = dir.display().to_string(),
+        agent = dir.join("agent.iso").display().to_string(),
     );
     std::fs::write(&file, text).context("cannot write the demo config")?;
     Ok(Config::load(Some(&file), std::iter::empty())?)

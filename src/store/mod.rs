@@ -20,10 +20,12 @@ mod model;
 mod nodes;
 mod portgroups;
 mod ports;
+mod step_templates;
 
 pub use list::{col, json, opt, Column, Filter, Kind, ListQuery, Page, SqlValue, Table};
 pub use lock::NodeLock;
 pub use model::*;
+pub use step_templates::TemplateKind;
 
 use std::str::FromStr;
 

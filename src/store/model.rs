@@ -255,3 +255,23 @@ pub struct Chassis {
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
 }
+
+/// A deploy template or a runbook: a named list of steps (Ironic's `steps`, each an object with
+/// interface, step, args and priority or order). Runbooks use disable_ramdisk, public, owner.
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+#[sqlx(default)]
+pub struct StepTemplate {
+    pub id: i64,
+    pub uuid: String,
+    pub name: String,
+    pub description: Option<String>,
+    #[sqlx(json)]
+    pub steps: Vec<Value>,
+    #[sqlx(json)]
+    pub extra: JsonMap,
+    pub disable_ramdisk: bool,
+    pub public: bool,
+    pub owner: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+}

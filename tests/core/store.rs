@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use ironcast::store::{Chassis, ListQuery, Node, Port, Store, StoreError};
+use ironcast::store::{
+    Chassis, ListQuery, Node, Port, Portgroup, StepTemplate, Store, StoreError, TemplateKind,
+};
 use serde_json::json;
 
 #[path = "store_list.rs"]
@@ -85,6 +87,8 @@ store_suite!(
     list_refuses_bad_sort_keys_and_markers,
     list_ports_by_node,
     chassis_holding_nodes_is_not_deleted,
+    portgroup_with_ports_is_not_deleted,
+    step_templates_by_kind,
 );
 
 fn sample(name: &str) -> Node {
@@ -466,6 +470,98 @@ async fn chassis_holding_nodes_is_not_deleted(store: Store) {
         store.delete_chassis(&c.uuid).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+async fn portgroup_with_ports_is_not_deleted(store: Store) {
+    let n = store.create_node(&sample("bonded")).await.unwrap();
+    let pg = Portgroup {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        name: Some("bond0".into()),
+        address: Some("52:54:00:00:01:00".into()),
+        node_uuid: n.uuid.clone(),
+        mode: Some("802.3ad".into()),
+        standalone_ports_supported: true,
+        created_at: Utc::now(),
+        ..Portgroup::default()
+    };
+    let created = store.create_portgroup(&pg).await.unwrap();
+    assert_eq!(store.portgroup("bond0").await.unwrap().uuid, pg.uuid);
+    let mut twin = pg.clone();
+    twin.uuid = uuid::Uuid::new_v4().to_string();
+    twin.address = None;
+    assert!(matches!(
+        store.create_portgroup(&twin).await,
+        Err(StoreError::Conflict(m)) if m.contains("bond0")
+    ));
+    let mut member = Port::new(
+        uuid::Uuid::new_v4().to_string(),
+        "52:54:00:00:01:01".into(),
+        n.uuid.clone(),
+    );
+    member.portgroup_uuid = Some(created.uuid.clone());
+    store.create_port(&member).await.unwrap();
+    assert_eq!(store.portgroup_ports(&pg.uuid).await.unwrap().len(), 1);
+    assert!(matches!(
+        store.delete_portgroup(&pg.uuid).await,
+        Err(StoreError::Invalid(m)) if m.contains("contains ports")
+    ));
+    store.delete_port(&member.uuid).await.unwrap();
+    store.delete_portgroup(&pg.uuid).await.unwrap();
+    assert!(matches!(
+        store.portgroup(&pg.uuid).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn step_templates_by_kind(store: Store) {
+    let t = StepTemplate {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        name: "CUSTOM_RAID".into(),
+        steps: vec![
+            json!({"interface": "raid", "step": "create_configuration", "args": {}, "priority": 10}),
+        ],
+        created_at: Utc::now(),
+        ..StepTemplate::default()
+    };
+    store
+        .create_template(TemplateKind::DeployTemplate, &t)
+        .await
+        .unwrap();
+    // The same name is free in the other table, taken in the same one.
+    store
+        .create_template(TemplateKind::Runbook, &t)
+        .await
+        .unwrap();
+    let mut twin = t.clone();
+    twin.uuid = uuid::Uuid::new_v4().to_string();
+    assert!(matches!(
+        store.create_template(TemplateKind::Runbook, &twin).await,
+        Err(StoreError::Conflict(m)) if m.contains("runbook with name CUSTOM_RAID")
+    ));
+    let mut changed = store
+        .template(TemplateKind::Runbook, "CUSTOM_RAID")
+        .await
+        .unwrap();
+    assert_eq!(changed.steps, t.steps);
+    changed.public = true;
+    changed.owner = Some("project-a".into());
+    let saved = store
+        .save_template(TemplateKind::Runbook, &changed)
+        .await
+        .unwrap();
+    assert!(saved.public && saved.updated_at.is_some());
+    assert!(
+        !store
+            .template(TemplateKind::DeployTemplate, &t.uuid)
+            .await
+            .unwrap()
+            .public
+    );
+    store
+        .delete_template(TemplateKind::DeployTemplate, &t.uuid)
+        .await
+        .unwrap();
+    assert!(store.template(TemplateKind::Runbook, &t.uuid).await.is_ok());
 }
 
 /// Both backends have the same migrations, by name.

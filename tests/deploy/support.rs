@@ -17,6 +17,11 @@ pub fn serve(dir: &Path) -> Server {
 
 /// A `serve` with its state in `dir`, allowed to read file:// images under `image_dirs`.
 pub fn serve_with(dir: &Path, image_dirs: &[&Path]) -> Server {
+    serve_with_env(dir, image_dirs, &[])
+}
+
+/// [`serve_with`], with more `IRONCAST_*` settings in `env`.
+pub fn serve_with_env(dir: &Path, image_dirs: &[&Path], env: &[(&str, &str)]) -> Server {
     let config = dir.join("ironcast.toml");
     let dirs: Vec<String> = image_dirs
         .iter()
@@ -30,7 +35,9 @@ pub fn serve_with(dir: &Path, image_dirs: &[&Path]) -> Server {
         ),
     )
     .unwrap();
-    spawn_serve(dir, &[("IRONCAST_CONFIG", config.to_str().unwrap())])
+    let mut all = vec![("IRONCAST_CONFIG", config.to_str().unwrap())];
+    all.extend_from_slice(env);
+    spawn_serve(dir, &all)
 }
 
 /// `sha256:<hex>` of a file, as instance_info boot_iso_checksum takes it.

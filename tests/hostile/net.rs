@@ -50,19 +50,34 @@ pub async fn get_status(
     path: &str,
     limit: Duration,
 ) -> Result<u16, String> {
+    get(from, to, path, "", limit)
+        .await
+        .map(|(status, _)| status)
+}
+
+/// GET `path` from `from` with `extra` header lines: the status and the whole response.
+pub async fn get(
+    from: &str,
+    to: SocketAddr,
+    path: &str,
+    extra: &str,
+    limit: Duration,
+) -> Result<(u16, String), String> {
     let exchange = async {
         let mut s = connect_from(from, to).await.map_err(|e| e.to_string())?;
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {to}\r\nConnection: close\r\n\r\n");
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {to}\r\n{extra}Connection: close\r\n\r\n");
         s.write_all(req.as_bytes())
             .await
             .map_err(|e| e.to_string())?;
         let mut resp = Vec::new();
         s.read_to_end(&mut resp).await.map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&resp);
-        text.split(' ')
+        let text = String::from_utf8_lossy(&resp).into_owned();
+        let status = text
+            .split(' ')
             .nth(1)
             .and_then(|c| c.parse().ok())
-            .ok_or_else(|| format!("no status line in {text:?}"))
+            .ok_or_else(|| format!("no status line in {text:?}"))?;
+        Ok((status, text))
     };
     tokio::time::timeout(limit, exchange)
         .await

@@ -32,6 +32,23 @@ pub use state::Stats;
 /// first. Called in a blocking thread.
 pub type BootInspector = Arc<dyn Fn(&Path) -> Result<Vec<String>, String> + Send + Sync>;
 
+/// What a simulated system just did with its power, for a [`BootHook`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PowerEvent {
+    /// It booted from `from` ("Cd", "Hdd", "Pxe"); `cmdline` is the default kernel command
+    /// line of the CD it booted, when it booted one.
+    Booted {
+        from: &'static str,
+        cmdline: Option<String>,
+    },
+    /// It powered off (or is about to restart).
+    Off,
+}
+
+/// Called with a system's id on every power event: the demo and the fleet benchmark start a
+/// simulated agent when a system boots the agent ISO, and stop it when it powers off.
+pub type BootHook = Arc<dyn Fn(&str, PowerEvent) + Send + Sync>;
+
 /// Behaviours of real BMCs, off by default.
 #[derive(Debug, Clone, Default)]
 pub struct Faults {
@@ -69,6 +86,8 @@ pub struct FleetOptions {
     pub credentials: Option<(String, String)>,
     pub faults: Faults,
     pub inspector: BootInspector,
+    /// Told of every boot and power-off; `None`: nobody listens.
+    pub on_power: Option<BootHook>,
 }
 
 impl FleetOptions {
@@ -81,6 +100,7 @@ impl FleetOptions {
             credentials: Some(("admin".into(), "password".into())),
             faults: Faults::default(),
             inspector: Arc::new(|_| Err("no ISO reader is wired into this simulator".into())),
+            on_power: None,
         }
     }
 }
@@ -177,6 +197,13 @@ impl FleetHandle {
         self.state
             .system(id)
             .and_then(|s| s.lock().ok()?.booted.clone())
+    }
+
+    /// Where system `id` booted from last ("Cd", "Hdd", "Pxe"), if it booted.
+    pub fn booted_from(&self, id: &str) -> Option<&'static str> {
+        self.state
+            .system(id)
+            .and_then(|s| s.lock().ok()?.booted_from)
     }
 
     /// How many times system `id` booted: a deploy boots it once, a takeover never.

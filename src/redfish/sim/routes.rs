@@ -12,8 +12,8 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::fetch;
 use super::state::{Fleet, TaskEntry};
+use super::{fetch, PowerEvent};
 
 type St = State<Arc<Fleet>>;
 
@@ -461,16 +461,27 @@ async fn task_monitor(State(f): St, Path(tid): Path<u32>) -> Response {
         .into_response()
 }
 
-/// Applies a reset; a power-on (or restart) boots the system from its override.
+/// Applies a reset; a power-on (or restart) boots the system from its override. The power
+/// hook hears of every power-off and boot.
 async fn apply_reset(f: &Arc<Fleet>, id: &str, kind: &str) {
     let Some(sys) = f.system(id) else { return };
-    let boot_cd = {
+    let tell = |event: PowerEvent| {
+        if let Some(hook) = &f.on_power {
+            hook(id, event);
+        }
+    };
+    let (boot_cd, off_first) = {
         let Ok(mut s) = sys.lock() else { return };
         let was_on = s.on;
         s.on = !matches!(kind, "ForceOff" | "GracefulShutdown");
         s.generation += 1;
         let boots = s.on && (!was_on || kind.contains("Restart"));
+        let off_first = was_on && (!s.on || boots);
         if !boots {
+            drop(s);
+            if off_first {
+                tell(PowerEvent::Off);
+            }
             return;
         }
         let from = if s.boot_enabled == "Disabled" {
@@ -492,28 +503,47 @@ async fn apply_reset(f: &Arc<Fleet>, id: &str, kind: &str) {
         s.booted = None;
         s.booted_entries.clear();
         s.boot_error = None;
-        if from != "Cd" {
+        if from != "Cd" || s.image.is_none() {
+            if from == "Cd" {
+                s.boot_error = Some("no media inserted in the virtual CD".into());
+            }
+            drop(s);
+            if off_first {
+                tell(PowerEvent::Off);
+            }
+            tell(PowerEvent::Booted {
+                from,
+                cmdline: None,
+            });
             return;
         }
-        if s.image.is_none() {
-            s.boot_error = Some("no media inserted in the virtual CD".into());
-            return;
-        }
-        f.media_path(id)
+        (f.media_path(id), off_first)
     };
+    if off_first {
+        tell(PowerEvent::Off);
+    }
     let inspector = f.inspector.clone();
     let result = tokio::task::spawn_blocking(move || inspector(&boot_cd))
         .await
         .unwrap_or_else(|e| Err(format!("boot inspector crashed: {e}")));
-    if let Ok(mut s) = sys.lock() {
-        match result {
+    let cmdline = match sys.lock() {
+        Ok(mut s) => match result {
             Ok(entries) => {
                 s.booted = entries.first().cloned();
                 s.booted_entries = entries;
+                s.booted.clone()
             }
-            Err(e) => s.boot_error = Some(e),
-        }
-    }
+            Err(e) => {
+                s.boot_error = Some(e);
+                None
+            }
+        },
+        Err(_) => return,
+    };
+    tell(PowerEvent::Booted {
+        from: "Cd",
+        cmdline,
+    });
 }
 
 fn slot_owner(f: &Fleet, kind: &str, id: &str) -> Option<Response> {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
-use super::{BootInspector, Faults, FleetOptions, SimError};
+use super::{BootHook, BootInspector, Faults, FleetOptions, SimError};
 
 /// One simulated system. Kept small: 1,000 of them live in one process.
 #[derive(Debug, Default)]
@@ -90,6 +90,7 @@ pub struct Fleet {
     pub tasks: Mutex<HashMap<u32, TaskEntry>>,
     pub faults: Faults,
     pub inspector: BootInspector,
+    pub on_power: Option<BootHook>,
     pub media_dir: tempfile::TempDir,
     pub http: reqwest::Client,
     pub counters: Counters,
@@ -129,6 +130,7 @@ impl Fleet {
             tasks: Mutex::default(),
             faults: opts.faults,
             inspector: opts.inspector,
+            on_power: opts.on_power,
             media_dir: tempfile::Builder::new()
                 .prefix("ironcast-bmc-sim-")
                 .tempdir()

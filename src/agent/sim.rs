@@ -1,0 +1,232 @@
+//! Simulated agents for the BMC simulator (`bmc-sim`, the demo, the fleet benchmark).
+//!
+//! When a simulated system boots a CD whose kernel command line carries `ironcast.url=`,
+//! `ironcast.node=` and `ironcast.token=` (the agent ISO, remastered by the conductor), a task
+//! runs the real agent [`runtime`](super::runtime) — same client, same protocol, same token
+//! rules — against a [`SimMachine`] instead of this host. The simulated machine has one disk
+//! and one NIC; `write_image` really streams the image from the image server and verifies its
+//! checksum, but keeps no bytes; the config drive is fetched the same way; erases succeed at
+//! once. Powering the system off (or restarting it) ends the task, as it would end a real
+//! agent.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deploy_drivers::{
+    AgentCommand, AgentProgress, Inventory, InventoryDisk, InventoryInterface, PortErrorKind,
+};
+use futures::StreamExt;
+use serde_json::{json, Value};
+use sha2::Digest;
+use tokio::task::JoinHandle;
+
+use super::client::Client;
+use super::commands::CommandError;
+use super::power::Action;
+use super::runtime::{self, Machine, Options};
+use crate::redfish::sim::{BootHook, PowerEvent};
+use crate::writer::Algorithm;
+
+/// Size of the simulated root disk.
+const DISK_BYTES: u64 = 100 << 30;
+
+/// A machine with nothing to write: it downloads and verifies what it is asked to write.
+pub struct SimMachine {
+    system: String,
+    http: reqwest::Client,
+}
+
+impl SimMachine {
+    pub fn new(system: &str) -> SimMachine {
+        SimMachine {
+            system: system.to_string(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Streams `url` to its end; returns the bytes read and, with `algorithm`, their digest.
+    fn fetch(
+        &self,
+        url: &str,
+        algorithm: Option<Algorithm>,
+        progress: &(dyn Fn(AgentProgress) + Sync),
+    ) -> Result<(u64, Option<String>), CommandError> {
+        let fail =
+            |e: String| CommandError::new(PortErrorKind::Unreachable, format!("GET {url}: {e}"));
+        tokio::runtime::Handle::current().block_on(async {
+            let resp = self
+                .http
+                .get(url)
+                .send()
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            if !resp.status().is_success() {
+                return Err(fail(format!("the server answered {}", resp.status())));
+            }
+            let total = resp.content_length();
+            let mut hasher = algorithm.map(Hasher::new);
+            let mut done = 0u64;
+            let mut body = resp.bytes_stream();
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| fail(e.to_string()))?;
+                done += chunk.len() as u64;
+                if let Some(h) = &mut hasher {
+                    h.update(&chunk);
+                }
+                progress(AgentProgress {
+                    done_bytes: done,
+                    total_bytes: total,
+                });
+            }
+            Ok((done, hasher.map(Hasher::finish)))
+        })
+    }
+}
+
+enum Hasher {
+    Sha256(sha2::Sha256),
+    Sha512(sha2::Sha512),
+}
+
+impl Hasher {
+    fn new(algorithm: Algorithm) -> Hasher {
+        match algorithm {
+            Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
+            Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
+        }
+    }
+    fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Hasher::Sha256(h) => h.update(bytes),
+            Hasher::Sha512(h) => h.update(bytes),
+        }
+    }
+    fn finish(self) -> String {
+        match self {
+            Hasher::Sha256(h) => hex::encode(h.finalize()),
+            Hasher::Sha512(h) => hex::encode(h.finalize()),
+        }
+    }
+}
+
+impl Machine for SimMachine {
+    fn inventory(&self) -> Inventory {
+        // A stable MAC per system, from its id's last hex digits.
+        let tail: String = self
+            .system
+            .chars()
+            .filter(char::is_ascii_hexdigit)
+            .collect();
+        let tail = format!("{:0>6}", &tail[tail.len().saturating_sub(6)..]);
+        let mac = format!("52:54:00:{}:{}:{}", &tail[0..2], &tail[2..4], &tail[4..6]);
+        Inventory {
+            disks: vec![InventoryDisk {
+                name: "/dev/sda".into(),
+                size: DISK_BYTES,
+                model: Some("ironcast simulated disk".into()),
+                serial: Some(format!("SIM-{}", self.system)),
+                ..InventoryDisk::default()
+            }],
+            interfaces: vec![InventoryInterface {
+                name: "eth0".into(),
+                mac_address: mac,
+                ipv4_address: None,
+            }],
+            memory_mb: 4096,
+            cpu_count: 2,
+            cpu_arch: "x86_64".into(),
+            cpu_model: Some("ironcast simulated CPU".into()),
+            boot_mode: None,
+        }
+    }
+
+    fn run(
+        &self,
+        command: &AgentCommand,
+        progress: &(dyn Fn(AgentProgress) + Sync),
+    ) -> Result<Value, CommandError> {
+        match command {
+            AgentCommand::Inventory => serde_json::to_value(self.inventory())
+                .map_err(|e| CommandError::new(PortErrorKind::Other, e.to_string())),
+            AgentCommand::WriteImage(cmd) => {
+                let expected = super::resolve_checksum(cmd)
+                    .map_err(|e| CommandError::new(PortErrorKind::InvalidInput, e.to_string()))?;
+                let (bytes, digest) = self.fetch(
+                    &cmd.image_url,
+                    expected.as_ref().map(|c| c.algorithm),
+                    progress,
+                )?;
+                if let (Some(want), Some(got)) = (&expected, &digest) {
+                    if !want.hex.eq_ignore_ascii_case(got) {
+                        return Err(CommandError::new(
+                            PortErrorKind::InvalidInput,
+                            format!(
+                                "checksum mismatch for {}: expected {}:{}, got {}",
+                                cmd.image_url,
+                                want.algorithm.name(),
+                                want.hex,
+                                got
+                            ),
+                        ));
+                    }
+                }
+                Ok(json!({"device": "/dev/sda", "bytes": bytes, "digest": digest}))
+            }
+            AgentCommand::WriteConfigDrive { device, url } => {
+                let (bytes, _) = self.fetch(url, None, progress)?;
+                Ok(json!({"device": device, "bytes": bytes}))
+            }
+            AgentCommand::EraseMetadata { .. } | AgentCommand::EraseDisk { .. } => {
+                Ok(json!({"devices": ["/dev/sda"]}))
+            }
+            AgentCommand::PowerOff | AgentCommand::Reboot => Ok(json!({})),
+        }
+    }
+
+    fn power(&self, _action: Action) -> std::io::Result<()> {
+        // The conductor powers the system through its BMC; the simulated agent just stops.
+        Ok(())
+    }
+}
+
+/// A hook for the BMC simulator that runs a simulated agent on every system that boots the
+/// agent ISO, and stops it when the system powers off.
+pub fn agent_hook() -> BootHook {
+    let running: Arc<Mutex<HashMap<String, JoinHandle<()>>>> = Arc::default();
+    Arc::new(move |system: &str, event: PowerEvent| {
+        let Ok(mut running) = running.lock() else {
+            return;
+        };
+        if let Some(task) = running.remove(system) {
+            task.abort();
+        }
+        let PowerEvent::Booted {
+            cmdline: Some(cmdline),
+            ..
+        } = event
+        else {
+            return;
+        };
+        let Ok(assignment) = super::cmdline::parse(&cmdline) else {
+            return; // not the agent ISO
+        };
+        let Ok(client) = Client::new(assignment, Duration::from_secs(30)) else {
+            return;
+        };
+        let machine = Arc::new(SimMachine::new(system));
+        let options = Options {
+            max_backoff: Duration::from_secs(2),
+            ..Options::default()
+        };
+        let system_id = system.to_string();
+        running.insert(
+            system.to_string(),
+            tokio::spawn(async move {
+                if let Err(e) = runtime::run(client, machine, options).await {
+                    tracing::debug!(system = %system_id, error = %e, "simulated agent ended");
+                }
+            }),
+        );
+    })
+}
