@@ -17,6 +17,8 @@ pub const DEFAULTS: &str = include_str!("../etc/ironcast.toml");
 
 /// Largest connection cap a listener may be given.
 const MAX_CONNECTIONS: usize = 1 << 20;
+/// Longest lifetime of a published image URL.
+const MAX_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 86400);
 /// Longest request or write timeout, in seconds (an hour).
 const MAX_TIMEOUT_S: u64 = 3600;
 
@@ -377,6 +379,12 @@ impl Config {
                      {name}.max_connections ({total})"
                 )));
             }
+        }
+        let ttl = images.token_ttl;
+        if ttl < std::time::Duration::from_secs(60) || ttl > MAX_TOKEN_TTL {
+            return Err(ConfigError::Invalid(format!(
+                "imageserver.token_ttl {ttl:?} must be between 60s and 365d"
+            )));
         }
         for (key, secs) in [
             ("head_timeout_s", api.head_timeout_s),

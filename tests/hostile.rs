@@ -9,6 +9,8 @@ mod common;
 mod auth;
 #[path = "hostile/floods.rs"]
 mod floods;
+#[path = "hostile/gaps.rs"]
+mod gaps;
 #[path = "hostile/memory.rs"]
 mod memory;
 #[path = "hostile/net.rs"]

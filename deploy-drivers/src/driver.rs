@@ -113,10 +113,10 @@ impl CleanStep {
     }
 }
 
-/// A deploy interface (Ironic's `deploy_interface`): ramdisk, whole_disk, fake …
+/// A deploy interface (Ironic's `deploy_interface`): ramdisk, direct, fake …
 #[async_trait]
 pub trait DeployDriver: Send + Sync {
-    /// The interface name as the API shows it ("ramdisk", "fake").
+    /// The interface name as the API shows it ("ramdisk", "direct", "fake").
     fn name(&self) -> &'static str;
     /// Checks the node's fields and the ports present, touching nothing.
     fn validate(&self, node: &NodeView, ports: &Ports) -> Result<(), DeployError>;

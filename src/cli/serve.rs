@@ -205,7 +205,7 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     conductor.spawn_heartbeat();
     let app = api::app(AppState {
         conductor: conductor.clone(),
-        public_url: config.api.public_url.clone(),
+        public_url: links_base(&config.api.public_url, addr)?,
         max_limit: config.api.max_limit,
         auth,
     });
@@ -230,6 +230,21 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
         store,
         conductor,
     })
+}
+
+/// The base of links and Location headers: `[api] public_url`, else the bound address —
+/// never the request's Host header, which any client may set.
+fn links_base(public_url: &str, bound: std::net::SocketAddr) -> anyhow::Result<String> {
+    if !public_url.is_empty() {
+        return Ok(public_url.trim_end_matches('/').to_string());
+    }
+    if bound.ip().is_unspecified() {
+        anyhow::bail!(
+            "the API is bound to the wildcard address {bound}, which clients cannot use in links: \
+             set [api] public_url (or IRONCAST_API__PUBLIC_URL), e.g. http://192.0.2.10:6385"
+        );
+    }
+    Ok(format!("http://{bound}"))
 }
 
 /// Raises the open-file limit and fits both listeners' connection caps under it: a flood on
