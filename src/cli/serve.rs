@@ -195,6 +195,9 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     )));
     let conductor =
         Conductor::with_services(store.clone(), Settings::from_config(config), services);
+    let (cache_view, image_view) = (cache.cache.clone(), images.server.clone());
+    conductor.add_metrics(Arc::new(move || cache_view.metrics().render_prometheus()));
+    conductor.add_metrics(Arc::new(move || image_view.metrics().render_prometheus()));
     let failed = conductor
         .recover()
         .await
