@@ -148,6 +148,17 @@ pub trait DeployDriver: Send + Sync {
     ) -> Result<(), DeployError> {
         Ok(())
     }
+    /// The conductor's outer timeout cut [`DeployDriver::deploy`] short (its future was dropped
+    /// mid-step, so its own undo never ran): undo what the deploy recorded in
+    /// driver_internal_info, touching no hardware. The default recorded nothing.
+    async fn abandon(
+        &self,
+        _node: &NodeView,
+        _ports: &Ports,
+        _events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        Ok(())
+    }
     /// Tears a deploy down (also after a failed or aborted deploy): must be idempotent.
     async fn undeploy(
         &self,
