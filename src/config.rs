@@ -47,6 +47,10 @@ pub struct AgentConfig {
     pub conductor_url: String,
     /// The agent ramdisk ISO to boot; empty: the one `serve` builds, if any.
     pub iso: PathBuf,
+    /// The kernel `serve` builds the agent ISO from when `iso` is empty; empty: none.
+    pub kernel: PathBuf,
+    /// The agent binary packed into that ISO; empty: the running binary.
+    pub agent_binary: PathBuf,
     /// Longest time a heartbeat is held open waiting for a command (long poll).
     pub poll_wait_s: u64,
 }
