@@ -102,6 +102,37 @@ impl Running {
     }
 }
 
+/// The agent ISO from `[agent] kernel`, built at start unless the state dir has one of the
+/// same inputs.
+async fn build_agent_iso(config: &Config) -> anyhow::Result<PathBuf> {
+    let (kernel, binary) = (
+        config.agent.kernel.clone(),
+        config.agent.agent_binary.clone(),
+    );
+    let state = config.conductor.state_dir.clone();
+    let started = std::time::Instant::now();
+    let (path, built) =
+        tokio::task::spawn_blocking(move || crate::ramdisk::for_serve(&kernel, &binary, &state))
+            .await?
+            .with_context(|| {
+                format!(
+                    "cannot build the agent ISO from [agent] kernel = {}",
+                    config.agent.kernel.display()
+                )
+            })?;
+    match built {
+        Some(r) => tracing::info!(
+            iso = %path.display(),
+            bytes = r.iso_bytes,
+            seconds = started.elapsed().as_secs(),
+            skipped_modules = ?r.missing,
+            "built the agent ISO"
+        ),
+        None => tracing::info!(iso = %path.display(), "agent ISO inputs unchanged: reusing it"),
+    }
+    Ok(path)
+}
+
 /// Starts everything `serve` runs, in start order (see the module docs), on `config`.
 pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     let auth = auth_for(config)?;
@@ -146,6 +177,9 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
         iso: config.agent.iso.clone(),
         poll_wait: std::time::Duration::from_secs(config.agent.poll_wait_s),
     }));
+    if config.agent.iso.as_os_str().is_empty() && !config.agent.kernel.as_os_str().is_empty() {
+        hub.set_built_iso(build_agent_iso(config).await?);
+    }
     let mut services = Services::new(
         Some(cache.images()),
         Some(Arc::new(crate::iso::FileRemaster::new(&remaster_dir))),
@@ -161,6 +195,9 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     )));
     let conductor =
         Conductor::with_services(store.clone(), Settings::from_config(config), services);
+    let (cache_view, image_view) = (cache.cache.clone(), images.server.clone());
+    conductor.add_metrics(Arc::new(move || cache_view.metrics().render_prometheus()));
+    conductor.add_metrics(Arc::new(move || image_view.metrics().render_prometheus()));
     let failed = conductor
         .recover()
         .await

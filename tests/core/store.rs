@@ -278,6 +278,10 @@ async fn write_by_a_non_holder_is_refused(store: Store) {
         }
         other => panic!("expected LockLost, got {other:?}"),
     }
+    // The refused holder is told, so its work stops.
+    tokio::time::timeout(std::time::Duration::from_secs(5), mine.lost())
+        .await
+        .expect("a refused write marks the lock lost");
     // Nor may the stale holder delete it, or free c2's lock.
     match store.delete_node(mine).await {
         Err(StoreError::LockLost { .. }) => {}
