@@ -28,6 +28,7 @@ mod resource;
 mod root;
 mod step_templates;
 pub mod version;
+mod volume;
 
 pub use auth::{Htpasswd, HtpasswdError};
 pub use ports::normalize_mac;
@@ -75,6 +76,7 @@ pub fn app(state: AppState) -> Router {
         .merge(chassis::router())
         .merge(portgroups::router())
         .merge(step_templates::router())
+        .merge(volume::router())
         .merge(ports::router())
         .merge(root::drivers_router())
         .merge(metrics::router())
