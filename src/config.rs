@@ -17,6 +17,8 @@ pub const DEFAULTS: &str = include_str!("../etc/ironcast.toml");
 
 /// Largest connection cap a listener may be given.
 const MAX_CONNECTIONS: usize = 1 << 20;
+/// Longest lifetime of a published image URL.
+const MAX_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(365 * 86400);
 /// Longest request or write timeout, in seconds (an hour).
 const MAX_TIMEOUT_S: u64 = 3600;
 
@@ -45,6 +47,10 @@ pub struct AgentConfig {
     pub conductor_url: String,
     /// The agent ramdisk ISO to boot; empty: the one `serve` builds, if any.
     pub iso: PathBuf,
+    /// The kernel `serve` builds the agent ISO from when `iso` is empty; empty: none.
+    pub kernel: PathBuf,
+    /// The agent binary packed into that ISO; empty: the running binary.
+    pub agent_binary: PathBuf,
     /// Longest time a heartbeat is held open waiting for a command (long poll).
     pub poll_wait_s: u64,
     /// Base URL agents use to reach the image server, when it differs from the one BMCs use;
@@ -288,6 +294,13 @@ impl Config {
                 self.conductor.heartbeat_timeout_s, self.conductor.heartbeat_interval_s
             )));
         }
+        let longest = self.ramdisk_policy().longest_deploy().as_secs();
+        if longest > self.conductor.deploy_timeout_s {
+            return Err(ConfigError::Invalid(format!(
+                "conductor.deploy_timeout_s ({}) is shorter than the ramdisk steps' own timeouts allow a deploy to take ({longest} s = ramdisk.image_timeout_s + 8 x local_timeout_s + 6 x bmc_timeout_s): raise deploy_timeout_s or lower the step timeouts",
+                self.conductor.deploy_timeout_s
+            )));
+        }
         if self.direct.progress_interval_s == 0 {
             return Err(ConfigError::Invalid(
                 "direct.progress_interval_s must be at least 1".into(),
@@ -385,6 +398,12 @@ impl Config {
                      {name}.max_connections ({total})"
                 )));
             }
+        }
+        let ttl = images.token_ttl;
+        if ttl < std::time::Duration::from_secs(60) || ttl > MAX_TOKEN_TTL {
+            return Err(ConfigError::Invalid(format!(
+                "imageserver.token_ttl {ttl:?} must be between 60s and 365d"
+            )));
         }
         for (key, secs) in [
             ("head_timeout_s", api.head_timeout_s),
@@ -528,5 +547,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("IRONCAST___BIND"), "{err}");
+    }
+
+    #[test]
+    fn step_timeouts_must_fit_in_the_deploy_timeout() {
+        let err = Config::load(
+            None,
+            env(&[("IRONCAST_CONDUCTOR__DEPLOY_TIMEOUT_S", "3600")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("deploy_timeout_s (3600)") && err.contains("4560 s"),
+            "{err}"
+        );
+        let fits = env(&[
+            ("IRONCAST_CONDUCTOR__DEPLOY_TIMEOUT_S", "3600"),
+            ("IRONCAST_RAMDISK__BMC_TIMEOUT_S", "100"),
+        ]);
+        assert!(Config::load(None, fits).is_ok());
+        let err = Config::load(
+            None,
+            env(&[("IRONCAST_CONDUCTOR__HEARTBEAT_TIMEOUT_S", "15")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("heartbeat_timeout_s (15)"), "{err}");
     }
 }

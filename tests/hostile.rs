@@ -7,8 +7,12 @@ mod common;
 
 #[path = "hostile/auth.rs"]
 mod auth;
+#[path = "hostile/bmc.rs"]
+mod bmc;
 #[path = "hostile/floods.rs"]
 mod floods;
+#[path = "hostile/gaps.rs"]
+mod gaps;
 #[path = "hostile/memory.rs"]
 mod memory;
 #[path = "hostile/net.rs"]

@@ -1,7 +1,8 @@
 //! The agent ramdisk (`ironcast ramdisk build`) and the ISO writer against real peers: our ISOs
 //! read back by xorriso, isoinfo and pycdlib, remastered by our own engine, the initramfs
 //! unpacked by cpio, and the `qemu_boot_*` proofs: the agent ISO boots in SeaBIOS and OVMF to
-//! the agent, and the whole-disk fixture image boots in both and reads its config drive.
+//! the agent, the ISO `serve` builds from `[agent] kernel` brings a VM's first heartbeat with
+//! its inventory, and the whole-disk fixture image boots in both and reads its config drive.
 
 mod common;
 
@@ -325,11 +326,21 @@ fn boot_agent_iso(fw: Firmware) {
                 &format!("IRONCAST-RAMDISK: agent argument ironcast.url={URL}"),
                 "IRONCAST-RAMDISK: agent argument ironcast.node=n-7",
                 ironcast::ramdisk::init::AGENT_STARTING,
+                // The agent's own first log line names the conductor it was given.
+                "agent starting",
             ],
             Duration::from_secs(240),
         )
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!console.contains("secret-token-1"), "the token was printed");
+    let agent_line = console
+        .lines()
+        .find(|l| l.contains("agent starting"))
+        .unwrap();
+    assert!(
+        agent_line.contains(URL) && agent_line.contains("n-7"),
+        "{agent_line}"
+    );
 }
 
 #[test]
@@ -440,4 +451,99 @@ fn disk_image_leaves_room_for_the_config_drive_and_qcow2_matches_raw() {
         sha256(&std::fs::read(&out).unwrap()),
         sha256(&std::fs::read(&raw).unwrap())
     );
+}
+
+/// `serve` with `[agent] kernel` builds the agent ISO; booted in a VM with the args of an
+/// agent boot begun on the conductor, the agent's first heartbeat arrives (from 10.0.2.2's
+/// guest) with an inventory naming the VM's blank disk.
+fn boot_agent_to_heartbeat(fw: Firmware) {
+    use deploy_drivers::Agent;
+    if !tools(&["qemu-system-x86_64", "grub-mkimage", "strip"]) {
+        return;
+    }
+    let Some(kernel) = common::fixtures::kernel() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = [
+        (
+            "IRONCAST_CONDUCTOR__STATE_DIR",
+            dir.path().join("state").display().to_string(),
+        ),
+        ("IRONCAST_API__BIND", format!("127.0.0.1:{port}")),
+        (
+            "IRONCAST_AGENT__CONDUCTOR_URL",
+            format!("http://10.0.2.2:{port}"),
+        ),
+        ("IRONCAST_AGENT__KERNEL", kernel.display().to_string()),
+        (
+            "IRONCAST_AGENT__AGENT_BINARY",
+            common::ironcast_bin().display().to_string(),
+        ),
+    ]
+    .map(|(k, v)| (k.to_string(), v));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let config = ironcast::config::Config::load(None, env).unwrap();
+        let running = ironcast::cli::serve::launch(&config).await.unwrap();
+        let hub = running.agent_hub();
+        let iso = hub.ramdisk().await.unwrap().path;
+        assert!(
+            iso.starts_with(dir.path().join("state")),
+            "{}",
+            iso.display()
+        );
+        let args = hub.begin("vm-node").await.unwrap();
+        let node_iso = dir.path().join("node.iso");
+        let (set, _) = ironcast::iso::remaster(&iso, &args).unwrap();
+        set.materialize(&iso, &node_iso).unwrap();
+        let disk = dir.path().join("blank.img");
+        std::fs::File::create(&disk)
+            .unwrap()
+            .set_len(3 << 30)
+            .unwrap();
+        let vm = qemu::start(
+            dir.path(),
+            fw,
+            &[
+                "-cdrom".into(),
+                node_iso.display().to_string(),
+                "-boot".into(),
+                "d".into(),
+                "-drive".into(),
+                format!("file={},format=raw,if=virtio", disk.display()),
+                "-netdev".into(),
+                "user,id=n0".into(),
+                "-device".into(),
+                "virtio-net-pci,netdev=n0".into(),
+            ],
+        );
+        let inventory = hub
+            .wait_ready("vm-node", Duration::from_secs(300))
+            .await
+            .unwrap_or_else(|e| panic!("{e}\nconsole:\n{}", vm.console()));
+        let console = vm.console();
+        assert!(console.contains("agent starting"), "{console}");
+        assert!(
+            console.contains(&format!("http://10.0.2.2:{port}")),
+            "{console}"
+        );
+        assert!(
+            inventory.disks.iter().any(|d| d.size == 3 << 30),
+            "the VM's 3 GiB disk is not in the inventory: {inventory:?}"
+        );
+        hub.end("vm-node").await;
+        drop(vm);
+        running.stop().await;
+    });
+}
+
+#[test]
+fn qemu_boot_agent_iso_heartbeat_seabios() {
+    boot_agent_to_heartbeat(Firmware::Bios);
 }

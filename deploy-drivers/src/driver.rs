@@ -113,10 +113,10 @@ impl CleanStep {
     }
 }
 
-/// A deploy interface (Ironic's `deploy_interface`): ramdisk, whole_disk, fake …
+/// A deploy interface (Ironic's `deploy_interface`): ramdisk, direct, fake …
 #[async_trait]
 pub trait DeployDriver: Send + Sync {
-    /// The interface name as the API shows it ("ramdisk", "fake").
+    /// The interface name as the API shows it ("ramdisk", "direct", "fake").
     fn name(&self) -> &'static str;
     /// Checks the node's fields and the ports present, touching nothing.
     fn validate(&self, node: &NodeView, ports: &Ports) -> Result<(), DeployError>;
@@ -141,6 +141,17 @@ pub trait DeployDriver: Send + Sync {
     /// from its own resources (re-publish, point the BMC at the new URL). Never redeploys: no
     /// reboot, no disk write. The default serves nothing, so has nothing to take over.
     async fn take_over(
+        &self,
+        _node: &NodeView,
+        _ports: &Ports,
+        _events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        Ok(())
+    }
+    /// The conductor's outer timeout cut [`DeployDriver::deploy`] short (its future was dropped
+    /// mid-step, so its own undo never ran): undo what the deploy recorded in
+    /// driver_internal_info, touching no hardware. The default recorded nothing.
+    async fn abandon(
         &self,
         _node: &NodeView,
         _ports: &Ports,

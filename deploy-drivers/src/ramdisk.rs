@@ -46,6 +46,16 @@ pub struct RamdiskPolicy {
     pub local_timeout: Duration,
 }
 
+impl RamdiskPolicy {
+    /// The longest a deploy can take when every step uses its whole timeout: the undo of a
+    /// previous deploy (revoke, discard, release), check BMC, cache image, remaster, publish,
+    /// eject, insert, set boot device, read and set power, then the undo after a failure. The
+    /// conductor's outer deploy timeout must not be shorter, or it cuts a step short.
+    pub fn longest_deploy(&self) -> Duration {
+        self.image_timeout + self.local_timeout * 8 + self.bmc_timeout * 6
+    }
+}
+
 impl Default for RamdiskPolicy {
     /// Ironic-like defaults: image downloads may take long, BMC calls a few minutes.
     fn default() -> Self {
@@ -490,6 +500,23 @@ impl DeployDriver for RamdiskDeploy {
             .step("revoke", "one-shot publication revoked: the node booted")
             .await;
         Ok(())
+    }
+
+    /// Releases the publication, remaster and lease the cut-short deploy recorded.
+    async fn abandon(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        self.release_local(
+            &node.uuid,
+            ports,
+            str_field(&node.driver_internal_info, PUBLICATION_KEY),
+            str_field(&node.driver_internal_info, LEASE_KEY),
+            events,
+        )
+        .await
     }
 
     /// Serves the node's ISO from this conductor: lease it in our cache, remaster, publish,

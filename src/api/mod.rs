@@ -7,7 +7,7 @@
 //!
 //! Spec: Ironic API reference (nodes, ports, drivers, states) at microversions 1.1–1.95, and
 //! the recorded exchanges of Ironic 39.0.0 in shared/ironic-samples.
-//! Non-goals (yet): allocations, volume, Metal3 manifests, /metrics.
+//! Non-goals (yet): allocations, volume, Metal3 manifests.
 
 mod agent;
 mod auth;
@@ -17,6 +17,7 @@ mod chassis;
 pub mod error;
 mod limits;
 mod listing;
+mod metrics;
 mod node_json;
 mod node_list;
 mod nodes;
@@ -27,6 +28,7 @@ mod resource;
 mod root;
 mod step_templates;
 pub mod version;
+mod volume;
 
 pub use auth::{Htpasswd, HtpasswdError};
 pub use ports::normalize_mac;
@@ -74,8 +76,10 @@ pub fn app(state: AppState) -> Router {
         .merge(chassis::router())
         .merge(portgroups::router())
         .merge(step_templates::router())
+        .merge(volume::router())
         .merge(ports::router())
         .merge(root::drivers_router())
+        .merge(metrics::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::layer));
     let routed = Router::new()
         .merge(root::router())
@@ -98,7 +102,8 @@ pub fn app(state: AppState) -> Router {
 /// clients such as tempest rely on it.
 fn default_to_v1(mut req: Request) -> Request {
     let path = req.uri().path();
-    if path == "/" || path == "/v1" || path.starts_with("/v1/") {
+    // `/metrics` is Prometheus', not Ironic's: it has no v1 twin.
+    if path == "/" || path == "/v1" || path.starts_with("/v1/") || path == "/metrics" {
         return req;
     }
     let rewritten = match req.uri().query() {

@@ -107,6 +107,37 @@ impl Running {
     }
 }
 
+/// The agent ISO from `[agent] kernel`, built at start unless the state dir has one of the
+/// same inputs.
+async fn build_agent_iso(config: &Config) -> anyhow::Result<PathBuf> {
+    let (kernel, binary) = (
+        config.agent.kernel.clone(),
+        config.agent.agent_binary.clone(),
+    );
+    let state = config.conductor.state_dir.clone();
+    let started = std::time::Instant::now();
+    let (path, built) =
+        tokio::task::spawn_blocking(move || crate::ramdisk::for_serve(&kernel, &binary, &state))
+            .await?
+            .with_context(|| {
+                format!(
+                    "cannot build the agent ISO from [agent] kernel = {}",
+                    config.agent.kernel.display()
+                )
+            })?;
+    match built {
+        Some(r) => tracing::info!(
+            iso = %path.display(),
+            bytes = r.iso_bytes,
+            seconds = started.elapsed().as_secs(),
+            skipped_modules = ?r.missing,
+            "built the agent ISO"
+        ),
+        None => tracing::info!(iso = %path.display(), "agent ISO inputs unchanged: reusing it"),
+    }
+    Ok(path)
+}
+
 /// Starts everything `serve` runs, in start order (see the module docs), on `config`.
 pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     let auth = auth_for(config)?;
@@ -157,6 +188,9 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
             )
         }),
     }));
+    if config.agent.iso.as_os_str().is_empty() && !config.agent.kernel.as_os_str().is_empty() {
+        hub.set_built_iso(build_agent_iso(config).await?);
+    }
     let mut services = Services::new(
         Some(cache.images()),
         Some(Arc::new(crate::iso::FileRemaster::new(&remaster_dir))),
@@ -172,6 +206,9 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     )));
     let conductor =
         Conductor::with_services(store.clone(), Settings::from_config(config), services);
+    let (cache_view, image_view) = (cache.cache.clone(), images.server.clone());
+    conductor.add_metrics(Arc::new(move || cache_view.metrics().render_prometheus()));
+    conductor.add_metrics(Arc::new(move || image_view.metrics().render_prometheus()));
     let failed = conductor
         .recover()
         .await
@@ -182,7 +219,7 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     conductor.spawn_heartbeat();
     let app = api::app(AppState {
         conductor: conductor.clone(),
-        public_url: config.api.public_url.clone(),
+        public_url: links_base(&config.api.public_url, addr)?,
         max_limit: config.api.max_limit,
         auth,
     });
@@ -207,6 +244,21 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
         store,
         conductor,
     })
+}
+
+/// The base of links and Location headers: `[api] public_url`, else the bound address —
+/// never the request's Host header, which any client may set.
+fn links_base(public_url: &str, bound: std::net::SocketAddr) -> anyhow::Result<String> {
+    if !public_url.is_empty() {
+        return Ok(public_url.trim_end_matches('/').to_string());
+    }
+    if bound.ip().is_unspecified() {
+        anyhow::bail!(
+            "the API is bound to the wildcard address {bound}, which clients cannot use in links: \
+             set [api] public_url (or IRONCAST_API__PUBLIC_URL), e.g. http://192.0.2.10:6385"
+        );
+    }
+    Ok(format!("http://{bound}"))
 }
 
 /// Raises the open-file limit and fits both listeners' connection caps under it: a flood on

@@ -21,6 +21,7 @@
 mod agent_hub;
 mod compose;
 pub mod identity;
+pub mod metrics;
 pub mod ring;
 mod services;
 pub mod states;
@@ -122,6 +123,7 @@ pub struct Conductor {
     pub(crate) store: Store,
     pub(crate) settings: Arc<Settings>,
     pub(crate) services: Arc<Services>,
+    pub(crate) metrics: Arc<metrics::Metrics>,
 }
 
 impl Conductor {
@@ -135,7 +137,19 @@ impl Conductor {
             store,
             settings: Arc::new(settings),
             services: Arc::new(services),
+            metrics: Arc::new(metrics::Metrics::default()),
         }
+    }
+
+    /// Adds a module's Prometheus text (cache, image server) to [`Conductor::render_metrics`].
+    pub fn add_metrics(&self, source: metrics::MetricsSource) {
+        self.metrics.add_source(source);
+    }
+
+    /// Everything `/metrics` serves, in the Prometheus text format.
+    pub async fn render_metrics(&self) -> ConductorResult<String> {
+        let counts = self.store.node_counts_by_state().await?;
+        Ok(self.metrics.render(&counts))
     }
 
     pub fn store(&self) -> &Store {

@@ -157,6 +157,7 @@ impl Conductor {
             match worker::take_over(self, lock, &node).await {
                 Ok(()) => {
                     adopted = true;
+                    super::metrics::Metrics::bump(&self.metrics.nodes_taken_over);
                     self.history(
                         &node.uuid,
                         "takeover",

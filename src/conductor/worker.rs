@@ -13,6 +13,7 @@ use deploy_drivers::{
 };
 use serde_json::{json, Value};
 
+use super::metrics::Metrics;
 use super::states::{self, Event, ProvisionState};
 use super::{compose, release, Conductor};
 use crate::store::{Node, NodeLock};
@@ -159,11 +160,19 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
             return;
         }
         let timeout = Duration::from_secs(conductor.settings.deploy_timeout_s);
-        let outcome = match tokio::time::timeout(timeout, work(conductor, lock, &node, state)).await
-        {
+        let run = tokio::time::timeout(timeout, work(conductor, lock, &node, state));
+        let outcome = tokio::select! {
+            r = run => r,
+            () = lock.lost() => {
+                // Another conductor took the node over (it thought us dead): stop at once.
+                tracing::warn!(node = %node.uuid, %state, "node lock lost to a takeover: work stopped");
+                return;
+            }
+        };
+        let outcome = match outcome {
             Ok(r) => r,
             Err(_) => Err(format!(
-                "{state} timed out after {} s (conductor.deploy_timeout_s)",
+                "{state} timed out after {} s ({TIMED_OUT_BY})",
                 timeout.as_secs()
             )),
         };
@@ -172,6 +181,13 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
             Ok(Some(n)) => n,
             _ => return,
         };
+        if state == ProvisionState::Deploying && timed_out(&outcome) {
+            abandon(conductor, lock, &node).await;
+            node = match conductor.store.node_by_uuid(&node.uuid).await {
+                Ok(Some(n)) => n,
+                _ => return,
+            };
+        }
         let target = node
             .target_provision_state
             .as_deref()
@@ -199,6 +215,12 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
         };
         if event == Event::Fail {
             node.last_error = Some(message.clone());
+        }
+        let m = &conductor.metrics;
+        match (to, event) {
+            (ProvisionState::Active, _) => Metrics::bump(&m.deploys_succeeded),
+            (ProvisionState::DeployFailed, _) => Metrics::bump(&m.deploys_failed),
+            _ => {}
         }
         node.provision_state = to.as_str().into();
         node.target_provision_state = if to.is_stable() {
@@ -264,6 +286,32 @@ pub(crate) async fn booted(
         .booted(&node_view(node, &[]), &composed.ports, &events)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// Names the outer timeout in the error of a deploy it cut short.
+const TIMED_OUT_BY: &str = "conductor.deploy_timeout_s";
+
+fn timed_out(outcome: &Result<Work, String>) -> bool {
+    matches!(outcome, Err(e) if e.ends_with(&format!("({TIMED_OUT_BY})")))
+}
+
+/// After the outer timeout dropped a deploy mid-step: the driver undoes what it recorded.
+async fn abandon(conductor: &Conductor, lock: &NodeLock, node: &Node) {
+    let Ok(composed) = compose(node, &conductor.settings, &conductor.services) else {
+        return;
+    };
+    let events = Events {
+        conductor,
+        lock,
+        phase: Phase::Deploy,
+    };
+    if let Err(e) = composed
+        .deploy
+        .abandon(&node_view(node, &[]), &composed.ports, &events)
+        .await
+    {
+        tracing::error!(node = %node.uuid, error = %e, "cannot undo a timed-out deploy");
+    }
 }
 
 /// Asks the node's deploy driver to serve the node from this conductor (its conductor died).
@@ -350,6 +398,7 @@ async fn work(
             Ok(Work::Done(power(&composed).await))
         }
         ProvisionState::Deploying => {
+            Metrics::bump(&conductor.metrics.deploys_started);
             composed
                 .deploy
                 .validate(&view, &composed.ports)

@@ -520,6 +520,9 @@ impl conn::Dispatch for App {
             return serve::handle(&self.server, token, name, &head, remote).await;
         }
         match &self.extra {
+            // The extra routes (iPXE scripts name kernels, args and tokens) sit behind the
+            // same basic auth as the images.
+            Some(_) if !self.server.authorized(&head.headers) => serve::unauthorized(),
             Some(router) => route_extra(router.clone(), head, remote).await,
             None => Reply::text(StatusCode::NOT_FOUND, "not found\n"),
         }

@@ -37,12 +37,7 @@ pub async fn handle(
 ) -> Reply {
     let remote = remote.to_string();
     if !server.authorized(&head.headers) {
-        let mut r = Reply::text(StatusCode::UNAUTHORIZED, "authentication required\n");
-        r.headers.insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"ironcast images\""),
-        );
-        return r;
+        return unauthorized();
     }
     let Some(live) = server.lookup(token, name) else {
         tracing::info!(%remote, "image fetch with unknown, expired or revoked token");
@@ -137,4 +132,14 @@ fn respond(
         guard,
     };
     Reply::new(status, headers, Body::Image(Box::new(body)))
+}
+
+/// 401 asking for the image server's basic-auth credentials.
+pub(crate) fn unauthorized() -> Reply {
+    let mut r = Reply::text(StatusCode::UNAUTHORIZED, "authentication required\n");
+    r.headers.insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"ironcast images\""),
+    );
+    r
 }

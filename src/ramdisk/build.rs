@@ -154,7 +154,7 @@ pub fn initramfs(inputs: &Inputs, work: &Path) -> Result<(Vec<u8>, Report), Ramd
     })?;
     let selection = kmod::select(&modules_dir, &inputs.modules)?;
     let busybox = read(&inputs.busybox, "busybox (install busybox-static)")?;
-    if !libs::parse_ldd(&ldd_text(&inputs.busybox)).is_ok_and(|l| l.is_empty()) {
+    if !libs::needed(&inputs.busybox)?.is_empty() {
         return Err(RamdiskError::Input(format!(
             "{} is not statically linked: install busybox-static or pass --busybox",
             inputs.busybox.display()
@@ -233,20 +233,6 @@ pub fn initramfs(inputs: &Inputs, work: &Path) -> Result<(Vec<u8>, Report), Ramd
             };
             (bytes, report)
         })
-}
-
-fn ldd_text(binary: &Path) -> String {
-    Command::new("ldd")
-        .arg(binary)
-        .output()
-        .map(|o| {
-            format!(
-                "{}\n{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            )
-        })
-        .unwrap_or_default()
 }
 
 /// The bootable ISO holding `kernel` and `initramfs`.
@@ -379,4 +365,18 @@ pub fn ensure_iso(inputs: &Inputs, dir: &Path) -> Result<(PathBuf, Option<Report
         }
     }
     Ok((path, Some(report)))
+}
+
+/// What `serve` does with `[agent] kernel` (and `agent_binary`, empty for this binary): the
+/// agent ISO in `<state_dir>/agent/`, built unless one of the same inputs is there.
+pub fn for_serve(
+    kernel: &Path,
+    agent_binary: &Path,
+    state_dir: &Path,
+) -> Result<(PathBuf, Option<Report>), RamdiskError> {
+    let mut inputs = Inputs::new(kernel.to_path_buf());
+    if !agent_binary.as_os_str().is_empty() {
+        inputs.agent_binary = agent_binary.to_path_buf();
+    }
+    ensure_iso(&inputs, &state_dir.join("agent"))
 }

@@ -17,7 +17,7 @@ pub mod loaders;
 
 use std::io;
 
-pub use build::{build, ensure_iso, Inputs, Outputs, Report};
+pub use build::{build, ensure_iso, for_serve, Inputs, Outputs, Report};
 
 /// Why a ramdisk could not be built; messages name the input and what to install or pass.
 #[derive(Debug, thiserror::Error)]

@@ -22,6 +22,9 @@ pub struct NodeLock {
     holder: String,
     /// False once released (or the row deleted): nothing left for Drop to do.
     held: bool,
+    /// Set when a fenced write found the lock taken by another conductor.
+    lost: std::sync::atomic::AtomicBool,
+    lost_signal: tokio::sync::Notify,
 }
 
 impl NodeLock {
@@ -33,6 +36,20 @@ impl NodeLock {
     /// Whose name is in the node's `reservation`.
     pub fn holder(&self) -> &str {
         &self.holder
+    }
+
+    /// Resolves once a write under this lock was refused because another conductor took the
+    /// node over: the holder must stop working on it.
+    pub async fn lost(&self) {
+        if self.lost.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        self.lost_signal.notified().await;
+    }
+
+    fn mark_lost(&self) {
+        self.lost.store(true, std::sync::atomic::Ordering::Release);
+        self.lost_signal.notify_one();
     }
 
     /// Releases the node now. True when it was still ours to release (false after a takeover).
@@ -85,6 +102,8 @@ impl Store {
             uuid: uuid.to_string(),
             holder: holder.to_string(),
             held: true,
+            lost: Default::default(),
+            lost_signal: Default::default(),
         }))
     }
 
@@ -96,6 +115,8 @@ impl Store {
             uuid: uuid.to_string(),
             holder: holder.to_string(),
             held: true,
+            lost: Default::default(),
+            lost_signal: Default::default(),
         }
     }
 
@@ -141,11 +162,14 @@ impl Store {
     /// Why a write fenced by `lock` touched no row: the node is gone, or no longer ours.
     pub(crate) async fn fence_failure(&self, lock: &NodeLock) -> StoreError {
         match self.node_by_uuid(&lock.uuid).await {
-            Ok(Some(n)) => StoreError::LockLost {
-                node: lock.uuid.clone(),
-                holder: lock.holder.clone(),
-                now: n.reservation,
-            },
+            Ok(Some(n)) => {
+                lock.mark_lost();
+                StoreError::LockLost {
+                    node: lock.uuid.clone(),
+                    holder: lock.holder.clone(),
+                    now: n.reservation,
+                }
+            }
             Ok(None) => StoreError::NotFound {
                 kind: "Node",
                 id: lock.uuid.clone(),

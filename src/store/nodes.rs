@@ -349,4 +349,13 @@ impl Store {
         lock.forget();
         Ok(())
     }
+
+    /// How many nodes are in each provision state, by state name.
+    pub async fn node_counts_by_state(&self) -> StoreResult<Vec<(String, i64)>> {
+        Ok(on_pool!(self, pool => sqlx::query_as::<_, (String, i64)>(
+            "SELECT provision_state, COUNT(*) FROM nodes GROUP BY provision_state ORDER BY provision_state",
+        )
+        .fetch_all(pool)
+        .await)?)
+    }
 }

@@ -491,3 +491,49 @@ async fn serve_client_hanging_up_leaves_no_lock() {
         assert_eq!(status, 202, "{target} after the hang-up: {n}");
     }
 }
+
+/// `GET /metrics` serves deploy counters, a gauge of nodes per provision state, and the
+/// cache's and image server's metrics, in the Prometheus text format.
+#[tokio::test]
+async fn serve_metrics_count_deploys_and_nodes_per_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = spawn_serve(dir.path(), &[]);
+    let url = server.url.clone();
+    let created: Value = reqwest::Client::new()
+        .post(format!("{url}/v1/nodes"))
+        .json(&json!({"driver": "fake-hardware", "name": "counted",
+                      "instance_info": {"boot_iso": "http://x/live.iso"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let uuid = created["uuid"].as_str().unwrap().to_string();
+    let states = format!("{url}/v1/nodes/{uuid}/states/provision");
+    for (target, want) in [
+        ("manage", "manageable"),
+        ("provide", "available"),
+        ("active", "active"),
+    ] {
+        assert_eq!(put(&states, json!({ "target": target })).await, 202);
+        wait_for(&url, &uuid, want).await;
+    }
+    let resp = reqwest::get(format!("{url}/metrics")).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = resp.text().await.unwrap();
+    for line in [
+        "ironcast_deploys_started_total 1\n",
+        "ironcast_deploys_succeeded_total 1\n",
+        "ironcast_deploys_failed_total 0\n",
+        "ironcast_nodes{provision_state=\"active\"} 1\n",
+        "# TYPE ironcast_cache_hits_total counter\n",
+        "# TYPE ironcast_imageserver_fetches_total counter\n",
+    ] {
+        assert!(text.contains(line), "no {line:?} in:\n{text}");
+    }
+}

@@ -128,3 +128,278 @@ async fn takeover_survivors_share_a_dead_conductors_nodes() {
     assert_eq!(alive.take_over_dead().await.unwrap(), Default::default());
     crate::store::drop_postgres(store, db).await;
 }
+
+/// The proof, at CI size: three `serve` processes on one PostgreSQL deploy simulated
+/// nodes (bmc-sim fleet + redfish driver + ramdisk deploy of a live ISO); one is killed with
+/// kill -9 while deploys run. Every node ends `active` or `deploy failed` with a reason, none
+/// is booted twice, and the dead conductor's active nodes are served by a survivor: the URL in
+/// their virtual CD is the survivor's and answers. `IRONCAST_TAKEOVER_NODES` sets the node count
+/// (scripts/bench-takeover runs 1,000); the time from the kill to the last takeover is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn takeover_three_serve_processes_one_killed() {
+    use std::time::{Duration, Instant};
+
+    use ironcast::redfish::sim::{Fleet, FleetOptions};
+    use sha2::{Digest, Sha256};
+
+    let Some((store, db)) = crate::store::postgres_store().await else {
+        return;
+    };
+    let nodes: usize = std::env::var("IRONCAST_TAKEOVER_NODES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(24);
+    let base = crate::common::postgres_url().unwrap();
+    let db_url = format!("{}/{db}", base.rsplit_once('/').unwrap().0);
+    let dir = tempfile::tempdir().unwrap();
+    let iso = ironcast::demo::demo_iso();
+    let iso_path = dir.path().join("live.iso");
+    std::fs::write(&iso_path, &iso).unwrap();
+    let checksum = format!("sha256:{}", hex::encode(Sha256::digest(&iso)));
+    let config = dir.path().join("ironcast.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[cache]\nallowed_file_dirs = [{:?}]\n",
+            dir.path().display().to_string()
+        ),
+    )
+    .unwrap();
+    let mut opts = FleetOptions::new(nodes);
+    opts.inspector = ironcast::demo::iso_boot_inspector();
+    let fleet = Fleet::start(opts).await.unwrap();
+
+    // Heartbeat interval and timeout (s): short in CI; the 1,000-node bench loads two cores
+    // enough that a live conductor's heartbeat can be late, so it passes longer ones.
+    let interval = std::env::var("IRONCAST_TAKEOVER_HEARTBEAT_S").unwrap_or_else(|_| "1".into());
+    let timeout = std::env::var("IRONCAST_TAKEOVER_TIMEOUT_S").unwrap_or_else(|_| "5".into());
+    let mut servers = Vec::new();
+    for i in 0..3 {
+        let state = dir.path().join(format!("c{i}"));
+        std::fs::create_dir_all(&state).unwrap();
+        let name = format!("c{i}");
+        let env = [
+            ("IRONCAST_CONFIG", config.to_str().unwrap()),
+            ("IRONCAST_DATABASE__URL", db_url.as_str()),
+            ("IRONCAST_DATABASE__MAX_CONNECTIONS", "16"),
+            ("IRONCAST_CONDUCTOR__NAME", name.as_str()),
+            (
+                "IRONCAST_CONDUCTOR__HEARTBEAT_INTERVAL_S",
+                interval.as_str(),
+            ),
+            ("IRONCAST_CONDUCTOR__HEARTBEAT_TIMEOUT_S", timeout.as_str()),
+            ("IRONCAST_CONDUCTOR__LOCK_WAIT_MS", "10000"),
+        ];
+        servers.push(crate::support::spawn_serve(&state, &env));
+    }
+    let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
+    let http = reqwest::Client::new();
+    let call =
+        |i: usize, method: reqwest::Method, path: String, body: Option<serde_json::Value>| {
+            let req = http
+                .request(method, format!("{}{path}", urls[i % urls.len()]))
+                .header("X-OpenStack-Ironic-API-Version", "latest");
+            let req = match body {
+                Some(b) => req.json(&b),
+                None => req,
+            };
+            async move {
+                let resp = req.send().await.unwrap();
+                let status = resp.status().as_u16();
+                (
+                    status,
+                    resp.json::<serde_json::Value>().await.unwrap_or_default(),
+                )
+            }
+        };
+    let names: Vec<String> = (0..nodes).map(|i| format!("t{i:04}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let body = json!({
+            "name": name, "driver": "redfish",
+            "driver_info": {"redfish_address": fleet.address(i),
+                            "redfish_username": "admin", "redfish_password": "password"},
+            "instance_info": {"boot_iso": format!("file://{}", iso_path.display()),
+                              "boot_iso_checksum": checksum,
+                              "kernel_append_params": format!("marker={name}")},
+        });
+        let (s, n) = call(i, reqwest::Method::POST, "/v1/nodes".into(), Some(body)).await;
+        assert_eq!(s, 201, "{n}");
+    }
+    let settle = |want: &'static [&'static str], alive: Vec<usize>| {
+        let names = names.clone();
+        let call = &call;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(120 + nodes as u64 / 2);
+            let mut out = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                loop {
+                    let c = alive[i % alive.len()];
+                    let (_, n) =
+                        call(c, reqwest::Method::GET, format!("/v1/nodes/{name}"), None).await;
+                    let state = n["provision_state"].as_str().unwrap_or("").to_string();
+                    if n["reservation"].is_null() && want.contains(&state.as_str()) {
+                        out.push(n);
+                        break;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "{name} never settled in {want:?}: {n}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            out
+        }
+    };
+    let provision = |target: &'static str| {
+        let names = names.clone();
+        let call = &call;
+        async move {
+            for (i, name) in names.iter().enumerate() {
+                let path = format!("/v1/nodes/{name}/states/provision");
+                let (s, n) = call(
+                    i,
+                    reqwest::Method::PUT,
+                    path,
+                    Some(json!({"target": target})),
+                )
+                .await;
+                assert_eq!(s, 202, "{target} {name}: {n}");
+            }
+        }
+    };
+    provision("manage").await;
+    settle(&["manageable"], vec![0, 1, 2]).await;
+    provision("provide").await;
+    settle(&["available"], vec![0, 1, 2]).await;
+
+    // Deploy everything through all three APIs; kill c1 once a third of the nodes are active.
+    provision("active").await;
+    let victim = 1;
+    let deadline = Instant::now() + Duration::from_secs(60 + nodes as u64 / 4);
+    loop {
+        let (_, list) = call(
+            0,
+            reqwest::Method::GET,
+            "/v1/nodes?fields=name,provision_state,last_error".into(),
+            None,
+        )
+        .await;
+        let states = list["nodes"].as_array().cloned().unwrap_or_default();
+        let active = states
+            .iter()
+            .filter(|n| n["provision_state"] == "active")
+            .count();
+        if active * 3 >= nodes {
+            break;
+        }
+        assert!(Instant::now() < deadline, "deploys do not progress: {list}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before: Vec<(String, serde_json::Value)> = {
+        let mut v = Vec::new();
+        for name in &names {
+            let (_, n) = call(0, reqwest::Method::GET, format!("/v1/nodes/{name}"), None).await;
+            v.push((name.clone(), n));
+        }
+        v
+    };
+    servers[victim].child.kill().unwrap(); // SIGKILL
+    let killed = Instant::now();
+    servers[victim].child.wait().unwrap();
+    let victims: Vec<&String> = before
+        .iter()
+        .filter(|(_, n)| {
+            n["provision_state"] == "active"
+                && n["driver_internal_info"]["conductor_affinity"] == format!("c{victim}")
+        })
+        .map(|(name, _)| name)
+        .collect();
+
+    let done = settle(&["active", "deploy failed"], vec![0, 2]).await;
+    // The last takeover: every node the victim served names a survivor.
+    let mut last_takeover = None;
+    loop {
+        let mut pending = 0;
+        for name in &victims {
+            let (_, n) = call(0, reqwest::Method::GET, format!("/v1/nodes/{name}"), None).await;
+            if n["driver_internal_info"]["conductor_affinity"] == format!("c{victim}") {
+                pending += 1;
+            }
+        }
+        if pending == 0 {
+            last_takeover.get_or_insert(killed.elapsed());
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(120),
+            "{pending} nodes never taken over"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = last_takeover.unwrap();
+    let (mut active, mut failed) = (0, 0);
+    // Read again: the takeovers rewrote the nodes they adopted after `done` was read.
+    let mut now = Vec::new();
+    for name in &names {
+        now.push(
+            call(0, reqwest::Method::GET, format!("/v1/nodes/{name}"), None)
+                .await
+                .1,
+        );
+    }
+    assert_eq!(now.len(), done.len());
+    for (i, n) in now.iter().enumerate() {
+        let id = &fleet.system_ids[i];
+        match n["provision_state"].as_str().unwrap() {
+            "active" => {
+                active += 1;
+                assert_eq!(
+                    fleet.boots(id),
+                    1,
+                    "{}: booted {} times",
+                    names[i],
+                    fleet.boots(id)
+                );
+                let url = n["driver_internal_info"]["ramdisk_publication_url"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                assert_eq!(
+                    fleet.inserted(id).as_deref(),
+                    Some(url.as_str()),
+                    "{}",
+                    names[i]
+                );
+                let resp = http.head(&url).send().await.unwrap();
+                assert_eq!(resp.status().as_u16(), 200, "{} serves {url}", names[i]);
+                let owner = n["driver_internal_info"]["conductor_affinity"]
+                    .as_str()
+                    .unwrap();
+                assert_ne!(owner, format!("c{victim}"));
+            }
+            _ => {
+                failed += 1;
+                assert!(fleet.boots(id) <= 1, "{}", names[i]);
+                let err = n["last_error"].as_str().unwrap_or("");
+                assert!(
+                    !err.is_empty(),
+                    "{}: deploy failed without a reason",
+                    names[i]
+                );
+            }
+        }
+    }
+    assert!(
+        !victims.is_empty(),
+        "the victim served no active node when it was killed"
+    );
+    println!(
+        "takeover: {nodes} nodes, {} served by the killed conductor; {active} active, {failed} deploy failed; kill -9 to last takeover: {:.2} s",
+        victims.len(),
+        took.as_secs_f64()
+    );
+    drop(servers);
+    fleet.shutdown().await;
+    crate::store::drop_postgres(store, db).await;
+}

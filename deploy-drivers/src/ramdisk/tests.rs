@@ -379,3 +379,42 @@ async fn take_over_republishes_and_reinserts_without_rebooting() {
         .unwrap();
     assert!(log.calls().is_empty());
 }
+
+/// The conductor's outer timeout firing in each step (the deploy future dropped mid-call, its
+/// own undo never run): `abandon` with what the deploy recorded leaves nothing held.
+#[tokio::test]
+async fn outer_timeout_in_any_step_is_undone_by_abandon() {
+    for call in [
+        "power.power_state",
+        "images.acquire",
+        "remaster.remaster",
+        "publisher.publish",
+        "vmedia.eject_all",
+        "vmedia.insert_cd",
+        "boot.set_boot_device",
+        "power.set_power",
+    ] {
+        let (ports, log) = self::ports(PowerState::Off);
+        log.hang_on(call);
+        let mut n = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum(),
+                               "kernel_append_params": "a=b"}));
+        let events = Events::default();
+        let policy = RamdiskPolicy {
+            bmc_timeout: Duration::from_secs(60),
+            ..RamdiskPolicy::default()
+        };
+        let outer = tokio::time::timeout(
+            Duration::from_millis(50),
+            RamdiskDeploy::new(policy.clone()).deploy(&n, &ports, &events),
+        )
+        .await;
+        assert!(outer.is_err(), "{call}: the deploy should hang");
+        n.driver_internal_info = events.internal.lock().unwrap().clone();
+        RamdiskDeploy::new(policy)
+            .abandon(&n, &ports, &events)
+            .await
+            .unwrap();
+        assert!(log.live().is_empty(), "{call}: left {:?}", log.live());
+        assert!(events.internal.lock().unwrap().is_empty(), "{call}");
+    }
+}
