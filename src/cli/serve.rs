@@ -84,6 +84,11 @@ impl Running {
     pub fn agent_hub(&self) -> Arc<AgentHub> {
         self.conductor.agent_hub().clone()
     }
+
+    /// The image server's publisher (tests publish images for agents through it).
+    pub fn publisher(&self) -> Arc<dyn deploy_drivers::Publisher> {
+        self.images.publisher()
+    }
 }
 
 impl Running {
