@@ -420,12 +420,16 @@ async fn conductor_heartbeat_upserts(store: Store) {
     store.heartbeat("c1").await.unwrap();
     let first = store.conductors().await.unwrap();
     assert_eq!(first.len(), 1);
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // Back-dated rather than waited for: the next heartbeat must move it forward.
+    let old = first[0].heartbeat_at - chrono::Duration::hours(1);
+    store.set_heartbeat_at("c1", old).await.unwrap();
+    let dated = store.conductor("c1").await.unwrap().unwrap().heartbeat_at;
+    assert!(dated < first[0].heartbeat_at);
     store.heartbeat("c1").await.unwrap();
     store.conductor_offline("c1").await.unwrap();
     let again = store.conductors().await.unwrap();
     assert_eq!(again.len(), 1);
-    assert!(again[0].heartbeat_at > first[0].heartbeat_at);
+    assert!(again[0].heartbeat_at > dated);
     assert!(!again[0].online);
 }
 
