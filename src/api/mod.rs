@@ -14,6 +14,7 @@ mod auth;
 mod auth_guard;
 mod body;
 mod chassis;
+mod conductors;
 pub mod error;
 mod limits;
 mod listing;
@@ -74,6 +75,7 @@ pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .merge(nodes::router())
         .merge(chassis::router())
+        .merge(conductors::router())
         .merge(portgroups::router())
         .merge(step_templates::router())
         .merge(volume::router())
