@@ -247,9 +247,13 @@ fn marker(name: &str) -> String {
 /// Embedded defaults with everything moved into `dir` and onto free loopback ports.
 fn demo_config(dir: &Path) -> anyhow::Result<Config> {
     let file = dir.join("ironcast.toml");
+    // Every client here (the demo's, the simulated BMCs and agents) is 127.0.0.1, so the
+    // per-client connection caps must hold the whole fleet's long polls and fetches.
     let text = format!(
-        "[api]\nbind = \"127.0.0.1:0\"\n\n[conductor]\nstate_dir = {state:?}\nname = \"demo\"\n\n\
-         [imageserver]\nbind = \"127.0.0.1:0\"\n\n[cache]\nallowed_file_dirs = [{dir:?}]\n\n\
+        "[api]\nbind = \"127.0.0.1:0\"\nmax_connections = 8192\nmax_connections_per_client = 8192\n\n\
+         [conductor]\nstate_dir = {state:?}\nname = \"demo\"\n\n\
+         [imageserver]\nbind = \"127.0.0.1:0\"\nmax_connections = 8192\n\
+         max_connections_per_client = 8192\n\n[cache]\nallowed_file_dirs = [{dir:?}]\n\n\
          [agent]\niso = {agent:?}\n",
         state = dir.join("state").display().to_string(),
         dir = dir.display().to_string(),
