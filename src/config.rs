@@ -53,6 +53,9 @@ pub struct AgentConfig {
     pub agent_binary: PathBuf,
     /// Longest time a heartbeat is held open waiting for a command (long poll).
     pub poll_wait_s: u64,
+    /// Base URL agents use to reach the image server, when it differs from the one BMCs use;
+    /// empty: the same.
+    pub image_server_url: String,
 }
 
 /// `[ramdisk]`: the operator's policy for live-ISO (ramdisk) deploys.
@@ -331,6 +334,15 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "agent.poll_wait_s is {}: use 1 to 60 seconds (agents give up on a heartbeat after 90 s)",
                 self.agent.poll_wait_s
+            )));
+        }
+        let image_url = &self.agent.image_server_url;
+        if !image_url.is_empty()
+            && !reqwest::Url::parse(image_url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "agent.image_server_url {image_url:?} must be an http:// or https:// base URL, e.g. \"http://10.0.2.2:8081\""
             )));
         }
         let agent_url = &self.agent.conductor_url;

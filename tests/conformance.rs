@@ -60,7 +60,10 @@ fn tempest_admin_api_suite_passes_the_expected_tests() {
     let Some(script) = tempest_sh() else { return };
     let dir = tempfile::tempdir().unwrap();
     let server = common::serve::spawn_serve(dir.path(), &[]);
-    let work = dir.path().join("tempest");
+    // tempest registers each workspace by its directory's name: a fresh name per run.
+    let work = dir
+        .path()
+        .join(format!("tempest-{}", uuid::Uuid::new_v4().simple()));
     let out = Command::new("bash")
         .arg(&script)
         .arg(&server.url)

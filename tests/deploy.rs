@@ -1,4 +1,4 @@
-//! The live-ISO ramdisk deploy end to end with real peers: `ironcast serve` (API, conductor,
+//! The live-ISO ramdisk deploy and the whole-disk direct deploy end to end with real peers: `ironcast serve` (API, conductor,
 //! cache, ISO engine, image server), python-ironicclient as the client, and sushy-tools as the
 //! BMC — its fake driver, and its libvirt driver in front of a QEMU VM that boots the ISO.
 
@@ -14,3 +14,5 @@ mod support;
 mod sushy_fake;
 #[path = "deploy/vm.rs"]
 mod vm;
+#[path = "deploy/wholedisk_vm.rs"]
+mod wholedisk_vm;

@@ -7,6 +7,8 @@ mod common;
 
 #[path = "hostile/auth.rs"]
 mod auth;
+#[path = "hostile/bmc.rs"]
+mod bmc;
 #[path = "hostile/floods.rs"]
 mod floods;
 #[path = "hostile/gaps.rs"]

@@ -20,6 +20,7 @@ pub mod cmdline;
 pub mod commands;
 pub mod configdrive;
 pub mod erase;
+pub mod fetch;
 pub mod inventory;
 pub mod power;
 pub mod protocol;

@@ -181,6 +181,7 @@ async fn execute(
         })
     });
     let every = options.progress_every;
+    let latest = rx.clone();
     let reporter = async {
         while rx.changed().await.is_ok() {
             let latest = *rx.borrow_and_update();
@@ -201,6 +202,13 @@ async fn execute(
         r = &mut work => r,
         _ = &mut reporter => work.await,
     };
+    // The last word on progress (100 % when it finished), before the result.
+    let last = *latest.borrow();
+    if let Some(p) = last {
+        if let Err(e) = client.progress(&envelope.id, &p).await {
+            tracing::debug!(error = %e, "progress not delivered");
+        }
+    }
     match result {
         Ok(Ok(result)) => CommandOutcome::Succeeded { result },
         Ok(Err(CommandError { kind, message })) => CommandOutcome::Failed { kind, message },

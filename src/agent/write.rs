@@ -127,22 +127,8 @@ pub fn resolve_checksum(cmd: &WriteCommand) -> Result<Option<Checksum>, AgentErr
 }
 
 fn fetch_text(url: &str) -> Result<String, String> {
-    let url = url.to_string();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        rt.block_on(async {
-            let resp = reqwest::get(&url).await.map_err(|e| e.to_string())?;
-            if !resp.status().is_success() {
-                return Err(format!("server answered {}", resp.status()));
-            }
-            resp.text().await.map_err(|e| e.to_string())
-        })
-    })
-    .join()
-    .map_err(|_| "the fetch thread panicked".to_string())?
+    let bytes = super::fetch::fetch_bytes(url, 1 << 20)?;
+    String::from_utf8(bytes).map_err(|_| "the checksum file is not UTF-8 text".to_string())
 }
 
 /// The disk a write command goes to: its hint, else the first suitable disk.

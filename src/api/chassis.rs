@@ -198,7 +198,7 @@ async fn nodes(
     ctx: Ctx,
     Path(uuid): Path<String>,
     Query(mut q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     check_uuid(&uuid)?;
     state.conductor.store().chassis(&uuid).await?;
     q.insert("chassis_uuid".into(), uuid.to_ascii_lowercase());
@@ -210,7 +210,7 @@ async fn nodes_detail(
     ctx: Ctx,
     Path(uuid): Path<String>,
     Query(mut q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     check_uuid(&uuid)?;
     state.conductor.store().chassis(&uuid).await?;
     q.insert("chassis_uuid".into(), uuid.to_ascii_lowercase());

@@ -14,6 +14,7 @@ mod auth;
 mod auth_guard;
 mod body;
 mod chassis;
+mod conductors;
 pub mod error;
 mod limits;
 mod listing;
@@ -28,6 +29,7 @@ mod resource;
 mod root;
 mod step_templates;
 pub mod version;
+mod volume;
 
 pub use auth::{Htpasswd, HtpasswdError};
 pub use ports::normalize_mac;
@@ -73,8 +75,10 @@ pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .merge(nodes::router())
         .merge(chassis::router())
+        .merge(conductors::router())
         .merge(portgroups::router())
         .merge(step_templates::router())
+        .merge(volume::router())
         .merge(ports::router())
         .merge(root::drivers_router())
         .merge(metrics::router())

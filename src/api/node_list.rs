@@ -5,17 +5,16 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::Json;
-use serde_json::Value;
+use axum::response::Response;
 
 use super::error::{ApiError, ApiResult};
-use super::listing::{next_link, page_json, page_query, reject_unknown};
+use super::listing::{next_link, page_query, page_response, reject_unknown};
 use super::node_json::{self, Render};
 use super::resource::{list_fields, not_acceptable, parse_bool};
 use super::version::Version;
 use super::{AppState, Ctx};
 use crate::conductor::states::ProvisionState;
-use crate::store::{Filter, SqlValue};
+use crate::store::{Filter, Page, SqlValue};
 
 /// Node list filters and the microversion that introduced each (Ironic 39.0.0's
 /// `NodesController.get_all`).
@@ -188,7 +187,7 @@ async fn list(
     ctx: &Ctx,
     q: &HashMap<String, String>,
     detail_path: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let names: Vec<&str> = FILTERS.iter().map(|(n, _)| *n).collect();
     reject_unknown(q, &names)?;
     let fields = shown_fields(q, ctx.version, detail_path)?;
@@ -208,27 +207,21 @@ async fn list(
         base: &ctx.base,
         conductor: state.conductor.name(),
     };
-    let docs = page
-        .rows
-        .iter()
-        .map(|n| node_json::render(n, fields.as_deref(), &r))
-        .collect();
     let path = if detail_path { "nodes/detail" } else { "nodes" };
     let limit = query.limit;
-    let mut out = page_json(
+    // One node at most with instance_uuid: Ironic gives no next link.
+    let one = q.contains_key("instance_uuid");
+    let page = Page {
+        more: page.more && !one,
+        rows: page.rows,
+    };
+    Ok(page_response(
         "nodes",
-        &page,
-        docs,
+        page,
+        |n| node_json::render(n, fields.as_deref(), &r),
         |n| &n.uuid,
         |m| next_link(&ctx.base, path, q, limit, m),
-    );
-    if q.contains_key("instance_uuid") {
-        // One node at most: Ironic gives no next link.
-        if let Some(o) = out.as_object_mut() {
-            o.remove("next");
-        }
-    }
-    Ok(Json(out))
+    ))
 }
 
 /// The node list under another resource (a chassis's nodes), `q` carrying its filter.
@@ -237,7 +230,7 @@ pub(super) async fn list_filtered(
     ctx: Ctx,
     q: HashMap<String, String>,
     detail: bool,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     list(&state, &ctx, &q, detail).await
 }
 
@@ -245,7 +238,7 @@ pub async fn list_brief(
     State(state): State<AppState>,
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     list(&state, &ctx, &q, false).await
 }
 
@@ -253,7 +246,7 @@ pub async fn list_detail(
     State(state): State<AppState>,
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     list(&state, &ctx, &q, true).await
 }
 

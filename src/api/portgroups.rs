@@ -196,7 +196,7 @@ async fn ports_of(
     ctx: Ctx,
     Path(ident): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     gate(ctx.version, SUBRESOURCES_SINCE, false)?;
     let filter = ports::Filter {
         node: None,
@@ -211,7 +211,7 @@ async fn ports_detail_of(
     ctx: Ctx,
     Path(ident): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     gate(ctx.version, SUBRESOURCES_SINCE, false)?;
     let filter = ports::Filter {
         node: None,

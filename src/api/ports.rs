@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
-use super::listing::{next_link, page_json, page_query, reject_unknown};
+use super::listing::{next_link, page_query, page_response, reject_unknown};
 use super::node_json::iso;
 use super::resource::{self, links, not_acceptable};
 use super::version::Version;
@@ -129,7 +129,7 @@ pub async fn listing(
     filter: Filter<'_>,
     detail: bool,
     path: &str,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     reject_unknown(q, FILTERS)?;
     let known = known(ctx.version);
     let fields = if detail {
@@ -170,26 +170,21 @@ pub async fn listing(
         query.filters.push(StoreFilter::Eq("address", mac.into()));
     }
     let page = store.list_ports(&query).await?;
-    let docs = page
-        .rows
-        .iter()
-        .map(|p| resource::select(render(p, &ctx.base, ctx.version), fields.as_deref()))
-        .collect();
     let limit = query.limit;
-    Ok(Json(page_json(
+    Ok(page_response(
         "ports",
-        &page,
-        docs,
+        page,
+        |p| resource::select(render(p, &ctx.base, ctx.version), fields.as_deref()),
         |p| &p.uuid,
         |m| next_link(&ctx.base, path, q, limit, m),
-    )))
+    ))
 }
 
 async fn list(
     State(state): State<AppState>,
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     listing(&state, &ctx, &q, Filter::default(), false, "ports").await
 }
 
@@ -197,7 +192,7 @@ async fn list_detail(
     State(state): State<AppState>,
     ctx: Ctx,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     listing(&state, &ctx, &q, Filter::default(), true, "ports/detail").await
 }
 
@@ -206,7 +201,7 @@ pub async fn list_for_node(
     ctx: Ctx,
     Path(ident): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let filter = Filter {
         node: Some(&ident),
         portgroup: None,
@@ -220,7 +215,7 @@ pub async fn list_detail_for_node(
     ctx: Ctx,
     Path(ident): Path<String>,
     Query(q): Query<HashMap<String, String>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     let filter = Filter {
         node: Some(&ident),
         portgroup: None,

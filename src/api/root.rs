@@ -21,6 +21,11 @@ pub fn drivers_router() -> Router<AppState> {
     Router::new()
         .route("/v1/drivers", get(drivers))
         .route("/v1/drivers/{name}", get(driver))
+        .route("/v1/drivers/{name}/properties", get(driver_properties))
+        .route(
+            "/v1/drivers/{name}/raid/logical_disk_properties",
+            get(logical_disk_properties),
+        )
 }
 
 fn version_doc(base: &str) -> Value {
@@ -99,4 +104,49 @@ async fn driver(
         )));
     }
     Ok(Json(driver_doc(&state, &ctx, &name)))
+}
+
+fn known_driver(name: &str) -> ApiResult<()> {
+    if SUPPORTED_DRIVERS.contains(&name) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!(
+            "Could not find the following driver(s) or hardware type(s): {name}."
+        )))
+    }
+}
+
+/// The driver_info keys a driver reads, with what each means (Ironic's driver properties).
+async fn driver_properties(Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    known_driver(&name)?;
+    Ok(Json(match name.as_str() {
+        "redfish" => json!({
+            "redfish_address": "The URL address to the Redfish controller. Required.",
+            "redfish_system_id": "The canonical path to the ComputerSystem resource. Optional.",
+            "redfish_username": "User account with admin/server-profile access privilege. Optional.",
+            "redfish_password": "User account password. Optional.",
+            "redfish_verify_ca": "false to skip TLS verification, or a CA bundle path. Optional.",
+        }),
+        _ => json!({
+            "deploy_forces_oob_reboot": "Whether to reboot out of band after deploy (the fake driver ignores it). Optional.",
+        }),
+    }))
+}
+
+/// The keys of a RAID logical disk a driver accepts (1.12+), as Ironic's RAID schema.
+async fn logical_disk_properties(ctx: Ctx, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    super::resource::require(ctx.version, super::version::Version(12))?;
+    known_driver(&name)?;
+    Ok(Json(json!({
+        "size_gb": "Size in GiB (integer) of the logical disk, or MAX. Required.",
+        "raid_level": "RAID level: 0, 1, 2, 5, 6, 1+0, 5+0, 6+0. Required.",
+        "volume_name": "Name of the volume. Optional.",
+        "is_root_volume": "Whether this is the root volume. Optional.",
+        "share_physical_disks": "Whether to share physical disks with other logical disks. Optional.",
+        "disk_type": "hdd or ssd. Optional.",
+        "interface_type": "sata, scsi or sas. Optional.",
+        "number_of_physical_disks": "Number of physical disks to use. Optional.",
+        "controller": "Controller to use. Optional.",
+        "physical_disks": "Physical disks to use. Optional.",
+    })))
 }

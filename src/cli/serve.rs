@@ -84,6 +84,11 @@ impl Running {
     pub fn agent_hub(&self) -> Arc<AgentHub> {
         self.conductor.agent_hub().clone()
     }
+
+    /// The image server's publisher (tests publish images for agents through it).
+    pub fn publisher(&self) -> Arc<dyn deploy_drivers::Publisher> {
+        self.images.publisher()
+    }
 }
 
 impl Running {
@@ -176,6 +181,12 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
         conductor_url: config.agent_conductor_url(addr),
         iso: config.agent.iso.clone(),
         poll_wait: std::time::Duration::from_secs(config.agent.poll_wait_s),
+        image_rebase: (!config.agent.image_server_url.is_empty()).then(|| {
+            (
+                images.server.base_url(),
+                config.agent.image_server_url.clone(),
+            )
+        }),
     }));
     if config.agent.iso.as_os_str().is_empty() && !config.agent.kernel.as_os_str().is_empty() {
         hub.set_built_iso(build_agent_iso(config).await?);

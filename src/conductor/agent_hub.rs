@@ -36,6 +36,9 @@ pub struct HubSettings {
     pub iso: PathBuf,
     /// Longest hold of a heartbeat waiting for a command.
     pub poll_wait: Duration,
+    /// `(image server base URL, the base agents reach it at)`: URLs in commands that point at
+    /// the first are rebased onto the second (`[agent] image_server_url`).
+    pub image_rebase: Option<(String, String)>,
 }
 
 impl Default for HubSettings {
@@ -44,6 +47,7 @@ impl Default for HubSettings {
             conductor_url: String::new(),
             iso: PathBuf::new(),
             poll_wait: Duration::from_secs(20),
+            image_rebase: None,
         }
     }
 }
@@ -392,6 +396,10 @@ impl Agent for AgentHub {
         sink: &dyn ProgressSink,
     ) -> PortResult<serde_json::Value> {
         let session = self.session(node).ok_or_else(|| no_session(node))?;
+        let command = match &self.settings.image_rebase {
+            Some((from, to)) => rebase_urls(command, from, to),
+            None => command.clone(),
+        };
         let id = uuid::Uuid::new_v4().simple().to_string();
         let (progress, mut progress_rx) = watch::channel(AgentProgress::default());
         let (done, mut done_rx) = oneshot::channel();
@@ -444,6 +452,38 @@ impl Agent for AgentHub {
     async fn end(&self, node: &str) {
         self.drop_session(node);
     }
+}
+
+/// `command` with the image and config drive URLs that point at `from`'s origin moved to
+/// `to`'s (scheme, host and port), keeping their path and credentials (pure).
+pub(crate) fn rebase_urls(command: &AgentCommand, from: &str, to: &str) -> AgentCommand {
+    let rebase = |url: &str| -> String {
+        let (Ok(mut u), Ok(f), Ok(t)) = (
+            reqwest::Url::parse(url),
+            reqwest::Url::parse(from),
+            reqwest::Url::parse(to),
+        ) else {
+            return url.to_string();
+        };
+        if u.origin() != f.origin() {
+            return url.to_string();
+        }
+        let moved = u.set_scheme(t.scheme()).is_ok()
+            && u.set_host(t.host_str()).is_ok()
+            && u.set_port(t.port()).is_ok();
+        if moved {
+            u.to_string()
+        } else {
+            url.to_string()
+        }
+    };
+    let mut command = command.clone();
+    match &mut command {
+        AgentCommand::WriteImage(w) => w.image_url = rebase(&w.image_url),
+        AgentCommand::WriteConfigDrive { url, .. } => *url = rebase(url),
+        _ => {}
+    }
+    command
 }
 
 fn no_session(node: &str) -> PortError {

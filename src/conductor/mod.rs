@@ -156,6 +156,11 @@ impl Conductor {
         &self.store
     }
 
+    /// Seconds without a heartbeat after which a conductor counts as dead.
+    pub fn heartbeat_timeout_s(&self) -> u64 {
+        self.settings.heartbeat_timeout_s
+    }
+
     pub fn name(&self) -> &str {
         &self.settings.name
     }

@@ -33,9 +33,23 @@ pub struct RemasterReport {
     pub new_len: u64,
 }
 
+/// The kernel command line's size, terminating NUL included (Linux `COMMAND_LINE_SIZE` on
+/// x86 and arm64, whether booted by BIOS or UEFI).
+pub const MAX_KERNEL_CMDLINE: usize = 2048;
+
 /// Splits and checks kernel arguments: words separated by spaces, double quotes keep spaces
-/// inside one word (`foo="a b"`); control characters (newline, tab …) are refused.
+/// inside one word (`foo="a b"`); control characters (newline, tab …) and more than the
+/// kernel command line holds are refused.
 pub fn parse_args(s: &str) -> Result<Vec<String>, IsoError> {
+    if s.len() >= MAX_KERNEL_CMDLINE {
+        return Err(IsoError::BadArgs(format!(
+            "kernel arguments of {} bytes: the kernel command line holds at most {} (x86 \
+             COMMAND_LINE_SIZE, BIOS and UEFI boots alike); pass large data another way (a \
+             config drive, a URL)",
+            s.len(),
+            MAX_KERNEL_CMDLINE - 1
+        )));
+    }
     if let Some(c) = s.chars().find(|c| c.is_control()) {
         return Err(IsoError::BadArgs(format!(
             "control character {:?} in kernel arguments: a boot config line cannot carry it",
@@ -378,5 +392,9 @@ mod tests {
                 "{bad:?}"
             );
         }
+        let long = "x=1 ".repeat(MAX_KERNEL_CMDLINE / 4);
+        let err = parse_args(&long).unwrap_err().to_string();
+        assert!(err.contains("2047"), "{err}");
+        assert!(parse_args(&"x=1 ".repeat(MAX_KERNEL_CMDLINE / 4 - 1)).is_ok());
     }
 }

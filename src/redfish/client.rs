@@ -150,12 +150,25 @@ impl Client {
         &self.d
     }
 
-    /// Resolves a BMC-given path (or absolute URL) against the BMC's base URL.
+    /// Resolves a BMC-given path (or absolute URL) against the BMC's base URL. A link to
+    /// another origin (scheme, host, port) is refused: it would carry our session token or
+    /// credentials to whoever the BMC names.
     pub fn url(&self, path: &str) -> Result<Url> {
-        self.base.join(path).map_err(|e| RedfishError::Protocol {
+        let url = self.base.join(path).map_err(|e| RedfishError::Protocol {
             url: self.base.to_string(),
             reason: format!("bad link {path:?}: {e}"),
-        })
+        })?;
+        if url.origin() != self.base.origin() {
+            return Err(RedfishError::Protocol {
+                url: self.base.to_string(),
+                reason: format!(
+                    "link {path:?} leads to another origin ({}); refused so that credentials \
+                     stay with the BMC",
+                    url.origin().ascii_serialization()
+                ),
+            });
+        }
+        Ok(url)
     }
 
     /// The service root, read once (unauthenticated, as DSP0266 §13.3.1 allows; with Basic
@@ -365,22 +378,23 @@ impl Client {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
-                    match resp.bytes().await {
-                        Err(e) => classify(url, &e, self.d.request_timeout),
+                    match read_capped(resp, MAX_BODY).await {
+                        Err(Some(e)) => classify(url, &e, self.d.request_timeout),
+                        Err(None) => (Outcome::Status(status.as_u16()), Ok(Capped::TooLarge)),
                         Ok(bytes) => {
                             tracing::debug!(method = %method, url = %url, status = status.as_u16(), "redfish");
                             (
                                 Outcome::Status(status.as_u16()),
-                                Ok((status, headers, bytes)),
+                                Ok(Capped::Whole(status, headers, bytes)),
                             )
                         }
                     }
                 }
             };
             let retry_after = match &result {
-                Ok((_, h, _)) => header_str(h, RETRY_AFTER)
+                Ok(Capped::Whole(_, h, _)) => header_str(h, RETRY_AFTER)
                     .and_then(|v| retry::parse_retry_after(&v, SystemTime::now())),
-                Err(_) => None,
+                _ => None,
             };
             if attempt < self.retries && retry::should_retry(outcome, idempotent) {
                 attempt += 1;
@@ -394,11 +408,29 @@ impl Client {
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            let (status, headers, bytes) = result?;
+            let (status, headers, bytes) = match result? {
+                Capped::Whole(s, h, b) => (s, h, b),
+                Capped::TooLarge => {
+                    return Err(RedfishError::Protocol {
+                        url: url.to_string(),
+                        reason: format!("the answer is larger than {MAX_BODY} bytes"),
+                    })
+                }
+            };
             let parsed: Value = if bytes.is_empty() {
                 Value::Null
             } else {
-                serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+                match serde_json::from_slice(&bytes) {
+                    Ok(v) => v,
+                    // An error page in HTML still says which status it was.
+                    Err(_) if !status.is_success() => Value::Null,
+                    Err(e) => {
+                        return Err(RedfishError::Protocol {
+                            url: url.to_string(),
+                            reason: format!("the answer is not valid JSON: {e}"),
+                        })
+                    }
+                }
             };
             if status == StatusCode::UNAUTHORIZED {
                 return Err(RedfishError::Auth {
@@ -426,7 +458,34 @@ impl Client {
     }
 }
 
-type Raw = (StatusCode, HeaderMap, bytes::Bytes);
+/// Largest answer read from a BMC: Redfish documents are kilobytes; a BMC that sends more
+/// is broken or hostile.
+const MAX_BODY: usize = 16 << 20;
+
+enum Capped {
+    Whole(StatusCode, HeaderMap, bytes::Bytes),
+    TooLarge,
+}
+
+type Raw = Capped;
+
+/// Reads an answer's body, stopping once it passes `limit`.
+async fn read_capped(
+    mut resp: reqwest::Response,
+    limit: usize,
+) -> std::result::Result<bytes::Bytes, Option<reqwest::Error>> {
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(None);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(Some)? {
+        if body.len() + chunk.len() > limit {
+            return Err(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
 
 fn classify(url: &Url, e: &reqwest::Error, timeout: Duration) -> (Outcome, Result<Raw>) {
     if e.is_timeout() {
@@ -479,7 +538,7 @@ impl Drop for Client {
             location: Some(loc),
         } = auth
         {
-            if let Ok(url) = self.base.join(&loc) {
+            if let Ok(url) = self.url(&loc) {
                 let http = self.http.clone();
                 handle.spawn(async move {
                     let _ = http.delete(url).header("X-Auth-Token", token).send().await;

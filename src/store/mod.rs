@@ -21,6 +21,7 @@ mod nodes;
 mod portgroups;
 mod ports;
 mod step_templates;
+mod volume;
 
 pub use list::{col, json, opt, Column, Filter, Kind, ListQuery, Page, SqlValue, Table};
 pub use lock::NodeLock;

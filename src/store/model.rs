@@ -275,3 +275,37 @@ pub struct StepTemplate {
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
 }
+
+/// A volume connector: how a node reaches storage (type "iqn", "ip", "mac", "wwnn", "wwpn"…).
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+#[sqlx(default)]
+pub struct VolumeConnector {
+    pub id: i64,
+    pub uuid: String,
+    pub node_uuid: String,
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub connector_id: String,
+    #[sqlx(json)]
+    pub extra: JsonMap,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A volume target: a volume a node boots from or attaches, by boot index.
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+#[sqlx(default)]
+pub struct VolumeTarget {
+    pub id: i64,
+    pub uuid: String,
+    pub node_uuid: String,
+    pub volume_type: String,
+    pub volume_id: String,
+    pub boot_index: i64,
+    #[sqlx(json)]
+    pub properties: JsonMap,
+    #[sqlx(json)]
+    pub extra: JsonMap,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+}

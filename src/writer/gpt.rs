@@ -1,7 +1,7 @@
-//! Moving a GPT's backup header and entries to the end of a disk bigger than the image
-//! (what `sgdisk -e` does), with both CRC32s recomputed. Spec: UEFI 2.10 §5.3.
-//!
-//! [`relocate_plan`] is pure: header bytes in, the byte writes out.
+//! GPT edits, pure (header bytes in, the byte writes out), with every CRC32 recomputed. Spec:
+//! UEFI 2.10 §5.3. [`relocate_plan`] moves the backup header and entries to the end of a disk
+//! bigger than the image (what `sgdisk -e` does); [`add_partition_plan`] adds a partition at
+//! the end of the disk (the agent's config drive), moving the backup to the disk's end too.
 
 /// GPT header fields (UEFI §5.3.2, Table 5.5), byte offsets within the header.
 const SIG: &[u8; 8] = b"EFI PART";
@@ -9,10 +9,12 @@ const HEADER_SIZE: usize = 12;
 const HEADER_CRC: usize = 16;
 const MY_LBA: usize = 24;
 const ALTERNATE_LBA: usize = 32;
+const FIRST_USABLE: usize = 40;
 const LAST_USABLE: usize = 48;
 const ENTRY_LBA: usize = 72;
 const NUM_ENTRIES: usize = 80;
 const ENTRY_SIZE: usize = 84;
+const ENTRIES_CRC: usize = 88;
 /// Protective MBR: first partition record's type and size-in-LBA (UEFI §5.2.3).
 const PMBR_TYPE: usize = 446 + 4;
 const PMBR_SIZE: usize = 446 + 12;
@@ -99,6 +101,135 @@ pub fn relocate_plan(
     Some(writes)
 }
 
+/// Where a new partition went: its 1-based number and its first and last sector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewPartition {
+    pub number: usize,
+    pub first: u64,
+    pub last: u64,
+}
+
+/// Byte writes `(offset, bytes)` that carry out a plan.
+pub type Writes = Vec<(u64, Vec<u8>)>;
+
+/// New partitions start on a 1 MiB boundary, as partitioning tools place them.
+const ALIGN_BYTES: u64 = 1 << 20;
+
+/// Why a partition cannot be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddError {
+    #[error("{0}")]
+    NoTable(String),
+    #[error("{0}")]
+    NoRoom(String),
+}
+
+/// Plans adding a partition of at least `want_bytes` at the end of a GPT disk of
+/// `disk_sectors`, ending at the last usable sector: a free entry filled with `type_guid`,
+/// `unique_guid` and `name`, entries and both headers rewritten with their CRCs, the backup at
+/// the disk's end, the protective MBR's size fixed. The writes do not touch the new
+/// partition's bytes, which the caller fills.
+#[allow(clippy::too_many_arguments)]
+pub fn add_partition_plan(
+    lba0: &[u8],
+    lba1: &[u8],
+    entries: &[u8],
+    disk_sectors: u64,
+    ss: u64,
+    want_bytes: u64,
+    type_guid: [u8; 16],
+    unique_guid: [u8; 16],
+    name: &str,
+) -> Result<(NewPartition, Writes), AddError> {
+    let hs =
+        header_ok(lba1).ok_or_else(|| AddError::NoTable("no valid GPT header at LBA 1".into()))?;
+    let esz = le32(lba1, ENTRY_SIZE) as usize;
+    let n = le32(lba1, NUM_ENTRIES) as usize;
+    if esz < 128 || entries.len() != n * esz || crc32fast::hash(entries) != le32(lba1, ENTRIES_CRC)
+    {
+        return Err(AddError::NoTable(
+            "the GPT partition entries do not match their header's CRC".into(),
+        ));
+    }
+    let entry_sectors = (entries.len() as u64).div_ceil(ss);
+    let backup = disk_sectors - 1;
+    let last_usable = backup
+        .checked_sub(entry_sectors + 1)
+        .ok_or_else(|| AddError::NoRoom("the disk is smaller than its partition table".into()))?;
+    let used_end = entries
+        .chunks_exact(esz)
+        .filter(|e| e[..16].iter().any(|&b| b != 0))
+        .map(|e| le64(e, 40))
+        .max()
+        .unwrap_or(0)
+        .max(le64(lba1, FIRST_USABLE).saturating_sub(1));
+    let align = (ALIGN_BYTES / ss).max(1);
+    let want = want_bytes.div_ceil(ss).next_multiple_of(align);
+    let first = (last_usable + 1)
+        .checked_sub(want)
+        .map(|s| s / align * align)
+        .filter(|&s| s > used_end)
+        .ok_or_else(|| {
+            AddError::NoRoom(format!(
+                "no room for {want_bytes} bytes at the end of the disk: the last partition ends at byte {}, the usable space at byte {}",
+                (used_end + 1) * ss,
+                (last_usable + 1) * ss
+            ))
+        })?;
+    let slot = entries
+        .chunks_exact(esz)
+        .position(|e| e[..16].iter().all(|&b| b == 0))
+        .ok_or_else(|| AddError::NoRoom(format!("all {n} GPT entries are in use")))?;
+    let mut new_entries = entries.to_vec();
+    let e = &mut new_entries[slot * esz..(slot + 1) * esz];
+    e.fill(0);
+    e[..16].copy_from_slice(&type_guid);
+    e[16..32].copy_from_slice(&unique_guid);
+    put64(e, 32, first);
+    put64(e, 40, last_usable);
+    for (i, unit) in name.encode_utf16().take(36).enumerate() {
+        e[56 + 2 * i..58 + 2 * i].copy_from_slice(&unit.to_le_bytes());
+    }
+    let mut primary = lba1.to_vec();
+    put64(&mut primary, ALTERNATE_LBA, backup);
+    put64(&mut primary, LAST_USABLE, last_usable);
+    primary[ENTRIES_CRC..ENTRIES_CRC + 4]
+        .copy_from_slice(&crc32fast::hash(&new_entries).to_le_bytes());
+    let mut backup_header = primary.clone();
+    seal(&mut primary, hs);
+    put64(&mut backup_header, MY_LBA, backup);
+    put64(&mut backup_header, ALTERNATE_LBA, 1);
+    put64(&mut backup_header, ENTRY_LBA, backup - entry_sectors);
+    seal(&mut backup_header, hs);
+    let mut writes = Vec::new();
+    // A backup left where a smaller image ended would be found by tools as a stale table.
+    let old_backup = le64(lba1, ALTERNATE_LBA);
+    if old_backup != backup
+        && old_backup < disk_sectors
+        && !(first..=last_usable).contains(&old_backup)
+    {
+        writes.push((old_backup * ss, vec![0u8; ss as usize]));
+    }
+    writes.push((le64(lba1, ENTRY_LBA) * ss, new_entries.clone()));
+    writes.push(((backup - entry_sectors) * ss, new_entries));
+    writes.push((backup * ss, backup_header));
+    writes.push((ss, primary));
+    if lba0.len() >= 512 && lba0[510..512] == [0x55, 0xaa] && lba0[PMBR_TYPE] == 0xee {
+        let mut mbr = lba0.to_vec();
+        let size = (disk_sectors - 1).min(u32::MAX as u64) as u32;
+        mbr[PMBR_SIZE..PMBR_SIZE + 4].copy_from_slice(&size.to_le_bytes());
+        writes.push((0, mbr));
+    }
+    Ok((
+        NewPartition {
+            number: slot + 1,
+            first,
+            last: last_usable,
+        },
+        writes,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +271,120 @@ mod tests {
         let mut broken = lba1.clone();
         broken[40] ^= 1;
         assert!(relocate_plan(&[0u8; 512], &broken, &entries, 1000, 5000, 512).is_none());
+    }
+
+    /// A disk image of `sectors` with a GPT whose entries (128 × 128 bytes at LBA 2) hold one
+    /// partition 2048..=last; the backup at `backup`.
+    fn gpt_disk(sectors: u64, last: u64, backup: u64) -> Vec<u8> {
+        let mut disk = vec![0u8; (sectors * 512) as usize];
+        let mut entries = vec![0u8; 128 * 128];
+        entries[..16].copy_from_slice(&[0xAF; 16]);
+        entries[16..32].copy_from_slice(&[1; 16]);
+        put64(&mut entries, 32, 2048);
+        put64(&mut entries, 40, last);
+        let mut h = header(backup);
+        put64(&mut h, FIRST_USABLE, 34);
+        h[ENTRIES_CRC..ENTRIES_CRC + 4].copy_from_slice(&crc32fast::hash(&entries).to_le_bytes());
+        seal(&mut h, 92);
+        disk[446 + 4] = 0xee;
+        disk[510] = 0x55;
+        disk[511] = 0xaa;
+        disk[512..1024].copy_from_slice(&h);
+        disk[1024..1024 + entries.len()].copy_from_slice(&entries);
+        disk
+    }
+
+    fn apply(disk: &mut [u8], writes: &[(u64, Vec<u8>)]) {
+        for (at, bytes) in writes {
+            disk[*at as usize..*at as usize + bytes.len()].copy_from_slice(bytes);
+        }
+    }
+
+    #[test]
+    fn add_partition_at_the_end_fixes_both_headers() {
+        // 64 MiB disk, an image of 16 MiB whose backup GPT still sits at its end.
+        let sectors = 64 * 2048;
+        let mut disk = gpt_disk(sectors, 16 * 2048 - 34, 16 * 2048 - 1);
+        let (lba0, lba1) = (disk[..512].to_vec(), disk[512..1024].to_vec());
+        let entries = disk[1024..1024 + 16384].to_vec();
+        let (part, writes) = add_partition_plan(
+            &lba0,
+            &lba1,
+            &entries,
+            sectors,
+            512,
+            3 << 20,
+            [0xCD; 16],
+            [2; 16],
+            "config-2",
+        )
+        .unwrap();
+        assert_eq!(part.number, 2);
+        assert_eq!(part.last, sectors - 34);
+        assert_eq!(part.first % 2048, 0);
+        assert!((part.last + 1 - part.first) * 512 >= 3 << 20);
+        apply(&mut disk, &writes);
+        let primary = &disk[512..1024];
+        let backup = &disk[((sectors - 1) * 512) as usize..(sectors * 512) as usize];
+        for h in [primary, backup] {
+            assert!(header_ok(h).is_some());
+            assert_eq!(le64(h, LAST_USABLE), sectors - 34);
+        }
+        assert_eq!(le64(primary, ALTERNATE_LBA), sectors - 1);
+        assert_eq!(le64(backup, MY_LBA), sectors - 1);
+        let at = |lba: u64| &disk[(lba * 512) as usize..(lba * 512) as usize + 16384];
+        assert_eq!(at(2), at(sectors - 33), "both entry arrays equal");
+        assert_eq!(crc32fast::hash(at(2)), le32(primary, ENTRIES_CRC));
+        let e = &at(2)[128..256];
+        assert_eq!(&e[..16], &[0xCD; 16]);
+        assert_eq!(le64(e, 32), part.first);
+        assert_eq!(&e[56..58], &[b'c', 0]);
+        assert!(
+            disk[((16 * 2048 - 1) * 512) as usize..][..512]
+                .iter()
+                .all(|&b| b == 0),
+            "stale backup zeroed"
+        );
+        assert_eq!(le32(&disk, PMBR_SIZE), (sectors - 1) as u32);
+    }
+
+    #[test]
+    fn add_partition_refusals() {
+        let sectors = 64 * 2048;
+        let full = gpt_disk(sectors, sectors - 40, sectors - 1);
+        let (lba0, lba1) = (full[..512].to_vec(), full[512..1024].to_vec());
+        let entries = full[1024..1024 + 16384].to_vec();
+        let add = |lba1: &[u8], entries: &[u8], want: u64| {
+            add_partition_plan(
+                &lba0, lba1, entries, sectors, 512, want, [1; 16], [2; 16], "x",
+            )
+        };
+        assert!(
+            matches!(add(&lba1, &entries, 1 << 20), Err(AddError::NoRoom(m)) if m.contains("no room"))
+        );
+        let roomy = gpt_disk(sectors, 4096, sectors - 1);
+        let (r1, re) = (
+            roomy[512..1024].to_vec(),
+            roomy[1024..1024 + 16384].to_vec(),
+        );
+        assert!(add(&r1, &re, 1 << 20).is_ok());
+        assert!(matches!(add(&r1, &re, 63 << 20), Err(AddError::NoRoom(_))));
+        let mut bad = re.clone();
+        bad[0] ^= 1;
+        assert!(matches!(add(&r1, &bad, 1 << 20), Err(AddError::NoTable(_))));
+        assert!(matches!(
+            add(&[0u8; 512], &re, 1 << 20),
+            Err(AddError::NoTable(_))
+        ));
+        let mut used = re.clone();
+        for e in used.chunks_exact_mut(128) {
+            e[0] = 1;
+        }
+        let mut h = r1.clone();
+        h[ENTRIES_CRC..ENTRIES_CRC + 4].copy_from_slice(&crc32fast::hash(&used).to_le_bytes());
+        seal(&mut h, 92);
+        assert!(
+            matches!(add(&h, &used, 1 << 20), Err(AddError::NoRoom(m)) if m.contains("in use"))
+        );
     }
 }

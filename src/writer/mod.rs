@@ -34,11 +34,13 @@
 mod checksum;
 mod chunks;
 mod decompress;
+mod disk;
 mod error;
 mod extent;
 mod flusher;
-mod gpt;
+pub mod gpt;
 mod lookbehind;
+pub mod mbr;
 mod pool;
 pub mod qcow2;
 mod raw;
@@ -54,6 +56,7 @@ use std::time::{Duration, Instant};
 
 pub use checksum::{Algorithm, Checksum};
 pub use decompress::Compression;
+pub use disk::Disk;
 pub use error::WriteError;
 pub use gpt::relocate_plan;
 pub use safety::parse_mountinfo;

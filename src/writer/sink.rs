@@ -310,7 +310,7 @@ impl Sink {
         Ok(())
     }
 
-    fn flush_zero(&mut self) -> Result<(), WriteError> {
+    pub(crate) fn flush_zero(&mut self) -> Result<(), WriteError> {
         let Some((offset, len)) = self.pending_zero.take() else {
             return Ok(());
         };

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use ironcast::store::{
     Chassis, ListQuery, Node, Port, Portgroup, StepTemplate, Store, StoreError, TemplateKind,
+    VolumeConnector, VolumeTarget,
 };
 use serde_json::json;
 
@@ -89,6 +90,7 @@ store_suite!(
     chassis_holding_nodes_is_not_deleted,
     portgroup_with_ports_is_not_deleted,
     step_templates_by_kind,
+    volume_uniques_and_cascade,
 );
 
 fn sample(name: &str) -> Node {
@@ -418,12 +420,16 @@ async fn conductor_heartbeat_upserts(store: Store) {
     store.heartbeat("c1").await.unwrap();
     let first = store.conductors().await.unwrap();
     assert_eq!(first.len(), 1);
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // Back-dated rather than waited for: the next heartbeat must move it forward.
+    let old = first[0].heartbeat_at - chrono::Duration::hours(1);
+    store.set_heartbeat_at("c1", old).await.unwrap();
+    let dated = store.conductor("c1").await.unwrap().unwrap().heartbeat_at;
+    assert!(dated < first[0].heartbeat_at);
     store.heartbeat("c1").await.unwrap();
     store.conductor_offline("c1").await.unwrap();
     let again = store.conductors().await.unwrap();
     assert_eq!(again.len(), 1);
-    assert!(again[0].heartbeat_at > first[0].heartbeat_at);
+    assert!(again[0].heartbeat_at > dated);
     assert!(!again[0].online);
 }
 
@@ -566,6 +572,48 @@ async fn step_templates_by_kind(store: Store) {
         .await
         .unwrap();
     assert!(store.template(TemplateKind::Runbook, &t.uuid).await.is_ok());
+}
+
+async fn volume_uniques_and_cascade(store: Store) {
+    let n = store.create_node(&sample("bfv")).await.unwrap();
+    let c = VolumeConnector {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        node_uuid: n.uuid.clone(),
+        kind: "iqn".into(),
+        connector_id: "iqn.2026-11.org.example:n1".into(),
+        created_at: Utc::now(),
+        ..VolumeConnector::default()
+    };
+    store.create_volume_connector(&c).await.unwrap();
+    let mut twin = c.clone();
+    twin.uuid = uuid::Uuid::new_v4().to_string();
+    assert!(matches!(
+        store.create_volume_connector(&twin).await,
+        Err(StoreError::Conflict(m)) if m.contains("type iqn and connector ID")
+    ));
+    let t = VolumeTarget {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        node_uuid: n.uuid.clone(),
+        volume_type: "iscsi".into(),
+        volume_id: "vol-1".into(),
+        boot_index: 0,
+        created_at: Utc::now(),
+        ..VolumeTarget::default()
+    };
+    store.create_volume_target(&t).await.unwrap();
+    let mut second = t.clone();
+    second.uuid = uuid::Uuid::new_v4().to_string();
+    assert!(matches!(
+        store.create_volume_target(&second).await,
+        Err(StoreError::Conflict(m)) if m.contains("boot index '0'")
+    ));
+    second.boot_index = 1;
+    let saved = store.create_volume_target(&second).await.unwrap();
+    assert_eq!(saved.boot_index, 1);
+    let lock = store.lock_node(&n.uuid, "c1").await.unwrap().unwrap();
+    store.delete_node(lock).await.unwrap();
+    assert!(store.volume_connector(&c.uuid).await.is_err());
+    assert!(store.volume_target(&t.uuid).await.is_err());
 }
 
 /// Both backends have the same migrations, by name.

@@ -172,7 +172,7 @@ async fn takeover_three_serve_processes_one_killed() {
     // Heartbeat interval and timeout (s): short in CI; the 1,000-node bench loads two cores
     // enough that a live conductor's heartbeat can be late, so it passes longer ones.
     let interval = std::env::var("IRONCAST_TAKEOVER_HEARTBEAT_S").unwrap_or_else(|_| "1".into());
-    let timeout = std::env::var("IRONCAST_TAKEOVER_TIMEOUT_S").unwrap_or_else(|_| "5".into());
+    let timeout = std::env::var("IRONCAST_TAKEOVER_TIMEOUT_S").unwrap_or_else(|_| "10".into());
     let mut servers = Vec::new();
     for i in 0..3 {
         let state = dir.path().join(format!("c{i}"));

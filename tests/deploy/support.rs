@@ -71,6 +71,18 @@ impl Client {
     /// `baremetal node create` of a redfish node with virtual-media boot and the ramdisk deploy;
     /// `extra` are more `node create` arguments.
     pub fn enrol_redfish(&self, name: &str, bmc: &str, system: &str, extra: &[&str]) {
+        self.enrol_redfish_with(name, bmc, system, "ramdisk", extra)
+    }
+
+    /// `baremetal node create` of a redfish node with virtual-media boot and `deploy_interface`.
+    pub fn enrol_redfish_with(
+        &self,
+        name: &str,
+        bmc: &str,
+        system: &str,
+        deploy_interface: &str,
+        extra: &[&str],
+    ) {
         let address = format!("redfish_address={bmc}");
         let system_id = format!("redfish_system_id={system}");
         let mut args = vec![
@@ -83,7 +95,7 @@ impl Client {
             "--boot-interface",
             "redfish-virtual-media",
             "--deploy-interface",
-            "ramdisk",
+            deploy_interface,
             "--driver-info",
             &address,
             "--driver-info",

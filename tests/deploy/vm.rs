@@ -15,10 +15,11 @@ use crate::support::{get_json, serve_with, Client};
 const VIRSH_URI: &str = "qemu:///system";
 
 /// A libvirt domain defined for one test; destroyed and undefined on drop.
-struct Domain {
-    name: String,
-    uuid: String,
-    serial: PathBuf,
+pub struct Domain {
+    pub name: String,
+    pub uuid: String,
+    pub serial: PathBuf,
+    pub disk: PathBuf,
 }
 
 impl Drop for Domain {
@@ -28,7 +29,7 @@ impl Drop for Domain {
     }
 }
 
-fn virsh(args: &[&str]) -> std::process::Output {
+pub fn virsh(args: &[&str]) -> std::process::Output {
     Command::new("virsh")
         .arg("-c")
         .arg(VIRSH_URI)
@@ -37,7 +38,7 @@ fn virsh(args: &[&str]) -> std::process::Output {
         .expect("run virsh")
 }
 
-fn virsh_ok(args: &[&str]) -> String {
+pub fn virsh_ok(args: &[&str]) -> String {
     let out = virsh(args);
     assert!(
         out.status.success(),
@@ -47,12 +48,14 @@ fn virsh_ok(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn define(dir: &Path, mode: &str) -> Domain {
+/// Defines a TCG domain booting in `mode` ("bios" or "uefi") with a blank disk of
+/// `disk_bytes` and `extra` devices (libvirt XML).
+pub fn define(dir: &Path, mode: &str, disk_bytes: u64, extra: &str) -> Domain {
     let name = format!("ironcast-test-{mode}-{}", std::process::id());
     let disk = dir.join("disk.img");
     std::fs::File::create(&disk)
         .unwrap()
-        .set_len(64 << 20)
+        .set_len(disk_bytes)
         .unwrap();
     let serial = dir.join("serial.log");
     let firmware = match mode {
@@ -68,12 +71,31 @@ fn define(dir: &Path, mode: &str) -> Domain {
         .replace("@NAME@", &name)
         .replace("@SERIAL@", &serial.display().to_string())
         .replace("@DISK@", &disk.display().to_string())
-        .replace("@FIRMWARE@", &firmware);
+        .replace("@FIRMWARE@", &firmware)
+        .replace("@EXTRA@", extra);
     let file = dir.join("domain.xml");
     std::fs::write(&file, xml).unwrap();
     virsh_ok(&["define", file.to_str().unwrap()]);
     let uuid = virsh_ok(&["domuuid", &name]);
-    Domain { name, uuid, serial }
+    Domain {
+        name,
+        uuid,
+        serial,
+        disk,
+    }
+}
+
+/// sushy-tools' libvirt driver limited to `domain`, with SeaBIOS and OVMF for its boot modes.
+pub fn sushy_libvirt(dir: &Path, domain: &Domain) -> Option<Sushy> {
+    let conf = format!(
+        "SUSHY_EMULATOR_LIBVIRT_URI = '{VIRSH_URI}'\n\
+         SUSHY_EMULATOR_ALLOWED_INSTANCES = ['{}']\n\
+         SUSHY_EMULATOR_BOOT_LOADER_MAP = {{\n\
+         'UEFI': {{'x86_64': '/usr/share/OVMF/OVMF_CODE.fd'}},\n\
+         'Legacy': {{'x86_64': '/usr/share/seabios/bios-256k.bin'}}}}\n",
+        domain.uuid
+    );
+    Sushy::start_libvirt(&dir.join("sushy"), &conf)
 }
 
 fn deploy_and_see_the_marker(mode: &str) {
@@ -87,16 +109,8 @@ fn deploy_and_see_the_marker(mode: &str) {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let domain = define(dir.path(), mode);
-    let sushy_conf = format!(
-        "SUSHY_EMULATOR_LIBVIRT_URI = '{VIRSH_URI}'\n\
-         SUSHY_EMULATOR_ALLOWED_INSTANCES = ['{}']\n\
-         SUSHY_EMULATOR_BOOT_LOADER_MAP = {{\n\
-         'UEFI': {{'x86_64': '/usr/share/OVMF/OVMF_CODE.fd'}},\n\
-         'Legacy': {{'x86_64': '/usr/share/seabios/bios-256k.bin'}}}}\n",
-        domain.uuid
-    );
-    let Some(sushy) = Sushy::start_libvirt(&dir.path().join("sushy"), &sushy_conf) else {
+    let domain = define(dir.path(), mode, 64 << 20, "");
+    let Some(sushy) = sushy_libvirt(dir.path(), &domain) else {
         return;
     };
     let server = serve_with(dir.path(), &[iso.parent().unwrap()]);

@@ -14,6 +14,7 @@ fn hub() -> Arc<AgentHub> {
         conductor_url: "http://10.0.2.2:6385".into(),
         iso: PathBuf::new(),
         poll_wait: Duration::from_millis(300),
+        image_rebase: None,
     }))
 }
 
@@ -330,4 +331,44 @@ async fn ramdisk_names_both_options_or_hashes_the_iso() {
     let unset = AgentHub::new(HubSettings::default());
     let err = unset.begin("n1").await.unwrap_err();
     assert!(err.message.contains("[agent] conductor_url"), "{err}");
+}
+
+#[test]
+fn image_urls_are_rebased_for_agents_keeping_path_and_credentials() {
+    let write = |url: &str| {
+        AgentCommand::WriteImage(WriteCommand {
+            image_url: url.into(),
+            checksum: None,
+            root_device: None,
+        })
+    };
+    let (from, to) = ("http://127.0.0.1:8081", "http://10.0.2.2:8081/");
+    let moved = rebase_urls(
+        &write("http://bmc:pw@127.0.0.1:8081/tok/disk.raw"),
+        from,
+        to,
+    );
+    assert_eq!(moved, write("http://bmc:pw@10.0.2.2:8081/tok/disk.raw"));
+    // Another origin (another port, or an outside URL) is left alone.
+    for other in [
+        "http://127.0.0.1:9999/x/disk.raw",
+        "https://images.example/disk.qcow2",
+    ] {
+        assert_eq!(rebase_urls(&write(other), from, to), write(other));
+    }
+    let drive = AgentCommand::WriteConfigDrive {
+        device: "/dev/sda".into(),
+        url: "http://127.0.0.1:8081/t/configdrive.iso".into(),
+    };
+    assert_eq!(
+        rebase_urls(&drive, from, "https://[fd00::1]:8443"),
+        AgentCommand::WriteConfigDrive {
+            device: "/dev/sda".into(),
+            url: "https://[fd00::1]:8443/t/configdrive.iso".into(),
+        }
+    );
+    assert_eq!(
+        rebase_urls(&AgentCommand::Reboot, from, to),
+        AgentCommand::Reboot
+    );
 }
