@@ -105,8 +105,10 @@ async fn main() -> anyhow::Result<()> {
         .head(image_url.replace("10.0.2.2", "127.0.0.1"))
         .send()
         .await?
-        .content_length()
-        .unwrap_or(0);
+        .headers()
+        .get(reqwest::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+        .context("the image server gave no Content-Length")?;
     let powered_on = Instant::now();
     let _vm = start_vm(&work, &node_iso, uefi, image_bytes + (256 << 20))?;
     let inventory = hub
