@@ -18,7 +18,6 @@ use deploy_drivers::{
 };
 use futures::StreamExt;
 use serde_json::{json, Value};
-use sha2::Digest;
 use tokio::task::JoinHandle;
 
 use super::client::Client;
@@ -26,7 +25,7 @@ use super::commands::CommandError;
 use super::power::Action;
 use super::runtime::{self, Machine, Options};
 use crate::redfish::sim::{BootHook, PowerEvent};
-use crate::writer::Algorithm;
+use crate::writer::{Algorithm, Hasher};
 
 /// Size of the simulated root disk.
 const DISK_BYTES: u64 = 100 << 30;
@@ -79,34 +78,8 @@ impl SimMachine {
                     total_bytes: total,
                 });
             }
-            Ok((done, hasher.map(Hasher::finish)))
+            Ok((done, hasher.map(Hasher::hex)))
         })
-    }
-}
-
-enum Hasher {
-    Sha256(sha2::Sha256),
-    Sha512(sha2::Sha512),
-}
-
-impl Hasher {
-    fn new(algorithm: Algorithm) -> Hasher {
-        match algorithm {
-            Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
-            Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
-        }
-    }
-    fn update(&mut self, bytes: &[u8]) {
-        match self {
-            Hasher::Sha256(h) => h.update(bytes),
-            Hasher::Sha512(h) => h.update(bytes),
-        }
-    }
-    fn finish(self) -> String {
-        match self {
-            Hasher::Sha256(h) => hex::encode(h.finalize()),
-            Hasher::Sha512(h) => hex::encode(h.finalize()),
-        }
     }
 }
 

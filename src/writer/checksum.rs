@@ -70,19 +70,27 @@ impl Checksum {
     }
 }
 
-enum Hasher {
+/// A running digest of one [`Algorithm`].
+pub enum Hasher {
     Sha256(sha2::Sha256),
     Sha512(sha2::Sha512),
 }
 
 impl Hasher {
-    fn update(&mut self, b: &[u8]) {
+    pub fn new(algorithm: Algorithm) -> Hasher {
+        match algorithm {
+            Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
+            Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
+        }
+    }
+    pub fn update(&mut self, b: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(b),
             Hasher::Sha512(h) => h.update(b),
         }
     }
-    fn hex(self) -> String {
+    /// The lowercase hex digest.
+    pub fn hex(self) -> String {
         match self {
             Hasher::Sha256(h) => hex::encode(h.finalize()),
             Hasher::Sha512(h) => hex::encode(h.finalize()),
@@ -103,10 +111,7 @@ struct HashWorker {
 impl HashWorker {
     fn start(algorithm: Algorithm) -> std::io::Result<Self> {
         let (tx, rx) = sync_channel::<Bytes>(HASH_SLOTS);
-        let mut h = match algorithm {
-            Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
-            Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
-        };
+        let mut h = Hasher::new(algorithm);
         let handle = std::thread::Builder::new()
             .name("writer-hash".into())
             .spawn(move || {

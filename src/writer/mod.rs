@@ -54,7 +54,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub use checksum::{Algorithm, Checksum};
+pub use checksum::{Algorithm, Checksum, Hasher};
 pub use decompress::Compression;
 pub use disk::Disk;
 pub use error::WriteError;
