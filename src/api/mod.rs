@@ -13,10 +13,11 @@ mod agent;
 mod auth;
 mod auth_guard;
 mod body;
+mod capture;
 mod chassis;
 mod conductors;
 pub mod error;
-mod limits;
+pub mod limits;
 mod listing;
 mod metrics;
 mod node_json;
@@ -74,6 +75,7 @@ pub(crate) fn created(body: serde_json::Value, location: &str) -> axum::response
 pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .merge(nodes::router())
+        .merge(capture::router())
         .merge(chassis::router())
         .merge(conductors::router())
         .merge(portgroups::router())

@@ -398,7 +398,6 @@ async fn stream_to_entry(
     }
     let file = file.take().expect("file");
     let sums = digests.take().expect("digests").finish();
-    let sha256 = sums[0].1.clone();
     if let Some(e) = expected {
         let got = sums
             .iter()
@@ -422,60 +421,26 @@ async fn stream_to_entry(
             .map_err(io_err(format!("syncing {}", p2.display())))
     })
     .await?;
-    let (u2, k2, etag, last_modified) = (
-        url.to_string(),
-        key.to_string(),
-        body.etag.clone(),
-        body.last_modified.clone(),
-    );
-    // Under the cache lock: the entry appears and the reservation disappears in one step for
-    // every other process's accounting, and the metadata merges with what is on disk now.
+    let source = if url.starts_with("file:") {
+        Source::default()
+    } else {
+        Source {
+            etag: body.etag.clone(),
+            last_modified: body.last_modified.clone(),
+            validated_at: None,
+        }
+    };
+    let committed = Committed {
+        part,
+        part_meta: Some(part_meta),
+        key: key.to_string(),
+        written,
+        sums,
+        url: url.to_string(),
+        source,
+    };
     let entry = inner
-        .with_lock(move |_, layout| {
-            let now = Utc::now();
-            let mut entry = store::read_entry(layout, &sha256).unwrap_or_else(|| EntryMeta {
-                sha256: sha256.clone(),
-                size: written,
-                checksums: BTreeMap::new(),
-                sources: BTreeMap::new(),
-                fetched_at: now,
-                last_used: now,
-            });
-            for (a, h) in &sums {
-                entry.checksums.insert(a.name().into(), h.clone());
-            }
-            entry.last_used = now;
-            entry.fetched_at = now;
-            let source = if u2.starts_with("file:") {
-                Source {
-                    validated_at: Some(now),
-                    ..Source::default()
-                }
-            } else {
-                Source {
-                    etag,
-                    last_modified,
-                    validated_at: Some(now),
-                }
-            };
-            entry.sources.insert(u2, source);
-            // Metadata first: an entry exists once its data is renamed into place.
-            store::write_json(&layout.meta(&entry.sha256), &entry)?;
-            let data = layout.data(&entry.sha256);
-            if data.exists() {
-                store::remove_quiet(&part);
-            } else {
-                std::fs::rename(&part, &data).map_err(io_err(format!(
-                    "renaming {} to {}",
-                    part.display(),
-                    data.display()
-                )))?;
-            }
-            store::sync_parent(&data)?;
-            store::remove_quiet(&part_meta);
-            store::remove_quiet(&layout.reservation(&k2));
-            Ok(entry)
-        })
+        .with_lock(move |_, layout| committed.apply(layout))
         .await?;
     lock(&inner.state)
         .entries
@@ -483,4 +448,67 @@ async fn stream_to_entry(
     drop(reservation);
     tracing::info!(url, sha256 = %entry.sha256, size = entry.size, "image cached");
     Ok(entry)
+}
+
+/// A `.part` ready to become an entry: its bytes are verified and synced.
+pub(super) struct Committed {
+    pub part: PathBuf,
+    /// The `.part.json` beside a download, removed with it.
+    pub part_meta: Option<PathBuf>,
+    /// The key whose reservation the entry replaces.
+    pub key: String,
+    pub written: u64,
+    /// (algorithm, hex) pairs, sha256 first.
+    pub sums: Vec<(super::Algorithm, String)>,
+    /// Where the bytes came from (a URL, or `capture://NODE/NAME`).
+    pub url: String,
+    /// Its validators; `validated_at` is set to now.
+    pub source: Source,
+}
+
+impl Committed {
+    /// Under the cache lock: the entry appears and the reservation disappears in one step for
+    /// every other process's accounting, and the metadata merges with what is on disk now.
+    pub(super) fn apply(self, layout: &store::Layout) -> Result<EntryMeta> {
+        let now = Utc::now();
+        let sha256 = self.sums[0].1.clone();
+        let mut entry = store::read_entry(layout, &sha256).unwrap_or_else(|| EntryMeta {
+            sha256: sha256.clone(),
+            size: self.written,
+            checksums: BTreeMap::new(),
+            sources: BTreeMap::new(),
+            fetched_at: now,
+            last_used: now,
+        });
+        for (a, h) in &self.sums {
+            entry.checksums.insert(a.name().into(), h.clone());
+        }
+        entry.last_used = now;
+        entry.fetched_at = now;
+        entry.sources.insert(
+            self.url,
+            Source {
+                validated_at: Some(now),
+                ..self.source
+            },
+        );
+        // Metadata first: an entry exists once its data is renamed into place.
+        store::write_json(&layout.meta(&entry.sha256), &entry)?;
+        let data = layout.data(&entry.sha256);
+        if data.exists() {
+            store::remove_quiet(&self.part);
+        } else {
+            std::fs::rename(&self.part, &data).map_err(io_err(format!(
+                "renaming {} to {}",
+                self.part.display(),
+                data.display()
+            )))?;
+        }
+        store::sync_parent(&data)?;
+        if let Some(m) = &self.part_meta {
+            store::remove_quiet(m);
+        }
+        store::remove_quiet(&layout.reservation(&self.key));
+        Ok(entry)
+    }
 }

@@ -2,10 +2,36 @@
 
 use async_trait::async_trait;
 use deploy_drivers::ports::{
-    ImageRequest, Images, LeasedImage, PortError, PortErrorKind, PortResult,
+    is_image_name, ChecksumSpec, ImageRequest, Images, LeasedImage, PortError, PortErrorKind,
+    PortResult,
 };
 
-use super::{Cache, CacheError};
+use super::{Cache, CacheError, EntryMeta};
+
+/// A checksum given with a captured image's name must be one the cache computed for it.
+fn check_named(name: &str, meta: &EntryMeta, given: Option<&ChecksumSpec>) -> PortResult<()> {
+    let Some(ChecksumSpec::Value { algorithm, hex }) = given else {
+        return match given {
+            None => Ok(()),
+            Some(_) => Err(PortError::new(
+                PortErrorKind::InvalidInput,
+                format!("image {name:?} is a captured image: give its checksum as a value (sha256), not a checksum file"),
+            )),
+        };
+    };
+    let algorithm = algorithm.to_ascii_lowercase();
+    match meta.checksums.get(&algorithm) {
+        Some(h) if h.eq_ignore_ascii_case(hex) => Ok(()),
+        Some(h) => Err(PortError::new(
+            PortErrorKind::InvalidInput,
+            format!("checksum mismatch for captured image {name:?}: expected {algorithm} {hex}, the cache has {h}"),
+        )),
+        None => Err(PortError::new(
+            PortErrorKind::InvalidInput,
+            format!("captured image {name:?} has no {algorithm} checksum: give its sha256 ({})", meta.sha256),
+        )),
+    }
+}
 
 impl From<CacheError> for PortError {
     fn from(e: CacheError) -> Self {
@@ -29,8 +55,13 @@ impl From<CacheError> for PortError {
 #[async_trait]
 impl Images for Cache {
     async fn acquire(&self, request: &ImageRequest, holder: &str) -> PortResult<LeasedImage> {
-        let (lease, meta) =
-            Cache::acquire(self, &request.url, request.checksum.as_ref(), holder).await?;
+        let (lease, meta) = if is_image_name(&request.url) {
+            let meta = self.named(&request.url).await?;
+            check_named(&request.url, &meta, request.checksum.as_ref())?;
+            (self.lease(&meta.sha256, holder).await?, meta)
+        } else {
+            Cache::acquire(self, &request.url, request.checksum.as_ref(), holder).await?
+        };
         Ok(LeasedImage {
             lease: lease.id,
             digest: format!("sha256:{}", meta.sha256),

@@ -85,6 +85,16 @@ impl Running {
         self.conductor.agent_hub().clone()
     }
 
+    /// Where captures are uploaded to (tests reserve and finish captures through it).
+    pub fn captures(&self) -> Option<Arc<crate::capture::CaptureService>> {
+        self.conductor.captures().cloned()
+    }
+
+    /// The image cache.
+    pub fn cache(&self) -> crate::cache::Cache {
+        self.cache.cache.clone()
+    }
+
     /// The image server's publisher (tests publish images for agents through it).
     pub fn publisher(&self) -> Arc<dyn deploy_drivers::Publisher> {
         self.images.publisher()
@@ -201,6 +211,9 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     )
     .with_agent(hub);
     services.direct = config.direct_policy();
+    services.captures = Some(Arc::new(crate::capture::CaptureService::new(
+        cache.cache.clone(),
+    )));
     services.config_drives = Some(Arc::new(crate::configdrive::ConfigDriveDir::new(
         config.conductor.state_dir.join("configdrive"),
     )));

@@ -19,6 +19,7 @@
 //! Non-goals (yet): periodic power sync.
 
 mod agent_hub;
+mod capture;
 mod compose;
 pub mod identity;
 pub mod metrics;
@@ -29,6 +30,7 @@ mod takeover;
 mod worker;
 
 pub use agent_hub::{AgentHub, HubError, HubSettings};
+pub use capture::{parse_request as parse_capture_request, CAPTURE_KEY};
 pub use compose::{compose, default_interface, Composed, SUPPORTED_DRIVERS};
 pub use services::Services;
 pub use takeover::{affinity, Takeover, AFFINITY_KEY};
@@ -168,6 +170,11 @@ impl Conductor {
     /// The agent sessions: the API's agent endpoints answer through it.
     pub fn agent_hub(&self) -> &std::sync::Arc<AgentHub> {
         &self.services.agent
+    }
+
+    /// Where agents' capture uploads go (`serve` sets it up).
+    pub fn captures(&self) -> Option<&std::sync::Arc<crate::capture::CaptureService>> {
+        self.services.captures.as_ref()
     }
 
     /// Start-up recovery, before serving: registers the conductor, moves every node left in a

@@ -33,6 +33,8 @@ pub struct Services {
     pub direct: DirectPolicy,
     /// Builds config drives for direct deploys (`serve` sets it).
     pub config_drives: Option<Arc<dyn ConfigDrives>>,
+    /// Receives captured disks into the cache (`serve` sets it); the agent's uploads go here.
+    pub captures: Option<Arc<crate::capture::CaptureService>>,
     bmcs: Mutex<BmcHandles>,
 }
 
@@ -67,6 +69,7 @@ impl Services {
             agent: Arc::new(AgentHub::new(HubSettings::default())),
             direct: DirectPolicy::default(),
             config_drives: None,
+            captures: None,
             bmcs: Mutex::new(HashMap::new()),
         }
     }
