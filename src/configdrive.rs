@@ -226,8 +226,8 @@ impl ConfigDrives for ConfigDriveDir {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
     use serde_json::json;
+    use std::io::Write;
 
     fn map(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()

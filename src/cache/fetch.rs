@@ -14,9 +14,9 @@ use futures::{Stream, StreamExt};
 use reqwest::header;
 
 use super::checksum::Digests;
-use crate::durable;
 use super::store::{self, io_err, EntryMeta, FileLock, PartMeta, Source};
 use super::{blocking, lock, CacheError, Expected, Inner, Lookup, Progress, Result};
+use crate::durable;
 
 /// Largest checksum file read (SHA256SUMS of a whole release is a few KiB).
 const MAX_SUMS_BYTES: usize = 1 << 20;
