@@ -130,7 +130,11 @@ async fn set_all(
     gate(ctx.version, StatusCode::METHOD_NOT_ALLOWED)?;
     let traits = traits_body(&body)?;
     let uuid = node_uuid(&state, &ident).await?;
-    state.conductor.store().set_node_traits(&uuid, &traits).await?;
+    state
+        .conductor
+        .store()
+        .set_node_traits(&uuid, &traits)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
