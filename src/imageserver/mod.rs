@@ -277,10 +277,7 @@ impl ImageServer {
         tracing::info!(node = %record.node, publication = %record.id, name = %record.name, expires_at = %record.expires_at, "published image");
         wlock(&self.pubs).insert(
             record.token.clone(),
-            Arc::new(Live {
-                record,
-                plan: Arc::new(plan),
-            }),
+            Arc::new(Live::new(record, Arc::new(plan))),
         );
         Ok(publication)
     }
@@ -296,6 +293,7 @@ impl ImageServer {
             token.and_then(|t| pubs.remove(&t))
         };
         if let Some(l) = removed {
+            l.ended.cancel();
             tracing::info!(node = %l.record.node, publication = %id, "revoked image");
             let path = publish::record_path(&self.cfg.dir, &l.record.id);
             tokio::task::spawn_blocking(move || crate::cache::store::remove_quiet(&path))
@@ -322,6 +320,9 @@ impl ImageServer {
         };
         if expired.is_empty() {
             return;
+        }
+        for l in &expired {
+            l.ended.cancel();
         }
         let dir = self.cfg.dir.clone();
         let _ = tokio::task::spawn_blocking(move || {
