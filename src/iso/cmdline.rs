@@ -88,7 +88,10 @@ mod tests {
         let err = check(Loader::Syslinux, 7, "/k", &over).unwrap_err();
         assert_eq!((err.line, err.length, err.limit), (7, 2048, 2047));
         let text = err.to_string();
-        assert!(text.contains("2048 bytes") && text.contains("limit of 2047"), "{text}");
+        assert!(
+            text.contains("2048 bytes") && text.contains("limit of 2047"),
+            "{text}"
+        );
         assert!(text.contains("syslinux"), "{text}");
     }
 }

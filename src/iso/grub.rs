@@ -175,7 +175,11 @@ mod tests {
         let (got, _) = patch(input, &args).unwrap();
         assert_eq!(got.as_deref().unwrap_or(input), want, "input: {input:?}");
         // Idempotent: a second pass changes nothing.
-        assert_eq!(patch(want, &args).unwrap().0, None, "second pass on {want:?}");
+        assert_eq!(
+            patch(want, &args).unwrap().0,
+            None,
+            "second pass on {want:?}"
+        );
     }
 
     #[test]

@@ -233,7 +233,11 @@ mod tests {
         let args = vec!["m=1".to_string(), "console=ttyS0".to_string()];
         let (got, _) = patch(input, &args).unwrap();
         assert_eq!(got.as_deref().unwrap_or(input), want, "input: {input:?}");
-        assert_eq!(patch(want, &args).unwrap().0, None, "second pass on {want:?}");
+        assert_eq!(
+            patch(want, &args).unwrap().0,
+            None,
+            "second pass on {want:?}"
+        );
     }
 
     #[test]
@@ -244,7 +248,10 @@ mod tests {
         let at_limit = 2047 - 13 - 1 - 4;
         // (config, Some((line, length)) when refused)
         let table: Vec<(String, Option<(usize, usize)>)> = vec![
-            (format!("label a\n kernel /k\n append {}\n", fill(at_limit)), None),
+            (
+                format!("label a\n kernel /k\n append {}\n", fill(at_limit)),
+                None,
+            ),
             (
                 format!("label a\n kernel /k\n append {}\n", fill(at_limit + 1)),
                 Some((3, 2048)),

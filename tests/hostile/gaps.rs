@@ -112,11 +112,7 @@ async fn revocation_cuts_a_transfer_in_flight() {
         patch_set: None,
         len,
     };
-    let publication = images
-        .server
-        .publish(&art, "node-r", "big")
-        .await
-        .unwrap();
+    let publication = images.server.publish(&art, "node-r", "big").await.unwrap();
     let out = dir.path().join("got");
     let client = tokio::process::Command::new(curl)
         .args(["-s", "--limit-rate", "4M", "-o"])
@@ -127,7 +123,10 @@ async fn revocation_cuts_a_transfer_in_flight() {
         .unwrap();
     // Let the transfer get under way.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert!(images.server.fetch_log().is_empty(), "transfer still running");
+    assert!(
+        images.server.fetch_log().is_empty(),
+        "transfer still running"
+    );
     images.server.revoke(&publication.id).await.unwrap();
     // The server side ends within moments: the fetch is logged as incomplete.
     let mut record = None;
@@ -140,7 +139,11 @@ async fn revocation_cuts_a_transfer_in_flight() {
     }
     let record = record.expect("the transfer was still running 2 s after the revocation");
     assert!(!record.complete, "{record:?}");
-    assert!(record.bytes < len / 2, "sent {} of {len} bytes", record.bytes);
+    assert!(
+        record.bytes < len / 2,
+        "sent {} of {len} bytes",
+        record.bytes
+    );
     let status = tokio::time::timeout(Duration::from_secs(60), client.wait_with_output())
         .await
         .expect("curl still downloading 60 s after the revocation")
