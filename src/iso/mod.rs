@@ -23,6 +23,7 @@ pub mod error;
 pub mod family;
 pub mod fat;
 pub mod grub;
+pub mod identify;
 pub mod image;
 pub mod inspect;
 pub mod partition;
