@@ -122,7 +122,21 @@ pub fn load_plan(base: &Path, patch_set: Option<&Path>, len: u64) -> Result<Patc
 }
 
 /// Builds the record of a new publication (blocking: reads the files).
+/// Refuses a publication id that is not a plain name (it names the record's file).
+pub fn check_id(id: &str) -> Result<(), ServerError> {
+    if id.is_empty()
+        || id.len() > 64
+        || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ServerError::BadId(format!(
+            "{id:?} is not a plain name (letters, digits, - and _, up to 64)"
+        )));
+    }
+    Ok(())
+}
+
 pub fn make_record(
+    id: &str,
     base: &Path,
     patch_set: Option<&Path>,
     len: u64,
@@ -136,7 +150,7 @@ pub fn make_record(
     if let Some(p) = patch_set {
         modified = modified.max(mtime(p)?);
     }
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = id.to_string();
     // Strong validator: changes whenever the served bytes could.
     let etag = {
         use sha2::Digest as _;
