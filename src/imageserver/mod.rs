@@ -283,10 +283,7 @@ impl ImageServer {
         tracing::info!(node = %record.node, publication = %record.id, name = %record.name, expires_at = %record.expires_at, "published image");
         wlock(&self.pubs).insert(
             record.token.clone(),
-            Arc::new(Live {
-                record,
-                plan: Arc::new(plan),
-            }),
+            Arc::new(Live::new(record, Arc::new(plan))),
         );
         Ok(publication)
     }
@@ -302,6 +299,7 @@ impl ImageServer {
             token.and_then(|t| pubs.remove(&t))
         };
         if let Some(l) = removed {
+            l.ended.cancel();
             tracing::info!(node = %l.record.node, publication = %id, "revoked image");
             // Durably: a revoked URL must not come back after a power loss.
             let path = publish::record_path(&self.cfg.dir, &l.record.id);
@@ -333,6 +331,9 @@ impl ImageServer {
         };
         if expired.is_empty() {
             return;
+        }
+        for l in &expired {
+            l.ended.cancel();
         }
         let dir = self.cfg.dir.clone();
         let _ = tokio::task::spawn_blocking(move || {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 use crate::overlay::PatchSet;
 
@@ -37,6 +38,18 @@ pub struct Record {
 pub struct Live {
     pub record: Record,
     pub plan: Arc<PatchSet>,
+    /// Fired when the publication is revoked or expires: transfers already streaming it end.
+    pub ended: CancellationToken,
+}
+
+impl Live {
+    pub fn new(record: Record, plan: Arc<PatchSet>) -> Self {
+        Self {
+            record,
+            plan,
+            ended: CancellationToken::new(),
+        }
+    }
 }
 
 /// A fresh token: base64url of 24 random bytes from the OS-seeded CSPRNG.
@@ -200,10 +213,7 @@ pub fn load_all(dir: &Path) -> Vec<Live> {
         let rec: Option<Record> = crate::cache::store::read_json(&path);
         let live = rec.filter(|r| r.expires_at > now).and_then(|r| {
             match load_plan(&r.base, r.patch_set.as_deref(), r.len) {
-                Ok(plan) => Some(Live {
-                    record: r,
-                    plan: Arc::new(plan),
-                }),
+                Ok(plan) => Some(Live::new(r, Arc::new(plan))),
                 Err(e) => {
                     tracing::warn!(publication = %r.id, error = %e, "dropping publication whose files changed");
                     None
