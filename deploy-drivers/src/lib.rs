@@ -15,6 +15,7 @@ pub mod fakes;
 pub mod image_kind;
 pub mod ports;
 pub mod ramdisk;
+pub mod records;
 pub mod root_device;
 mod steps;
 

@@ -295,8 +295,9 @@ fn timed_out(outcome: &Result<Work, String>) -> bool {
     matches!(outcome, Err(e) if e.ends_with(&format!("({TIMED_OUT_BY})")))
 }
 
-/// After the outer timeout dropped a deploy mid-step: the driver undoes what it recorded.
-async fn abandon(conductor: &Conductor, lock: &NodeLock, node: &Node) {
+/// After the outer timeout dropped a deploy mid-step, or a crash interrupted it: the driver
+/// undoes what it recorded.
+pub(crate) async fn abandon(conductor: &Conductor, lock: &NodeLock, node: &Node) {
     let Ok(composed) = compose(node, &conductor.settings, &conductor.services) else {
         return;
     };
