@@ -14,6 +14,7 @@
 mod files;
 pub mod render;
 mod server;
+pub mod tftp;
 
 pub use files::NetbootDir;
 pub use render::{DeployBoot, Mac};
