@@ -11,6 +11,7 @@
 //! implements the deploy-drivers `Netboot` port. Non-goals: a TFTP server (use any, pointed
 //! at the root), DHCP.
 
+pub mod dhcp;
 mod files;
 pub mod render;
 mod server;
