@@ -28,6 +28,7 @@ mod ports;
 mod resource;
 mod root;
 mod step_templates;
+mod traits;
 pub mod version;
 mod volume;
 
@@ -75,6 +76,7 @@ pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .merge(nodes::router())
         .merge(chassis::router())
+        .merge(traits::router())
         .merge(conductors::router())
         .merge(portgroups::router())
         .merge(step_templates::router())

@@ -495,14 +495,13 @@ impl Cache {
             self.inner.layout.lease_lock(lease_id),
         );
         blocking(move || {
-            store::remove_quiet(&path);
-            let synced = store::sync_parent(&path);
+            let removed = crate::durable::remove(&path).map(drop);
             // The lease file goes first: a scan never sees it with its owner's lock free.
             if owner.is_some() {
                 drop(owner);
                 store::remove_quiet(&lock_path);
             }
-            synced
+            Ok(removed?)
         })
         .await
     }
@@ -726,7 +725,7 @@ fn evict_locked(layout: &Layout, scan: &mut Scan, shas: &[String]) -> Result<()>
         store::remove_entry(layout, s);
     }
     scan.entries.retain(|e| !shas.contains(&e.sha256));
-    store::sync_parent(&layout.meta("x"))
+    Ok(crate::durable::sync_dir(&layout.meta("x"))?)
 }
 
 /// The quota held by this process's download of one key, in `tmp/<key>.reserve`; the file is

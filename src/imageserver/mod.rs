@@ -257,11 +257,7 @@ impl ImageServer {
         let (record, plan) = tokio::task::spawn_blocking(move || {
             let (record, plan) =
                 publish::make_record(&base, patch_set.as_deref(), len, &node, &name, ttl)?;
-            crate::cache::store::write_json(&publish::record_path(&dir, &record.id), &record)
-                .map_err(|e| ServerError::Io {
-                    context: "saving publication".into(),
-                    message: e.to_string(),
-                })?;
+            publish::save(&dir, &record)?;
             Ok::<_, ServerError>((record, plan))
         })
         .await
@@ -297,11 +293,16 @@ impl ImageServer {
         };
         if let Some(l) = removed {
             tracing::info!(node = %l.record.node, publication = %id, "revoked image");
+            // Durably: a revoked URL must not come back after a power loss.
             let path = publish::record_path(&self.cfg.dir, &l.record.id);
-            tokio::task::spawn_blocking(move || crate::cache::store::remove_quiet(&path))
+            tokio::task::spawn_blocking(move || crate::durable::remove(&path))
                 .await
                 .map_err(|e| ServerError::Io {
                     context: "revoke task".into(),
+                    message: e.to_string(),
+                })?
+                .map_err(|e| ServerError::Io {
+                    context: format!("revoking publication {id}"),
                     message: e.to_string(),
                 })?;
         }
@@ -327,7 +328,9 @@ impl ImageServer {
         let _ = tokio::task::spawn_blocking(move || {
             for l in expired {
                 tracing::info!(node = %l.record.node, publication = %l.record.id, "publication expired");
-                crate::cache::store::remove_quiet(&publish::record_path(&dir, &l.record.id));
+                if let Err(e) = crate::durable::remove(&publish::record_path(&dir, &l.record.id)) {
+                    tracing::warn!(publication = %l.record.id, error = %e, "cannot remove an expired publication's record");
+                }
             }
         })
         .await;

@@ -157,6 +157,18 @@ pub fn record_path(dir: &Path, id: &str) -> PathBuf {
     dir.join(format!("{id}.json"))
 }
 
+/// Saves `record` durably (owner-only: it holds the token) before its URL is handed out.
+pub fn save(dir: &Path, record: &Record) -> Result<(), ServerError> {
+    let path = record_path(dir, &record.id);
+    let io = |message: String| ServerError::Io {
+        context: format!("saving publication {}", path.display()),
+        message,
+    };
+    let data = serde_json::to_vec_pretty(record).map_err(|e| io(e.to_string()))?;
+    crate::durable::write(&path, &data, crate::durable::Mode::Private)
+        .map_err(|e| io(e.to_string()))
+}
+
 /// Loads every stored publication that is still valid; removes expired or broken ones.
 pub fn load_all(dir: &Path) -> Vec<Live> {
     let mut out = Vec::new();
@@ -184,7 +196,11 @@ pub fn load_all(dir: &Path) -> Vec<Live> {
         });
         match live {
             Some(l) => out.push(l),
-            None => crate::cache::store::remove_quiet(&path),
+            None => {
+                if let Err(e) = crate::durable::remove(&path) {
+                    tracing::warn!(error = %e, "cannot remove a dead publication's record");
+                }
+            }
         }
     }
     out

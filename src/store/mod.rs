@@ -21,12 +21,14 @@ mod nodes;
 mod portgroups;
 mod ports;
 mod step_templates;
+mod traits;
 mod volume;
 
 pub use list::{col, json, opt, Column, Filter, Kind, ListQuery, Page, SqlValue, Table};
 pub use lock::NodeLock;
 pub use model::*;
 pub use step_templates::TemplateKind;
+pub use traits::MAX_TRAITS_PER_NODE;
 
 use std::str::FromStr;
 
