@@ -15,6 +15,7 @@ pub mod dhcp;
 mod files;
 pub mod render;
 mod server;
+pub mod settings;
 pub mod tftp;
 
 pub use files::NetbootDir;

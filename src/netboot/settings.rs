@@ -139,7 +139,10 @@ pub enum StartError {
 /// Copies the iPXE binaries into the TFTP root (only when changed).
 fn install_binaries(c: &NetbootConfig) -> Result<(), StartError> {
     std::fs::create_dir_all(&c.tftp_root).map_err(|source| StartError::Io {
-        what: format!("cannot create [netboot] tftp_root {}", c.tftp_root.display()),
+        what: format!(
+            "cannot create [netboot] tftp_root {}",
+            c.tftp_root.display()
+        ),
         source,
     })?;
     for name in [BIOS_BINARY, c.uefi_binary.as_str()] {
@@ -153,9 +156,11 @@ fn install_binaries(c: &NetbootConfig) -> Result<(), StartError> {
         })?;
         let to = c.tftp_root.join(name);
         if std::fs::read(&to).ok().as_deref() != Some(&bytes[..]) {
-            super::files::write_atomic(&to, &bytes).map_err(|source| StartError::Io {
-                what: format!("cannot write {}", to.display()),
-                source,
+            crate::durable::write(&to, &bytes, crate::durable::Mode::Public).map_err(|e| {
+                StartError::Config(format!(
+                    "cannot write {} ([netboot] tftp_root): {e}",
+                    to.display()
+                ))
             })?;
         }
     }
@@ -188,9 +193,7 @@ pub async fn start(
     let tftp = tftp::start(tftp_addr, t)
         .await
         .map_err(|source| StartError::Io {
-            what: format!(
-                "cannot listen for TFTP on {tftp_addr} ([netboot] address, tftp_port)"
-            ),
+            what: format!("cannot listen for TFTP on {tftp_addr} ([netboot] address, tftp_port)"),
             source,
         })?;
     let settings = DhcpSettings {

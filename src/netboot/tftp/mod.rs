@@ -20,6 +20,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::UdpSocket;
 use tokio::sync::Semaphore;
 
+pub use packet::MAX_BLKSIZE;
 use packet::{ErrorCode, Packet};
 pub use path::{resolve, PathError};
 
