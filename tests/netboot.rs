@@ -4,5 +4,11 @@
 
 mod common;
 
+#[path = "netboot/lab.rs"]
+mod lab;
+#[path = "netboot/peers.rs"]
+mod peers;
 #[path = "netboot/tftp.rs"]
 mod tftp;
+#[path = "netboot/vm.rs"]
+mod vm;

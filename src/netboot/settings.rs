@@ -231,7 +231,8 @@ mod tests {
     #[test]
     fn refusals_name_the_option() {
         assert_eq!(check(&base()), Ok(()), "off by default");
-        let cases: Vec<(Box<dyn Fn(&mut NetbootConfig)>, &str)> = vec![
+        type Edit = Box<dyn Fn(&mut NetbootConfig)>;
+        let cases: Vec<(Edit, &str)> = vec![
             (Box::new(|c| c.dhcp = "on".into()), "[netboot] dhcp"),
             (Box::new(|c| c.dhcp = "proxy".into()), "[netboot] interface"),
             (
