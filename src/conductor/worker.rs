@@ -259,6 +259,12 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
                 return;
             }
         }
+        if state == ProvisionState::Deleting && event != Event::Fail {
+            // As Ironic: a torn-down node's allocation goes, and with it its instance_uuid.
+            if let Err(e) = conductor.drop_allocation_of(&mut node).await {
+                tracing::error!(node = %node.uuid, error = %e, "cannot delete the allocation of a torn-down node");
+            }
+        }
     }
 }
 
