@@ -10,6 +10,7 @@
 //! Non-goals (yet): allocations, volume, Metal3 manifests.
 
 mod agent;
+mod allocations;
 mod auth;
 mod auth_guard;
 mod body;
@@ -29,6 +30,7 @@ mod ports;
 mod resource;
 mod root;
 mod step_templates;
+mod traits;
 pub mod version;
 mod volume;
 
@@ -77,6 +79,8 @@ pub fn app(state: AppState) -> Router {
         .merge(nodes::router())
         .merge(capture::router())
         .merge(chassis::router())
+        .merge(traits::router())
+        .merge(allocations::router())
         .merge(conductors::router())
         .merge(portgroups::router())
         .merge(step_templates::router())

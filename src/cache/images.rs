@@ -6,7 +6,7 @@ use deploy_drivers::ports::{
     PortResult,
 };
 
-use super::{Cache, CacheError, EntryMeta};
+use super::{Cache, CacheError, EntryMeta, LeaseScope};
 
 /// A checksum given with a captured image's name must be one the cache computed for it.
 fn check_named(name: &str, meta: &EntryMeta, given: Option<&ChecksumSpec>) -> PortResult<()> {
@@ -54,14 +54,25 @@ impl From<CacheError> for PortError {
 
 #[async_trait]
 impl Images for Cache {
-    async fn acquire(&self, request: &ImageRequest, holder: &str) -> PortResult<LeasedImage> {
+    async fn acquire(
+        &self,
+        request: &ImageRequest,
+        holder: &str,
+        lease: &str,
+    ) -> PortResult<LeasedImage> {
         let (lease, meta) = if is_image_name(&request.url) {
             let meta = self.named(&request.url).await?;
             check_named(&request.url, &meta, request.checksum.as_ref())?;
-            (self.lease(&meta.sha256, holder).await?, meta)
+            let lease = self
+                .lease_as(lease, &meta.sha256, holder, LeaseScope::Durable)
+                .await?;
+            (lease, meta)
         } else {
-            Cache::acquire(self, &request.url, request.checksum.as_ref(), holder).await?
+            Cache::acquire_as(self, lease, &request.url, request.checksum.as_ref(), holder).await?
         };
+        // The lease exists now; the deploy recorded its id before asking for it, so a crash
+        // here leaves nothing unknown.
+        crate::fail_point!("lease-taken");
         Ok(LeasedImage {
             lease: lease.id,
             digest: format!("sha256:{}", meta.sha256),

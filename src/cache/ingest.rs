@@ -23,6 +23,11 @@ use super::{blocking, lock, Cache, CacheError, Inner, Reservation, Result};
 /// The lease holder that names an entry.
 const NAME_PREFIX: &str = "image:";
 
+/// Whether `lease` is an image's name rather than a node's use of it.
+pub fn is_name_lease(lease: &super::Lease) -> bool {
+    lease.holder.starts_with(NAME_PREFIX)
+}
+
 /// An entry being built locally; see the module docs.
 pub struct Ingest {
     inner: Arc<Inner>,

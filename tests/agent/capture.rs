@@ -173,7 +173,15 @@ async fn a_real_agent_captures_a_disk_as_qcow2_and_raw_zst_that_read_back_exactl
     hub.end(&node).await;
     let _ = agent.kill();
     let _ = agent.wait();
+    // Names outlive a restart (start-up reconciliation gives back only nodes' leases).
+    let digest = running.cache().named("golden-q").await.unwrap().sha256;
     running.stop().await;
+    let again = launch(d, &[]).await;
+    assert_eq!(
+        again.cache().named("golden-q").await.unwrap().sha256,
+        digest
+    );
+    again.stop().await;
 }
 
 struct NoProgress;
