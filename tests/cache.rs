@@ -430,7 +430,10 @@ async fn quota_exhaustion_is_clear_and_evicts_nothing_pinned() {
         .await
         .unwrap();
     assert_eq!(la.digest, format!("sha256:{}", sha256(&a)));
-    assert_eq!((la.lease.as_str(), lb.lease.as_str()), ("lease-a", "lease-b"));
+    assert_eq!(
+        (la.lease.as_str(), lb.lease.as_str()),
+        ("lease-a", "lease-b")
+    );
     assert_eq!(std::fs::read(&la.path).unwrap(), a);
     let err = cache.fetch(&uc, Some(&sha(&c))).await.unwrap_err();
     assert_eq!(

@@ -35,8 +35,7 @@ impl Images for Cache {
         lease: &str,
     ) -> PortResult<LeasedImage> {
         let (lease, meta) =
-            Cache::acquire_as(self, lease, &request.url, request.checksum.as_ref(), holder)
-                .await?;
+            Cache::acquire_as(self, lease, &request.url, request.checksum.as_ref(), holder).await?;
         // The lease exists now; the deploy recorded its id before asking for it, so a crash
         // here leaves nothing unknown.
         crate::fail_point!("lease-taken");

@@ -447,7 +447,10 @@ impl Cache {
         holder: &str,
         scope: LeaseScope,
     ) -> Result<Lease> {
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             return Err(CacheError::Io {
                 context: format!("leasing {sha256}"),

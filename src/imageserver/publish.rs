@@ -126,7 +126,9 @@ pub fn load_plan(base: &Path, patch_set: Option<&Path>, len: u64) -> Result<Patc
 pub fn check_id(id: &str) -> Result<(), ServerError> {
     if id.is_empty()
         || id.len() > 64
-        || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         return Err(ServerError::BadId(format!(
             "{id:?} is not a plain name (letters, digits, - and _, up to 64)"

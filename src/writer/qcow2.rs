@@ -153,6 +153,14 @@ impl Header {
             l1_table_offset,
             compression,
         };
+        // QEMU requires a cluster-aligned L1 table; below 2^56, like every host offset, so
+        // offset + length never wraps.
+        if h.l1_table_offset & !OFFSET_MASK != 0 || h.l1_table_offset % h.cluster_size() != 0 {
+            return Err(corrupt(format!(
+                "L1 table offset {:#x} is not a cluster-aligned offset below 2^56",
+                h.l1_table_offset
+            )));
+        }
         if h.l1_size as u64 * 8 > MAX_L1_BYTES {
             return Err(WriteError::Unsupported(format!(
                 "qcow2 L1 table of {} entries is larger than QEMU's own limit of 32 MiB",
@@ -575,6 +583,12 @@ mod tests {
         for (bytes, want) in cases {
             let err = Header::parse(&bytes).unwrap_err().to_string();
             assert!(err.contains(want), "{err:?} should mention {want:?}");
+        }
+        for offset in [u64::MAX, u64::MAX - 65535, 65536 + 512, 1 << 56] {
+            let mut bad = header(3, 0, 0, 0);
+            bad[40..48].copy_from_slice(&offset.to_be_bytes());
+            let err = Header::parse(&bad).unwrap_err().to_string();
+            assert!(err.contains("L1 table offset"), "{offset:#x}: {err}");
         }
         let mut small_l1 = header(3, 0, 0, 0);
         small_l1[36..40].copy_from_slice(&1u32.to_be_bytes());

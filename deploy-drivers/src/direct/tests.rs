@@ -133,7 +133,10 @@ async fn ids_are_recorded_before_the_lease_and_the_publications_exist() {
         &fakes,
         Arc::new(move || Value::Object(seen.internal.lock().unwrap().clone()).to_string()),
     );
-    driver().deploy(&good(), &ports, events.as_ref()).await.unwrap();
+    driver()
+        .deploy(&good(), &ports, events.as_ref())
+        .await
+        .unwrap();
     assert_eq!(names(&log), DEPLOY_CALLS);
     assert!(unrecorded.lock().unwrap().is_empty(), "{unrecorded:?}");
 }

@@ -119,9 +119,7 @@ async fn deploy_then_undeploy_runs_the_steps_in_order_and_leaves_nothing() {
     assert!(n.driver_internal_info.contains_key(PUBLICATION_KEY));
     driver().undeploy(&n, &ports, &events).await.unwrap();
     assert!(log.live().is_empty(), "{:?}", log.live());
-    assert!(log
-        .calls()
-        .ends_with(&[format!("images.release({lease})")]));
+    assert!(log.calls().ends_with(&[format!("images.release({lease})")]));
     assert!(events.internal.lock().unwrap().is_empty());
     // Idempotent: a second undeploy is fine.
     driver().undeploy(&n, &ports, &events).await.unwrap();
@@ -142,10 +140,16 @@ async fn ids_are_recorded_before_the_lease_and_the_publication_exist() {
                            "kernel_append_params": "x"}));
     driver().deploy(&n, &ports, events.as_ref()).await.unwrap();
     n.driver_internal_info = events.internal.lock().unwrap().clone();
-    driver().take_over(&n, &ports, events.as_ref()).await.unwrap();
+    driver()
+        .take_over(&n, &ports, events.as_ref())
+        .await
+        .unwrap();
     let calls = names(&log);
     assert_eq!(calls.iter().filter(|c| *c == "images.acquire").count(), 2);
-    assert_eq!(calls.iter().filter(|c| *c == "publisher.publish").count(), 2);
+    assert_eq!(
+        calls.iter().filter(|c| *c == "publisher.publish").count(),
+        2
+    );
     assert!(unrecorded.lock().unwrap().is_empty(), "{unrecorded:?}");
 }
 
@@ -221,10 +225,7 @@ async fn redeploy_releases_what_the_previous_deploy_left() {
     );
     driver().deploy(&n, &ports, &events).await.unwrap();
     n.driver_internal_info = events.internal.lock().unwrap().clone();
-    let (first_lease, first_pub) = (
-        events.recorded(LEASE_KEY),
-        events.recorded(PUBLICATION_KEY),
-    );
+    let (first_lease, first_pub) = (events.recorded(LEASE_KEY), events.recorded(PUBLICATION_KEY));
     driver().deploy(&n, &ports, &events).await.unwrap();
     assert_eq!(
         log.live(),
