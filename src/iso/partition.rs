@@ -136,10 +136,16 @@ pub fn read_tables(src: &dyn Source) -> Result<Tables, IsoError> {
                     let last = le64(e, 40);
                     let sectors = last
                         .checked_sub(first)
-                        .and_then(|d| d.checked_add(1))
                         .ok_or_else(|| {
                             IsoError::malformed(format!(
                                 "GPT partition {} ends (LBA {last}) before it starts (LBA {first})",
+                                i + 1
+                            ))
+                        })?
+                        .checked_add(1)
+                        .ok_or_else(|| {
+                            IsoError::malformed(format!(
+                                "GPT partition {} spans 2^64 sectors, beyond any disk",
                                 i + 1
                             ))
                         })?;

@@ -282,6 +282,27 @@ pub(crate) fn decode(
     Ok(d.stats)
 }
 
+/// Decodes a whole qcow2 stream without writing it, reporting each guest extent as
+/// `(offset, len, is_data)` in order: a check of an untrusted image (and the fuzz harness's
+/// entry point) that runs exactly the decoder `image write` uses.
+pub fn scan(
+    r: &mut dyn Read,
+    mut on_extent: impl FnMut(u64, u64, bool),
+) -> Result<Qcow2Stats, WriteError> {
+    let mut head = vec![0u8; Header::MIN_LEN];
+    let n = read_full(r, &mut head).map_err(io_err("reading the qcow2 header"))?;
+    head.truncate(n);
+    let h = Header::parse(&head)?;
+    let mut emit = |e: Extent| {
+        match e {
+            Extent::Data { offset, buf } => on_extent(offset, buf.len() as u64, true),
+            Extent::Zero { offset, len } => on_extent(offset, len, false),
+        }
+        Ok(())
+    };
+    decode(h, head, r, &mut emit)
+}
+
 impl Decoder<'_, '_> {
     fn all_known(&self) -> bool {
         self.l1_done && self.l2_outstanding == 0
