@@ -17,8 +17,11 @@ pub mod patchers;
 pub mod qcow2;
 pub mod redfish;
 
+/// A target's entry point: one input, no result (a problem is a panic).
+pub type Target = fn(&[u8]);
+
 /// Every target by name (the name of its `fuzz_targets/*.rs` and of its seed directory).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("iso_reader", iso::raw),
     ("iso_structured", iso::structured),
     ("gpt", gpt::run),
