@@ -8,6 +8,7 @@
 //! Architecture invariant: no I/O here other than through the ports, so every driver is
 //! unit-tested with in-memory fakes that record calls.
 
+pub mod boot_iso;
 pub mod direct;
 pub mod driver;
 pub mod fake;

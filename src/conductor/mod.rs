@@ -19,6 +19,7 @@
 //! Non-goals (yet): periodic power sync.
 
 mod agent_hub;
+mod allocations;
 mod compose;
 pub mod identity;
 pub mod metrics;

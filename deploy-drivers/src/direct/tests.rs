@@ -570,13 +570,16 @@ fn validate_names_a_missing_port() {
         let (mut ports, _) = ports();
         match strip {
             "agent" => ports.agent = None,
-            "vmedia" => ports.vmedia = None,
+            "vmedia" => {
+                ports.vmedia = None;
+                ports.netboot = None;
+            }
             _ => ports.config_drives = None,
         }
         let err = driver().validate(&good(), &ports).unwrap_err().to_string();
         let want = match strip {
             "agent" => "needs agent",
-            "vmedia" => "needs virtual media",
+            "vmedia" => "needs virtual media or network boot",
             _ => "config drive builder",
         };
         assert!(err.contains(want), "{strip}: {err}");
