@@ -17,7 +17,7 @@ use super::inspect::efi_configs;
 use super::source::{both32, le32, read, FileSource, Source};
 use super::text::encode;
 use super::volume::VOLUME_SPACE_SIZE_OFFSET;
-use super::{fat, grub, partition, syslinux, IsoError, SECTOR};
+use super::{fat, grub, partition, syslinux, unattended, IsoError, SECTOR};
 use crate::overlay::{Patch, PatchSet};
 
 /// What a remaster did, for people.
@@ -99,11 +99,36 @@ pub fn remaster(path: &Path, args: &str) -> Result<(PatchSet, RemasterReport), I
     remaster_source(&src, args)
 }
 
-fn patch_text(dialect: Dialect, text: &str, args: &[String]) -> (Option<String>, usize) {
-    match dialect {
+/// Remasters the image at `path` for an unattended install: the args, plus the install entry
+/// made the default with a `timeout_s` menu timeout ([`super::unattended`]).
+pub fn remaster_unattended(
+    path: &Path,
+    args: &str,
+    timeout_s: u32,
+) -> Result<(PatchSet, RemasterReport), IsoError> {
+    let src = FileSource::open(path)?;
+    remaster_source_with(&src, args, Some(timeout_s))
+}
+
+fn patch_text(
+    dialect: Dialect,
+    text: &str,
+    args: &[String],
+    unattended: Option<u32>,
+) -> (Option<String>, usize) {
+    let (new, kernels) = match dialect {
         Dialect::Grub => grub::patch(text, args),
         Dialect::Syslinux => syslinux::patch(text, args),
-    }
+    };
+    let Some(timeout) = unattended else {
+        return (new, kernels);
+    };
+    let base = new.as_deref().unwrap_or(text);
+    let menu = match dialect {
+        Dialect::Grub => unattended::grub(base, timeout),
+        Dialect::Syslinux => unattended::syslinux(base, timeout),
+    };
+    (menu.or(new), kernels)
 }
 
 /// A config whose new bytes need a place.
@@ -120,6 +145,15 @@ struct Edit {
 pub fn remaster_source(
     src: &dyn Source,
     args: &str,
+) -> Result<(PatchSet, RemasterReport), IsoError> {
+    remaster_source_with(src, args, None)
+}
+
+/// Remasters any [`Source`]; `unattended`: the menu timeout of an unattended install.
+pub fn remaster_source_with(
+    src: &dyn Source,
+    args: &str,
+    unattended: Option<u32>,
 ) -> Result<(PatchSet, RemasterReport), IsoError> {
     let args = parse_args(args)?;
     let iso = Iso::read(src)?;
@@ -149,7 +183,7 @@ pub fn remaster_source(
     // ISO 9660 configs, one edit per extent.
     let mut edits: BTreeMap<u32, Edit> = BTreeMap::new();
     for c in &configs {
-        let (new, kernels) = patch_text(c.dialect, &c.text, &args);
+        let (new, kernels) = patch_text(c.dialect, &c.text, &args, unattended);
         report.kernel_entries += kernels;
         if let Some(new) = new {
             let data = encode(&new, c.encoding, &c.entry.path)?;
@@ -223,7 +257,7 @@ pub fn remaster_source(
     for img in &efis {
         let mut fat_edits = Vec::new();
         for c in &img.configs {
-            let (new, kernels) = grub::patch(&c.text, &args);
+            let (new, kernels) = patch_text(Dialect::Grub, &c.text, &args, unattended);
             report.kernel_entries += kernels;
             if let Some(new) = new {
                 let what = format!("{}:{}", img.image.name, c.path);
