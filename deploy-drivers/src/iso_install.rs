@@ -225,17 +225,18 @@ impl IsoInstallDeploy {
             .publisher
             .as_ref()
             .ok_or_else(|| missing_port("image server"))?;
-        let p = run_step(
-            "publish",
-            self.policy.local_timeout,
-            publisher.publish(artifact, node, name),
-        )
-        .await?;
-        held.publications.push(p.id.clone());
+        // Recorded before it exists: a crash in between leaves a record of nothing.
+        let id = fresh_id();
+        held.publications.push(id.clone());
         events
             .save_internal(PUBLICATIONS_KEY, serde_json::json!(held.publications))
             .await;
-        Ok(p)
+        run_step(
+            "publish",
+            self.policy.local_timeout,
+            publisher.publish_as(&id, artifact, node, name),
+        )
+        .await
     }
 
     /// Everything after the lease, so one place undoes it on failure.
@@ -544,15 +545,27 @@ impl DeployDriver for IsoInstallDeploy {
             .images
             .as_ref()
             .ok_or_else(|| missing_port("image cache"))?;
-        let iso = run_step(
+        let lease = fresh_id();
+        events
+            .save_internal(LEASE_KEY, Value::String(lease.clone()))
+            .await;
+        let iso = match run_step(
             "cache image",
             self.policy.image_timeout,
-            images.acquire(&plan.image, &node.uuid),
+            images.acquire(&plan.image, &node.uuid, &lease),
         )
-        .await?;
-        events
-            .save_internal(LEASE_KEY, Value::String(iso.lease.clone()))
-            .await;
+        .await
+        {
+            Ok(iso) => iso,
+            Err(e) => {
+                let held = Held {
+                    lease: Some(lease),
+                    ..Held::default()
+                };
+                let _ = self.release_local(&node.uuid, ports, &held, events).await;
+                return Err(e);
+            }
+        };
         events
             .step(
                 "cache image",

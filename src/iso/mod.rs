@@ -16,6 +16,7 @@
 //! ([`source::MAX_READ`]); directory walks refuse loops and stop at [`dirtree::MAX_ENTRIES`].
 
 pub mod bootcfg;
+pub mod cmdline;
 pub mod dirtree;
 pub mod eltorito;
 pub mod error;

@@ -110,25 +110,31 @@ pub fn remaster_unattended(
     remaster_source_with(&src, args, Some(timeout_s))
 }
 
+/// Patches one config; `config` names it in a refusal.
 fn patch_text(
     dialect: Dialect,
     text: &str,
     args: &[String],
+    config: &str,
     unattended: Option<u32>,
-) -> (Option<String>, usize) {
+) -> Result<(Option<String>, usize), IsoError> {
     let (new, kernels) = match dialect {
         Dialect::Grub => grub::patch(text, args),
         Dialect::Syslinux => syslinux::patch(text, args),
-    };
+    }
+    .map_err(|source| IsoError::CmdlineTooLong {
+        config: config.to_string(),
+        source,
+    })?;
     let Some(timeout) = unattended else {
-        return (new, kernels);
+        return Ok((new, kernels));
     };
     let base = new.as_deref().unwrap_or(text);
     let menu = match dialect {
         Dialect::Grub => unattended::grub(base, timeout),
         Dialect::Syslinux => unattended::syslinux(base, timeout),
     };
-    (menu.or(new), kernels)
+    Ok((menu.or(new), kernels))
 }
 
 /// A config whose new bytes need a place.
@@ -183,7 +189,7 @@ pub fn remaster_source_with(
     // ISO 9660 configs, one edit per extent.
     let mut edits: BTreeMap<u32, Edit> = BTreeMap::new();
     for c in &configs {
-        let (new, kernels) = patch_text(c.dialect, &c.text, &args, unattended);
+        let (new, kernels) = patch_text(c.dialect, &c.text, &args, &c.entry.path, unattended)?;
         report.kernel_entries += kernels;
         if let Some(new) = new {
             let data = encode(&new, c.encoding, &c.entry.path)?;
@@ -257,10 +263,10 @@ pub fn remaster_source_with(
     for img in &efis {
         let mut fat_edits = Vec::new();
         for c in &img.configs {
-            let (new, kernels) = patch_text(Dialect::Grub, &c.text, &args, unattended);
+            let what = format!("{}:{}", img.image.name, c.path);
+            let (new, kernels) = patch_text(Dialect::Grub, &c.text, &args, &what, unattended)?;
             report.kernel_entries += kernels;
             if let Some(new) = new {
-                let what = format!("{}:{}", img.image.name, c.path);
                 fat_edits.push((c.path.clone(), encode(&new, c.encoding, &what)?));
                 report.edited.push(what);
             }

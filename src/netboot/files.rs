@@ -151,3 +151,11 @@ impl Netboot for NetbootDir {
             .map_err(port_err)
     }
 }
+
+/// A MAC needs a network boot while a per-MAC config is written for it: from the start of a
+/// deploy or clean through local boot until undeploy removes them.
+impl super::dhcp::NeedsNetboot for NetbootDir {
+    fn needs_netboot(&self, mac: &Mac) -> bool {
+        self.root.join(mac.ipxe_path()).is_file()
+    }
+}
