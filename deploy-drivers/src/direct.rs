@@ -412,6 +412,26 @@ impl DeployDriver for DirectDeploy {
         }
     }
 
+    /// Gives back what the cut-short deploy recorded (token, publications, remaster, config
+    /// drive, leases) without touching hardware: the media and power flags stay recorded for
+    /// the undeploy.
+    async fn abandon(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        let mut held = Held::load(node);
+        let (inserted, powered) = (held.inserted, held.powered);
+        held.inserted = false;
+        held.powered = false;
+        let released = self.release(node, ports, &mut held, false, events).await;
+        held.inserted = inserted;
+        held.powered = powered;
+        held.save(events).await;
+        released
+    }
+
     async fn undeploy(
         &self,
         node: &NodeView,

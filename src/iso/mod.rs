@@ -39,6 +39,7 @@ pub mod rockridge;
 pub mod source;
 pub mod syslinux;
 pub mod text;
+pub mod unattended;
 pub mod volume;
 pub mod writer;
 
@@ -46,7 +47,9 @@ pub use error::IsoError;
 pub use inspect::{
     boot_cmdline, boot_cmdlines, inspect, inspect_source, BootEntry, BootPath, Inspection, Loader,
 };
-pub use plan::{remaster, remaster_source, RemasterReport};
+pub use plan::{
+    remaster, remaster_source, remaster_source_with, remaster_unattended, RemasterReport,
+};
 pub use remaster_port::FileRemaster;
 pub use writer::{efi_image, IsoWriter};
 

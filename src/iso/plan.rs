@@ -17,7 +17,7 @@ use super::inspect::efi_configs;
 use super::source::{both32, le32, read, FileSource, Source};
 use super::text::encode;
 use super::volume::VOLUME_SPACE_SIZE_OFFSET;
-use super::{fat, grub, partition, syslinux, IsoError, SECTOR};
+use super::{fat, grub, partition, syslinux, unattended, IsoError, SECTOR};
 use crate::overlay::{Patch, PatchSet};
 
 /// What a remaster did, for people.
@@ -99,21 +99,42 @@ pub fn remaster(path: &Path, args: &str) -> Result<(PatchSet, RemasterReport), I
     remaster_source(&src, args)
 }
 
+/// Remasters the image at `path` for an unattended install: the args, plus the install entry
+/// made the default with a `timeout_s` menu timeout ([`super::unattended`]).
+pub fn remaster_unattended(
+    path: &Path,
+    args: &str,
+    timeout_s: u32,
+) -> Result<(PatchSet, RemasterReport), IsoError> {
+    let src = FileSource::open(path)?;
+    remaster_source_with(&src, args, Some(timeout_s))
+}
+
 /// Patches one config; `config` names it in a refusal.
 fn patch_text(
     dialect: Dialect,
     text: &str,
     args: &[String],
     config: &str,
+    unattended: Option<u32>,
 ) -> Result<(Option<String>, usize), IsoError> {
-    match dialect {
+    let (new, kernels) = match dialect {
         Dialect::Grub => grub::patch(text, args),
         Dialect::Syslinux => syslinux::patch(text, args),
     }
     .map_err(|source| IsoError::CmdlineTooLong {
         config: config.to_string(),
         source,
-    })
+    })?;
+    let Some(timeout) = unattended else {
+        return Ok((new, kernels));
+    };
+    let base = new.as_deref().unwrap_or(text);
+    let menu = match dialect {
+        Dialect::Grub => unattended::grub(base, timeout),
+        Dialect::Syslinux => unattended::syslinux(base, timeout),
+    };
+    Ok((menu.or(new), kernels))
 }
 
 /// A config whose new bytes need a place.
@@ -130,6 +151,15 @@ struct Edit {
 pub fn remaster_source(
     src: &dyn Source,
     args: &str,
+) -> Result<(PatchSet, RemasterReport), IsoError> {
+    remaster_source_with(src, args, None)
+}
+
+/// Remasters any [`Source`]; `unattended`: the menu timeout of an unattended install.
+pub fn remaster_source_with(
+    src: &dyn Source,
+    args: &str,
+    unattended: Option<u32>,
 ) -> Result<(PatchSet, RemasterReport), IsoError> {
     let args = parse_args(args)?;
     let iso = Iso::read(src)?;
@@ -159,7 +189,7 @@ pub fn remaster_source(
     // ISO 9660 configs, one edit per extent.
     let mut edits: BTreeMap<u32, Edit> = BTreeMap::new();
     for c in &configs {
-        let (new, kernels) = patch_text(c.dialect, &c.text, &args, &c.entry.path)?;
+        let (new, kernels) = patch_text(c.dialect, &c.text, &args, &c.entry.path, unattended)?;
         report.kernel_entries += kernels;
         if let Some(new) = new {
             let data = encode(&new, c.encoding, &c.entry.path)?;
@@ -234,7 +264,7 @@ pub fn remaster_source(
         let mut fat_edits = Vec::new();
         for c in &img.configs {
             let what = format!("{}:{}", img.image.name, c.path);
-            let (new, kernels) = patch_text(Dialect::Grub, &c.text, &args, &what)?;
+            let (new, kernels) = patch_text(Dialect::Grub, &c.text, &args, &what, unattended)?;
             report.kernel_entries += kernels;
             if let Some(new) = new {
                 fat_edits.push((c.path.clone(), encode(&new, c.encoding, &what)?));

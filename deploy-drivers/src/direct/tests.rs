@@ -153,7 +153,7 @@ async fn deploy_runs_every_step_in_order_and_holds_nothing_after() {
         "images.acquire(http://images/disk.qcow2, n1)",
         "publisher.publish(/fake/cache/1, n1, disk.qcow2)",
         "configdrive.build(n1, contents)",
-        "remaster.remaster(, \"ironcast.node=n1 ironcast.token=fake\", n1)",
+        "remaster.remaster(, \"ironcast.url=http://conductor.invalid ironcast.node=n1 ironcast.token=fake\", n1)",
         "boot.set_boot_device(Cd, persistent=false, Uefi)",
         "power.set_power(On)",
         "boot.set_boot_device(Disk, persistent=true, Uefi)",
@@ -671,4 +671,49 @@ fn credentials_go_into_the_agents_url_encoded() {
         })
     );
     assert_eq!(digest_checksum("sha256:fake1"), None);
+}
+
+/// The outer timeout's undo gives back every recorded lease and publication, and leaves the
+/// media and power it cannot touch recorded for the undeploy.
+#[tokio::test]
+async fn abandon_releases_what_was_recorded_and_touches_no_hardware() {
+    let (ports, log) = ports();
+    let mut n = good();
+    let held = Held {
+        agent: true,
+        publications: vec!["p-1".into(), "p-2".into()],
+        remastered: true,
+        image_lease: Some("l-1".into()),
+        inserted: true,
+        powered: true,
+        ..Held::default()
+    };
+    n.driver_internal_info
+        .insert(HELD_KEY.into(), serde_json::to_value(&held).unwrap());
+    let events = Events::default();
+    driver().abandon(&n, &ports, &events).await.unwrap();
+    let calls = log.calls();
+    for want in [
+        "publisher.revoke(p-1)",
+        "publisher.revoke(p-2)",
+        "images.release(l-1)",
+    ] {
+        assert!(calls.contains(&want.to_string()), "{want} in {calls:?}");
+    }
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with("power.") || c.starts_with("vmedia.")),
+        "{calls:?}"
+    );
+    let left: Held =
+        serde_json::from_value(events.internal.lock().unwrap()[HELD_KEY].clone()).unwrap();
+    assert_eq!(
+        left,
+        Held {
+            inserted: true,
+            powered: true,
+            ..Held::default()
+        }
+    );
 }
