@@ -28,6 +28,7 @@ mod portgroups;
 mod ports;
 mod resource;
 mod root;
+mod shards;
 mod step_templates;
 mod traits;
 pub mod version;
@@ -79,6 +80,7 @@ pub fn app(state: AppState) -> Router {
         .merge(chassis::router())
         .merge(traits::router())
         .merge(allocations::router())
+        .merge(shards::router())
         .merge(conductors::router())
         .merge(portgroups::router())
         .merge(step_templates::router())

@@ -91,6 +91,11 @@ async fn create(
     ctx: Ctx,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
+    if let Some(obj) = body.as_object() {
+        if !node_json::check_settable(obj.keys().map(String::as_str), ctx.version) {
+            return Err(super::resource::not_acceptable());
+        }
+    }
     let mut node = node_json::from_create(&body).map_err(ApiError::bad_request)?;
     check_chassis(&state, node.chassis_uuid.as_deref()).await?;
     if ctx.version < Version(11) {
@@ -143,6 +148,9 @@ async fn update(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let ops = patch::parse(&body, node_json::WRITABLE).map_err(ApiError::bad_request)?;
+    if !node_json::check_settable(ops.iter().map(|o| o.path[0].as_str()), ctx.version) {
+        return Err(super::resource::not_acceptable());
+    }
     if let Some(op) = ops
         .iter()
         .find(|o| o.path == ["chassis_uuid"] && o.op != "remove")
@@ -154,6 +162,7 @@ async fn update(
     let node = state
         .conductor
         .update_node(ident, move |node| {
+            let unpatched = node.clone();
             let before = node_json::writable_doc(node);
             let mut doc = before.clone();
             patch::apply(&mut doc, &ops).map_err(ConductorError::Invalid)?;
@@ -165,7 +174,7 @@ async fn update(
             if before.get("driver") != doc.get("driver") {
                 check_driver(&node.driver)?;
             }
-            Ok(())
+            crate::conductor::check_update(&unpatched, node)
         })
         .await?;
     let mut node = node;
@@ -205,22 +214,15 @@ async fn remove(
 
 async fn states(
     State(state): State<AppState>,
+    ctx: Ctx,
     Path(ident): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let n = state.conductor.store().node(&ident).await?;
-    Ok(Json(json!({
-        "console_enabled": n.console_enabled,
-        "last_error": n.last_error,
-        "power_state": n.power_state,
-        "provision_state": n.provision_state,
-        "provision_updated_at": n.provision_updated_at.as_ref().map(node_json::iso),
-        "raid_config": {},
-        "target_power_state": n.target_power_state,
-        "target_provision_state": n.target_provision_state,
-        "target_raid_config": {},
-        "boot_mode": n.boot_mode,
-        "secure_boot": null,
-    })))
+    let r = render_ctx(&state, &ctx);
+    let out: Map<String, Value> = node_json::state_fields(ctx.version)
+        .map(|f| (f.to_string(), node_json::field(&n, f, &r)))
+        .collect();
+    Ok(Json(Value::Object(out)))
 }
 
 const PROVISION_KEYS: &[&str] = &[
