@@ -148,6 +148,8 @@ async fn method_not_allowed(req: Request) -> impl IntoResponse {
 pub struct Ctx {
     pub version: Version,
     pub base: String,
+    /// Whether the client asked for its version (the header) rather than getting 1.1 by default.
+    pub version_asked: bool,
 }
 
 impl FromRequestParts<AppState> for Ctx {
@@ -169,6 +171,11 @@ impl FromRequestParts<AppState> for Ctx {
         } else {
             state.public_url.trim_end_matches('/').to_string()
         };
-        Ok(Ctx { version, base })
+        let version_asked = parts.headers.contains_key(version::HEADER);
+        Ok(Ctx {
+            version,
+            base,
+            version_asked,
+        })
     }
 }

@@ -92,7 +92,7 @@ async fn create(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
     if let Some(obj) = body.as_object() {
-        if !node_json::check_settable(obj.keys().map(String::as_str), ctx.version) {
+        if !settable(&ctx, obj.keys().map(String::as_str)) {
             return Err(super::resource::not_acceptable());
         }
     }
@@ -109,6 +109,13 @@ async fn create(
         node_json::render(&node, None, &r),
         &location,
     ))
+}
+
+/// Whether a client may set these fields at its version: one that asked for an old version
+/// gets Ironic's 406 for newer fields; one that sent no version header (curl, scripts) is
+/// read leniently rather than held to 1.1.
+fn settable<'a>(ctx: &Ctx, names: impl IntoIterator<Item = &'a str>) -> bool {
+    !ctx.version_asked || node_json::check_settable(names, ctx.version)
 }
 
 /// A node's chassis must exist: Ironic answers 400 with the chassis's not-found message.
@@ -148,7 +155,7 @@ async fn update(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let ops = patch::parse(&body, node_json::WRITABLE).map_err(ApiError::bad_request)?;
-    if !node_json::check_settable(ops.iter().map(|o| o.path[0].as_str()), ctx.version) {
+    if !settable(&ctx, ops.iter().map(|o| o.path[0].as_str())) {
         return Err(super::resource::not_acceptable());
     }
     if let Some(op) = ops
