@@ -29,6 +29,7 @@ mod portgroups;
 mod ports;
 mod resource;
 mod root;
+mod shards;
 mod step_templates;
 mod traits;
 pub mod version;
@@ -81,6 +82,7 @@ pub fn app(state: AppState) -> Router {
         .merge(chassis::router())
         .merge(traits::router())
         .merge(allocations::router())
+        .merge(shards::router())
         .merge(conductors::router())
         .merge(portgroups::router())
         .merge(step_templates::router())
@@ -148,6 +150,8 @@ async fn method_not_allowed(req: Request) -> impl IntoResponse {
 pub struct Ctx {
     pub version: Version,
     pub base: String,
+    /// Whether the client asked for its version (the header) rather than getting 1.1 by default.
+    pub version_asked: bool,
 }
 
 impl FromRequestParts<AppState> for Ctx {
@@ -169,6 +173,11 @@ impl FromRequestParts<AppState> for Ctx {
         } else {
             state.public_url.trim_end_matches('/').to_string()
         };
-        Ok(Ctx { version, base })
+        let version_asked = parts.headers.contains_key(version::HEADER);
+        Ok(Ctx {
+            version,
+            base,
+            version_asked,
+        })
     }
 }
