@@ -20,21 +20,21 @@ use crate::vm::{define, sushy_libvirt};
 const MARKER: &str = "wholedisk-vm-5e2a";
 const UUID: &str = "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f";
 
-pub fn free_port() -> u16 {
+fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("bind 127.0.0.1:0")
 }
 
-pub fn sha256_hex(path: &Path) -> String {
+fn sha256_hex(path: &Path) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
 }
 
 /// Waits until every `wanted` line fragment is on the serial console, in order of first
 /// appearance after `from` bytes; returns the console's length then.
-pub fn wait_console(serial: &Path, from: usize, wanted: &[&str], what: &str) -> usize {
+fn wait_console(serial: &Path, from: usize, wanted: &[&str], what: &str) -> usize {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let log = read_lossy(serial);
