@@ -13,6 +13,7 @@ pub mod config;
 pub mod configdrive;
 pub mod demo;
 pub mod failpoint;
+pub mod hardware;
 pub mod imageserver;
 pub mod iso;
 pub mod listen;

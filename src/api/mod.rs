@@ -16,6 +16,7 @@ mod body;
 mod chassis;
 mod conductors;
 pub mod error;
+mod hardware;
 mod limits;
 mod listing;
 mod metrics;
@@ -74,6 +75,7 @@ pub(crate) fn created(body: serde_json::Value, location: &str) -> axum::response
 pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .merge(nodes::router())
+        .merge(hardware::router())
         .merge(chassis::router())
         .merge(conductors::router())
         .merge(portgroups::router())

@@ -195,10 +195,10 @@ async fn states(
         "power_state": n.power_state,
         "provision_state": n.provision_state,
         "provision_updated_at": n.provision_updated_at.as_ref().map(node_json::iso),
-        "raid_config": {},
+        "raid_config": n.driver_internal_info.get("raid_config").cloned().unwrap_or_else(|| json!({})),
         "target_power_state": n.target_power_state,
         "target_provision_state": n.target_provision_state,
-        "target_raid_config": {},
+        "target_raid_config": n.driver_internal_info.get("target_raid_config").cloned().unwrap_or_else(|| json!({})),
         "boot_mode": n.boot_mode,
         "secure_boot": null,
     })))

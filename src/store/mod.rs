@@ -13,6 +13,7 @@
 
 mod chassis;
 mod conductors;
+mod facts;
 mod history;
 mod list;
 mod lock;
@@ -23,6 +24,7 @@ mod ports;
 mod step_templates;
 mod volume;
 
+pub use facts::{Fact, FactKind};
 pub use list::{col, json, opt, Column, Filter, Kind, ListQuery, Page, SqlValue, Table};
 pub use lock::NodeLock;
 pub use model::*;
