@@ -414,6 +414,7 @@ async fn quota_exhaustion_is_clear_and_evicts_nothing_pinned() {
                 checksum: Some(sha(&a)),
             },
             "node-a",
+            "lease-a",
         )
         .await
         .unwrap();
@@ -424,10 +425,15 @@ async fn quota_exhaustion_is_clear_and_evicts_nothing_pinned() {
                 checksum: Some(sha(&b)),
             },
             "node-b",
+            "lease-b",
         )
         .await
         .unwrap();
     assert_eq!(la.digest, format!("sha256:{}", sha256(&a)));
+    assert_eq!(
+        (la.lease.as_str(), lb.lease.as_str()),
+        ("lease-a", "lease-b")
+    );
     assert_eq!(std::fs::read(&la.path).unwrap(), a);
     let err = cache.fetch(&uc, Some(&sha(&c))).await.unwrap_err();
     assert_eq!(
@@ -453,6 +459,7 @@ async fn quota_exhaustion_is_clear_and_evicts_nothing_pinned() {
                 checksum: None,
             },
             "node-c",
+            "lease-c",
         )
         .await
         .unwrap_err();

@@ -116,14 +116,17 @@ impl DirectDeploy {
             .images
             .as_ref()
             .ok_or_else(|| missing_port("image cache"))?;
+        // Recorded before it exists: a crash after the acquire leaves no unknown lease. The
+        // caller's release gives back a recorded lease whether or not the acquire made it.
+        let lease = fresh_id();
+        held.image_lease = Some(lease.clone());
+        held.save(events).await;
         let image = run_step(
             "cache image",
             p.image_timeout,
-            images.acquire(&plan.image, &node.uuid),
+            images.acquire(&plan.image, &node.uuid, &lease),
         )
         .await?;
-        held.image_lease = Some(image.lease.clone());
-        held.save(events).await;
         events
             .step(
                 "cache image",
@@ -173,14 +176,17 @@ impl DirectDeploy {
             patch_set: None,
             len: image.size,
         };
-        let published = run_step(
-            "publish image",
-            p.local_timeout,
-            publisher.publish(&artifact, &node.uuid, plan.published_name()),
-        )
-        .await?;
-        held.publications.push(published.id.clone());
-        held.save(events).await;
+        let published = held
+            .publish(
+                events,
+                "publish image",
+                p.local_timeout,
+                publisher.as_ref(),
+                &artifact,
+                &node.uuid,
+                plan.published_name(),
+            )
+            .await?;
         events.step("publish image", &published.url).await;
         let image_url = with_auth(&published.url, published.auth.as_ref());
 
@@ -203,14 +209,17 @@ impl DirectDeploy {
                 events
                     .step("build config drive", &format!("{} bytes", drive.len))
                     .await;
-                let published = run_step(
-                    "publish config drive",
-                    p.local_timeout,
-                    publisher.publish(&drive, &node.uuid, "configdrive"),
-                )
-                .await?;
-                held.publications.push(published.id.clone());
-                held.save(events).await;
+                let published = held
+                    .publish(
+                        events,
+                        "publish config drive",
+                        p.local_timeout,
+                        publisher.as_ref(),
+                        &drive,
+                        &node.uuid,
+                        "configdrive",
+                    )
+                    .await?;
                 events.step("publish config drive", &published.url).await;
                 Some(with_auth(&published.url, published.auth.as_ref()))
             }

@@ -210,6 +210,41 @@ impl RamdiskDeploy {
         first.map_or(Ok(()), Err)
     }
 
+    /// Caches and leases the plan's image under an id recorded on the node first; a failed
+    /// acquire releases that id (there may be a lease behind a timeout) and forgets it.
+    async fn lease_image(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        plan: &RamdiskPlan,
+        events: &dyn DeployEvents,
+    ) -> Result<LeasedImage, DeployError> {
+        let images = ports
+            .images
+            .as_ref()
+            .ok_or_else(|| missing_port("image cache"))?;
+        let lease = fresh_id();
+        events
+            .save_internal(LEASE_KEY, Value::String(lease.clone()))
+            .await;
+        let acquired = self
+            .step(
+                "cache image",
+                self.policy.image_timeout,
+                images.acquire(&plan.image, &node.uuid, &lease),
+            )
+            .await;
+        match acquired {
+            Ok(image) => Ok(image),
+            Err(e) => {
+                let _ = self
+                    .release_local(&node.uuid, ports, None, Some(&lease), events)
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
     /// Runs one port call under `limit`, naming the step in the error.
     async fn step<T>(
         &self,
@@ -241,15 +276,15 @@ impl RamdiskDeploy {
         Ok(())
     }
 
-    /// Remaster (when there are kernel args) and publish the leased ISO; records the
-    /// publication before returning its URL and credentials.
+    /// Remaster (when there are kernel args) and publish the leased ISO under an id recorded
+    /// (on the node and in `publication`) before the URL exists.
     async fn publish_iso(
         &self,
         node: &NodeView,
         ports: &Ports,
         plan: &RamdiskPlan,
         image: &LeasedImage,
-        publication: &mut Option<Publication>,
+        publication: &mut Option<String>,
         events: &dyn DeployEvents,
     ) -> Result<(String, Option<MediaAuth>), DeployError> {
         let args = &plan.kernel_args;
@@ -281,23 +316,23 @@ impl RamdiskDeploy {
             .publisher
             .as_ref()
             .ok_or_else(|| missing_port("publisher"))?;
+        let id = fresh_id();
+        events
+            .save_internal(PUBLICATION_KEY, Value::String(id.clone()))
+            .await;
+        *publication = Some(id.clone());
         let published = self
             .step(
                 "publish",
                 self.policy.local_timeout,
-                publisher.publish(&artifact, &node.uuid, "boot"),
+                publisher.publish_as(&id, &artifact, &node.uuid, "boot"),
             )
             .await?;
-        events
-            .save_internal(PUBLICATION_KEY, Value::String(published.id.clone()))
-            .await;
         events
             .save_internal(PUBLICATION_URL_KEY, Value::String(published.url.clone()))
             .await;
         events.step("publish", &published.url).await;
-        let (url, auth) = (published.url.clone(), published.auth.clone());
-        *publication = Some(published);
-        Ok((url, auth))
+        Ok((published.url, published.auth))
     }
 
     /// The steps after the lease, so that one place undoes them on failure.
@@ -307,7 +342,7 @@ impl RamdiskDeploy {
         ports: &Ports,
         plan: &RamdiskPlan,
         image: &LeasedImage,
-        publication: &mut Option<Publication>,
+        publication: &mut Option<String>,
         events: &dyn DeployEvents,
     ) -> Result<(), DeployError> {
         let (url, auth) = self
@@ -396,20 +431,7 @@ impl DeployDriver for RamdiskDeploy {
         .await?;
         events.step("check BMC", "BMC answered").await;
 
-        let images = ports
-            .images
-            .as_ref()
-            .ok_or_else(|| missing_port("image cache"))?;
-        let image = self
-            .step(
-                "cache image",
-                self.policy.image_timeout,
-                images.acquire(&plan.image, &node.uuid),
-            )
-            .await?;
-        events
-            .save_internal(LEASE_KEY, Value::String(image.lease.clone()))
-            .await;
+        let image = self.lease_image(node, ports, &plan, events).await?;
         events
             .step(
                 "cache image",
@@ -465,7 +487,7 @@ impl DeployDriver for RamdiskDeploy {
                 if let (Some(agent), true) = (&ports.agent, plan.one_shot) {
                     agent.end(&node.uuid).await;
                 }
-                let id = publication.as_ref().map(|p| p.id.as_str());
+                let id = publication.as_deref();
                 // The deploy's own error is what the operator needs; cleanup errors are logged
                 // as history events by release_local.
                 let _ = self
@@ -534,20 +556,7 @@ impl DeployDriver for RamdiskDeploy {
             return Ok(());
         }
         let plan = self.plan(node)?;
-        let images = ports
-            .images
-            .as_ref()
-            .ok_or_else(|| missing_port("image cache"))?;
-        let image = self
-            .step(
-                "cache image",
-                self.policy.image_timeout,
-                images.acquire(&plan.image, &node.uuid),
-            )
-            .await?;
-        events
-            .save_internal(LEASE_KEY, Value::String(image.lease.clone()))
-            .await;
+        let image = self.lease_image(node, ports, &plan, events).await?;
         let mut publication = None;
         let served = async {
             let (url, auth) = self
@@ -557,7 +566,7 @@ impl DeployDriver for RamdiskDeploy {
         }
         .await;
         if let Err(err) = served {
-            let id = publication.as_ref().map(|p| p.id.as_str());
+            let id = publication.as_deref();
             let _ = self
                 .release_local(&node.uuid, ports, id, Some(&image.lease), events)
                 .await;

@@ -29,6 +29,7 @@ mod ports;
 mod resource;
 mod root;
 mod step_templates;
+mod traits;
 pub mod version;
 mod volume;
 
@@ -77,6 +78,7 @@ pub fn app(state: AppState) -> Router {
         .merge(nodes::router())
         .merge(hardware::router())
         .merge(chassis::router())
+        .merge(traits::router())
         .merge(conductors::router())
         .merge(portgroups::router())
         .merge(step_templates::router())

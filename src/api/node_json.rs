@@ -250,7 +250,7 @@ pub fn field(node: &Node, name: &str, r: &Render) -> Value {
         "storage_interface" => json!(node.storage_interface),
         "target_power_state" => s(&node.target_power_state),
         "target_provision_state" => s(&node.target_provision_state),
-        "traits" => json!([]),
+        "traits" => json!(node.traits),
         "vendor_interface" => json!(node.vendor_interface),
         "links" => link_pair(r.base, &format!("nodes/{}", node.uuid)),
         "conductor" => json!(r.conductor),

@@ -16,6 +16,7 @@ use reqwest::header;
 use super::checksum::Digests;
 use super::store::{self, io_err, EntryMeta, FileLock, PartMeta, Source};
 use super::{blocking, lock, CacheError, Expected, Inner, Lookup, Progress, Result};
+use crate::durable;
 
 /// Largest checksum file read (SHA256SUMS of a whole release is a few KiB).
 const MAX_SUMS_BYTES: usize = 1 << 20;
@@ -422,6 +423,9 @@ async fn stream_to_entry(
             .map_err(io_err(format!("syncing {}", p2.display())))
     })
     .await?;
+    // A crash here leaves a complete, synced `.part`: the next fetch resumes it (416) and
+    // commits it after verifying.
+    crate::fail_point!("cache-commit");
     let (u2, k2, etag, last_modified) = (
         url.to_string(),
         key.to_string(),
@@ -465,13 +469,8 @@ async fn stream_to_entry(
             if data.exists() {
                 store::remove_quiet(&part);
             } else {
-                std::fs::rename(&part, &data).map_err(io_err(format!(
-                    "renaming {} to {}",
-                    part.display(),
-                    data.display()
-                )))?;
+                durable::commit(&part, &data)?;
             }
-            store::sync_parent(&data)?;
             store::remove_quiet(&part_meta);
             store::remove_quiet(&layout.reservation(&k2));
             Ok(entry)

@@ -77,6 +77,9 @@ pub struct Running {
     cache: crate::cache::CacheHandle,
     store: Store,
     conductor: Conductor,
+    /// The DHCP responder and TFTP server of `[netboot] dhcp` (none when "off"), held so they
+    /// run as long as `serve`.
+    _netboot: Option<Arc<crate::netboot::settings::Running>>,
 }
 
 impl Running {
@@ -171,6 +174,14 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     )
     .await
     .context("cannot start the image server ([imageserver] section)")?;
+    let netboot_servers = crate::netboot::settings::start(
+        &config.netboot,
+        &images.server.base_url(),
+        netboot.clone(),
+    )
+    .await
+    .context("cannot start network boot ([netboot] section)")?
+    .map(Arc::new);
     let remaster_dir = config.conductor.state_dir.join("remaster");
     // Bound before the agent hub is made: the URL agents call may name the picked port.
     let listener = tokio::net::TcpListener::bind(config.api.bind)
@@ -209,6 +220,9 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     let (cache_view, image_view) = (cache.cache.clone(), images.server.clone());
     conductor.add_metrics(Arc::new(move || cache_view.metrics().render_prometheus()));
     conductor.add_metrics(Arc::new(move || image_view.metrics().render_prometheus()));
+    if let Some(servers) = netboot_servers.clone() {
+        conductor.add_metrics(Arc::new(move || servers.render_prometheus()));
+    }
     let failed = conductor
         .recover()
         .await
@@ -243,6 +257,7 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
         cache,
         store,
         conductor,
+        _netboot: netboot_servers,
     })
 }
 

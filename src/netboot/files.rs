@@ -35,10 +35,9 @@ impl NetbootDir {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
         }
-        // Write then rename: a booting node never reads half a file.
-        let tmp = path.with_extension("tmp-ironcast");
-        std::fs::write(&tmp, text).map_err(io(format!("writing {}", tmp.display())))?;
-        std::fs::rename(&tmp, &path).map_err(io(format!("renaming to {}", path.display())))
+        // A booting node never reads half a file; a power loss never brings an old one back.
+        crate::durable::write(&path, text.as_bytes(), crate::durable::Mode::Public)
+            .map_err(durable_err)
     }
 
     fn remember(&self, node: &str, macs: &[Mac]) -> Result<(), NetbootError> {
@@ -99,14 +98,17 @@ impl NetbootDir {
             let Ok(m) = Mac::parse(line) else { continue };
             for rel in [m.pxelinux_path(), m.grub_path(), m.ipxe_path()] {
                 let p = self.root.join(rel);
-                match std::fs::remove_file(&p) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io(format!("removing {}", p.display()))(e)),
-                }
+                crate::durable::remove(&p).map_err(durable_err)?;
             }
         }
-        std::fs::remove_file(&list).map_err(io(format!("removing {}", list.display())))
+        crate::durable::remove(&list).map(drop).map_err(durable_err)
+    }
+}
+
+fn durable_err(e: crate::durable::DurableError) -> NetbootError {
+    NetbootError::Io {
+        context: e.context,
+        source: e.source,
     }
 }
 
@@ -147,5 +149,13 @@ impl Netboot for NetbootDir {
             .await
             .map_err(|e| PortError::other(format!("netboot task failed: {e}")))?
             .map_err(port_err)
+    }
+}
+
+/// A MAC needs a network boot while a per-MAC config is written for it: from the start of a
+/// deploy or clean through local boot until undeploy removes them.
+impl super::dhcp::NeedsNetboot for NetbootDir {
+    fn needs_netboot(&self, mac: &Mac) -> bool {
+        self.root.join(mac.ipxe_path()).is_file()
     }
 }

@@ -26,6 +26,10 @@ impl Mac {
         Ok(Mac(b))
     }
 
+    pub fn from_bytes(b: [u8; 6]) -> Mac {
+        Mac(b)
+    }
+
     /// `aa-bb-cc-dd-ee-ff`.
     pub fn hyphenated(&self) -> String {
         self.0
@@ -48,6 +52,12 @@ impl Mac {
     /// Where the iPXE script lives, in the TFTP root and under the HTTP router.
     pub fn ipxe_path(&self) -> String {
         format!("ipxe/{}.ipxe", self.hyphenated())
+    }
+}
+
+impl std::fmt::Display for Mac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.hyphenated().replace('-', ":"))
     }
 }
 

@@ -22,6 +22,7 @@ mod nodes;
 mod portgroups;
 mod ports;
 mod step_templates;
+mod traits;
 mod volume;
 
 pub use facts::{Fact, FactKind};
@@ -29,6 +30,7 @@ pub use list::{col, json, opt, Column, Filter, Kind, ListQuery, Page, SqlValue, 
 pub use lock::NodeLock;
 pub use model::*;
 pub use step_templates::TemplateKind;
+pub use traits::MAX_TRAITS_PER_NODE;
 
 use std::str::FromStr;
 

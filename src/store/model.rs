@@ -76,6 +76,10 @@ pub struct Node {
     pub provision_updated_at: Option<DateTime<Utc>>,
     pub inspection_started_at: Option<DateTime<Utc>>,
     pub inspection_finished_at: Option<DateTime<Utc>>,
+    /// The node's traits (table node_traits), sorted: filled only where a node is shown
+    /// (`Store::fill_traits`); rows read for the conductor leave it empty.
+    #[sqlx(skip)]
+    pub traits: Vec<String>,
 }
 
 impl Node {
@@ -140,6 +144,7 @@ impl Node {
             provision_updated_at: None,
             inspection_started_at: None,
             inspection_finished_at: None,
+            traits: Vec::new(),
         }
     }
 }

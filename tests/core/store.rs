@@ -91,6 +91,7 @@ store_suite!(
     portgroup_with_ports_is_not_deleted,
     step_templates_by_kind,
     volume_uniques_and_cascade,
+    node_traits_are_sets_with_a_limit,
 );
 
 fn sample(name: &str) -> Node {
@@ -614,6 +615,41 @@ async fn volume_uniques_and_cascade(store: Store) {
     store.delete_node(lock).await.unwrap();
     assert!(store.volume_connector(&c.uuid).await.is_err());
     assert!(store.volume_target(&t.uuid).await.is_err());
+}
+
+async fn node_traits_are_sets_with_a_limit(store: Store) {
+    let n = store.create_node(&sample("traits")).await.unwrap();
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    store
+        .set_node_traits(&n.uuid, &names(&["CUSTOM_B", "CUSTOM_A", "CUSTOM_B"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.node_traits(&n.uuid).await.unwrap(),
+        names(&["CUSTOM_A", "CUSTOM_B"])
+    );
+    store.add_node_trait(&n.uuid, "CUSTOM_A").await.unwrap();
+    store.add_node_trait(&n.uuid, "CUSTOM_C").await.unwrap();
+    assert!(matches!(
+        store.remove_node_trait(&n.uuid, "CUSTOM_Z").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store.remove_node_trait(&n.uuid, "CUSTOM_B").await.unwrap();
+    let mut shown = [store.node(&n.uuid).await.unwrap()];
+    store.fill_traits(&mut shown).await.unwrap();
+    assert_eq!(shown[0].traits, names(&["CUSTOM_A", "CUSTOM_C"]));
+    let fifty: Vec<String> = (0..50).map(|i| format!("CUSTOM_T{i:02}")).collect();
+    store.set_node_traits(&n.uuid, &fifty).await.unwrap();
+    assert!(matches!(
+        store.add_node_trait(&n.uuid, "CUSTOM_ONE_MORE").await,
+        Err(StoreError::Invalid(m)) if m.contains("(51 vs. 50)")
+    ));
+    let mut too_many = fifty.clone();
+    too_many.push("CUSTOM_X".into());
+    assert!(store.set_node_traits(&n.uuid, &too_many).await.is_err());
+    assert_eq!(store.node_traits(&n.uuid).await.unwrap(), fifty);
+    store.clear_node_traits(&n.uuid).await.unwrap();
+    assert!(store.node_traits(&n.uuid).await.unwrap().is_empty());
 }
 
 /// Both backends have the same migrations, by name.

@@ -55,6 +55,25 @@ impl Held {
         *self == Held::default()
     }
 
+    /// Publishes `artifact` as step `step` under an id recorded here (and saved on the node)
+    /// before the URL exists, so a crash in between leaves no publication nobody knows.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn publish(
+        &mut self,
+        events: &dyn DeployEvents,
+        step: &str,
+        limit: std::time::Duration,
+        publisher: &dyn Publisher,
+        artifact: &Artifact,
+        node: &str,
+        name: &str,
+    ) -> Result<Publication, DeployError> {
+        let id = fresh_id();
+        self.publications.push(id.clone());
+        self.save(events).await;
+        run_step(step, limit, publisher.publish_as(&id, artifact, node, name)).await
+    }
+
     /// Persists the record on the node (removes the key when nothing is held).
     pub async fn save(&self, events: &dyn DeployEvents) {
         let value = if self.is_empty() {
@@ -121,14 +140,17 @@ impl DirectDeploy {
         events
             .step("remaster agent", "the agent ISO carries the node's args")
             .await;
-        let published = run_step(
-            "publish agent",
-            p.local_timeout,
-            publisher.publish(&artifact, &node.uuid, "agent"),
-        )
-        .await?;
-        held.publications.push(published.id.clone());
-        held.save(events).await;
+        let published = held
+            .publish(
+                events,
+                "publish agent",
+                p.local_timeout,
+                publisher.as_ref(),
+                &artifact,
+                &node.uuid,
+                "agent",
+            )
+            .await?;
         events.step("publish agent", &published.url).await;
 
         run_step("eject", p.bmc_timeout, vmedia.eject_all()).await?;

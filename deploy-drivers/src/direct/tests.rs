@@ -122,6 +122,25 @@ const DEPLOY_CALLS: &[&str] = &[
     "images.release",
 ];
 
+/// Every lease and publication id (image, config drive, agent ISO) is in driver_internal_info
+/// before the port makes it: a crash right after the port call leaves nothing unknown.
+#[tokio::test]
+async fn ids_are_recorded_before_the_lease_and_the_publications_exist() {
+    let (fakes, log) = ports();
+    let events = Arc::new(Events::default());
+    let seen = events.clone();
+    let (ports, unrecorded) = crate::fakes::check_intent_first(
+        &fakes,
+        Arc::new(move || Value::Object(seen.internal.lock().unwrap().clone()).to_string()),
+    );
+    driver()
+        .deploy(&good(), &ports, events.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(names(&log), DEPLOY_CALLS);
+    assert!(unrecorded.lock().unwrap().is_empty(), "{unrecorded:?}");
+}
+
 #[tokio::test]
 async fn deploy_runs_every_step_in_order_and_holds_nothing_after() {
     let (ports, log) = ports();
