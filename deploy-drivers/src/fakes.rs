@@ -346,6 +346,14 @@ impl Netboot for FakeNetboot {
             )
             .await
     }
+    async fn write_iso_boot(&self, node: &str, boot: &IsoBoot) -> PortResult<()> {
+        self.log
+            .record(
+                "netboot.write_iso_boot",
+                format!("{node}, {:?}, {:?}", boot.macs, boot.mode),
+            )
+            .await
+    }
     async fn remove(&self, node: &str) -> PortResult<()> {
         self.log.record("netboot.remove", node).await
     }

@@ -288,10 +288,22 @@ pub struct LocalBoot {
     pub mode: BootMode,
 }
 
+/// A network boot of a published ISO (the live ISO, or the agent ISO carrying its token):
+/// each MAC's iPXE script `sanboot`s `url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsoBoot {
+    pub macs: Vec<String>,
+    pub mode: BootMode,
+    /// The ISO's URL, with basic-auth credentials in it when the image server asks for them.
+    pub url: String,
+}
+
 #[async_trait]
 pub trait Netboot: Send + Sync {
     /// Writes per-MAC configs that boot the local disk (pxelinux, GRUB, iPXE).
     async fn write_local_boot(&self, node: &str, boot: &LocalBoot) -> PortResult<()>;
+    /// Writes per-MAC configs that boot the ISO at `boot.url` over the network.
+    async fn write_iso_boot(&self, node: &str, boot: &IsoBoot) -> PortResult<()>;
     /// Removes every config written for `node`; no error when there is none.
     async fn remove(&self, node: &str) -> PortResult<()>;
 }

@@ -20,13 +20,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::boot_iso;
 use crate::driver::*;
 use crate::ports::*;
 use crate::steps::{keep_first, missing_port, run_step, str_field};
 
 /// driver_internal_info keys this driver owns.
-const LEASE_KEY: &str = "ramdisk_lease";
-const PUBLICATION_KEY: &str = "ramdisk_publication";
+pub(crate) const LEASE_KEY: &str = "ramdisk_lease";
+pub(crate) const PUBLICATION_KEY: &str = "ramdisk_publication";
 const PUBLICATION_URL_KEY: &str = "ramdisk_publication_url";
 
 /// Operator policy for ramdisk deploys (from the conductor's config).
@@ -255,27 +256,6 @@ impl RamdiskDeploy {
         run_step(name, limit, call).await
     }
 
-    /// Eject whatever the BMC has, then insert `url`.
-    async fn insert_iso(
-        &self,
-        ports: &Ports,
-        url: &str,
-        auth: Option<&MediaAuth>,
-        events: &dyn DeployEvents,
-    ) -> Result<(), DeployError> {
-        let vmedia = ports
-            .vmedia
-            .as_ref()
-            .ok_or_else(|| missing_port("virtual media"))?;
-        let bmc = self.policy.bmc_timeout;
-        self.step("eject", bmc, vmedia.eject_all()).await?;
-        events.step("eject", "virtual media ejected").await;
-        self.step("insert", bmc, vmedia.insert_cd(url, auth))
-            .await?;
-        events.step("insert", "boot ISO inserted").await;
-        Ok(())
-    }
-
     /// Remaster (when there are kernel args) and publish the leased ISO under an id recorded
     /// (on the node and in `publication`) before the URL exists.
     async fn publish_iso(
@@ -348,22 +328,19 @@ impl RamdiskDeploy {
         let (url, auth) = self
             .publish_iso(node, ports, plan, image, publication, events)
             .await?;
-        self.insert_iso(ports, &url, auth.as_ref(), events).await?;
         let bmc = self.policy.bmc_timeout;
-        self.step(
-            "set boot device",
-            bmc,
-            ports
-                .boot
-                .set_boot_device(BootTarget::Cd, false, plan.boot_mode),
+        let target = boot_iso::attach(
+            "insert",
+            node,
+            ports,
+            &url,
+            auth.as_ref(),
+            plan.boot_mode,
+            (bmc, self.policy.local_timeout),
+            events,
         )
         .await?;
-        events
-            .step(
-                "set boot device",
-                &format!("cd once, {}", plan.boot_mode.as_ironic()),
-            )
-            .await;
+        boot_iso::boot_once(ports, target, plan.boot_mode, bmc, events).await?;
         let action = match self.step("power", bmc, ports.power.power_state()).await? {
             PowerState::On => PowerAction::Reboot,
             PowerState::Off => PowerAction::On,
@@ -384,7 +361,10 @@ impl DeployDriver for RamdiskDeploy {
     fn validate(&self, node: &NodeView, ports: &Ports) -> Result<(), DeployError> {
         let plan = self.plan(node)?;
         let needed = [
-            ("virtual media", ports.vmedia.is_some()),
+            (
+                "virtual media or network boot",
+                boot_iso::check(ports).is_ok(),
+            ),
             ("image cache", ports.images.is_some()),
             ("image server", ports.publisher.is_some()),
             (
@@ -562,7 +542,19 @@ impl DeployDriver for RamdiskDeploy {
             let (url, auth) = self
                 .publish_iso(node, ports, &plan, &image, &mut publication, events)
                 .await?;
-            self.insert_iso(ports, &url, auth.as_ref(), events).await
+            let timeouts = (self.policy.bmc_timeout, self.policy.local_timeout);
+            boot_iso::attach(
+                "insert",
+                node,
+                ports,
+                &url,
+                auth.as_ref(),
+                plan.boot_mode,
+                timeouts,
+                events,
+            )
+            .await
+            .map(|_| ())
         }
         .await;
         if let Err(err) = served {
@@ -595,9 +587,10 @@ impl DeployDriver for RamdiskDeploy {
             .step("power off", bmc, ports.power.set_power(PowerAction::Off))
             .await;
         keep_first(&mut first, r, events, "power off", "powered off").await;
-        if let Some(vmedia) = &ports.vmedia {
-            let r = self.step("eject", bmc, vmedia.eject_all()).await;
-            keep_first(&mut first, r, events, "eject", "virtual media ejected").await;
+        let r = boot_iso::detach(node, ports, (bmc, self.policy.local_timeout)).await;
+        match r {
+            Ok(done) => events.step("eject", done).await,
+            Err(e) => keep_first(&mut first, Err::<(), _>(e), events, "eject", "").await,
         }
         let local = self
             .release_local(

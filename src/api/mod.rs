@@ -10,6 +10,7 @@
 //! Non-goals (yet): allocations, volume, Metal3 manifests.
 
 mod agent;
+mod allocations;
 mod auth;
 mod auth_guard;
 mod body;
@@ -79,6 +80,7 @@ pub fn app(state: AppState) -> Router {
         .merge(hardware::router())
         .merge(chassis::router())
         .merge(traits::router())
+        .merge(allocations::router())
         .merge(conductors::router())
         .merge(portgroups::router())
         .merge(step_templates::router())

@@ -254,7 +254,7 @@ pub fn field(node: &Node, name: &str, r: &Render) -> Value {
         "vendor_interface" => json!(node.vendor_interface),
         "links" => link_pair(r.base, &format!("nodes/{}", node.uuid)),
         "conductor" => json!(r.conductor),
-        "allocation_uuid" => Value::Null,
+        "allocation_uuid" => s(&node.allocation_uuid),
         "chassis_uuid" => s(&node.chassis_uuid),
         "ports" | "states" | "portgroups" | "volume" => {
             link_pair(r.base, &format!("nodes/{}/{name}", node.uuid))

@@ -169,6 +169,10 @@ async fn update(
         })
         .await?;
     let mut node = node;
+    if node.instance_uuid.is_none() {
+        // As Ironic: removing a node's instance_uuid deletes its allocation.
+        state.conductor.drop_allocation_of(&mut node).await?;
+    }
     fill_traits(&state, &ctx, std::slice::from_mut(&mut node)).await?;
     Ok(Json(node_json::render(
         &node,

@@ -230,6 +230,7 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     if failed > 0 {
         tracing::warn!(failed, "moved interrupted nodes to their failure states");
     }
+    reconcile(&conductor, &cache.cache, &images.server).await?;
     conductor.spawn_heartbeat();
     let app = api::app(AppState {
         conductor: conductor.clone(),
@@ -342,4 +343,42 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// Gives back the cache leases and publications that no node records (see
+/// `conductor::reconcile`): listed first, then checked against the nodes.
+async fn reconcile(
+    conductor: &Conductor,
+    cache: &crate::cache::Cache,
+    server: &crate::imageserver::ImageServer,
+) -> anyhow::Result<()> {
+    use crate::conductor::reconcile::Holding;
+    let leases: Vec<Holding> = cache
+        .list()
+        .into_iter()
+        .flat_map(|e| e.leases)
+        .filter(|l| l.scope == crate::cache::LeaseScope::Durable)
+        .map(|l| Holding {
+            id: l.id,
+            node: l.holder,
+        })
+        .collect();
+    let publications: Vec<Holding> = server
+        .publications()
+        .into_iter()
+        .map(|r| Holding {
+            id: r.id,
+            node: r.node,
+        })
+        .collect();
+    let done = conductor
+        .reconcile(&leases, &publications)
+        .await
+        .context("start-up reconciliation of leases and publications failed")?;
+    tracing::info!(
+        leases_released = done.leases_released.len(),
+        publications_revoked = done.publications_revoked.len(),
+        "reconciled cache leases and publications against the nodes"
+    );
+    Ok(())
 }

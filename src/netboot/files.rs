@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use deploy_drivers::{BootMode, LocalBoot, Netboot, PortError, PortErrorKind, PortResult};
+use deploy_drivers::{BootMode, IsoBoot, LocalBoot, Netboot, PortError, PortErrorKind, PortResult};
 
 use super::render::{self, DeployBoot, Mac};
 use super::NetbootError;
@@ -85,6 +85,23 @@ impl NetbootDir {
         Ok(())
     }
 
+    /// Writes, for every MAC of `node`, an iPXE script that `sanboot`s the ISO at `url`, and
+    /// drops any pxelinux/GRUB config of those MACs (the DHCP responder chains every PXE
+    /// client into iPXE, which reads the script).
+    pub fn write_iso(&self, node: &str, macs: &[String], url: &str) -> Result<(), NetbootError> {
+        let macs = Self::parse_macs(macs)?;
+        let script = render::ipxe_sanboot(url)?;
+        self.remember(node, &macs)?;
+        for m in &macs {
+            self.put(&m.ipxe_path(), &script)?;
+            for stale in [m.pxelinux_path(), m.grub_path()] {
+                let p = self.root.join(stale);
+                crate::durable::remove(&p).map_err(durable_err)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Removes every config written for `node`; nothing to remove is not an error.
     pub fn remove_node(&self, node: &str) -> Result<(), NetbootError> {
         check_node(node)?;
@@ -138,6 +155,14 @@ impl Netboot for NetbootDir {
     async fn write_local_boot(&self, node: &str, boot: &LocalBoot) -> PortResult<()> {
         let (me, node, boot) = (self.clone(), node.to_string(), boot.clone());
         tokio::task::spawn_blocking(move || me.write_local(&node, &boot.macs, boot.mode))
+            .await
+            .map_err(|e| PortError::other(format!("netboot task failed: {e}")))?
+            .map_err(port_err)
+    }
+
+    async fn write_iso_boot(&self, node: &str, boot: &IsoBoot) -> PortResult<()> {
+        let (me, node, boot) = (self.clone(), node.to_string(), boot.clone());
+        tokio::task::spawn_blocking(move || me.write_iso(&node, &boot.macs, &boot.url))
             .await
             .map_err(|e| PortError::other(format!("netboot task failed: {e}")))?
             .map_err(port_err)

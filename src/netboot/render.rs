@@ -104,6 +104,18 @@ pub fn ipxe_local(mode: BootMode) -> String {
     }
 }
 
+/// iPXE: boot a published ISO over HTTP (El Torito from a SAN drive) once, without
+/// describing the drive to the OS.
+pub fn ipxe_sanboot(url: &str) -> Result<String, NetbootError> {
+    check("ISO URL", url)?;
+    if url.contains(' ') {
+        return Err(NetbootError::BadText { what: "ISO URL" });
+    }
+    Ok(format!(
+        "#!ipxe\n\necho Booting the ISO\nsanboot --no-describe {url}\n"
+    ))
+}
+
 /// The three deploy configs (pxelinux, GRUB, iPXE) for a kernel + initrd boot.
 pub fn deploy(boot: &DeployBoot) -> Result<[String; 3], NetbootError> {
     check("kernel", &boot.kernel)?;
@@ -150,6 +162,15 @@ mod tests {
         assert_eq!(m.pxelinux_path(), "pxelinux.cfg/01-52-54-00-12-34-56");
         assert_eq!(m.grub_path(), "grub.cfg-01-52-54-00-12-34-56");
         assert_eq!(m.ipxe_path(), "ipxe/52-54-00-12-34-56.ipxe");
+    }
+
+    #[test]
+    fn sanboot_script() {
+        let s = ipxe_sanboot("http://10.0.0.1:8081/tok/boot.iso").unwrap();
+        assert!(s.starts_with("#!ipxe\n"));
+        assert!(s.contains("sanboot --no-describe http://10.0.0.1:8081/tok/boot.iso\n"));
+        assert!(ipxe_sanboot("http://h/x.iso\nshell").is_err());
+        assert!(ipxe_sanboot("http://h/x.iso || shell").is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! Non-goals: caching, business rules (the conductor decides; the store only persists and
 //! offers the atomic reservation update and refuses writes not fenced by it).
 
+mod allocations;
 mod chassis;
 mod conductors;
 mod facts;
@@ -25,6 +26,7 @@ mod step_templates;
 mod traits;
 mod volume;
 
+pub use allocations::NodeCriteria;
 pub use facts::{Fact, FactKind};
 pub use list::{col, json, opt, Column, Filter, Kind, ListQuery, Page, SqlValue, Table};
 pub use lock::NodeLock;

@@ -570,13 +570,16 @@ fn validate_names_a_missing_port() {
         let (mut ports, _) = ports();
         match strip {
             "agent" => ports.agent = None,
-            "vmedia" => ports.vmedia = None,
+            "vmedia" => {
+                ports.vmedia = None;
+                ports.netboot = None;
+            }
             _ => ports.config_drives = None,
         }
         let err = driver().validate(&good(), &ports).unwrap_err().to_string();
         let want = match strip {
             "agent" => "needs agent",
-            "vmedia" => "needs virtual media",
+            "vmedia" => "needs virtual media or network boot",
             _ => "config drive builder",
         };
         assert!(err.contains(want), "{strip}: {err}");
@@ -668,4 +671,49 @@ fn credentials_go_into_the_agents_url_encoded() {
         })
     );
     assert_eq!(digest_checksum("sha256:fake1"), None);
+}
+
+/// The outer timeout's undo gives back every recorded lease and publication, and leaves the
+/// media and power it cannot touch recorded for the undeploy.
+#[tokio::test]
+async fn abandon_releases_what_was_recorded_and_touches_no_hardware() {
+    let (ports, log) = ports();
+    let mut n = good();
+    let held = Held {
+        agent: true,
+        publications: vec!["p-1".into(), "p-2".into()],
+        remastered: true,
+        image_lease: Some("l-1".into()),
+        inserted: true,
+        powered: true,
+        ..Held::default()
+    };
+    n.driver_internal_info
+        .insert(HELD_KEY.into(), serde_json::to_value(&held).unwrap());
+    let events = Events::default();
+    driver().abandon(&n, &ports, &events).await.unwrap();
+    let calls = log.calls();
+    for want in [
+        "publisher.revoke(p-1)",
+        "publisher.revoke(p-2)",
+        "images.release(l-1)",
+    ] {
+        assert!(calls.contains(&want.to_string()), "{want} in {calls:?}");
+    }
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with("power.") || c.starts_with("vmedia.")),
+        "{calls:?}"
+    );
+    let left: Held =
+        serde_json::from_value(events.internal.lock().unwrap()[HELD_KEY].clone()).unwrap();
+    assert_eq!(
+        left,
+        Held {
+            inserted: true,
+            powered: true,
+            ..Held::default()
+        }
+    );
 }

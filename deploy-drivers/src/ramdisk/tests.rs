@@ -305,9 +305,13 @@ fn plan_takes_args_from_instance_info_then_driver_info_then_policy() {
 fn validate_names_a_missing_port() {
     let (mut ports, _) = ports(PowerState::Off);
     ports.vmedia = None;
+    ports.netboot = None;
     let n = node(json!({"boot_iso": "http://x", "boot_iso_checksum": sum()}));
     let err = driver().validate(&n, &ports).unwrap_err();
-    assert!(err.to_string().contains("virtual media"), "{err}");
+    assert!(
+        err.to_string().contains("virtual media or network boot"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -469,4 +473,38 @@ async fn outer_timeout_in_any_step_is_undone_by_abandon() {
         assert!(log.live().is_empty(), "{call}: left {:?}", log.live());
         assert!(events.internal.lock().unwrap().is_empty(), "{call}");
     }
+}
+
+/// With no virtual media (boot_interface ipxe/pxe), the ISO is booted over the network: the
+/// per-MAC iPXE config, a one-time PXE boot; undeploy removes the configs.
+#[tokio::test]
+async fn network_boot_writes_per_mac_configs_and_pxe_once() {
+    let (mut ports, log) = ports(PowerState::Off);
+    ports.vmedia = None;
+    let events = Events::default();
+    let mut n = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum()}));
+    n.macs = vec!["52:54:00:00:00:01".into()];
+    driver().deploy(&n, &ports, &events).await.unwrap();
+    let calls = log.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("netboot.write_iso_boot(n1, [\"52:54:00:00:00:01\"], Bios")),
+        "{calls:?}"
+    );
+    assert!(calls.contains(&"boot.set_boot_device(Pxe, persistent=false, Bios)".into()));
+    assert!(!calls.iter().any(|c| c.starts_with("vmedia.")));
+    n.driver_internal_info = events.internal.lock().unwrap().clone();
+    driver().undeploy(&n, &ports, &events).await.unwrap();
+    assert!(log.calls().contains(&"netboot.remove(n1)".into()));
+
+    // A node without ports has no MAC to boot by: refused before anything is published.
+    let (mut ports, _) = self::ports(PowerState::Off);
+    ports.vmedia = None;
+    let bare = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum()}));
+    let err = driver()
+        .deploy(&bare, &ports, &Events::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("enrol a port"), "{err}");
 }
