@@ -16,6 +16,7 @@ pub mod durable;
 pub mod failpoint;
 pub mod hardware;
 pub mod imageserver;
+pub mod install_media;
 pub mod iso;
 pub mod listen;
 pub mod netboot;

@@ -78,7 +78,7 @@ impl Hardware for RedfishNode {
     }
     async fn vmedia(&self) -> HwResult<Vec<VmediaDevice>> {
         let sys = self.system().await?;
-        let slots = vmedia::slots(self.client(), &sys, |_| true, "virtual media").await?;
+        let slots = vmedia::slots_of(self.client(), &sys, |_| true).await?;
         Ok(slots
             .iter()
             .map(|s| VmediaDevice {
@@ -92,8 +92,12 @@ impl Hardware for RedfishNode {
         let wanted = takes(device_type).ok_or_else(|| bad_device(device_type))?;
         let d = self.discover().await?.clone();
         let sys = self.system().await?;
-        let slots = vmedia::slots(self.client(), &sys, wanted, device_type).await?;
-        let slot = &slots[0];
+        let slots = vmedia::slots_of(self.client(), &sys, wanted).await?;
+        let slot = slots.first().ok_or_else(|| {
+            HardwareError::Unsupported(format!(
+                "virtual media: the BMC has no slot that takes a {device_type}"
+            ))
+        })?;
         let just_ejected = slot.is_loaded();
         if just_ejected {
             vmedia::eject(self.client(), slot).await?;
@@ -111,11 +115,7 @@ impl Hardware for RedfishNode {
                 .collect::<HwResult<_>>()?,
         };
         for wanted in filters {
-            let slots = match vmedia::slots(self.client(), &sys, wanted, "virtual media").await {
-                Ok(s) => s,
-                Err(RedfishError::Unsupported(_)) => continue,
-                Err(e) => return Err(e.into()),
-            };
+            let slots = vmedia::slots_of(self.client(), &sys, wanted).await?;
             for slot in slots.iter().filter(|s| s.is_loaded()) {
                 vmedia::eject(self.client(), slot).await?;
             }

@@ -13,7 +13,7 @@ use super::task;
 async fn slots_in(
     client: &Client,
     collection: &str,
-    wanted: fn(&VirtualMediaSlot) -> bool,
+    kind: fn(&VirtualMediaSlot) -> bool,
 ) -> Result<Vec<VirtualMediaSlot>> {
     let members = match client.get_as::<Collection>(collection).await {
         Ok(c) => c.members,
@@ -23,7 +23,7 @@ async fn slots_in(
     let mut out = Vec::new();
     for m in members {
         let slot: VirtualMediaSlot = client.get_as(&m.odata_id).await?;
-        if wanted(&slot) {
+        if kind(&slot) {
             out.push(slot);
         }
     }
@@ -33,19 +33,34 @@ async fn slots_in(
 /// CD/DVD slots of `sys`: its own VirtualMedia collection first, else those of the managers
 /// that manage it (`Links.ManagedBy`, or every manager when the link is absent).
 pub async fn cd_slots(client: &Client, sys: &ComputerSystem) -> Result<Vec<VirtualMediaSlot>> {
-    slots(client, sys, VirtualMediaSlot::is_cd, "CD/DVD").await
+    let out = slots_of(client, sys, VirtualMediaSlot::is_cd).await?;
+    if out.is_empty() {
+        return Err(RedfishError::Unsupported(format!(
+            "virtual media: no CD/DVD slot under {} or its managers",
+            client.url(&sys.odata_id)?
+        )));
+    }
+    Ok(out)
 }
 
-/// The slots of `sys` that are `wanted` (`what` names them in the error when there is none),
-/// found as [`cd_slots`] finds CD slots.
-pub async fn slots(
+/// USB stick slots of `sys`, then floppy slots; empty when it has neither.
+pub async fn removable_slots(
     client: &Client,
     sys: &ComputerSystem,
-    wanted: fn(&VirtualMediaSlot) -> bool,
-    what: &str,
+) -> Result<Vec<VirtualMediaSlot>> {
+    let mut out = slots_of(client, sys, VirtualMediaSlot::is_removable).await?;
+    out.sort_by_key(|s| !s.media_types.iter().any(|t| t == "USBStick"));
+    Ok(out)
+}
+
+/// The slots of one kind: the System's own collection first, else its managers'.
+pub async fn slots_of(
+    client: &Client,
+    sys: &ComputerSystem,
+    kind: fn(&VirtualMediaSlot) -> bool,
 ) -> Result<Vec<VirtualMediaSlot>> {
     if let Some(link) = &sys.virtual_media {
-        let slots = slots_in(client, &link.odata_id, wanted).await?;
+        let slots = slots_in(client, &link.odata_id, kind).await?;
         if !slots.is_empty() {
             return Ok(slots);
         }
@@ -60,14 +75,8 @@ pub async fn slots(
     for m in managers {
         let manager: Manager = client.get_as(&m.odata_id).await?;
         if let Some(link) = manager.virtual_media {
-            out.extend(slots_in(client, &link.odata_id, wanted).await?);
+            out.extend(slots_in(client, &link.odata_id, kind).await?);
         }
-    }
-    if out.is_empty() {
-        return Err(RedfishError::Unsupported(format!(
-            "virtual media: no {what} slot under {} or its managers",
-            client.url(&sys.odata_id)?
-        )));
     }
     Ok(out)
 }
