@@ -219,3 +219,175 @@ fn qemu_boot_ipxe_ramdisk_bios_live_iso_over_proxydhcp() {
 fn qemu_boot_ipxe_ramdisk_uefi_live_iso_over_proxydhcp() {
     deploy_over_ipxe("uefi", 2);
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// `--boot-interface ipxe --deploy-interface direct`: provide cleans through the agent booted
+/// over the network, deploy writes the whole-disk fixture, and the VM then boots its disk by
+/// the per-MAC local-boot config (BIOS: iPXE `sanboot --drive 0x80`).
+fn direct_over_ipxe(mode: &str, subnet: u8) {
+    for t in ["virsh", "qemu-system-x86_64", "dnsmasq", "ip", "qemu-img"] {
+        if tool(t).is_none() {
+            return;
+        }
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        assert!(
+            !common::in_ci(),
+            "network boot tests need root under CI=true"
+        );
+        return;
+    }
+    const MARKER: &str = "ipxe-direct-7c1d";
+    let (Some((agent_iso, _, _)), Some((raw, _))) = (
+        crate::common::fixtures::agent_ramdisk(),
+        crate::common::fixtures::disk_image(MARKER),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let net = BootNet::new(dir.path(), subnet);
+    let mac = format!("52:54:00:79:{subnet:02x}:01");
+    let nic = match mode {
+        "bios" => "<model type='e1000'/><rom file='/usr/lib/ipxe/qemu/efi-e1000.rom'/>",
+        _ => "<model type='virtio'/><rom enabled='no'/>",
+    };
+    let extra = format!(
+        "<interface type='bridge'><mac address='{mac}'/><source bridge='{}'/>{nic}</interface>",
+        net.bridge
+    );
+    let domain = define(dir.path(), mode, 5 << 30, &extra);
+    let Some(sushy) = sushy_libvirt(dir.path(), &domain) else {
+        return;
+    };
+    let address = format!("10.79.{subnet}.1");
+    let api_bind = format!("{address}:{}", free_port());
+    let config = dir.path().join("ironcast.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[cache]\nallowed_file_dirs = [{images:?}]\n\n\
+             [agent]\niso = {iso:?}\nconductor_url = \"http://{api_bind}\"\n",
+            images = raw.parent().unwrap().display().to_string(),
+            iso = agent_iso.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let images = format!("{address}:0");
+    let server = crate::common::serve::spawn_serve(
+        dir.path(),
+        &[
+            ("IRONCAST_CONFIG", config.to_str().unwrap()),
+            ("IRONCAST_API__BIND", &api_bind),
+            ("IRONCAST_IMAGESERVER__BIND", &images),
+            ("IRONCAST_NETBOOT__DHCP", "proxy"),
+            ("IRONCAST_NETBOOT__INTERFACE", &net.bridge),
+            ("IRONCAST_NETBOOT__ADDRESS", &address),
+            ("RUST_LOG", "info,ironcast::netboot=debug"),
+        ],
+    );
+    let Some(bm) = Client::new(&server) else {
+        return;
+    };
+    let name = format!("nbd-{mode}");
+    let capabilities = format!("capabilities=boot_mode:{mode}");
+    bm.enrol_redfish_with(
+        &name,
+        &sushy.base,
+        &domain.uuid,
+        "direct",
+        &["--boot-interface", "ipxe", "--property", &capabilities],
+    );
+    let uuid = bm.show(&name)["uuid"].as_str().unwrap().to_string();
+    bm.ok(&["port", "create", &mac, "--node", &uuid]);
+    let script = dir
+        .path()
+        .join("tftpboot/ipxe")
+        .join(format!("{}.ipxe", mac.replace(':', "-")));
+    bm.ok(&["node", "manage", &name, "--wait", "300"]);
+    bm.ok(&["node", "provide", &name, "--wait", "900"]);
+    assert_eq!(bm.show(&name)["provision_state"], "available");
+    assert!(
+        !script.exists(),
+        "cleaning's network boot config is removed at its end"
+    );
+
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(&raw).unwrap()))
+    };
+    bm.ok(&[
+        "node",
+        "set",
+        &name,
+        "--instance-info",
+        &format!("image_source=file://{}", raw.display()),
+        "--instance-info",
+        &format!("image_checksum={digest}"),
+        "--instance-info",
+        "image_disk_format=raw",
+    ]);
+    bm.ok(&["node", "deploy", &name, "--wait", "900"]);
+    let node = bm.show(&name);
+    assert_eq!(node["provision_state"], "active", "{node}");
+    let local = read_lossy(&script);
+    let want = if mode == "bios" {
+        "sanboot --no-describe --drive 0x80"
+    } else {
+        "exit"
+    };
+    assert!(local.contains(want), "local-boot config: {local}");
+
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let booted = format!("IRONCAST-DISK-BOOTED {MARKER}");
+    loop {
+        let log = read_lossy(&domain.serial);
+        if log.contains(&booted) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{mode}: the written disk did not boot after 300 s:\n{log}\nserve:\n{}",
+            crate::support::serve_log(dir.path())
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    // It booted through the network: iPXE fetched the local-boot script after the deploy.
+    let history = bm.ok(&[
+        "node", "history", "list", &name, "-f", "value", "-c", "Event",
+    ]);
+    assert!(history.contains("boot from network"), "{history}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let fetched_local = || {
+        crate::support::serve_log(dir.path())
+            .lines()
+            .any(|l| l.contains("served iPXE script") && l.contains(want))
+    };
+    while !fetched_local() {
+        assert!(
+            Instant::now() < deadline,
+            "the node never fetched its local-boot script:\n{}",
+            crate::support::serve_log(dir.path())
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+
+    bm.ok(&["node", "undeploy", &name, "--wait", "900"]);
+    assert_eq!(bm.show(&name)["provision_state"], "available");
+    assert!(
+        !script.exists(),
+        "undeploy and cleaning remove the per-MAC configs"
+    );
+    drop(net);
+}
+
+#[test]
+fn qemu_boot_ipxe_direct_bios_writes_disk_and_boots_it_by_local_config() {
+    direct_over_ipxe("bios", 3);
+}
