@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod api;
 pub mod cache;
+pub mod capture;
 pub mod cli;
 pub mod conductor;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod demo;
 pub mod durable;
 pub mod failpoint;
 pub mod imageserver;
+pub mod install_media;
 pub mod iso;
 pub mod listen;
 pub mod netboot;

@@ -37,6 +37,9 @@ pub struct Ports {
     pub netboot: Option<Arc<dyn Netboot>>,
     pub agent: Option<Arc<dyn Agent>>,
     pub config_drives: Option<Arc<dyn ConfigDrives>>,
+    pub captures: Option<Arc<dyn Captures>>,
+    /// Identification, unattended remaster and automation files of installer ISOs.
+    pub install_media: Option<Arc<dyn InstallMedia>>,
 }
 
 /// Where a driver reports progress. Each step becomes a node history event; saved internal
@@ -58,6 +61,17 @@ pub enum DeployOutcome {
     Active,
     /// The node is booting and will call back (Ironic's "wait call-back").
     WaitCallback,
+}
+
+/// What a node waiting in wait call-back is doing, as its driver sees it from the outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitCheck {
+    /// Nothing decided yet.
+    Waiting,
+    /// The node finished (e.g. powered itself off): finish the deploy.
+    Finished(String),
+    /// The wait failed (a watchdog fired); the driver has undone what it served.
+    Failed(String),
 }
 
 /// A failed deploy step: which step, and why.
@@ -136,6 +150,18 @@ pub trait DeployDriver: Send + Sync {
     ) -> Result<(), DeployError> {
         Ok(())
     }
+    /// Looks at a node waiting in wait call-back (the conductor asks periodically): has it
+    /// finished on its own, or has a watchdog run out? `now` is Unix seconds. The default
+    /// waits for the call-back alone.
+    async fn poll_wait(
+        &self,
+        _node: &NodeView,
+        _ports: &Ports,
+        _events: &dyn DeployEvents,
+        _now: u64,
+    ) -> Result<WaitCheck, DeployError> {
+        Ok(WaitCheck::Waiting)
+    }
     /// The conductor that deployed this node (active, or waiting for its call-back) died, and
     /// with it whatever it served the node: this conductor takes the node over and serves it
     /// from its own resources (re-publish, point the BMC at the new URL). Never redeploys: no
@@ -166,6 +192,35 @@ pub trait DeployDriver: Send + Sync {
         ports: &Ports,
         events: &dyn DeployEvents,
     ) -> Result<(), DeployError>;
+    /// Checks that the node can be captured and reserves room for the image when the disk's
+    /// size is known before boot; touches no hardware. The default cannot capture.
+    async fn prepare_capture(
+        &self,
+        _node: &NodeView,
+        _ports: &Ports,
+        _request: &CaptureRequest,
+    ) -> Result<(), DeployError> {
+        Err(DeployError::invalid(format!(
+            "the {} deploy interface cannot capture a disk: use deploy_interface direct",
+            self.name()
+        )))
+    }
+    /// Captures the node's root disk as an image (after [`DeployDriver::prepare_capture`]),
+    /// then returns the node to what it was: back into its OS when `active`, powered off
+    /// otherwise. The default cannot capture.
+    async fn capture(
+        &self,
+        _node: &NodeView,
+        _ports: &Ports,
+        _request: &CaptureRequest,
+        _active: bool,
+        _events: &dyn DeployEvents,
+    ) -> Result<CapturedImage, DeployError> {
+        Err(DeployError::invalid(format!(
+            "the {} deploy interface cannot capture a disk: use deploy_interface direct",
+            self.name()
+        )))
+    }
     /// Runs clean `steps` on the node (automated cleaning on provide and after undeploy, or the
     /// manual `clean` verb). The default has no disk to clean: a no-op, as Ironic's drivers
     /// without an agent.

@@ -14,8 +14,10 @@ pub mod driver;
 pub mod fake;
 pub mod fakes;
 pub mod image_kind;
+pub mod iso_install;
 pub mod ports;
 pub mod ramdisk;
+pub mod records;
 pub mod root_device;
 mod steps;
 

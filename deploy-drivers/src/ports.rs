@@ -132,6 +132,18 @@ pub trait VirtualMedia: Send + Sync {
     /// Inserts the ISO at `url` in a CD/DVD slot; the BMC fetches it from there, with `auth`
     /// when given.
     async fn insert_cd(&self, url: &str, auth: Option<&MediaAuth>) -> PortResult<()>;
+    /// Inserts the disk image at `url` in a removable slot (USB stick, else floppy), for an
+    /// installer that reads its answer file from a second medium.
+    async fn insert_removable(&self, _url: &str, _auth: Option<&MediaAuth>) -> PortResult<()> {
+        Err(PortError::new(
+            PortErrorKind::Rejected,
+            "this BMC has no USB stick or floppy virtual media slot",
+        ))
+    }
+    /// Ejects whatever is inserted in the removable slots; succeeds when nothing is.
+    async fn eject_removable(&self) -> PortResult<()> {
+        Ok(())
+    }
 }
 
 /// Checksum as given by the user: an algorithm and hex value, or the URL of a checksum file
@@ -145,6 +157,7 @@ pub enum ChecksumSpec {
 /// An image a deploy needs: where it is and how to verify it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageRequest {
+    /// A URL, or the name of a captured image ([`Captures`]).
     pub url: String,
     pub checksum: Option<ChecksumSpec>,
 }
@@ -342,8 +355,111 @@ pub enum AgentCommand {
     EraseDisk {
         device: Option<String>,
     },
+    /// Read `device` and upload it to the conductor (`PUT …/commands/{id}/upload`, see the
+    /// agent protocol): zero chunks skipped, the others compressed, the stream checksummed.
+    CaptureDisk(CaptureCommand),
     PowerOff,
     Reboot,
+}
+
+/// The formats a disk is captured in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CaptureFormat {
+    /// qcow2 (version 3) with zstd-compressed clusters; zero clusters unallocated.
+    #[serde(rename = "qcow2")]
+    Qcow2,
+    /// The raw disk as concatenated zstd frames; zero runs as zstd RLE blocks.
+    #[serde(rename = "raw.zst")]
+    RawZst,
+}
+
+impl CaptureFormat {
+    pub const ALL: [CaptureFormat; 2] = [CaptureFormat::Qcow2, CaptureFormat::RawZst];
+
+    /// The name the API and the CLI use ("qcow2", "raw.zst").
+    pub fn name(self) -> &'static str {
+        match self {
+            CaptureFormat::Qcow2 => "qcow2",
+            CaptureFormat::RawZst => "raw.zst",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CaptureFormat> {
+        Self::ALL.into_iter().find(|f| f.name() == s)
+    }
+
+    /// Bytes the agent reads, compresses and sends as one piece: a qcow2 cluster, or a
+    /// larger piece for raw.zst, whose zstd frames compress better when longer.
+    pub fn chunk_bytes(self) -> u32 {
+        match self {
+            CaptureFormat::Qcow2 => 64 << 10,
+            CaptureFormat::RawZst => 1 << 20,
+        }
+    }
+}
+
+/// Whether `s` can name a captured image: 1–64 ASCII letters, digits, `.`, `_` or `-`,
+/// starting with a letter or digit (so never a URL, a path or a dot file).
+pub fn is_image_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// What the agent is asked to capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureCommand {
+    pub device: String,
+    pub format: CaptureFormat,
+    /// zstd compression level of each chunk.
+    #[serde(default = "default_zstd_level")]
+    pub zstd_level: i32,
+}
+
+fn default_zstd_level() -> i32 {
+    3
+}
+
+/// A capture asked for: the name the image is registered under, and its format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureRequest {
+    pub name: String,
+    pub format: CaptureFormat,
+}
+
+/// A captured image, registered in the cache under its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapturedImage {
+    pub name: String,
+    pub format: CaptureFormat,
+    /// Content address ("sha256:…") of the image file.
+    pub digest: String,
+    /// Bytes of the image file.
+    pub size: u64,
+    /// Bytes of the disk it holds.
+    pub virtual_size: u64,
+    /// Bytes of the disk that held data (not zero).
+    pub data_bytes: u64,
+}
+
+#[async_trait]
+pub trait Captures: Send + Sync {
+    /// Reserves room in the image cache for `node`'s capture of a `disk_bytes` disk, before
+    /// anything is booted; refused (`NoSpace`) with the sizes when the quota cannot hold it.
+    async fn reserve(
+        &self,
+        node: &str,
+        request: &CaptureRequest,
+        disk_bytes: u64,
+    ) -> PortResult<()>;
+    /// The image the node's agent uploaded and the cache committed (after the capture
+    /// command succeeded).
+    async fn finish(&self, node: &str) -> PortResult<CapturedImage>;
+    /// Drops the node's reservation and any partial upload; no error when there is none.
+    async fn discard(&self, node: &str);
 }
 
 impl AgentCommand {
@@ -355,6 +471,7 @@ impl AgentCommand {
             AgentCommand::WriteConfigDrive { .. } => "write_config_drive",
             AgentCommand::EraseMetadata { .. } => "erase_metadata",
             AgentCommand::EraseDisk { .. } => "erase_disk",
+            AgentCommand::CaptureDisk(_) => "capture_disk",
             AgentCommand::PowerOff => "power_off",
             AgentCommand::Reboot => "reboot",
         }
@@ -442,4 +559,70 @@ pub trait Agent: Send + Sync {
     ) -> PortResult<serde_json::Value>;
     /// Forgets the node's token and queue: later calls by that agent are refused (403).
     async fn end(&self, node: &str);
+}
+
+/// One way an installer takes its answer file (a row of the ISO engine's automation table).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutomationWay {
+    /// "kickstart", "preseed", "autoinstall", "autoyast", "ignition", "unattend".
+    pub name: String,
+    /// Kernel args with `{url}`, `{dir_url}` and `{root_device}` to fill in.
+    pub kernel_args: String,
+    /// The file's name when published or put on a medium.
+    pub file_name: String,
+    /// The file goes on a second virtual medium (a small FAT image), not behind a URL.
+    pub medium: bool,
+}
+
+/// What the OS on an installer ISO is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OsIdentity {
+    pub id: String,
+    pub family: String,
+    pub distro: String,
+    pub version: Option<String>,
+    pub arch: Option<String>,
+    pub installer: String,
+    /// Empty: the installer only runs interactively.
+    pub automation: Vec<AutomationWay>,
+}
+
+/// The answer of [`InstallMedia::identify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identified {
+    Known(OsIdentity),
+    /// No known installer: what was looked for, for the operator.
+    Unknown {
+        looked_for: String,
+    },
+}
+
+/// What an install from an installer ISO needs besides the cache and the image server:
+/// identification, the unattended remaster, the automation file's storage and its media.
+#[async_trait]
+pub trait InstallMedia: Send + Sync {
+    /// Identifies the OS on a cached installer ISO.
+    async fn identify(&self, iso: &LeasedImage) -> PortResult<Identified>;
+    /// The built-in template of an automation mechanism, if there is one.
+    fn template(&self, mechanism: &str) -> Option<String>;
+    /// Fetches a user's automation file from `url`, refusing more than `max_bytes`.
+    async fn fetch(&self, url: &str, max_bytes: u64) -> PortResult<Vec<u8>>;
+    /// Stores `node`'s automation file, ready to publish.
+    async fn store(&self, node: &str, file_name: &str, contents: &[u8]) -> PortResult<Artifact>;
+    /// Builds a small FAT image holding the automation file, ready to publish as a medium.
+    async fn medium(&self, node: &str, file_name: &str, contents: &[u8]) -> PortResult<Artifact>;
+    /// Remasters the ISO with `kernel_args` and its install entry made the default with a
+    /// short menu timeout, so the installer starts unattended.
+    async fn remaster(
+        &self,
+        iso: &LeasedImage,
+        kernel_args: &str,
+        node: &str,
+    ) -> PortResult<Artifact>;
+    /// The URL the installer (in the node) uses for a publication URL the BMC uses.
+    fn installer_url(&self, url: &str) -> String {
+        url.to_string()
+    }
+    /// Drops everything stored for `node`; no error when there is nothing.
+    async fn discard(&self, node: &str) -> PortResult<()>;
 }

@@ -26,8 +26,8 @@ use crate::ports::*;
 use crate::steps::{keep_first, missing_port, run_step, str_field};
 
 /// driver_internal_info keys this driver owns.
-const LEASE_KEY: &str = "ramdisk_lease";
-const PUBLICATION_KEY: &str = "ramdisk_publication";
+pub(crate) const LEASE_KEY: &str = "ramdisk_lease";
+pub(crate) const PUBLICATION_KEY: &str = "ramdisk_publication";
 const PUBLICATION_URL_KEY: &str = "ramdisk_publication_url";
 
 /// Operator policy for ramdisk deploys (from the conductor's config).

@@ -88,6 +88,16 @@ impl Running {
         self.conductor.agent_hub().clone()
     }
 
+    /// Where captures are uploaded to (tests reserve and finish captures through it).
+    pub fn captures(&self) -> Option<Arc<crate::capture::CaptureService>> {
+        self.conductor.captures().cloned()
+    }
+
+    /// The image cache.
+    pub fn cache(&self) -> crate::cache::Cache {
+        self.cache.cache.clone()
+    }
+
     /// The image server's publisher (tests publish images for agents through it).
     pub fn publisher(&self) -> Arc<dyn deploy_drivers::Publisher> {
         self.images.publisher()
@@ -212,6 +222,20 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     )
     .with_agent(hub);
     services.direct = config.direct_policy();
+    services.captures = Some(Arc::new(crate::capture::CaptureService::new(
+        cache.cache.clone(),
+    )));
+    services.iso_install = config.iso_install_policy();
+    services.install_media = Some(Arc::new(crate::install_media::FileInstallMedia::new(
+        config.conductor.state_dir.join("install"),
+        config.iso_install.menu_timeout_s,
+        (!config.agent.image_server_url.is_empty()).then(|| {
+            (
+                images.server.base_url(),
+                config.agent.image_server_url.clone(),
+            )
+        }),
+    )));
     services.config_drives = Some(Arc::new(crate::configdrive::ConfigDriveDir::new(
         config.conductor.state_dir.join("configdrive"),
     )));
@@ -230,7 +254,11 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     if failed > 0 {
         tracing::warn!(failed, "moved interrupted nodes to their failure states");
     }
+    reconcile(&conductor, &cache.cache, &images.server).await?;
     conductor.spawn_heartbeat();
+    conductor.spawn_wait_poller(std::time::Duration::from_secs(
+        config.iso_install.poll_interval_s,
+    ));
     let app = api::app(AppState {
         conductor: conductor.clone(),
         public_url: links_base(&config.api.public_url, addr)?,
@@ -342,4 +370,44 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// Gives back the cache leases and publications that no node records (see
+/// `conductor::reconcile`): listed first, then checked against the nodes.
+async fn reconcile(
+    conductor: &Conductor,
+    cache: &crate::cache::Cache,
+    server: &crate::imageserver::ImageServer,
+) -> anyhow::Result<()> {
+    use crate::conductor::reconcile::Holding;
+    let leases: Vec<Holding> = cache
+        .list()
+        .into_iter()
+        .flat_map(|e| e.leases)
+        .filter(|l| l.scope == crate::cache::LeaseScope::Durable)
+        // A captured image's name is a lease no node records, and must outlive restarts.
+        .filter(|l| !crate::cache::is_name_lease(l))
+        .map(|l| Holding {
+            id: l.id,
+            node: l.holder,
+        })
+        .collect();
+    let publications: Vec<Holding> = server
+        .publications()
+        .into_iter()
+        .map(|r| Holding {
+            id: r.id,
+            node: r.node,
+        })
+        .collect();
+    let done = conductor
+        .reconcile(&leases, &publications)
+        .await
+        .context("start-up reconciliation of leases and publications failed")?;
+    tracing::info!(
+        leases_released = done.leases_released.len(),
+        publications_revoked = done.publications_revoked.len(),
+        "reconciled cache leases and publications against the nodes"
+    );
+    Ok(())
 }

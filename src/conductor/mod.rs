@@ -20,17 +20,23 @@
 
 mod agent_hub;
 mod allocations;
+mod capture;
 mod compose;
 pub mod identity;
 pub mod metrics;
+mod node_rules;
+pub mod reconcile;
 pub mod ring;
 mod services;
 pub mod states;
 mod takeover;
+mod wait_poll;
 mod worker;
 
 pub use agent_hub::{AgentHub, HubError, HubSettings};
+pub use capture::{parse_request as parse_capture_request, CAPTURE_KEY};
 pub use compose::{compose, default_interface, Composed, SUPPORTED_DRIVERS};
+pub use node_rules::check_update;
 pub use services::Services;
 pub use takeover::{affinity, Takeover, AFFINITY_KEY};
 pub use worker::{parse_clean_steps, CLEAN_STEPS_KEY};
@@ -92,6 +98,11 @@ pub enum ConductorError {
     /// Input that cannot be acted on; the message says why and what to do.
     #[error("{0}")]
     Invalid(String),
+    /// The node is protected (Ironic's `protected`): no undeploy, rebuild or delete.
+    #[error(
+        "Node {0} is protected and cannot be undeployed, rebuilt or deleted: unset protected first"
+    )]
+    Protected(String),
     /// A uniqueness conflict (name, MAC address).
     #[error("{0}")]
     Conflict(String),
@@ -171,6 +182,11 @@ impl Conductor {
         &self.services.agent
     }
 
+    /// Where agents' capture uploads go (`serve` sets it up).
+    pub fn captures(&self) -> Option<&std::sync::Arc<crate::capture::CaptureService>> {
+        self.services.captures.as_ref()
+    }
+
     /// Start-up recovery, before serving: registers the conductor, moves every node left in a
     /// transient state (by a crash of this conductor or of a previous run) to its failure state
     /// with a last_error saying why, and releases this conductor's stale locks. Returns how many
@@ -203,11 +219,6 @@ impl Conductor {
                 "conductor {me} restarted while the node was in \"{from}\" (target \"{}\"); the operation was interrupted and did not finish: retry it",
                 node.target_provision_state.as_deref().unwrap_or("none")
             );
-            node.provision_state = to.as_str().to_string();
-            node.target_provision_state = None;
-            node.target_power_state = None;
-            node.last_error = Some(why.clone());
-            node.provision_updated_at = Some(Utc::now());
             // Our own stale lock is ours to write under; a free node is locked first.
             let lock = match node.reservation.as_deref() {
                 Some(_) => self.store.adopt_lock(&node.uuid, &me),
@@ -216,6 +227,14 @@ impl Conductor {
                     None => continue,
                 },
             };
+            if from == ProvisionState::Deploying {
+                node = self.abandon_interrupted(&lock, node).await;
+            }
+            node.provision_state = to.as_str().to_string();
+            node.target_provision_state = None;
+            node.target_power_state = None;
+            node.last_error = Some(why.clone());
+            node.provision_updated_at = Some(Utc::now());
             self.store.save_node(&lock, &node).await?;
             release(lock).await;
             self.store
@@ -229,6 +248,16 @@ impl Conductor {
             tracing::info!(released, "released stale locks of this conductor");
         }
         Ok(failed)
+    }
+
+    /// A deploy that died with its process undoes what it recorded (lease, publication,
+    /// remaster), touching no hardware; returns the node as saved afterwards.
+    pub(crate) async fn abandon_interrupted(&self, lock: &NodeLock, node: Node) -> Node {
+        worker::abandon(self, lock, &node).await;
+        match self.store.node_by_uuid(&node.uuid).await {
+            Ok(Some(fresh)) => fresh,
+            _ => node,
+        }
     }
 
     /// Registers this process under its name, refusing (`NameInUse`) while a live conductor
@@ -371,10 +400,7 @@ impl Conductor {
         }
         if node.protected {
             release(lock).await;
-            return Err(ConductorError::Invalid(format!(
-                "Node {} is protected and cannot be undeployed, rebuilt or deleted: unset protected first",
-                node.uuid
-            )));
+            return Err(ConductorError::Protected(node.uuid));
         }
         // Deleting the row drops the reservation with it.
         Ok(self.store.delete_node(lock).await?)
@@ -418,10 +444,7 @@ impl Conductor {
         };
         if node.protected && matches!(event, Event::Undeploy | Event::Rebuild) {
             release(lock).await;
-            return Err(ConductorError::Invalid(format!(
-                "Node {} is protected and cannot be undeployed, rebuilt or deleted: unset protected first",
-                node.uuid
-            )));
+            return Err(ConductorError::Protected(node.uuid));
         }
         prepare(&mut node);
         if to == ProvisionState::Deploying {

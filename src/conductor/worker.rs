@@ -66,7 +66,7 @@ pub(crate) fn spawn(conductor: Conductor, lock: NodeLock, node: Node) {
     });
 }
 
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+pub(super) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -294,6 +294,28 @@ pub(crate) async fn booted(
         .map_err(|e| e.to_string())
 }
 
+/// Asks the node's deploy driver whether the node, waiting for its call-back, finished on its
+/// own or ran out of time.
+pub(crate) async fn poll_wait(
+    conductor: &Conductor,
+    lock: &NodeLock,
+    node: &Node,
+    now: u64,
+) -> Result<deploy_drivers::WaitCheck, String> {
+    let composed =
+        compose(node, &conductor.settings, &conductor.services).map_err(|e| e.to_string())?;
+    let events = Events {
+        conductor,
+        lock,
+        phase: Phase::Deploy,
+    };
+    composed
+        .deploy
+        .poll_wait(&node_view(node, &[]), &composed.ports, &events, now)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Names the outer timeout in the error of a deploy it cut short.
 const TIMED_OUT_BY: &str = "conductor.deploy_timeout_s";
 
@@ -301,8 +323,9 @@ fn timed_out(outcome: &Result<Work, String>) -> bool {
     matches!(outcome, Err(e) if e.ends_with(&format!("({TIMED_OUT_BY})")))
 }
 
-/// After the outer timeout dropped a deploy mid-step: the driver undoes what it recorded.
-async fn abandon(conductor: &Conductor, lock: &NodeLock, node: &Node) {
+/// After the outer timeout dropped a deploy mid-step, or a crash interrupted it: the driver
+/// undoes what it recorded.
+pub(crate) async fn abandon(conductor: &Conductor, lock: &NodeLock, node: &Node) {
     let Ok(composed) = compose(node, &conductor.settings, &conductor.services) else {
         return;
     };
@@ -490,19 +513,21 @@ pub fn parse_clean_steps(list: &Value) -> Result<Vec<CleanStep>, String> {
         .collect()
 }
 
-/// Whether the driver works on a deploy (deploy_step) or a clean (clean_step).
+/// Whether the driver works on a deploy (deploy_step), a clean (clean_step) or a capture
+/// (driver_internal_info `capture`).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub(super) enum Phase {
     Deploy,
     Clean,
+    Capture,
 }
 
 /// Reports driver steps as node history and saves internal values on the node, under the
 /// task's lock.
-struct Events<'a> {
-    conductor: &'a Conductor,
-    lock: &'a NodeLock,
-    phase: Phase,
+pub(super) struct Events<'a> {
+    pub(super) conductor: &'a Conductor,
+    pub(super) lock: &'a NodeLock,
+    pub(super) phase: Phase,
 }
 
 impl Events<'_> {
@@ -517,6 +542,17 @@ impl Events<'_> {
             match self.phase {
                 Phase::Deploy => n.deploy_step = shown,
                 Phase::Clean => n.clean_step = shown,
+                Phase::Capture => {
+                    if let Some(Value::Object(record)) =
+                        n.driver_internal_info.get_mut(super::capture::CAPTURE_KEY)
+                    {
+                        record.insert("step".into(), json!(step));
+                        match shown.get("progress") {
+                            Some(p) => record.insert("progress".into(), p.clone()),
+                            None => record.remove("progress"),
+                        };
+                    }
+                }
             }
             if let Err(e) = self.conductor.store.save_node(self.lock, &n).await {
                 tracing::warn!(node = %self.lock.uuid(), error = %e, "cannot save the current step");
@@ -536,6 +572,7 @@ impl DeployEvents for Events<'_> {
         let event_type = match self.phase {
             Phase::Deploy => "deploy_step",
             Phase::Clean => "clean_step",
+            Phase::Capture => "capture",
         };
         self.conductor
             .history(self.lock.uuid(), event_type, "INFO", &text)
