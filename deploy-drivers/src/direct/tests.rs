@@ -704,6 +704,8 @@ async fn network_boot_agent_then_local_boot_config() {
     );
     driver().undeploy(&good(), &ports, &events).await.unwrap();
     assert!(log.calls().contains(&"netboot.remove(n1)".to_string()));
+}
+
 fn captured_node(internal: Value) -> NodeView {
     NodeView {
         driver_internal_info: internal.as_object().unwrap().clone(),
