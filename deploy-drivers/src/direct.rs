@@ -358,6 +358,21 @@ impl DirectDeploy {
                     .await;
                 // The local-boot configs replaced the agent's: nothing left to detach.
                 held.inserted = false;
+                // Every boot asks the network, which answers with the local-boot config.
+                run_step(
+                    "boot from network",
+                    p.bmc_timeout,
+                    ports
+                        .boot
+                        .set_boot_device(BootTarget::Pxe, true, plan.boot_mode),
+                )
+                .await?;
+                events
+                    .step(
+                        "boot from network",
+                        &format!("pxe, persistent, {}", plan.boot_mode.as_ironic()),
+                    )
+                    .await;
             }
         }
         if let Some(vmedia) = &ports.vmedia {
