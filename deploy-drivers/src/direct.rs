@@ -63,6 +63,24 @@ pub struct DirectPolicy {
     pub capture_zstd_level: i32,
 }
 
+impl DirectPolicy {
+    /// The longest a deploy can take when every step uses its whole timeout: the undo of a
+    /// previous run (power off, eject: 2 BMC calls; 3 revokes, 2 discards, 2 releases: 7 local
+    /// steps), the deploy (image; size check, 3 publications, config drive, agent ISO, token,
+    /// remaster: 8 local; 9 BMC calls; the agent's first call, the write and the config drive
+    /// write, the agent waits with their backstops), then the undo after a failure (2 BMC, 7
+    /// local). The conductor's outer deploy timeout must not be shorter, or it cuts a step short.
+    pub fn longest_deploy(&self) -> Duration {
+        use crate::steps::backstop;
+        self.image_timeout
+            + backstop(self.agent_timeout)
+            + backstop(self.write_timeout)
+            + self.command_timeout
+            + self.bmc_timeout * 13
+            + self.local_timeout * 22
+    }
+}
+
 impl Default for DirectPolicy {
     fn default() -> Self {
         Self {
@@ -340,6 +358,21 @@ impl DirectDeploy {
                     .await;
                 // The local-boot configs replaced the agent's: nothing left to detach.
                 held.inserted = false;
+                // Every boot asks the network, which answers with the local-boot config.
+                run_step(
+                    "boot from network",
+                    p.bmc_timeout,
+                    ports
+                        .boot
+                        .set_boot_device(BootTarget::Pxe, true, plan.boot_mode),
+                )
+                .await?;
+                events
+                    .step(
+                        "boot from network",
+                        &format!("pxe, persistent, {}", plan.boot_mode.as_ironic()),
+                    )
+                    .await;
             }
         }
         if let Some(vmedia) = &ports.vmedia {
