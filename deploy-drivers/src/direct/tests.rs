@@ -674,6 +674,38 @@ fn credentials_go_into_the_agents_url_encoded() {
     assert_eq!(digest_checksum("sha256:fake1"), None);
 }
 
+/// boot_interface ipxe/pxe (no virtual media): the agent ISO is booted by a per-MAC iPXE
+/// config and a one-time PXE boot; after the write the configs boot the local disk and the
+/// node boots from the network every time; undeploy removes the configs.
+#[tokio::test]
+async fn network_boot_agent_then_local_boot_config() {
+    let (mut ports, log) = ports();
+    ports.vmedia = None;
+    let events = Events::default();
+    driver().deploy(&good(), &ports, &events).await.unwrap();
+    let calls = log.calls();
+    let at = |want: &str| {
+        calls
+            .iter()
+            .position(|c| c.starts_with(want))
+            .unwrap_or_else(|| panic!("{want} not in {calls:#?}"))
+    };
+    let iso = at("netboot.write_iso_boot(n1, [\"52:54:00:00:00:01\"], Uefi");
+    let once = at("boot.set_boot_device(Pxe, persistent=false, Uefi)");
+    let write = at("agent.write_image");
+    let local = at("netboot.write_local_boot(n1, [\"52:54:00:00:00:01\"], Uefi");
+    let always = at("boot.set_boot_device(Pxe, persistent=true, Uefi)");
+    let reboot = at("power.set_power(Reboot)");
+    assert!(iso < once && once < write && write < local && local < always && always < reboot);
+    assert!(!calls.iter().any(|c| c.starts_with("vmedia.")));
+    assert!(
+        !calls.iter().any(|c| c.starts_with("netboot.remove")),
+        "the local-boot configs stay after the deploy: {calls:#?}"
+    );
+    driver().undeploy(&good(), &ports, &events).await.unwrap();
+    assert!(log.calls().contains(&"netboot.remove(n1)".to_string()));
+}
+
 fn captured_node(internal: Value) -> NodeView {
     NodeView {
         driver_internal_info: internal.as_object().unwrap().clone(),
