@@ -22,6 +22,7 @@ mod agent_hub;
 mod allocations;
 mod compose;
 pub mod identity;
+pub mod management;
 pub mod metrics;
 mod node_rules;
 pub mod reconcile;
@@ -29,6 +30,7 @@ pub mod ring;
 mod services;
 pub mod states;
 mod takeover;
+mod vifs;
 mod wait_poll;
 mod worker;
 
