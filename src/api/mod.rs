@@ -14,10 +14,11 @@ mod allocations;
 mod auth;
 mod auth_guard;
 mod body;
+mod capture;
 mod chassis;
 mod conductors;
 pub mod error;
-mod limits;
+pub mod limits;
 mod listing;
 mod management;
 mod metrics;
@@ -79,6 +80,7 @@ pub(crate) fn created(body: serde_json::Value, location: &str) -> axum::response
 pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .merge(nodes::router())
+        .merge(capture::router())
         .merge(chassis::router())
         .merge(traits::router())
         .merge(allocations::router())

@@ -20,6 +20,7 @@
 
 mod agent_hub;
 mod allocations;
+mod capture;
 mod compose;
 pub mod identity;
 pub mod management;
@@ -35,6 +36,7 @@ mod wait_poll;
 mod worker;
 
 pub use agent_hub::{AgentHub, HubError, HubSettings};
+pub use capture::{parse_request as parse_capture_request, CAPTURE_KEY};
 pub use compose::{compose, default_interface, Composed, SUPPORTED_DRIVERS};
 pub use node_rules::check_update;
 pub use services::Services;
@@ -180,6 +182,11 @@ impl Conductor {
     /// The agent sessions: the API's agent endpoints answer through it.
     pub fn agent_hub(&self) -> &std::sync::Arc<AgentHub> {
         &self.services.agent
+    }
+
+    /// Where agents' capture uploads go (`serve` sets it up).
+    pub fn captures(&self) -> Option<&std::sync::Arc<crate::capture::CaptureService>> {
+        self.services.captures.as_ref()
     }
 
     /// Start-up recovery, before serving: registers the conductor, moves every node left in a
