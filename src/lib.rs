@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod api;
 pub mod cache;
+pub mod capture;
 pub mod cli;
 pub mod conductor;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod configdrive;
 pub mod demo;
 pub mod durable;
 pub mod failpoint;
+pub mod hardware;
 pub mod imageserver;
 pub mod install_media;
 pub mod iso;

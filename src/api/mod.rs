@@ -14,10 +14,12 @@ mod allocations;
 mod auth;
 mod auth_guard;
 mod body;
+mod capture;
 mod chassis;
 mod conductors;
 pub mod error;
-mod limits;
+mod hardware;
+pub mod limits;
 mod listing;
 mod metrics;
 mod node_json;
@@ -77,6 +79,8 @@ pub(crate) fn created(body: serde_json::Value, location: &str) -> axum::response
 pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .merge(nodes::router())
+        .merge(hardware::router())
+        .merge(capture::router())
         .merge(chassis::router())
         .merge(traits::router())
         .merge(allocations::router())
