@@ -16,6 +16,7 @@ pub mod failpoint;
 pub mod imageserver;
 pub mod iso;
 pub mod listen;
+pub mod metal3;
 pub mod netboot;
 pub mod overlay;
 pub mod ramdisk;

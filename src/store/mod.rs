@@ -16,6 +16,7 @@ mod conductors;
 mod history;
 mod list;
 mod lock;
+mod metal3;
 mod model;
 mod nodes;
 mod portgroups;
@@ -25,6 +26,7 @@ mod volume;
 
 pub use list::{col, json, opt, Column, Filter, Kind, ListQuery, Page, SqlValue, Table};
 pub use lock::NodeLock;
+pub use metal3::{Applied, Metal3Write};
 pub use model::*;
 pub use step_templates::TemplateKind;
 
