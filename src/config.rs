@@ -108,11 +108,31 @@ pub struct DirectConfig {
     pub progress_interval_s: u64,
 }
 
-/// `[netboot]`: where per-MAC PXE/GRUB/iPXE configs are written.
+/// `[netboot]`: where per-MAC PXE/GRUB/iPXE configs are written, and the built-in DHCP and
+/// TFTP servers (checked by `crate::netboot::settings`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetbootConfig {
     pub tftp_root: PathBuf,
+    /// "off", "proxy" (ProxyDHCP beside the site's DHCP server) or "range".
+    pub dhcp: String,
+    /// Network interface the DHCP responder answers on.
+    pub interface: String,
+    /// This host's IPv4 address on `interface` (next-server, TFTP).
+    pub address: String,
+    pub tftp_port: u16,
+    pub tftp_max_transfers: usize,
+    pub tftp_max_blksize: u16,
+    /// Where Debian's `ipxe` package puts undionly.kpxe, ipxe.efi and snponly.efi.
+    pub ipxe_dir: PathBuf,
+    /// The iPXE binary UEFI PXE clients chain-load: "ipxe.efi" or "snponly.efi".
+    pub uefi_binary: String,
+    pub range_start: String,
+    pub range_end: String,
+    pub range_netmask: String,
+    pub range_router: String,
+    pub range_dns: Vec<String>,
+    pub range_lease_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -364,6 +384,7 @@ impl Config {
                 "ramdisk.default_kernel_args holds the control character {c:?}: kernel args are one line"
             )));
         }
+        crate::netboot::settings::check(&self.netboot).map_err(ConfigError::Invalid)?;
         self.redfish
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("redfish: {e}")))?;

@@ -11,7 +11,7 @@
 //!
 //! Non-goals: vfat config drives (Ironic builds ISO 9660 too), the `ec2/` tree.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
@@ -186,26 +186,6 @@ impl ConfigDriveDir {
     }
 }
 
-/// Writes `data` to `path` durably: temp file, fsync, rename, fsync the directory.
-fn write_durably(path: &std::path::Path, data: &[u8]) -> Result<(), ConfigDriveError> {
-    let io = |context: String| {
-        move |e: std::io::Error| ConfigDriveError::Io {
-            context,
-            message: e.to_string(),
-        }
-    };
-    let tmp = path.with_extension("img.part");
-    let mut f = std::fs::File::create(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
-    f.write_all(data)
-        .and_then(|_| f.sync_all())
-        .map_err(io(format!("writing {}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(io(format!("renaming {}", tmp.display())))?;
-    crate::cache::store::sync_parent(path).map_err(|e| ConfigDriveError::Io {
-        context: format!("syncing {}", path.display()),
-        message: e.to_string(),
-    })
-}
-
 #[async_trait]
 impl ConfigDrives for ConfigDriveDir {
     async fn build(&self, node: &str, source: &ConfigDriveSource) -> PortResult<Artifact> {
@@ -218,7 +198,12 @@ impl ConfigDrives for ConfigDriveDir {
                 context: format!("creating {}", dir.display()),
                 message: e.to_string(),
             })?;
-            write_durably(&path, &data)?;
+            crate::durable::write(&path, &data, crate::durable::Mode::Private).map_err(|e| {
+                ConfigDriveError::Io {
+                    context: e.context,
+                    message: e.source.to_string(),
+                }
+            })?;
             Ok(Artifact {
                 base: path,
                 patch_set: None,
@@ -231,15 +216,10 @@ impl ConfigDrives for ConfigDriveDir {
     }
 
     async fn discard(&self, node: &str) -> PortResult<()> {
-        let path = self.path(node)?;
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(PortError::other(format!(
-                "removing {}: {e}",
-                path.display()
-            ))),
-        }
+        crate::durable::remove_blocking(self.path(node)?)
+            .await
+            .map(drop)
+            .map_err(|e| PortError::other(e.to_string()))
     }
 }
 
@@ -247,6 +227,7 @@ impl ConfigDrives for ConfigDriveDir {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::io::Write;
 
     fn map(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()

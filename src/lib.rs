@@ -12,6 +12,7 @@ pub mod conductor;
 pub mod config;
 pub mod configdrive;
 pub mod demo;
+pub mod durable;
 pub mod failpoint;
 pub mod imageserver;
 pub mod iso;

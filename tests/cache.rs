@@ -144,14 +144,27 @@ async fn serve_origin(
     }
     let if_range_ok = st.ignore_if_range.load(Ordering::SeqCst)
         || h(header::IF_RANGE).is_none_or(|v| v == file.etag || v == file.last_modified);
-    let start = match (h(header::RANGE), if_range_ok) {
+    let asked = match (h(header::RANGE), if_range_ok) {
         (Some(r), true) => r
             .strip_prefix("bytes=")
             .and_then(|r| r.strip_suffix('-'))
-            .and_then(|n| n.parse::<usize>().ok())
-            .filter(|n| *n < len),
+            .and_then(|n| n.parse::<usize>().ok()),
         _ => None,
     };
+    if asked.is_some_and(|n| n >= len) {
+        // As nginx answers a range that starts at or past the end.
+        seen.status = 416;
+        st.seen.lock().unwrap().push(seen);
+        return (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            [
+                (header::CONTENT_RANGE, format!("bytes */{len}")),
+                (header::ETAG, file.etag.clone()),
+            ],
+        )
+            .into_response();
+    }
+    let start = asked;
     let from = start.unwrap_or(0);
     seen.status = if start.is_some() { 206 } else { 200 };
     st.seen.lock().unwrap().push(seen);
@@ -414,6 +427,7 @@ async fn quota_exhaustion_is_clear_and_evicts_nothing_pinned() {
                 checksum: Some(sha(&a)),
             },
             "node-a",
+            "lease-a",
         )
         .await
         .unwrap();
@@ -424,10 +438,15 @@ async fn quota_exhaustion_is_clear_and_evicts_nothing_pinned() {
                 checksum: Some(sha(&b)),
             },
             "node-b",
+            "lease-b",
         )
         .await
         .unwrap();
     assert_eq!(la.digest, format!("sha256:{}", sha256(&a)));
+    assert_eq!(
+        (la.lease.as_str(), lb.lease.as_str()),
+        ("lease-a", "lease-b")
+    );
     assert_eq!(std::fs::read(&la.path).unwrap(), a);
     let err = cache.fetch(&uc, Some(&sha(&c))).await.unwrap_err();
     assert_eq!(
@@ -453,6 +472,7 @@ async fn quota_exhaustion_is_clear_and_evicts_nothing_pinned() {
                 checksum: None,
             },
             "node-c",
+            "lease-c",
         )
         .await
         .unwrap_err();
@@ -704,6 +724,90 @@ async fn kill_9_mid_download_then_restart_resumes() {
     assert!(out.status.success());
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed[0]["sha256"], sha256(&data));
+}
+
+/// A crash between the `.part`'s fsync and its rename (the `cache-commit` fail point, in a
+/// `cache fetch` child) leaves the whole object in the `.part`. The next fetch asks for the
+/// bytes after it, the origin answers 416 with `Content-Range: bytes */<length>` as nginx does,
+/// and the cache verifies the `.part` and commits it instead of failing.
+#[cfg(feature = "failpoints")]
+#[tokio::test]
+async fn a_complete_part_answered_416_is_verified_and_committed() {
+    let origin = Origin::start().await;
+    let data = pseudo_random(1 << 20, 41);
+    let url = origin.put("img/whole.iso", data.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let checksum = format!("sha256:{}", sha256(&data));
+    let status = tokio::process::Command::new(common::ironcast_bin())
+        .args([
+            "cache",
+            "fetch",
+            &url,
+            "--checksum",
+            &checksum,
+            "--cache-dir",
+        ])
+        .arg(dir.path())
+        .env("IRONCAST_FAILPOINTS", "cache-commit=abort")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await
+        .unwrap();
+    assert!(!status.success(), "the fail point killed the fetch");
+    let part: Vec<_> = std::fs::read_dir(dir.path().join("tmp"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
+        .collect();
+    assert_eq!(part.len(), 1);
+    assert_eq!(part[0].metadata().unwrap().len(), data.len() as u64);
+    assert!(entry_files(dir.path()).is_empty(), "nothing committed yet");
+
+    let cache = Cache::open(cfg(dir.path())).await.unwrap();
+    let e = cache.fetch(&url, Some(&sha(&data))).await.unwrap();
+    assert_eq!(std::fs::read(cache.path_of(&e.sha256)).unwrap(), data);
+    let statuses: Vec<u16> = origin
+        .requests("img/whole.iso")
+        .iter()
+        .map(|s| s.status)
+        .collect();
+    assert_eq!(statuses, [200, 416]);
+    assert_eq!(cache.metrics().bytes_fetched, 0, "no byte fetched again");
+
+    // A complete .part whose bytes are wrong fails the checksum and is dropped, so the next
+    // fetch starts over.
+    let bad = dir.path().join("bad");
+    let other = origin.put("img/other.iso", data.clone());
+    let status = tokio::process::Command::new(common::ironcast_bin())
+        .args([
+            "cache",
+            "fetch",
+            &other,
+            "--checksum",
+            &checksum,
+            "--cache-dir",
+        ])
+        .arg(&bad)
+        .env("IRONCAST_FAILPOINTS", "cache-commit=abort")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await
+        .unwrap();
+    assert!(!status.success());
+    for e in std::fs::read_dir(bad.join("tmp")).unwrap().flatten() {
+        if e.file_name().to_string_lossy().ends_with(".part") {
+            let mut bytes = std::fs::read(e.path()).unwrap();
+            bytes[0] ^= 0xff;
+            std::fs::write(e.path(), bytes).unwrap();
+        }
+    }
+    let cache = Cache::open(cfg(&bad)).await.unwrap();
+    let err = cache.fetch(&other, Some(&sha(&data))).await.unwrap_err();
+    assert!(matches!(err, CacheError::ChecksumMismatch { .. }), "{err}");
+    let e = cache.fetch(&other, Some(&sha(&data))).await.unwrap();
+    assert_eq!(std::fs::read(cache.path_of(&e.sha256)).unwrap(), data);
 }
 
 #[test]

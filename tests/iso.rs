@@ -3,6 +3,8 @@
 //! isoinfo, mtools, fsck.fat and sgdisk. QEMU boot proofs are in the `qemu_boot_*` tests.
 
 mod common;
+#[path = "iso/identify.rs"]
+mod identify;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -25,6 +25,7 @@ mod progress;
 
 use std::time::Duration;
 
+use crate::boot_iso::{self, with_auth};
 use crate::driver::*;
 use crate::image_kind::check_fits;
 use crate::ports::*;
@@ -87,13 +88,16 @@ impl DirectDeploy {
     fn check_agent_ports(&self, ports: &Ports) -> Result<(), DeployError> {
         let needed = [
             ("agent", ports.agent.is_some()),
-            ("virtual media", ports.vmedia.is_some()),
+            (
+                "virtual media or network boot",
+                boot_iso::check(ports).is_ok(),
+            ),
             ("ISO remaster", ports.remaster.is_some()),
             ("image server", ports.publisher.is_some()),
         ];
         match needed.iter().find(|(_, present)| !present) {
             Some((name, _)) => Err(DeployError::invalid(format!(
-                "the direct deploy needs {name}, which this node's interfaces do not provide: use boot_interface redfish-virtual-media and configure the agent ([agent] section)"
+                "the direct deploy needs {name}, which this node's interfaces do not provide: use boot_interface redfish-virtual-media, ipxe or pxe and configure the agent ([agent] section)"
             ))),
             None => Ok(()),
         }
@@ -116,14 +120,17 @@ impl DirectDeploy {
             .images
             .as_ref()
             .ok_or_else(|| missing_port("image cache"))?;
+        // Recorded before it exists: a crash after the acquire leaves no unknown lease. The
+        // caller's release gives back a recorded lease whether or not the acquire made it.
+        let lease = fresh_id();
+        held.image_lease = Some(lease.clone());
+        held.save(events).await;
         let image = run_step(
             "cache image",
             p.image_timeout,
-            images.acquire(&plan.image, &node.uuid),
+            images.acquire(&plan.image, &node.uuid, &lease),
         )
         .await?;
-        held.image_lease = Some(image.lease.clone());
-        held.save(events).await;
         events
             .step(
                 "cache image",
@@ -173,14 +180,17 @@ impl DirectDeploy {
             patch_set: None,
             len: image.size,
         };
-        let published = run_step(
-            "publish image",
-            p.local_timeout,
-            publisher.publish(&artifact, &node.uuid, plan.published_name()),
-        )
-        .await?;
-        held.publications.push(published.id.clone());
-        held.save(events).await;
+        let published = held
+            .publish(
+                events,
+                "publish image",
+                p.local_timeout,
+                publisher.as_ref(),
+                &artifact,
+                &node.uuid,
+                plan.published_name(),
+            )
+            .await?;
         events.step("publish image", &published.url).await;
         let image_url = with_auth(&published.url, published.auth.as_ref());
 
@@ -203,14 +213,17 @@ impl DirectDeploy {
                 events
                     .step("build config drive", &format!("{} bytes", drive.len))
                     .await;
-                let published = run_step(
-                    "publish config drive",
-                    p.local_timeout,
-                    publisher.publish(&drive, &node.uuid, "configdrive"),
-                )
-                .await?;
-                held.publications.push(published.id.clone());
-                held.save(events).await;
+                let published = held
+                    .publish(
+                        events,
+                        "publish config drive",
+                        p.local_timeout,
+                        publisher.as_ref(),
+                        &drive,
+                        &node.uuid,
+                        "configdrive",
+                    )
+                    .await?;
                 events.step("publish config drive", &published.url).await;
                 Some(with_auth(&published.url, published.auth.as_ref()))
             }
@@ -320,6 +333,8 @@ impl DirectDeploy {
                 events
                     .step("local boot config", "the node's MACs boot the local disk")
                     .await;
+                // The local-boot configs replaced the agent's: nothing left to detach.
+                held.inserted = false;
             }
         }
         if let Some(vmedia) = &ports.vmedia {
@@ -395,6 +410,26 @@ impl DeployDriver for DirectDeploy {
                 Err(err)
             }
         }
+    }
+
+    /// Gives back what the cut-short deploy recorded (token, publications, remaster, config
+    /// drive, leases) without touching hardware: the media and power flags stay recorded for
+    /// the undeploy.
+    async fn abandon(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        let mut held = Held::load(node);
+        let (inserted, powered) = (held.inserted, held.powered);
+        held.inserted = false;
+        held.powered = false;
+        let released = self.release(node, ports, &mut held, false, events).await;
+        held.inserted = inserted;
+        held.powered = powered;
+        held.save(events).await;
+        released
     }
 
     async fn undeploy(
@@ -541,32 +576,6 @@ fn digest_checksum(digest: &str) -> Option<ChecksumSpec> {
         algorithm: algorithm.to_string(),
         hex: hex.to_ascii_lowercase(),
     })
-}
-
-/// The URL with basic-auth credentials in it, for an agent fetching from an image server that
-/// asks for them.
-fn with_auth(url: &str, auth: Option<&MediaAuth>) -> String {
-    match (auth, url.split_once("://")) {
-        (Some(a), Some((scheme, rest))) => format!(
-            "{scheme}://{}:{}@{rest}",
-            percent_encode(&a.username),
-            percent_encode(&a.password)
-        ),
-        _ => url.to_string(),
-    }
-}
-
-/// Percent-encodes everything but RFC 3986 unreserved characters.
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -214,15 +214,20 @@ impl FakeImages {
 
 #[async_trait]
 impl Images for FakeImages {
-    async fn acquire(&self, request: &ImageRequest, holder: &str) -> PortResult<LeasedImage> {
+    async fn acquire(
+        &self,
+        request: &ImageRequest,
+        holder: &str,
+        lease: &str,
+    ) -> PortResult<LeasedImage> {
         self.log
             .record("images.acquire", format!("{}, {holder}", request.url))
             .await?;
         let mut n = self.next.lock().unwrap_or_else(|p| p.into_inner());
         *n += 1;
-        self.log.hold(format!("lease-{n}"));
+        self.log.hold(lease.to_string());
         Ok(LeasedImage {
-            lease: format!("lease-{n}"),
+            lease: lease.to_string(),
             digest: format!("sha256:fake{n}"),
             path: PathBuf::from(format!("/fake/cache/{n}")),
             size: 0,
@@ -278,8 +283,7 @@ impl Remaster for FakeRemaster {
     }
 }
 
-/// A publisher that hands out `pub-<node>-<name>` ids and `http://fake.invalid/<node>/<name>.iso`
-/// URLs.
+/// A publisher that publishes under the id it is given at `http://fake.invalid/<node>/<name>.iso`.
 #[derive(Debug)]
 pub struct FakePublisher {
     log: CallLog,
@@ -293,8 +297,9 @@ impl FakePublisher {
 
 #[async_trait]
 impl Publisher for FakePublisher {
-    async fn publish(
+    async fn publish_as(
         &self,
+        id: &str,
         artifact: &Artifact,
         node: &str,
         name: &str,
@@ -305,10 +310,9 @@ impl Publisher for FakePublisher {
                 format!("{}, {node}, {name}", artifact.base.display()),
             )
             .await?;
-        let id = format!("pub-{node}-{name}");
-        self.log.hold(id.clone());
+        self.log.hold(id.to_string());
         Ok(Publication {
-            id,
+            id: id.to_string(),
             url: format!("http://fake.invalid/{node}/{name}.iso"),
             auth: None,
         })
@@ -338,6 +342,14 @@ impl Netboot for FakeNetboot {
         self.log
             .record(
                 "netboot.write_local_boot",
+                format!("{node}, {:?}, {:?}", boot.macs, boot.mode),
+            )
+            .await
+    }
+    async fn write_iso_boot(&self, node: &str, boot: &IsoBoot) -> PortResult<()> {
+        self.log
+            .record(
+                "netboot.write_iso_boot",
                 format!("{node}, {:?}, {:?}", boot.macs, boot.mode),
             )
             .await
@@ -479,5 +491,79 @@ pub fn fake_ports(log: &CallLog, initial: PowerState, delay: Duration) -> Ports 
         netboot: Some(Arc::new(FakeNetboot::new(log.clone()))),
         agent: Some(Arc::new(FakeAgent::with_delay(log.clone(), delay))),
         config_drives: Some(Arc::new(FakeConfigDrives::new(log.clone()))),
+    }
+}
+
+/// Wraps the cache and publisher ports of `ports` so that each `acquire` and `publish_as`
+/// checks, at the moment it is called, that its id is already in what `recorded` returns (the
+/// node's driver_internal_info as saved so far, rendered as text). Returns the ports and the
+/// list of ids found unrecorded: a driver that saves its intent first leaves it empty.
+pub fn check_intent_first(
+    ports: &Ports,
+    recorded: Arc<dyn Fn() -> String + Send + Sync>,
+) -> (Ports, Arc<Mutex<Vec<String>>>) {
+    let unrecorded = Arc::new(Mutex::new(Vec::new()));
+    let check = IntentCheck {
+        images: ports.images.clone().expect("images port"),
+        publisher: ports.publisher.clone().expect("publisher port"),
+        recorded,
+        unrecorded: unrecorded.clone(),
+    };
+    let check = Arc::new(check);
+    let mut out = ports.clone();
+    out.images = Some(check.clone());
+    out.publisher = Some(check);
+    (out, unrecorded)
+}
+
+struct IntentCheck {
+    images: Arc<dyn Images>,
+    publisher: Arc<dyn Publisher>,
+    recorded: Arc<dyn Fn() -> String + Send + Sync>,
+    unrecorded: Arc<Mutex<Vec<String>>>,
+}
+
+impl IntentCheck {
+    fn check(&self, what: &str, id: &str) {
+        if !(self.recorded)().contains(id) {
+            let mut u = self.unrecorded.lock().unwrap_or_else(|p| p.into_inner());
+            u.push(format!("{what} {id}"));
+        }
+    }
+}
+
+#[async_trait]
+impl Images for IntentCheck {
+    async fn acquire(
+        &self,
+        request: &ImageRequest,
+        holder: &str,
+        lease: &str,
+    ) -> PortResult<LeasedImage> {
+        self.check("lease", lease);
+        self.images.acquire(request, holder, lease).await
+    }
+    async fn release(&self, lease: &str) -> PortResult<()> {
+        self.images.release(lease).await
+    }
+    async fn virtual_size(&self, image: &LeasedImage) -> PortResult<Option<u64>> {
+        self.images.virtual_size(image).await
+    }
+}
+
+#[async_trait]
+impl Publisher for IntentCheck {
+    async fn publish_as(
+        &self,
+        id: &str,
+        artifact: &Artifact,
+        node: &str,
+        name: &str,
+    ) -> PortResult<Publication> {
+        self.check("publication", id);
+        self.publisher.publish_as(id, artifact, node, name).await
+    }
+    async fn revoke(&self, id: &str) -> PortResult<()> {
+        self.publisher.revoke(id).await
     }
 }

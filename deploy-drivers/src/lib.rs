@@ -8,6 +8,7 @@
 //! Architecture invariant: no I/O here other than through the ports, so every driver is
 //! unit-tested with in-memory fakes that record calls.
 
+pub mod boot_iso;
 pub mod direct;
 pub mod driver;
 pub mod fake;
@@ -15,6 +16,7 @@ pub mod fakes;
 pub mod image_kind;
 pub mod ports;
 pub mod ramdisk;
+pub mod records;
 pub mod root_device;
 mod steps;
 

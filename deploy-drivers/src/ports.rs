@@ -160,10 +160,23 @@ pub struct LeasedImage {
     pub size: u64,
 }
 
+/// A fresh id for a resource a driver is about to make (a lease, a publication). Drivers
+/// record it on the node first and then ask the port for the resource under it, so a crash in
+/// between leaves a record pointing at nothing (harmless) rather than a resource nobody knows.
+pub fn fresh_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 #[async_trait]
 pub trait Images: Send + Sync {
-    /// Makes sure the image is cached and verified, and leases it to `holder` (a node UUID).
-    async fn acquire(&self, request: &ImageRequest, holder: &str) -> PortResult<LeasedImage>;
+    /// Makes sure the image is cached and verified, and leases it to `holder` (a node UUID)
+    /// under the id `lease`, which the caller chose ([`fresh_id`]) and recorded first.
+    async fn acquire(
+        &self,
+        request: &ImageRequest,
+        holder: &str,
+        lease: &str,
+    ) -> PortResult<LeasedImage>;
     /// Releases a lease; releasing an unknown lease is not an error (undeploy is idempotent).
     async fn release(&self, lease: &str) -> PortResult<()>;
     /// The size of the disk a cached image holds (a qcow2's virtual size, a raw image's
@@ -228,8 +241,23 @@ impl std::fmt::Debug for MediaAuth {
 pub trait Publisher: Send + Sync {
     /// Publishes `artifact` for `node` under a fresh unguessable URL ending in `<name>`, which
     /// gets `.iso` unless it ends in a disk image's extension (`.img`, `.raw`, `.qcow2`, …).
-    async fn publish(&self, artifact: &Artifact, node: &str, name: &str)
-        -> PortResult<Publication>;
+    /// The publication's id is `id`, which the caller chose ([`fresh_id`]) and recorded first.
+    async fn publish_as(
+        &self,
+        id: &str,
+        artifact: &Artifact,
+        node: &str,
+        name: &str,
+    ) -> PortResult<Publication>;
+    /// [`Publisher::publish_as`] under a fresh id, for callers with nothing to record it in.
+    async fn publish(
+        &self,
+        artifact: &Artifact,
+        node: &str,
+        name: &str,
+    ) -> PortResult<Publication> {
+        self.publish_as(&fresh_id(), artifact, node, name).await
+    }
     /// Revokes a publication; revoking an unknown one is not an error.
     async fn revoke(&self, id: &str) -> PortResult<()>;
 }
@@ -260,10 +288,22 @@ pub struct LocalBoot {
     pub mode: BootMode,
 }
 
+/// A network boot of a published ISO (the live ISO, or the agent ISO carrying its token):
+/// each MAC's iPXE script `sanboot`s `url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsoBoot {
+    pub macs: Vec<String>,
+    pub mode: BootMode,
+    /// The ISO's URL, with basic-auth credentials in it when the image server asks for them.
+    pub url: String,
+}
+
 #[async_trait]
 pub trait Netboot: Send + Sync {
     /// Writes per-MAC configs that boot the local disk (pxelinux, GRUB, iPXE).
     async fn write_local_boot(&self, node: &str, boot: &LocalBoot) -> PortResult<()>;
+    /// Writes per-MAC configs that boot the ISO at `boot.url` over the network.
+    async fn write_iso_boot(&self, node: &str, boot: &IsoBoot) -> PortResult<()>;
     /// Removes every config written for `node`; no error when there is none.
     async fn remove(&self, node: &str) -> PortResult<()>;
 }

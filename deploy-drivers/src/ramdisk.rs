@@ -20,13 +20,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::boot_iso;
 use crate::driver::*;
 use crate::ports::*;
 use crate::steps::{keep_first, missing_port, run_step, str_field};
 
 /// driver_internal_info keys this driver owns.
-const LEASE_KEY: &str = "ramdisk_lease";
-const PUBLICATION_KEY: &str = "ramdisk_publication";
+pub(crate) const LEASE_KEY: &str = "ramdisk_lease";
+pub(crate) const PUBLICATION_KEY: &str = "ramdisk_publication";
 const PUBLICATION_URL_KEY: &str = "ramdisk_publication_url";
 
 /// Operator policy for ramdisk deploys (from the conductor's config).
@@ -210,6 +211,41 @@ impl RamdiskDeploy {
         first.map_or(Ok(()), Err)
     }
 
+    /// Caches and leases the plan's image under an id recorded on the node first; a failed
+    /// acquire releases that id (there may be a lease behind a timeout) and forgets it.
+    async fn lease_image(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        plan: &RamdiskPlan,
+        events: &dyn DeployEvents,
+    ) -> Result<LeasedImage, DeployError> {
+        let images = ports
+            .images
+            .as_ref()
+            .ok_or_else(|| missing_port("image cache"))?;
+        let lease = fresh_id();
+        events
+            .save_internal(LEASE_KEY, Value::String(lease.clone()))
+            .await;
+        let acquired = self
+            .step(
+                "cache image",
+                self.policy.image_timeout,
+                images.acquire(&plan.image, &node.uuid, &lease),
+            )
+            .await;
+        match acquired {
+            Ok(image) => Ok(image),
+            Err(e) => {
+                let _ = self
+                    .release_local(&node.uuid, ports, None, Some(&lease), events)
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
     /// Runs one port call under `limit`, naming the step in the error.
     async fn step<T>(
         &self,
@@ -220,36 +256,15 @@ impl RamdiskDeploy {
         run_step(name, limit, call).await
     }
 
-    /// Eject whatever the BMC has, then insert `url`.
-    async fn insert_iso(
-        &self,
-        ports: &Ports,
-        url: &str,
-        auth: Option<&MediaAuth>,
-        events: &dyn DeployEvents,
-    ) -> Result<(), DeployError> {
-        let vmedia = ports
-            .vmedia
-            .as_ref()
-            .ok_or_else(|| missing_port("virtual media"))?;
-        let bmc = self.policy.bmc_timeout;
-        self.step("eject", bmc, vmedia.eject_all()).await?;
-        events.step("eject", "virtual media ejected").await;
-        self.step("insert", bmc, vmedia.insert_cd(url, auth))
-            .await?;
-        events.step("insert", "boot ISO inserted").await;
-        Ok(())
-    }
-
-    /// Remaster (when there are kernel args) and publish the leased ISO; records the
-    /// publication before returning its URL and credentials.
+    /// Remaster (when there are kernel args) and publish the leased ISO under an id recorded
+    /// (on the node and in `publication`) before the URL exists.
     async fn publish_iso(
         &self,
         node: &NodeView,
         ports: &Ports,
         plan: &RamdiskPlan,
         image: &LeasedImage,
-        publication: &mut Option<Publication>,
+        publication: &mut Option<String>,
         events: &dyn DeployEvents,
     ) -> Result<(String, Option<MediaAuth>), DeployError> {
         let args = &plan.kernel_args;
@@ -281,23 +296,23 @@ impl RamdiskDeploy {
             .publisher
             .as_ref()
             .ok_or_else(|| missing_port("publisher"))?;
+        let id = fresh_id();
+        events
+            .save_internal(PUBLICATION_KEY, Value::String(id.clone()))
+            .await;
+        *publication = Some(id.clone());
         let published = self
             .step(
                 "publish",
                 self.policy.local_timeout,
-                publisher.publish(&artifact, &node.uuid, "boot"),
+                publisher.publish_as(&id, &artifact, &node.uuid, "boot"),
             )
             .await?;
-        events
-            .save_internal(PUBLICATION_KEY, Value::String(published.id.clone()))
-            .await;
         events
             .save_internal(PUBLICATION_URL_KEY, Value::String(published.url.clone()))
             .await;
         events.step("publish", &published.url).await;
-        let (url, auth) = (published.url.clone(), published.auth.clone());
-        *publication = Some(published);
-        Ok((url, auth))
+        Ok((published.url, published.auth))
     }
 
     /// The steps after the lease, so that one place undoes them on failure.
@@ -307,28 +322,25 @@ impl RamdiskDeploy {
         ports: &Ports,
         plan: &RamdiskPlan,
         image: &LeasedImage,
-        publication: &mut Option<Publication>,
+        publication: &mut Option<String>,
         events: &dyn DeployEvents,
     ) -> Result<(), DeployError> {
         let (url, auth) = self
             .publish_iso(node, ports, plan, image, publication, events)
             .await?;
-        self.insert_iso(ports, &url, auth.as_ref(), events).await?;
         let bmc = self.policy.bmc_timeout;
-        self.step(
-            "set boot device",
-            bmc,
-            ports
-                .boot
-                .set_boot_device(BootTarget::Cd, false, plan.boot_mode),
+        let target = boot_iso::attach(
+            "insert",
+            node,
+            ports,
+            &url,
+            auth.as_ref(),
+            plan.boot_mode,
+            (bmc, self.policy.local_timeout),
+            events,
         )
         .await?;
-        events
-            .step(
-                "set boot device",
-                &format!("cd once, {}", plan.boot_mode.as_ironic()),
-            )
-            .await;
+        boot_iso::boot_once(ports, target, plan.boot_mode, bmc, events).await?;
         let action = match self.step("power", bmc, ports.power.power_state()).await? {
             PowerState::On => PowerAction::Reboot,
             PowerState::Off => PowerAction::On,
@@ -349,7 +361,10 @@ impl DeployDriver for RamdiskDeploy {
     fn validate(&self, node: &NodeView, ports: &Ports) -> Result<(), DeployError> {
         let plan = self.plan(node)?;
         let needed = [
-            ("virtual media", ports.vmedia.is_some()),
+            (
+                "virtual media or network boot",
+                boot_iso::check(ports).is_ok(),
+            ),
             ("image cache", ports.images.is_some()),
             ("image server", ports.publisher.is_some()),
             (
@@ -396,20 +411,7 @@ impl DeployDriver for RamdiskDeploy {
         .await?;
         events.step("check BMC", "BMC answered").await;
 
-        let images = ports
-            .images
-            .as_ref()
-            .ok_or_else(|| missing_port("image cache"))?;
-        let image = self
-            .step(
-                "cache image",
-                self.policy.image_timeout,
-                images.acquire(&plan.image, &node.uuid),
-            )
-            .await?;
-        events
-            .save_internal(LEASE_KEY, Value::String(image.lease.clone()))
-            .await;
+        let image = self.lease_image(node, ports, &plan, events).await?;
         events
             .step(
                 "cache image",
@@ -465,7 +467,7 @@ impl DeployDriver for RamdiskDeploy {
                 if let (Some(agent), true) = (&ports.agent, plan.one_shot) {
                     agent.end(&node.uuid).await;
                 }
-                let id = publication.as_ref().map(|p| p.id.as_str());
+                let id = publication.as_deref();
                 // The deploy's own error is what the operator needs; cleanup errors are logged
                 // as history events by release_local.
                 let _ = self
@@ -534,30 +536,29 @@ impl DeployDriver for RamdiskDeploy {
             return Ok(());
         }
         let plan = self.plan(node)?;
-        let images = ports
-            .images
-            .as_ref()
-            .ok_or_else(|| missing_port("image cache"))?;
-        let image = self
-            .step(
-                "cache image",
-                self.policy.image_timeout,
-                images.acquire(&plan.image, &node.uuid),
-            )
-            .await?;
-        events
-            .save_internal(LEASE_KEY, Value::String(image.lease.clone()))
-            .await;
+        let image = self.lease_image(node, ports, &plan, events).await?;
         let mut publication = None;
         let served = async {
             let (url, auth) = self
                 .publish_iso(node, ports, &plan, &image, &mut publication, events)
                 .await?;
-            self.insert_iso(ports, &url, auth.as_ref(), events).await
+            let timeouts = (self.policy.bmc_timeout, self.policy.local_timeout);
+            boot_iso::attach(
+                "insert",
+                node,
+                ports,
+                &url,
+                auth.as_ref(),
+                plan.boot_mode,
+                timeouts,
+                events,
+            )
+            .await
+            .map(|_| ())
         }
         .await;
         if let Err(err) = served {
-            let id = publication.as_ref().map(|p| p.id.as_str());
+            let id = publication.as_deref();
             let _ = self
                 .release_local(&node.uuid, ports, id, Some(&image.lease), events)
                 .await;
@@ -586,9 +587,10 @@ impl DeployDriver for RamdiskDeploy {
             .step("power off", bmc, ports.power.set_power(PowerAction::Off))
             .await;
         keep_first(&mut first, r, events, "power off", "powered off").await;
-        if let Some(vmedia) = &ports.vmedia {
-            let r = self.step("eject", bmc, vmedia.eject_all()).await;
-            keep_first(&mut first, r, events, "eject", "virtual media ejected").await;
+        let r = boot_iso::detach(node, ports, (bmc, self.policy.local_timeout)).await;
+        match r {
+            Ok(done) => events.step("eject", done).await,
+            Err(e) => keep_first(&mut first, Err::<(), _>(e), events, "eject", "").await,
         }
         let local = self
             .release_local(

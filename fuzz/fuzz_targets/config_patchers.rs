@@ -8,7 +8,7 @@ use ironcast::iso::{grub, syslinux};
 fuzz_target!(|text: &str| {
     let args = vec!["ironcast.m=1".to_string(), "q=a;b".to_string()];
     for (patch, dialect) in [
-        (grub::patch as fn(&str, &[String]) -> (Option<String>, usize), "grub"),
+        (grub::patch as fn(&str, &[String]) -> _, "grub"),
         (syslinux::patch, "syslinux"),
     ] {
         let (once, kernels) = patch(text, &args);

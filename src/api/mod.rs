@@ -11,6 +11,7 @@
 //! Non-goals (yet): allocations.
 
 mod agent;
+mod allocations;
 mod auth;
 mod auth_guard;
 mod body;
@@ -30,6 +31,7 @@ mod ports;
 mod resource;
 mod root;
 mod step_templates;
+mod traits;
 pub mod version;
 mod volume;
 
@@ -77,6 +79,8 @@ pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .merge(nodes::router())
         .merge(chassis::router())
+        .merge(traits::router())
+        .merge(allocations::router())
         .merge(conductors::router())
         .merge(portgroups::router())
         .merge(step_templates::router())

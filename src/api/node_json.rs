@@ -245,11 +245,11 @@ pub fn field(node: &Node, name: &str, r: &Render) -> Value {
         "storage_interface" => json!(node.storage_interface),
         "target_power_state" => s(&node.target_power_state),
         "target_provision_state" => s(&node.target_provision_state),
-        "traits" => json!([]),
+        "traits" => json!(node.traits),
         "vendor_interface" => json!(node.vendor_interface),
         "links" => link_pair(r.base, &format!("nodes/{}", node.uuid)),
         "conductor" => json!(r.conductor),
-        "allocation_uuid" => Value::Null,
+        "allocation_uuid" => s(&node.allocation_uuid),
         "chassis_uuid" => s(&node.chassis_uuid),
         "ports" | "states" | "portgroups" | "volume" => {
             link_pair(r.base, &format!("nodes/{}/{name}", node.uuid))

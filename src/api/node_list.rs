@@ -201,7 +201,13 @@ async fn list(
         // As Ironic: a chassis that does not exist is 404, not an empty list.
         state.conductor.store().chassis(chassis).await?;
     }
-    let page = state.conductor.store().list_nodes(&query).await?;
+    let mut page = state.conductor.store().list_nodes(&query).await?;
+    let shows_traits = fields
+        .as_ref()
+        .is_none_or(|f| f.iter().any(|f| f == "traits"));
+    if shows_traits {
+        super::nodes::fill_traits(state, ctx, &mut page.rows).await?;
+    }
     let r = Render {
         version: ctx.version,
         base: &ctx.base,

@@ -127,7 +127,8 @@ async fn show(
 ) -> ApiResult<Json<Value>> {
     let fields = parse_fields(&q, ctx.version)?;
     let ident = super::resource::strip_json(&ident, ctx.version);
-    let node = state.conductor.store().node(ident).await?;
+    let mut node = state.conductor.store().node(ident).await?;
+    fill_traits(&state, &ctx, std::slice::from_mut(&mut node)).await?;
     Ok(Json(node_json::render(
         &node,
         fields.as_deref(),
@@ -167,11 +168,29 @@ async fn update(
             Ok(())
         })
         .await?;
+    let mut node = node;
+    if node.instance_uuid.is_none() {
+        // As Ironic: removing a node's instance_uuid deletes its allocation.
+        state.conductor.drop_allocation_of(&mut node).await?;
+    }
+    fill_traits(&state, &ctx, std::slice::from_mut(&mut node)).await?;
     Ok(Json(node_json::render(
         &node,
         None,
         &render_ctx(&state, &ctx),
     )))
+}
+
+/// Reads the traits of nodes about to be shown, when the version shows them (1.37+).
+pub(super) async fn fill_traits(
+    state: &AppState,
+    ctx: &Ctx,
+    nodes: &mut [crate::store::Node],
+) -> ApiResult<()> {
+    if ctx.version >= super::traits::SINCE {
+        state.conductor.store().fill_traits(nodes).await?;
+    }
+    Ok(())
 }
 
 async fn remove(

@@ -16,6 +16,7 @@ use reqwest::header;
 use super::checksum::Digests;
 use super::store::{self, io_err, EntryMeta, FileLock, PartMeta, Source};
 use super::{blocking, lock, CacheError, Expected, Inner, Lookup, Progress, Result};
+use crate::durable;
 
 /// Largest checksum file read (SHA256SUMS of a whole release is a few KiB).
 const MAX_SUMS_BYTES: usize = 1 << 20;
@@ -260,6 +261,38 @@ async fn open_http(
             tracing::info!(url, offset, "resuming interrupted download");
             *offset
         }
+        (416, Some((offset, _))) => {
+            // Nothing past the end: the `.part` may be the whole object (a crash between its
+            // fsync and the rename). Then its bytes are verified and committed like a download.
+            let range = header_str(&resp, header::CONTENT_RANGE).unwrap_or_default();
+            let old = store::read_json::<PartMeta>(&part_meta);
+            let changed = old.as_ref().is_none_or(|m| {
+                (m.etag.is_some() && etag.is_some() && m.etag != etag)
+                    || (m.last_modified.is_some()
+                        && last_modified.is_some()
+                        && m.last_modified != last_modified)
+            });
+            if changed || complete_length(&range) != Some(*offset) {
+                store::remove_quiet(&part);
+                store::remove_quiet(&part_meta);
+                return Err(unreachable(
+                    url,
+                    format!("resume from byte {offset} was refused with 416 (Content-Range {range:?}, validators changed: {changed}): the partial download was dropped, retry to start over"),
+                ));
+            }
+            tracing::info!(
+                url,
+                offset,
+                "the interrupted download was complete: verifying it"
+            );
+            return Ok(Opened::Body(Body {
+                stream: futures::stream::empty().boxed(),
+                offset: *offset,
+                total: Some(*offset),
+                etag: old.as_ref().and_then(|m| m.etag.clone()).or(etag),
+                last_modified: old.and_then(|m| m.last_modified).or(last_modified),
+            }));
+        }
         (200, _) => 0,
         (s, _) => {
             return Err(CacheError::Origin {
@@ -280,6 +313,16 @@ async fn open_http(
         etag,
         last_modified,
     }))
+}
+
+/// The complete length in an unsatisfied range's `Content-Range: bytes */<length>`.
+fn complete_length(content_range: &str) -> Option<u64> {
+    content_range
+        .trim()
+        .strip_prefix("bytes */")?
+        .trim()
+        .parse()
+        .ok()
 }
 
 async fn stream_to_entry(
@@ -422,6 +465,9 @@ async fn stream_to_entry(
             .map_err(io_err(format!("syncing {}", p2.display())))
     })
     .await?;
+    // A crash here leaves a complete, synced `.part`: the next fetch resumes it (416) and
+    // commits it after verifying.
+    crate::fail_point!("cache-commit");
     let (u2, k2, etag, last_modified) = (
         url.to_string(),
         key.to_string(),
@@ -465,13 +511,8 @@ async fn stream_to_entry(
             if data.exists() {
                 store::remove_quiet(&part);
             } else {
-                std::fs::rename(&part, &data).map_err(io_err(format!(
-                    "renaming {} to {}",
-                    part.display(),
-                    data.display()
-                )))?;
+                durable::commit(&part, &data)?;
             }
-            store::sync_parent(&data)?;
             store::remove_quiet(&part_meta);
             store::remove_quiet(&layout.reservation(&k2));
             Ok(entry)
@@ -483,4 +524,18 @@ async fn stream_to_entry(
     drop(reservation);
     tracing::info!(url, sha256 = %entry.sha256, size = entry.size, "image cached");
     Ok(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn complete_length_reads_only_unsatisfied_ranges() {
+        assert_eq!(complete_length("bytes */1234"), Some(1234));
+        assert_eq!(complete_length(" bytes */0 "), Some(0));
+        assert_eq!(complete_length("bytes 0-9/1234"), None);
+        assert_eq!(complete_length("bytes */*"), None);
+        assert_eq!(complete_length(""), None);
+    }
 }

@@ -28,9 +28,17 @@ impl From<CacheError> for PortError {
 
 #[async_trait]
 impl Images for Cache {
-    async fn acquire(&self, request: &ImageRequest, holder: &str) -> PortResult<LeasedImage> {
+    async fn acquire(
+        &self,
+        request: &ImageRequest,
+        holder: &str,
+        lease: &str,
+    ) -> PortResult<LeasedImage> {
         let (lease, meta) =
-            Cache::acquire(self, &request.url, request.checksum.as_ref(), holder).await?;
+            Cache::acquire_as(self, lease, &request.url, request.checksum.as_ref(), holder).await?;
+        // The lease exists now; the deploy recorded its id before asking for it, so a crash
+        // here leaves nothing unknown.
+        crate::fail_point!("lease-taken");
         Ok(LeasedImage {
             lease: lease.id,
             digest: format!("sha256:{}", meta.sha256),

@@ -395,9 +395,24 @@ impl Cache {
         checksum: Option<&ChecksumSpec>,
         holder: &str,
     ) -> Result<(Lease, EntryMeta)> {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.acquire_as(&id, url, checksum, holder).await
+    }
+
+    /// [`Cache::acquire`] under the lease id `lease_id`, chosen (and recorded) by the caller.
+    pub async fn acquire_as(
+        &self,
+        lease_id: &str,
+        url: &str,
+        checksum: Option<&ChecksumSpec>,
+        holder: &str,
+    ) -> Result<(Lease, EntryMeta)> {
         for _ in 0..3 {
             let meta = self.fetch(url, checksum).await?;
-            match self.lease(&meta.sha256, holder).await {
+            match self
+                .lease_as(lease_id, &meta.sha256, holder, LeaseScope::Durable)
+                .await
+            {
                 Ok(lease) => return Ok((lease, meta)),
                 // Evicted between fetch and lease: fetch again.
                 Err(CacheError::NotFound(_)) => continue,
@@ -419,8 +434,31 @@ impl Cache {
     /// Leases entry `sha256` to `holder` with the given scope. A [`LeaseScope::Process`] lease
     /// also ends when this `Cache` is dropped or the process dies.
     pub async fn lease_with(&self, sha256: &str, holder: &str, scope: LeaseScope) -> Result<Lease> {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.lease_as(&id, sha256, holder, scope).await
+    }
+
+    /// [`Cache::lease_with`] under the id `id`, chosen by the caller (a plain name: letters,
+    /// digits, `-`, `_`).
+    pub async fn lease_as(
+        &self,
+        id: &str,
+        sha256: &str,
+        holder: &str,
+        scope: LeaseScope,
+    ) -> Result<Lease> {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(CacheError::Io {
+                context: format!("leasing {sha256}"),
+                message: format!("lease id {id:?} is not a plain name (letters, digits, - and _)"),
+            });
+        }
         let lease = Lease {
-            id: uuid::Uuid::new_v4().to_string(),
+            id: id.to_string(),
             sha256: sha256.to_string(),
             holder: holder.to_string(),
             created_at: Utc::now(),
@@ -495,14 +533,13 @@ impl Cache {
             self.inner.layout.lease_lock(lease_id),
         );
         blocking(move || {
-            store::remove_quiet(&path);
-            let synced = store::sync_parent(&path);
+            let removed = crate::durable::remove(&path).map(drop);
             // The lease file goes first: a scan never sees it with its owner's lock free.
             if owner.is_some() {
                 drop(owner);
                 store::remove_quiet(&lock_path);
             }
-            synced
+            Ok(removed?)
         })
         .await
     }
@@ -726,7 +763,7 @@ fn evict_locked(layout: &Layout, scan: &mut Scan, shas: &[String]) -> Result<()>
         store::remove_entry(layout, s);
     }
     scan.entries.retain(|e| !shas.contains(&e.sha256));
-    store::sync_parent(&layout.meta("x"))
+    Ok(crate::durable::sync_dir(&layout.meta("x"))?)
 }
 
 /// The quota held by this process's download of one key, in `tmp/<key>.reserve`; the file is

@@ -20,16 +20,15 @@
 //! Blocking functions: call them from `spawn_blocking`.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use super::CacheError;
+use crate::durable;
 
 /// Where one URL's copy of an entry came from, for revalidation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,32 +155,14 @@ impl Layout {
     }
 }
 
-/// Writes `value` as JSON to `path` atomically (temp file, fsync, rename, fsync the
-/// directory), readable by the owner only.
+/// Writes `value` as JSON to `path` with [`durable::write`], readable by the owner only
+/// (publication records hold tokens, metadata holds URLs).
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), CacheError> {
-    // A temp name per writer: two tasks touching one entry's metadata must not share it.
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = path.with_extension(format!("json.{}-{n}.tmp", std::process::id()));
     let data = serde_json::to_vec_pretty(value).map_err(|e| CacheError::Io {
         context: format!("encoding {}", path.display()),
         message: e.to_string(),
     })?;
-    // 0600 whatever the umask: publication records hold tokens, metadata holds URLs.
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io_err(format!("creating {}", tmp.display())))?;
-    f.set_permissions(fs::Permissions::from_mode(0o600))
-        .map_err(io_err(format!("restricting {}", tmp.display())))?;
-    f.write_all(&data)
-        .and_then(|_| f.sync_all())
-        .map_err(io_err(format!("writing {}", tmp.display())))?;
-    fs::rename(&tmp, path).map_err(io_err(format!("renaming {}", tmp.display())))?;
-    sync_parent(path)
+    Ok(durable::write(path, &data, durable::Mode::Private)?)
 }
 
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Option<T> {
@@ -189,15 +170,7 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Option<T> {
     serde_json::from_slice(&data).ok()
 }
 
-pub fn sync_parent(path: &Path) -> Result<(), CacheError> {
-    if let Some(parent) = path.parent() {
-        File::open(parent)
-            .and_then(|d| d.sync_all())
-            .map_err(io_err(format!("syncing directory {}", parent.display())))?;
-    }
-    Ok(())
-}
-
+/// Removes a scratch file (a `.part`, a lock, a reservation), logging what is not "not found".
 pub fn remove_quiet(path: &Path) {
     if let Err(e) = fs::remove_file(path) {
         if e.kind() != io::ErrorKind::NotFound {
@@ -206,71 +179,13 @@ pub fn remove_quiet(path: &Path) {
     }
 }
 
-/// An exclusive advisory lock (flock) held until dropped: one downloader per key across
-/// processes sharing the cache directory.
-pub struct FileLock {
-    _file: File,
-}
+pub use crate::durable::FileLock;
 
-impl FileLock {
-    /// Blocks until the lock is held.
-    pub fn acquire(path: &Path) -> Result<Self, CacheError> {
-        Self::lock(path, libc::LOCK_EX).map(|l| l.expect("blocking flock returns a lock"))
-    }
-    /// Returns None when another process holds it.
-    pub fn try_acquire(path: &Path) -> Result<Option<Self>, CacheError> {
-        Self::lock(path, libc::LOCK_EX | libc::LOCK_NB)
-    }
-    fn lock(path: &Path, op: libc::c_int) -> Result<Option<Self>, CacheError> {
-        loop {
-            let file = fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(path)
-                .map_err(io_err(format!("opening lock {}", path.display())))?;
-            if !flock(&file, op).map_err(io_err(format!("locking {}", path.display())))? {
-                return Ok(None);
-            }
-            // Lock files are removed while locked (stale downloads, dead leases): a lock won on
-            // an inode no longer at `path` excludes nobody, so open the path again.
-            let here = fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
-            let mine = file
-                .metadata()
-                .map_err(io_err(format!("reading lock {}", path.display())))?;
-            if here == Some((mine.dev(), mine.ino())) {
-                return Ok(Some(Self { _file: file }));
-            }
-        }
-    }
-
-    /// Whether some open file description (any process, this one included) holds the lock at
-    /// `path`; a missing file is not held. Nothing is created.
-    pub fn is_held(path: &Path) -> Result<bool, CacheError> {
-        let file = match File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(io_err(format!("opening lock {}", path.display()))(e)),
-        };
-        let won = flock(&file, libc::LOCK_EX | libc::LOCK_NB)
-            .map_err(io_err(format!("testing lock {}", path.display())))?;
-        Ok(!won)
-    }
-}
-
-/// flock(2) retried on EINTR; false when a non-blocking request finds it held.
-fn flock(file: &File, op: libc::c_int) -> io::Result<bool> {
-    loop {
-        // SAFETY: flock on a file descriptor we own; no memory is shared with the kernel.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
-        if rc == 0 {
-            return Ok(true);
-        }
-        let e = io::Error::last_os_error();
-        match e.kind() {
-            io::ErrorKind::Interrupted => continue,
-            io::ErrorKind::WouldBlock => return Ok(false),
-            _ => return Err(e),
+impl From<durable::DurableError> for CacheError {
+    fn from(e: durable::DurableError) -> Self {
+        CacheError::Io {
+            context: e.context,
+            message: e.source.to_string(),
         }
     }
 }
@@ -567,7 +482,7 @@ mod tests {
     use super::*;
 
     fn age(path: &Path, secs: u64) {
-        let f = File::options().write(true).open(path).unwrap();
+        let f = std::fs::File::options().write(true).open(path).unwrap();
         f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(secs))
             .unwrap();
     }

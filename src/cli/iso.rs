@@ -21,6 +21,13 @@ pub enum IsoCmd {
         #[arg(short, long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Identify the OS on an installer ISO: family, distro, version, arch, installer and the
+    /// automation mechanisms it accepts. Exits 2 when no known installer matches.
+    Identify {
+        file: PathBuf,
+        #[arg(short, long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Append kernel arguments to every kernel entry, without extracting or rebuilding.
     #[command(group(clap::ArgGroup::new("dest").required(true).multiple(true).args(["output", "patch"])))]
     Remaster {
@@ -49,6 +56,22 @@ fn run_blocking(cmd: IsoCmd) -> anyhow::Result<ExitCode> {
             match format {
                 Format::Json => println!("{}", serde_json::to_string_pretty(&info)?),
                 Format::Text => print_text(&info),
+            }
+        }
+        IsoCmd::Identify { file, format } => {
+            let found = iso::identify::identify(&file)
+                .with_context(|| format!("identifying {}", file.display()))?;
+            match (found, format) {
+                (Ok(id), Format::Json) => println!("{}", serde_json::to_string_pretty(&id)?),
+                (Ok(id), Format::Text) => print_identity(&id),
+                (Err(none), Format::Json) => {
+                    println!("{}", serde_json::to_string_pretty(&none)?);
+                    return Ok(ExitCode::from(2));
+                }
+                (Err(none), Format::Text) => {
+                    eprintln!("{}: {none}", file.display());
+                    return Ok(ExitCode::from(2));
+                }
             }
         }
         IsoCmd::Remaster {
@@ -94,6 +117,32 @@ fn run_blocking(cmd: IsoCmd) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_identity(i: &iso::identify::Identity) {
+    let or_unknown = |v: &Option<String>| v.clone().unwrap_or_else(|| "unknown".into());
+    println!("os:          {} ({})", i.distro, i.id);
+    println!(
+        "family:      {}",
+        serde_json::to_value(i.family)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default()
+    );
+    println!("version:     {}", or_unknown(&i.version));
+    println!("arch:        {}", or_unknown(&i.arch));
+    println!("installer:   {}", i.installer);
+    if i.automation.is_empty() {
+        println!("automation:  none (interactive install only)");
+    }
+    for a in &i.automation {
+        let how = if a.how.medium {
+            format!("{} on a second virtual medium", a.how.file_name)
+        } else {
+            format!("kernel args {}", a.how.kernel_args)
+        };
+        println!("automation:  {} ({how})", a.name);
+    }
 }
 
 fn print_text(i: &iso::Inspection) {

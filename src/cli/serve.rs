@@ -77,6 +77,9 @@ pub struct Running {
     cache: crate::cache::CacheHandle,
     store: Store,
     conductor: Conductor,
+    /// The DHCP responder and TFTP server of `[netboot] dhcp` (none when "off"), held so they
+    /// run as long as `serve`.
+    _netboot: Option<Arc<crate::netboot::settings::Running>>,
 }
 
 impl Running {
@@ -171,6 +174,14 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     )
     .await
     .context("cannot start the image server ([imageserver] section)")?;
+    let netboot_servers = crate::netboot::settings::start(
+        &config.netboot,
+        &images.server.base_url(),
+        netboot.clone(),
+    )
+    .await
+    .context("cannot start network boot ([netboot] section)")?
+    .map(Arc::new);
     let remaster_dir = config.conductor.state_dir.join("remaster");
     // Bound before the agent hub is made: the URL agents call may name the picked port.
     let listener = tokio::net::TcpListener::bind(config.api.bind)
@@ -209,6 +220,9 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     let (cache_view, image_view) = (cache.cache.clone(), images.server.clone());
     conductor.add_metrics(Arc::new(move || cache_view.metrics().render_prometheus()));
     conductor.add_metrics(Arc::new(move || image_view.metrics().render_prometheus()));
+    if let Some(servers) = netboot_servers.clone() {
+        conductor.add_metrics(Arc::new(move || servers.render_prometheus()));
+    }
     let failed = conductor
         .recover()
         .await
@@ -216,6 +230,7 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     if failed > 0 {
         tracing::warn!(failed, "moved interrupted nodes to their failure states");
     }
+    reconcile(&conductor, &cache.cache, &images.server).await?;
     conductor.spawn_heartbeat();
     let wake = crate::metal3::Wake::default();
     if config.metal3.enabled {
@@ -255,6 +270,7 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
         cache,
         store,
         conductor,
+        _netboot: netboot_servers,
     })
 }
 
@@ -339,4 +355,42 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// Gives back the cache leases and publications that no node records (see
+/// `conductor::reconcile`): listed first, then checked against the nodes.
+async fn reconcile(
+    conductor: &Conductor,
+    cache: &crate::cache::Cache,
+    server: &crate::imageserver::ImageServer,
+) -> anyhow::Result<()> {
+    use crate::conductor::reconcile::Holding;
+    let leases: Vec<Holding> = cache
+        .list()
+        .into_iter()
+        .flat_map(|e| e.leases)
+        .filter(|l| l.scope == crate::cache::LeaseScope::Durable)
+        .map(|l| Holding {
+            id: l.id,
+            node: l.holder,
+        })
+        .collect();
+    let publications: Vec<Holding> = server
+        .publications()
+        .into_iter()
+        .map(|r| Holding {
+            id: r.id,
+            node: r.node,
+        })
+        .collect();
+    let done = conductor
+        .reconcile(&leases, &publications)
+        .await
+        .context("start-up reconciliation of leases and publications failed")?;
+    tracing::info!(
+        leases_released = done.leases_released.len(),
+        publications_revoked = done.publications_revoked.len(),
+        "reconciled cache leases and publications against the nodes"
+    );
+    Ok(())
 }

@@ -111,7 +111,7 @@ fn compose_redfish(node: &Node, services: &Services) -> Result<Composed, Conduct
         "pxe" | "ipxe" | "fake" => false,
         other => {
             return Err(invalid(format!(
-                "boot_interface {other:?} is not supported with driver redfish: use redfish-virtual-media"
+                "boot_interface {other:?} is not supported with driver redfish: use redfish-virtual-media, ipxe or pxe"
             )))
         }
     };

@@ -14,6 +14,10 @@ pub struct Metrics {
     pub deploys_succeeded: AtomicU64,
     pub deploys_failed: AtomicU64,
     pub nodes_taken_over: AtomicU64,
+    /// Cache leases released at start-up because no node recorded them.
+    pub leases_reconciled: AtomicU64,
+    /// Publications revoked at start-up because no node in use recorded them.
+    pub publications_reconciled: AtomicU64,
     sources: Mutex<Vec<MetricsSource>>,
 }
 
@@ -38,6 +42,11 @@ impl Metrics {
             ("ironcast_deploys_succeeded_total", &self.deploys_succeeded),
             ("ironcast_deploys_failed_total", &self.deploys_failed),
             ("ironcast_nodes_taken_over_total", &self.nodes_taken_over),
+            ("ironcast_leases_reconciled_total", &self.leases_reconciled),
+            (
+                "ironcast_publications_reconciled_total",
+                &self.publications_reconciled,
+            ),
         ] {
             let v = v.load(Ordering::Relaxed);
             s.push_str(&format!("# TYPE {name} counter\n{name} {v}\n"));

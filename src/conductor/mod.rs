@@ -19,9 +19,11 @@
 //! Non-goals (yet): periodic power sync.
 
 mod agent_hub;
+mod allocations;
 mod compose;
 pub mod identity;
 pub mod metrics;
+pub mod reconcile;
 pub mod ring;
 mod services;
 pub mod states;
@@ -202,11 +204,6 @@ impl Conductor {
                 "conductor {me} restarted while the node was in \"{from}\" (target \"{}\"); the operation was interrupted and did not finish: retry it",
                 node.target_provision_state.as_deref().unwrap_or("none")
             );
-            node.provision_state = to.as_str().to_string();
-            node.target_provision_state = None;
-            node.target_power_state = None;
-            node.last_error = Some(why.clone());
-            node.provision_updated_at = Some(Utc::now());
             // Our own stale lock is ours to write under; a free node is locked first.
             let lock = match node.reservation.as_deref() {
                 Some(_) => self.store.adopt_lock(&node.uuid, &me),
@@ -215,6 +212,14 @@ impl Conductor {
                     None => continue,
                 },
             };
+            if from == ProvisionState::Deploying {
+                node = self.abandon_interrupted(&lock, node).await;
+            }
+            node.provision_state = to.as_str().to_string();
+            node.target_provision_state = None;
+            node.target_power_state = None;
+            node.last_error = Some(why.clone());
+            node.provision_updated_at = Some(Utc::now());
             self.store.save_node(&lock, &node).await?;
             release(lock).await;
             self.store
@@ -228,6 +233,16 @@ impl Conductor {
             tracing::info!(released, "released stale locks of this conductor");
         }
         Ok(failed)
+    }
+
+    /// A deploy that died with its process undoes what it recorded (lease, publication,
+    /// remaster), touching no hardware; returns the node as saved afterwards.
+    pub(crate) async fn abandon_interrupted(&self, lock: &NodeLock, node: Node) -> Node {
+        worker::abandon(self, lock, &node).await;
+        match self.store.node_by_uuid(&node.uuid).await {
+            Ok(Some(fresh)) => fresh,
+            _ => node,
+        }
     }
 
     /// Registers this process under its name, refusing (`NameInUse`) while a live conductor

@@ -145,6 +145,9 @@ impl Conductor {
             );
             let event = format!("{why} : {} -> {to}", node.provision_state);
             self.history(&node.uuid, "takeover", "ERROR", &event).await;
+            if state == Some(ProvisionState::Deploying) {
+                node = self.abandon_interrupted(lock, node).await;
+            }
             node.provision_state = to.as_str().into();
             node.target_provision_state = None;
             node.last_error = Some(why);

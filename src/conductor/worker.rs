@@ -259,6 +259,12 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
                 return;
             }
         }
+        if state == ProvisionState::Deleting && event != Event::Fail {
+            // As Ironic: a torn-down node's allocation goes, and with it its instance_uuid.
+            if let Err(e) = conductor.drop_allocation_of(&mut node).await {
+                tracing::error!(node = %node.uuid, error = %e, "cannot delete the allocation of a torn-down node");
+            }
+        }
     }
 }
 
@@ -295,8 +301,9 @@ fn timed_out(outcome: &Result<Work, String>) -> bool {
     matches!(outcome, Err(e) if e.ends_with(&format!("({TIMED_OUT_BY})")))
 }
 
-/// After the outer timeout dropped a deploy mid-step: the driver undoes what it recorded.
-async fn abandon(conductor: &Conductor, lock: &NodeLock, node: &Node) {
+/// After the outer timeout dropped a deploy mid-step, or a crash interrupted it: the driver
+/// undoes what it recorded.
+pub(crate) async fn abandon(conductor: &Conductor, lock: &NodeLock, node: &Node) {
     let Ok(composed) = compose(node, &conductor.settings, &conductor.services) else {
         return;
     };
@@ -343,14 +350,15 @@ async fn work(
     crate::fail_point!("worker-step");
     let composed =
         compose(node, &conductor.settings, &conductor.services).map_err(|e| e.to_string())?;
-    let macs: Vec<String> = conductor
+    let ports = conductor
         .store
         .ports(Some(&node.uuid))
         .await
-        .map_err(|e| e.to_string())?
-        .into_iter()
-        .map(|p| p.address)
-        .collect();
+        .map_err(|e| e.to_string())?;
+    if matches!(node.boot_interface.as_str(), "ipxe" | "pxe") {
+        check_boot_macs(node, &ports)?;
+    }
+    let macs: Vec<String> = ports.into_iter().map(|p| p.address).collect();
     let view = node_view(node, &macs);
     let events = Events {
         conductor,
@@ -567,4 +575,25 @@ impl DeployEvents for Events<'_> {
             }
         }
     }
+}
+
+/// A network-booting node is found by the MACs of its ports: each must have one, and there
+/// must be at least one.
+fn check_boot_macs(node: &Node, ports: &[crate::store::Port]) -> Result<(), String> {
+    let iface = &node.boot_interface;
+    if ports.is_empty() {
+        return Err(format!(
+            "boot_interface {iface} needs the node's ports: enrol a port with the MAC of the NIC it boots from (baremetal port create MAC --node {})",
+            node.uuid
+        ));
+    }
+    for p in ports {
+        if crate::netboot::Mac::parse(&p.address).is_err() {
+            return Err(format!(
+                "boot_interface {iface}: port {} has no valid MAC address ({:?}): set its address to the NIC's MAC",
+                p.uuid, p.address
+            ));
+        }
+    }
+    Ok(())
 }

@@ -105,6 +105,9 @@ pub async fn serve<D: Dispatch>(
             Ok(()) if !close => {}
             Ok(()) => return linger(&mut conn).await,
             Err(e) => {
+                if e.kind() == std::io::ErrorKind::ConnectionAborted {
+                    conn.reset_on_close();
+                }
                 tracing::debug!(%remote, error = %e, "image server connection ended");
                 return;
             }
@@ -213,7 +216,7 @@ async fn send_image(conn: &mut Conn, body: &mut ImageBody) -> std::io::Result<()
         pieces,
         guard,
     } = body;
-    let result: std::io::Result<()> = async {
+    let send = async {
         for piece in pieces.iter() {
             let range = match piece {
                 Piece::Literal(b) => {
@@ -243,8 +246,16 @@ async fn send_image(conn: &mut Conn, body: &mut ImageBody) -> std::io::Result<()
             }
         }
         Ok(())
-    }
-    .await;
+    };
+    // Revocation (or expiry) ends a transfer already under way, not only new requests: the
+    // send is dropped mid-write and the connection reset (ConnectionAborted tells `serve`).
+    let result: std::io::Result<()> = tokio::select! {
+        r = send => r,
+        _ = live.ended.cancelled() => Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            format!("publication {} was revoked during the transfer", live.record.id),
+        )),
+    };
     match &result {
         Ok(()) => guard.complete = true,
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {

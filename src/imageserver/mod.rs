@@ -60,6 +60,8 @@ const FETCH_LOG_LEN: usize = 1024;
 pub enum ServerError {
     #[error("invalid publication name {0:?}: use letters, digits, '-', '_' and '.', up to 100 characters")]
     BadName(String),
+    #[error("invalid publication id: {0}")]
+    BadId(String),
     #[error("cannot publish: {0}")]
     Artifact(String),
     #[error("invalid image server configuration: {0}")]
@@ -71,7 +73,9 @@ pub enum ServerError {
 impl From<ServerError> for PortError {
     fn from(e: ServerError) -> Self {
         let kind = match e {
-            ServerError::BadName(_) | ServerError::Artifact(_) => PortErrorKind::InvalidInput,
+            ServerError::BadName(_) | ServerError::BadId(_) | ServerError::Artifact(_) => {
+                PortErrorKind::InvalidInput
+            }
             _ => PortErrorKind::Other,
         };
         PortError::new(kind, e.to_string())
@@ -234,6 +238,7 @@ impl ImageServer {
     /// when it ends like a disk image (`publish::KEPT_ENDINGS`).
     pub async fn publish_files(
         &self,
+        id: &str,
         base: &Path,
         patch_set: Option<&Path>,
         len: u64,
@@ -248,20 +253,21 @@ impl ImageServer {
             ));
         }
         let (base, patch_set) = (base.to_path_buf(), patch_set.map(Path::to_path_buf));
-        let (node, name, ttl, dir) = (
+        publish::check_id(id)?;
+        let (id, node, name, ttl, dir) = (
+            id.to_string(),
             node.to_string(),
             name.to_string(),
             self.cfg.token_ttl,
             self.cfg.dir.clone(),
         );
         let (record, plan) = tokio::task::spawn_blocking(move || {
+            if publish::record_path(&dir, &id).exists() {
+                return Err(ServerError::BadId(format!("{id:?} is already in use")));
+            }
             let (record, plan) =
-                publish::make_record(&base, patch_set.as_deref(), len, &node, &name, ttl)?;
-            crate::cache::store::write_json(&publish::record_path(&dir, &record.id), &record)
-                .map_err(|e| ServerError::Io {
-                    context: "saving publication".into(),
-                    message: e.to_string(),
-                })?;
+                publish::make_record(&id, &base, patch_set.as_deref(), len, &node, &name, ttl)?;
+            publish::save(&dir, &record)?;
             Ok::<_, ServerError>((record, plan))
         })
         .await
@@ -277,10 +283,7 @@ impl ImageServer {
         tracing::info!(node = %record.node, publication = %record.id, name = %record.name, expires_at = %record.expires_at, "published image");
         wlock(&self.pubs).insert(
             record.token.clone(),
-            Arc::new(Live {
-                record,
-                plan: Arc::new(plan),
-            }),
+            Arc::new(Live::new(record, Arc::new(plan))),
         );
         Ok(publication)
     }
@@ -296,12 +299,18 @@ impl ImageServer {
             token.and_then(|t| pubs.remove(&t))
         };
         if let Some(l) = removed {
+            l.ended.cancel();
             tracing::info!(node = %l.record.node, publication = %id, "revoked image");
+            // Durably: a revoked URL must not come back after a power loss.
             let path = publish::record_path(&self.cfg.dir, &l.record.id);
-            tokio::task::spawn_blocking(move || crate::cache::store::remove_quiet(&path))
+            tokio::task::spawn_blocking(move || crate::durable::remove(&path))
                 .await
                 .map_err(|e| ServerError::Io {
                     context: "revoke task".into(),
+                    message: e.to_string(),
+                })?
+                .map_err(|e| ServerError::Io {
+                    context: format!("revoking publication {id}"),
                     message: e.to_string(),
                 })?;
         }
@@ -323,11 +332,16 @@ impl ImageServer {
         if expired.is_empty() {
             return;
         }
+        for l in &expired {
+            l.ended.cancel();
+        }
         let dir = self.cfg.dir.clone();
         let _ = tokio::task::spawn_blocking(move || {
             for l in expired {
                 tracing::info!(node = %l.record.node, publication = %l.record.id, "publication expired");
-                crate::cache::store::remove_quiet(&publish::record_path(&dir, &l.record.id));
+                if let Err(e) = crate::durable::remove(&publish::record_path(&dir, &l.record.id)) {
+                    tracing::warn!(publication = %l.record.id, error = %e, "cannot remove an expired publication's record");
+                }
             }
         })
         .await;
@@ -473,21 +487,27 @@ impl Drop for FetchGuard {
 
 #[async_trait]
 impl Publisher for ImageServer {
-    async fn publish(
+    async fn publish_as(
         &self,
+        id: &str,
         artifact: &Artifact,
         node: &str,
         name: &str,
     ) -> PortResult<Publication> {
-        Ok(self
+        let published = self
             .publish_files(
+                id,
                 &artifact.base,
                 artifact.patch_set.as_deref(),
                 artifact.len,
                 node,
                 name,
             )
-            .await?)
+            .await?;
+        // The URL is live; the deploy recorded its id before asking, so a crash here leaves
+        // nothing unknown.
+        crate::fail_point!("publication-made");
+        Ok(published)
     }
 
     async fn revoke(&self, id: &str) -> PortResult<()> {

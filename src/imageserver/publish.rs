@@ -6,6 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 use crate::overlay::PatchSet;
 
@@ -37,6 +38,18 @@ pub struct Record {
 pub struct Live {
     pub record: Record,
     pub plan: Arc<PatchSet>,
+    /// Fired when the publication is revoked or expires: transfers already streaming it end.
+    pub ended: CancellationToken,
+}
+
+impl Live {
+    pub fn new(record: Record, plan: Arc<PatchSet>) -> Self {
+        Self {
+            record,
+            plan,
+            ended: CancellationToken::new(),
+        }
+    }
 }
 
 /// A fresh token: base64url of 24 random bytes from the OS-seeded CSPRNG.
@@ -109,7 +122,23 @@ pub fn load_plan(base: &Path, patch_set: Option<&Path>, len: u64) -> Result<Patc
 }
 
 /// Builds the record of a new publication (blocking: reads the files).
+/// Refuses a publication id that is not a plain name (it names the record's file).
+pub fn check_id(id: &str) -> Result<(), ServerError> {
+    if id.is_empty()
+        || id.len() > 64
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ServerError::BadId(format!(
+            "{id:?} is not a plain name (letters, digits, - and _, up to 64)"
+        )));
+    }
+    Ok(())
+}
+
 pub fn make_record(
+    id: &str,
     base: &Path,
     patch_set: Option<&Path>,
     len: u64,
@@ -123,7 +152,7 @@ pub fn make_record(
     if let Some(p) = patch_set {
         modified = modified.max(mtime(p)?);
     }
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = id.to_string();
     // Strong validator: changes whenever the served bytes could.
     let etag = {
         use sha2::Digest as _;
@@ -157,6 +186,18 @@ pub fn record_path(dir: &Path, id: &str) -> PathBuf {
     dir.join(format!("{id}.json"))
 }
 
+/// Saves `record` durably (owner-only: it holds the token) before its URL is handed out.
+pub fn save(dir: &Path, record: &Record) -> Result<(), ServerError> {
+    let path = record_path(dir, &record.id);
+    let io = |message: String| ServerError::Io {
+        context: format!("saving publication {}", path.display()),
+        message,
+    };
+    let data = serde_json::to_vec_pretty(record).map_err(|e| io(e.to_string()))?;
+    crate::durable::write(&path, &data, crate::durable::Mode::Private)
+        .map_err(|e| io(e.to_string()))
+}
+
 /// Loads every stored publication that is still valid; removes expired or broken ones.
 pub fn load_all(dir: &Path) -> Vec<Live> {
     let mut out = Vec::new();
@@ -172,10 +213,7 @@ pub fn load_all(dir: &Path) -> Vec<Live> {
         let rec: Option<Record> = crate::cache::store::read_json(&path);
         let live = rec.filter(|r| r.expires_at > now).and_then(|r| {
             match load_plan(&r.base, r.patch_set.as_deref(), r.len) {
-                Ok(plan) => Some(Live {
-                    record: r,
-                    plan: Arc::new(plan),
-                }),
+                Ok(plan) => Some(Live::new(r, Arc::new(plan))),
                 Err(e) => {
                     tracing::warn!(publication = %r.id, error = %e, "dropping publication whose files changed");
                     None
@@ -184,7 +222,11 @@ pub fn load_all(dir: &Path) -> Vec<Live> {
         });
         match live {
             Some(l) => out.push(l),
-            None => crate::cache::store::remove_quiet(&path),
+            None => {
+                if let Err(e) = crate::durable::remove(&path) {
+                    tracing::warn!(error = %e, "cannot remove a dead publication's record");
+                }
+            }
         }
     }
     out

@@ -76,6 +76,17 @@ impl Conn {
         }
     }
 
+    /// Makes the coming close a reset: bytes still queued for the client are thrown away
+    /// instead of delivered (a revoked image must stop flowing now, not after the socket
+    /// buffers drain). SO_LINGER 0 never blocks on close.
+    pub fn reset_on_close(&self) {
+        let sock = match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(s) => s.get_ref().0,
+        };
+        let _ = sock.set_zero_linger();
+    }
+
     /// Holds back partial frames until [`Conn::flush`], so a response head and its first
     /// bytes leave in one segment (nginx's `tcp_nopush`). A no-op on TLS, which frames itself.
     pub fn cork(&self) {

@@ -21,6 +21,11 @@ pub enum IsoError {
         "boot configurations were found but none has a Linux kernel entry to give arguments to"
     )]
     NoKernelEntry,
+    #[error("the kernel command line in {config} would be too long: {source}")]
+    CmdlineTooLong {
+        config: String,
+        source: super::cmdline::LineTooLong,
+    },
     #[error("invalid kernel arguments: {0}")]
     BadArgs(String),
     #[error("editing the EFI image at byte {offset}: {message}")]

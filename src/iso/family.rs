@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::dirtree::Tree;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Family {
     Debian,
@@ -13,6 +13,7 @@ pub enum Family {
     Suse,
     Alpine,
     Coreos,
+    Windows,
     Unknown,
 }
 

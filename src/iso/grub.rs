@@ -3,6 +3,8 @@
 //! before a `---`/`--` separator when there is one, quoting GRUB metacharacters.
 //! Idempotent: a line that already carries the rendered arguments is left alone.
 
+use super::cmdline::{self, LineTooLong, Loader};
+
 /// A kernel line found in a GRUB config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KernelLine {
@@ -116,18 +118,21 @@ fn contains_words(line: &str, needle: &str) -> bool {
 }
 
 /// Patches a config: returns the new text (None when nothing changed) and the number of
-/// kernel lines seen.
-pub fn patch(text: &str, args: &[String]) -> (Option<String>, usize) {
+/// kernel lines seen; refuses an edited line whose whole kernel command line would be too long.
+pub fn patch(text: &str, args: &[String]) -> Result<(Option<String>, usize), LineTooLong> {
     let rendered = render(args);
     let mut out = String::with_capacity(text.len() + 256);
     let mut changed = false;
     let mut kernels = 0;
-    for line in text.split_inclusive('\n') {
+    for (n, line) in text.split_inclusive('\n').enumerate() {
         let (body, eol) = split_eol(line);
         let w = words(body);
         if w.len() >= 2 && is_kernel_command(w[0].1) {
             kernels += 1;
             if let Some(new) = insert_args(body, 2, &rendered) {
+                let kernel = w[1].1;
+                let args_at = w[1].0 + kernel.len();
+                cmdline::check(Loader::Grub, n + 1, kernel, &new[args_at..])?;
                 out.push_str(&new);
                 out.push_str(eol);
                 changed = true;
@@ -136,7 +141,7 @@ pub fn patch(text: &str, args: &[String]) -> (Option<String>, usize) {
         }
         out.push_str(line);
     }
-    (changed.then_some(out), kernels)
+    Ok((changed.then_some(out), kernels))
 }
 
 pub(crate) fn split_eol(line: &str) -> (&str, &str) {
@@ -167,10 +172,14 @@ mod tests {
 
     fn check(input: &str, args: &[&str], want: &str) {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let (got, _) = patch(input, &args);
+        let (got, _) = patch(input, &args).unwrap();
         assert_eq!(got.as_deref().unwrap_or(input), want, "input: {input:?}");
         // Idempotent: a second pass changes nothing.
-        assert_eq!(patch(want, &args).0, None, "second pass on {want:?}");
+        assert_eq!(
+            patch(want, &args).unwrap().0,
+            None,
+            "second pass on {want:?}"
+        );
     }
 
     #[test]
@@ -212,6 +221,41 @@ mod tests {
         ];
         for (input, args, want) in table {
             check(input, args, want);
+        }
+    }
+
+    #[test]
+    fn refuses_whole_lines_over_the_limit() {
+        let args = vec!["m=1".to_string()];
+        // BOOT_IMAGE=/k + " " + existing + " m=1": 13 + 1 + n + 4 bytes.
+        let at_limit = 2047 - 13 - 1 - 4;
+        let fill = |n: usize| "x".repeat(n);
+        // (config, Some((line, length)) when refused)
+        let table: Vec<(String, Option<(usize, usize)>)> = vec![
+            (format!("linux /k {}\n", fill(at_limit)), None),
+            (
+                format!("menuentry a {{\n linux /k {}\n}}\n", fill(at_limit + 1)),
+                Some((2, 2048)),
+            ),
+            // Arguments after `---` reach the kernel's line too.
+            (
+                format!("linux /k {} --- {}\n", fill(1020), fill(1020)),
+                Some((1, 2063)),
+            ),
+            // A line already carrying the arguments is not edited, so not refused here.
+            (format!("linux /k {} m=1\n", fill(3000)), None),
+            // Not a kernel line.
+            (format!("echo {}\n", fill(3000)), None),
+        ];
+        for (cfg, want) in table {
+            match (patch(&cfg, &args), want) {
+                (Ok(_), None) => {}
+                (Err(e), Some((line, length))) => {
+                    assert_eq!((e.line, e.length, e.limit), (line, length, 2047));
+                    assert!(e.to_string().contains("COMMAND_LINE_SIZE"), "{e}");
+                }
+                (got, want) => panic!("{cfg:.40}: got {got:?}, want {want:?}"),
+            }
         }
     }
 

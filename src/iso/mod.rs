@@ -16,12 +16,14 @@
 //! ([`source::MAX_READ`]); directory walks refuse loops and stop at [`dirtree::MAX_ENTRIES`].
 
 pub mod bootcfg;
+pub mod cmdline;
 pub mod dirtree;
 pub mod eltorito;
 pub mod error;
 pub mod family;
 pub mod fat;
 pub mod grub;
+pub mod identify;
 pub mod image;
 pub mod inspect;
 pub mod partition;

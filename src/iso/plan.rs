@@ -99,11 +99,21 @@ pub fn remaster(path: &Path, args: &str) -> Result<(PatchSet, RemasterReport), I
     remaster_source(&src, args)
 }
 
-fn patch_text(dialect: Dialect, text: &str, args: &[String]) -> (Option<String>, usize) {
+/// Patches one config; `config` names it in a refusal.
+fn patch_text(
+    dialect: Dialect,
+    text: &str,
+    args: &[String],
+    config: &str,
+) -> Result<(Option<String>, usize), IsoError> {
     match dialect {
         Dialect::Grub => grub::patch(text, args),
         Dialect::Syslinux => syslinux::patch(text, args),
     }
+    .map_err(|source| IsoError::CmdlineTooLong {
+        config: config.to_string(),
+        source,
+    })
 }
 
 /// A config whose new bytes need a place.
@@ -149,7 +159,7 @@ pub fn remaster_source(
     // ISO 9660 configs, one edit per extent.
     let mut edits: BTreeMap<u32, Edit> = BTreeMap::new();
     for c in &configs {
-        let (new, kernels) = patch_text(c.dialect, &c.text, &args);
+        let (new, kernels) = patch_text(c.dialect, &c.text, &args, &c.entry.path)?;
         report.kernel_entries += kernels;
         if let Some(new) = new {
             let data = encode(&new, c.encoding, &c.entry.path)?;
@@ -223,10 +233,10 @@ pub fn remaster_source(
     for img in &efis {
         let mut fat_edits = Vec::new();
         for c in &img.configs {
-            let (new, kernels) = grub::patch(&c.text, &args);
+            let what = format!("{}:{}", img.image.name, c.path);
+            let (new, kernels) = patch_text(Dialect::Grub, &c.text, &args, &what)?;
             report.kernel_entries += kernels;
             if let Some(new) = new {
-                let what = format!("{}:{}", img.image.name, c.path);
                 fat_edits.push((c.path.clone(), encode(&new, c.encoding, &what)?));
                 report.edited.push(what);
             }

@@ -61,16 +61,8 @@ impl Remaster for FileRemaster {
             std::fs::create_dir_all(&dir)
                 .map_err(|e| PortError::other(format!("creating {}: {e}", dir.display())))?;
             let json = serde_json::to_vec(&set).map_err(|e| PortError::other(e.to_string()))?;
-            let tmp = out.with_extension("json.part");
-            std::fs::write(&tmp, json)
-                .map_err(|e| PortError::other(format!("writing {}: {e}", tmp.display())))?;
-            std::fs::rename(&tmp, &out).map_err(|e| {
-                PortError::other(format!(
-                    "renaming {} to {}: {e}",
-                    tmp.display(),
-                    out.display()
-                ))
-            })?;
+            crate::durable::write(&out, &json, crate::durable::Mode::Private)
+                .map_err(|e| PortError::other(e.to_string()))?;
             Ok(Artifact {
                 base: base_path,
                 patch_set: Some(out),
@@ -82,14 +74,9 @@ impl Remaster for FileRemaster {
     }
 
     async fn discard(&self, owner: &str) -> PortResult<()> {
-        let path = self.path(owner)?;
-        match tokio::fs::remove_file(&path).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(PortError::other(format!(
-                "removing {}: {e}",
-                path.display()
-            ))),
-        }
+        crate::durable::remove_blocking(self.path(owner)?)
+            .await
+            .map(drop)
+            .map_err(|e| PortError::other(e.to_string()))
     }
 }

@@ -5,6 +5,7 @@
 //! arguments (a label's APPEND replaces the global one in syslinux). Idempotent like
 //! [`super::grub`].
 
+use super::cmdline::{self, LineTooLong, Loader};
 use super::grub::{insert_args, split_eol, words};
 
 /// A Linux kernel label.
@@ -134,16 +135,23 @@ pub fn kernel_labels(text: &str) -> Vec<KernelLabel> {
         .collect()
 }
 
-/// Patches a config: the new text (None when unchanged) and the number of Linux labels.
-pub fn patch(text: &str, args: &[String]) -> (Option<String>, usize) {
+/// Patches a config: the new text (None when unchanged) and the number of Linux labels;
+/// refuses a label whose whole kernel command line would be too long.
+pub fn patch(text: &str, args: &[String]) -> Result<(Option<String>, usize), LineTooLong> {
     let rendered = args.join(" ");
     let p = parse(text);
     let mut replace: Vec<Option<String>> = vec![None; p.lines.len()];
     let mut insert_after: Vec<Option<String>> = vec![None; p.lines.len()];
     let mut kernels = 0;
     for l in &p.labels {
-        let Some((ki, _, true)) = &l.kernel else {
+        let Some((ki, kernel, true)) = &l.kernel else {
             continue;
+        };
+        // The APPEND line as edited, measured from its first argument.
+        let measure = |line_no: usize, line: &str| {
+            let w = words(line);
+            let args = w.get(1).map(|(o, _)| &line[*o..]).unwrap_or("");
+            cmdline::check(Loader::Syslinux, line_no + 1, kernel, args)
         };
         kernels += 1;
         match l.append {
@@ -158,6 +166,7 @@ pub fn patch(text: &str, args: &[String]) -> (Option<String>, usize) {
                     insert_args(body, 1, &rendered)
                 };
                 if let Some(n) = new {
+                    measure(ai, &n)?;
                     replace[ai] = Some(format!("{n}{eol}"));
                 }
             }
@@ -176,6 +185,7 @@ pub fn patch(text: &str, args: &[String]) -> (Option<String>, usize) {
                     Some(g) => format!("{indent}{kw} {g} {rendered}"),
                     None => format!("{indent}{kw} {rendered}"),
                 };
+                measure(*ki, &line)?;
                 let eol = if eol.is_empty() { "\n" } else { eol };
                 let lead = if p.lines[*ki].ends_with('\n') {
                     ""
@@ -187,7 +197,7 @@ pub fn patch(text: &str, args: &[String]) -> (Option<String>, usize) {
         }
     }
     if replace.iter().all(Option::is_none) && insert_after.iter().all(Option::is_none) {
-        return (None, kernels);
+        return Ok((None, kernels));
     }
     let mut out = String::with_capacity(text.len() + 512);
     for (i, line) in p.lines.iter().enumerate() {
@@ -196,7 +206,7 @@ pub fn patch(text: &str, args: &[String]) -> (Option<String>, usize) {
             out.push_str(ins);
         }
     }
-    (Some(out), kernels)
+    Ok((Some(out), kernels))
 }
 
 /// Files a config pulls in (INCLUDE, MENU INCLUDE, CONFIG), as written.
@@ -221,9 +231,52 @@ mod tests {
 
     fn check(input: &str, want: &str) {
         let args = vec!["m=1".to_string(), "console=ttyS0".to_string()];
-        let (got, _) = patch(input, &args);
+        let (got, _) = patch(input, &args).unwrap();
         assert_eq!(got.as_deref().unwrap_or(input), want, "input: {input:?}");
-        assert_eq!(patch(want, &args).0, None, "second pass on {want:?}");
+        assert_eq!(
+            patch(want, &args).unwrap().0,
+            None,
+            "second pass on {want:?}"
+        );
+    }
+
+    #[test]
+    fn refuses_whole_lines_over_the_limit() {
+        let args = vec!["m=1".to_string()];
+        // BOOT_IMAGE=/k + " " + existing + " m=1": 13 + 1 + n + 4 bytes.
+        let fill = |n: usize| "x".repeat(n);
+        let at_limit = 2047 - 13 - 1 - 4;
+        // (config, Some((line, length)) when refused)
+        let table: Vec<(String, Option<(usize, usize)>)> = vec![
+            (
+                format!("label a\n kernel /k\n append {}\n", fill(at_limit)),
+                None,
+            ),
+            (
+                format!("label a\n kernel /k\n append {}\n", fill(at_limit + 1)),
+                Some((3, 2048)),
+            ),
+            // No APPEND of its own: the global one is copied in after the kernel line.
+            (
+                format!("append {}\nlabel a\n linux /k\n", fill(at_limit + 10)),
+                Some((3, 2057)),
+            ),
+            // A non-Linux label is not measured.
+            (
+                format!("label c\n kernel x.c32\n append {}\n", fill(4000)),
+                None,
+            ),
+        ];
+        for (cfg, want) in table {
+            match (patch(&cfg, &args), want) {
+                (Ok(_), None) => {}
+                (Err(e), Some((line, length))) => {
+                    assert_eq!((e.line, e.length, e.limit), (line, length, 2047));
+                    assert!(e.to_string().contains("syslinux"), "{e}");
+                }
+                (got, want) => panic!("{cfg:.40}: got {got:?}, want {want:?}"),
+            }
+        }
     }
 
     #[test]

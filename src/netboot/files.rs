@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use deploy_drivers::{BootMode, LocalBoot, Netboot, PortError, PortErrorKind, PortResult};
+use deploy_drivers::{BootMode, IsoBoot, LocalBoot, Netboot, PortError, PortErrorKind, PortResult};
 
 use super::render::{self, DeployBoot, Mac};
 use super::NetbootError;
@@ -35,10 +35,9 @@ impl NetbootDir {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
         }
-        // Write then rename: a booting node never reads half a file.
-        let tmp = path.with_extension("tmp-ironcast");
-        std::fs::write(&tmp, text).map_err(io(format!("writing {}", tmp.display())))?;
-        std::fs::rename(&tmp, &path).map_err(io(format!("renaming to {}", path.display())))
+        // A booting node never reads half a file; a power loss never brings an old one back.
+        crate::durable::write(&path, text.as_bytes(), crate::durable::Mode::Public)
+            .map_err(durable_err)
     }
 
     fn remember(&self, node: &str, macs: &[Mac]) -> Result<(), NetbootError> {
@@ -86,6 +85,23 @@ impl NetbootDir {
         Ok(())
     }
 
+    /// Writes, for every MAC of `node`, an iPXE script that `sanboot`s the ISO at `url`, and
+    /// drops any pxelinux/GRUB config of those MACs (the DHCP responder chains every PXE
+    /// client into iPXE, which reads the script).
+    pub fn write_iso(&self, node: &str, macs: &[String], url: &str) -> Result<(), NetbootError> {
+        let macs = Self::parse_macs(macs)?;
+        let script = render::ipxe_sanboot(url)?;
+        self.remember(node, &macs)?;
+        for m in &macs {
+            self.put(&m.ipxe_path(), &script)?;
+            for stale in [m.pxelinux_path(), m.grub_path()] {
+                let p = self.root.join(stale);
+                crate::durable::remove(&p).map_err(durable_err)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Removes every config written for `node`; nothing to remove is not an error.
     pub fn remove_node(&self, node: &str) -> Result<(), NetbootError> {
         check_node(node)?;
@@ -99,14 +115,17 @@ impl NetbootDir {
             let Ok(m) = Mac::parse(line) else { continue };
             for rel in [m.pxelinux_path(), m.grub_path(), m.ipxe_path()] {
                 let p = self.root.join(rel);
-                match std::fs::remove_file(&p) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(io(format!("removing {}", p.display()))(e)),
-                }
+                crate::durable::remove(&p).map_err(durable_err)?;
             }
         }
-        std::fs::remove_file(&list).map_err(io(format!("removing {}", list.display())))
+        crate::durable::remove(&list).map(drop).map_err(durable_err)
+    }
+}
+
+fn durable_err(e: crate::durable::DurableError) -> NetbootError {
+    NetbootError::Io {
+        context: e.context,
+        source: e.source,
     }
 }
 
@@ -141,11 +160,27 @@ impl Netboot for NetbootDir {
             .map_err(port_err)
     }
 
+    async fn write_iso_boot(&self, node: &str, boot: &IsoBoot) -> PortResult<()> {
+        let (me, node, boot) = (self.clone(), node.to_string(), boot.clone());
+        tokio::task::spawn_blocking(move || me.write_iso(&node, &boot.macs, &boot.url))
+            .await
+            .map_err(|e| PortError::other(format!("netboot task failed: {e}")))?
+            .map_err(port_err)
+    }
+
     async fn remove(&self, node: &str) -> PortResult<()> {
         let (me, node) = (self.clone(), node.to_string());
         tokio::task::spawn_blocking(move || me.remove_node(&node))
             .await
             .map_err(|e| PortError::other(format!("netboot task failed: {e}")))?
             .map_err(port_err)
+    }
+}
+
+/// A MAC needs a network boot while a per-MAC config is written for it: from the start of a
+/// deploy or clean through local boot until undeploy removes them.
+impl super::dhcp::NeedsNetboot for NetbootDir {
+    fn needs_netboot(&self, mac: &Mac) -> bool {
+        self.root.join(mac.ipxe_path()).is_file()
     }
 }

@@ -11,9 +11,12 @@
 //! implements the deploy-drivers `Netboot` port. Non-goals: a TFTP server (use any, pointed
 //! at the root), DHCP.
 
+pub mod dhcp;
 mod files;
 pub mod render;
 mod server;
+pub mod settings;
+pub mod tftp;
 
 pub use files::NetbootDir;
 pub use render::{DeployBoot, Mac};

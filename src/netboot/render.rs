@@ -26,6 +26,10 @@ impl Mac {
         Ok(Mac(b))
     }
 
+    pub fn from_bytes(b: [u8; 6]) -> Mac {
+        Mac(b)
+    }
+
     /// `aa-bb-cc-dd-ee-ff`.
     pub fn hyphenated(&self) -> String {
         self.0
@@ -48,6 +52,12 @@ impl Mac {
     /// Where the iPXE script lives, in the TFTP root and under the HTTP router.
     pub fn ipxe_path(&self) -> String {
         format!("ipxe/{}.ipxe", self.hyphenated())
+    }
+}
+
+impl std::fmt::Display for Mac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.hyphenated().replace('-', ":"))
     }
 }
 
@@ -92,6 +102,18 @@ pub fn ipxe_local(mode: BootMode) -> String {
         }
         BootMode::Uefi => "#!ipxe\n\necho Booting from local disk\nexit\n".to_string(),
     }
+}
+
+/// iPXE: boot a published ISO over HTTP (El Torito from a SAN drive) once, without
+/// describing the drive to the OS.
+pub fn ipxe_sanboot(url: &str) -> Result<String, NetbootError> {
+    check("ISO URL", url)?;
+    if url.contains(' ') {
+        return Err(NetbootError::BadText { what: "ISO URL" });
+    }
+    Ok(format!(
+        "#!ipxe\n\necho Booting the ISO\nsanboot --no-describe {url}\n"
+    ))
 }
 
 /// The three deploy configs (pxelinux, GRUB, iPXE) for a kernel + initrd boot.
@@ -140,6 +162,15 @@ mod tests {
         assert_eq!(m.pxelinux_path(), "pxelinux.cfg/01-52-54-00-12-34-56");
         assert_eq!(m.grub_path(), "grub.cfg-01-52-54-00-12-34-56");
         assert_eq!(m.ipxe_path(), "ipxe/52-54-00-12-34-56.ipxe");
+    }
+
+    #[test]
+    fn sanboot_script() {
+        let s = ipxe_sanboot("http://10.0.0.1:8081/tok/boot.iso").unwrap();
+        assert!(s.starts_with("#!ipxe\n"));
+        assert!(s.contains("sanboot --no-describe http://10.0.0.1:8081/tok/boot.iso\n"));
+        assert!(ipxe_sanboot("http://h/x.iso\nshell").is_err());
+        assert!(ipxe_sanboot("http://h/x.iso || shell").is_err());
     }
 
     #[test]

@@ -273,9 +273,8 @@ fn write(path: &Path, bytes: &[u8]) -> Result<(), RamdiskError> {
         std::fs::create_dir_all(parent)
             .map_err(io_err(format!("creating {}", parent.display())))?;
     }
-    let tmp = path.with_extension("part");
-    std::fs::write(&tmp, bytes).map_err(io_err(format!("writing {}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(io_err(format!("renaming {} into place", tmp.display())))
+    crate::durable::write(path, bytes, crate::durable::Mode::Public)
+        .map_err(|e| io_err(e.context)(e.source))
 }
 
 /// Builds the ramdisk and writes the requested outputs.

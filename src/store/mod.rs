@@ -11,6 +11,7 @@
 //! Non-goals: caching, business rules (the conductor decides; the store only persists and
 //! offers the atomic reservation update and refuses writes not fenced by it).
 
+mod allocations;
 mod chassis;
 mod conductors;
 mod history;
@@ -22,13 +23,16 @@ mod nodes;
 mod portgroups;
 mod ports;
 mod step_templates;
+mod traits;
 mod volume;
 
+pub use allocations::NodeCriteria;
 pub use list::{col, json, opt, Column, Filter, Kind, ListQuery, Page, SqlValue, Table};
 pub use lock::NodeLock;
 pub use metal3::{Applied, Metal3Write};
 pub use model::*;
 pub use step_templates::TemplateKind;
+pub use traits::MAX_TRAITS_PER_NODE;
 
 use std::str::FromStr;
 

@@ -76,6 +76,12 @@ pub struct Node {
     pub provision_updated_at: Option<DateTime<Utc>>,
     pub inspection_started_at: Option<DateTime<Utc>>,
     pub inspection_finished_at: Option<DateTime<Utc>>,
+    /// The allocation holding the node; only the store's allocation calls write it.
+    pub allocation_uuid: Option<String>,
+    /// The node's traits (table node_traits), sorted: filled only where a node is shown
+    /// (`Store::fill_traits`); rows read for the conductor leave it empty.
+    #[sqlx(skip)]
+    pub traits: Vec<String>,
 }
 
 impl Node {
@@ -140,6 +146,8 @@ impl Node {
             provision_updated_at: None,
             inspection_started_at: None,
             inspection_finished_at: None,
+            allocation_uuid: None,
+            traits: Vec::new(),
         }
     }
 }
@@ -310,6 +318,29 @@ pub struct VolumeTarget {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
+/// An allocation: a request for one node of a resource class with some traits (optionally
+/// among candidate nodes), filled by reserving an available node or backfilled from a deployed
+/// one. A listed allocation may hold only some columns.
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+#[sqlx(default)]
+pub struct Allocation {
+    pub id: i64,
+    pub uuid: String,
+    pub name: Option<String>,
+    /// The node it holds, once `state` is "active".
+    pub node_uuid: Option<String>,
+    /// "allocating", "active" or "error".
+    pub state: String,
+    pub last_error: Option<String>,
+    pub resource_class: Option<String>,
+    #[sqlx(json)]
+    pub traits: Vec<String>,
+    /// Node UUIDs the allocation may pick from (empty: any).
+    #[sqlx(json)]
+    pub candidate_nodes: Vec<String>,
+    #[sqlx(json)]
+    pub extra: JsonMap,
+    pub owner: Option<String>,
 /// A Metal3 BareMetalHost: the manifest as applied, its status in BMO's shape and the
 /// reconciler's bookkeeping (all JSON objects; `metal3/` gives them types).
 #[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]

@@ -68,6 +68,7 @@ pub const NODES: Table = Table {
         opt("inspection_started_at", Time),
         opt("inspection_finished_at", Time),
         opt("fault", Text),
+        opt("allocation_uuid", Text),
     ],
 };
 

@@ -22,9 +22,21 @@ pub struct Vm {
 
 /// Starts `qemu-system-x86_64` with `args` added (media, NICs) in `dir`.
 pub fn start(dir: &Path, fw: Firmware, args: &[String]) -> Vm {
+    start_in(None, dir, fw, args)
+}
+
+/// [`start`] inside the network namespace `netns` (`ip netns exec`), for tap NICs made there.
+pub fn start_in(netns: Option<&str>, dir: &Path, fw: Firmware, args: &[String]) -> Vm {
     let log = dir.join(format!("serial-{}.log", std::process::id()));
     let _ = std::fs::remove_file(&log);
-    let mut cmd = Command::new("qemu-system-x86_64");
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "qemu-system-x86_64"]);
+            c
+        }
+        None => Command::new("qemu-system-x86_64"),
+    };
     cmd.args([
         "-accel", "tcg", "-m", "1024", "-display", "none", "-monitor", "none",
     ])

@@ -30,8 +30,26 @@ pub fn spawn_serve_with(
     env: &[(&str, &str)],
     tweak: impl FnOnce(&mut Command),
 ) -> Server {
+    spawn_serve_in(None, state_dir, env, tweak)
+}
+
+/// [`spawn_serve_with`] inside the network namespace `netns` (`ip netns exec`).
+pub fn spawn_serve_in(
+    netns: Option<&str>,
+    state_dir: &Path,
+    env: &[(&str, &str)],
+    tweak: impl FnOnce(&mut Command),
+) -> Server {
     let stderr_path = state_dir.join(format!("serve-{}.log", uuid::Uuid::new_v4()));
-    let mut cmd = Command::new(crate::common::ironcast_bin());
+    let mut cmd = match netns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns])
+                .arg(crate::common::ironcast_bin());
+            c
+        }
+        None => Command::new(crate::common::ironcast_bin()),
+    };
     cmd.arg("serve")
         .env("IRONCAST_CONDUCTOR__STATE_DIR", state_dir)
         .env("IRONCAST_CONDUCTOR__NAME", "test-conductor")

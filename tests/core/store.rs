@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use ironcast::store::{
-    Chassis, ListQuery, Node, Port, Portgroup, StepTemplate, Store, StoreError, TemplateKind,
-    VolumeConnector, VolumeTarget,
+    Allocation, Chassis, ListQuery, Node, NodeCriteria, Port, Portgroup, StepTemplate, Store,
+    StoreError, TemplateKind, VolumeConnector, VolumeTarget,
 };
 use serde_json::json;
 
@@ -91,6 +91,8 @@ store_suite!(
     portgroup_with_ports_is_not_deleted,
     step_templates_by_kind,
     volume_uniques_and_cascade,
+    node_traits_are_sets_with_a_limit,
+    allocation_claims_one_free_node_once,
 );
 
 fn sample(name: &str) -> Node {
@@ -614,6 +616,151 @@ async fn volume_uniques_and_cascade(store: Store) {
     store.delete_node(lock).await.unwrap();
     assert!(store.volume_connector(&c.uuid).await.is_err());
     assert!(store.volume_target(&t.uuid).await.is_err());
+}
+
+async fn node_traits_are_sets_with_a_limit(store: Store) {
+    let n = store.create_node(&sample("traits")).await.unwrap();
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    store
+        .set_node_traits(&n.uuid, &names(&["CUSTOM_B", "CUSTOM_A", "CUSTOM_B"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.node_traits(&n.uuid).await.unwrap(),
+        names(&["CUSTOM_A", "CUSTOM_B"])
+    );
+    store.add_node_trait(&n.uuid, "CUSTOM_A").await.unwrap();
+    store.add_node_trait(&n.uuid, "CUSTOM_C").await.unwrap();
+    assert!(matches!(
+        store.remove_node_trait(&n.uuid, "CUSTOM_Z").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store.remove_node_trait(&n.uuid, "CUSTOM_B").await.unwrap();
+    let mut shown = [store.node(&n.uuid).await.unwrap()];
+    store.fill_traits(&mut shown).await.unwrap();
+    assert_eq!(shown[0].traits, names(&["CUSTOM_A", "CUSTOM_C"]));
+    let fifty: Vec<String> = (0..50).map(|i| format!("CUSTOM_T{i:02}")).collect();
+    store.set_node_traits(&n.uuid, &fifty).await.unwrap();
+    assert!(matches!(
+        store.add_node_trait(&n.uuid, "CUSTOM_ONE_MORE").await,
+        Err(StoreError::Invalid(m)) if m.contains("(51 vs. 50)")
+    ));
+    let mut too_many = fifty.clone();
+    too_many.push("CUSTOM_X".into());
+    assert!(store.set_node_traits(&n.uuid, &too_many).await.is_err());
+    assert_eq!(store.node_traits(&n.uuid).await.unwrap(), fifty);
+    store.clear_node_traits(&n.uuid).await.unwrap();
+    assert!(store.node_traits(&n.uuid).await.unwrap().is_empty());
+}
+
+async fn allocation_claims_one_free_node_once(store: Store) {
+    let free = |name: &str| {
+        let mut n = sample(name);
+        n.provision_state = "available".into();
+        n.power_state = Some("power off".into());
+        n.resource_class = Some("gold".into());
+        n
+    };
+    let a = store.create_node(&free("a")).await.unwrap();
+    let b = store.create_node(&free("b")).await.unwrap();
+    let mut busy = free("busy");
+    busy.maintenance = true;
+    store.create_node(&busy).await.unwrap();
+    store
+        .set_node_traits(&b.uuid, &["CUSTOM_GPU".to_string()])
+        .await
+        .unwrap();
+    let gold = NodeCriteria {
+        resource_class: Some("gold".into()),
+        ..NodeCriteria::default()
+    };
+    let mut found = store.allocation_candidates(&gold, 10).await.unwrap();
+    found.sort();
+    let mut both = vec![a.uuid.clone(), b.uuid.clone()];
+    both.sort();
+    assert_eq!(found, both, "maintenance nodes are no candidates");
+    let gpu = NodeCriteria {
+        traits: vec!["CUSTOM_GPU".into()],
+        ..gold.clone()
+    };
+    assert_eq!(
+        store.allocation_candidates(&gpu, 10).await.unwrap(),
+        vec![b.uuid.clone()]
+    );
+    let new = |name: &str| Allocation {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        name: Some(name.into()),
+        state: "allocating".into(),
+        resource_class: Some("gold".into()),
+        created_at: Utc::now(),
+        ..Allocation::default()
+    };
+    let first = store.create_allocation(&new("first")).await.unwrap();
+    let second = store.create_allocation(&new("second")).await.unwrap();
+    assert!(matches!(
+        store.create_allocation(&new("first")).await,
+        Err(StoreError::Conflict(m)) if m.contains("name first")
+    ));
+    assert!(store.fill_allocation(&first.uuid, &b.uuid).await.unwrap());
+    assert!(
+        !store.fill_allocation(&second.uuid, &b.uuid).await.unwrap(),
+        "b is taken"
+    );
+    let held = store.node(&b.uuid).await.unwrap();
+    assert_eq!(held.allocation_uuid.as_deref(), Some(first.uuid.as_str()));
+    assert_eq!(held.instance_uuid.as_deref(), Some(first.uuid.as_str()));
+    assert_eq!(store.allocation("first").await.unwrap().state, "active");
+    assert_eq!(
+        store
+            .allocation_of_node(&b.uuid)
+            .await
+            .unwrap()
+            .unwrap()
+            .uuid,
+        first.uuid
+    );
+    assert_eq!(
+        store.allocation_candidates(&gold, 10).await.unwrap(),
+        vec![a.uuid.clone()]
+    );
+    store
+        .fail_allocation(&second.uuid, "none left")
+        .await
+        .unwrap();
+    let failed = store.allocation(&second.uuid).await.unwrap();
+    assert_eq!(
+        (failed.state.as_str(), failed.last_error.as_deref()),
+        ("error", Some("none left"))
+    );
+    store.delete_allocation(&first.uuid).await.unwrap();
+    let freed = store.node(&b.uuid).await.unwrap();
+    assert_eq!((freed.allocation_uuid, freed.instance_uuid), (None, None));
+    // Backfill: a deployed node already holding another instance is refused.
+    let mut deployed = sample("deployed");
+    deployed.provision_state = "active".into();
+    deployed.instance_uuid = Some(uuid::Uuid::new_v4().to_string());
+    let deployed = store.create_node(&deployed).await.unwrap();
+    let mut backfill = new("backfill");
+    backfill.state = "active".into();
+    backfill.node_uuid = Some(deployed.uuid.clone());
+    assert!(matches!(
+        store.create_backfilled_allocation(&backfill).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(store.allocation("backfill").await.is_err(), "nothing saved");
+    backfill.uuid = deployed.instance_uuid.clone().unwrap();
+    let made = store.create_backfilled_allocation(&backfill).await.unwrap();
+    assert_eq!(made.node_uuid.as_deref(), Some(deployed.uuid.as_str()));
+    let lock = store
+        .lock_node(&deployed.uuid, "c1")
+        .await
+        .unwrap()
+        .unwrap();
+    store.delete_node(lock).await.unwrap();
+    assert!(
+        store.allocation("backfill").await.is_err(),
+        "deleted with its node"
+    );
 }
 
 /// Both backends have the same migrations, by name.

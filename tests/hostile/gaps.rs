@@ -88,3 +88,69 @@ fn absurd_config_values_are_refused_at_start() {
         assert!(err.contains(named), "{var}={value}: {err}");
     }
 }
+
+/// A slow real client (curl at 4 MiB/s on a 256 MiB image, about a minute) is cut off when
+/// the publication is revoked: the server stops sending at once (its fetch record is written
+/// with the bytes sent so far), resets the connection, and curl fails once it has read what
+/// its own socket buffer already held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_cuts_a_transfer_in_flight() {
+    use deploy_drivers::ports::{Artifact, Publisher};
+    let curl = crate::common::tool("curl").expect("curl");
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("big.iso");
+    let len: u64 = 256 << 20;
+    std::fs::File::create(&base).unwrap().set_len(len).unwrap();
+    let cfg = ironcast::imageserver::ServerConfig {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        dir: dir.path().join("pubs"),
+        ..Default::default()
+    };
+    let images = ironcast::imageserver::start(cfg, None).await.unwrap();
+    let art = Artifact {
+        base: base.clone(),
+        patch_set: None,
+        len,
+    };
+    let publication = images.server.publish(&art, "node-r", "big").await.unwrap();
+    let out = dir.path().join("got");
+    let client = tokio::process::Command::new(curl)
+        .args(["-s", "--limit-rate", "4M", "-o"])
+        .arg(&out)
+        .arg(&publication.url)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Let the transfer get under way.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        images.server.fetch_log().is_empty(),
+        "transfer still running"
+    );
+    images.server.revoke(&publication.id).await.unwrap();
+    // The server side ends within moments: the fetch is logged as incomplete.
+    let mut record = None;
+    for _ in 0..40 {
+        record = images.server.fetch_log().into_iter().next();
+        if record.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let record = record.expect("the transfer was still running 2 s after the revocation");
+    assert!(!record.complete, "{record:?}");
+    assert!(
+        record.bytes < len / 2,
+        "sent {} of {len} bytes",
+        record.bytes
+    );
+    let status = tokio::time::timeout(Duration::from_secs(60), client.wait_with_output())
+        .await
+        .expect("curl still downloading 60 s after the revocation")
+        .unwrap()
+        .status;
+    let got = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+    assert!(!status.success(), "curl exit after revocation: {status}");
+    assert!(got <= record.bytes, "received {got}, sent {}", record.bytes);
+    images.shutdown().await;
+}

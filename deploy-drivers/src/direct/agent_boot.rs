@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::DirectDeploy;
+use crate::boot_iso;
 use crate::driver::*;
 use crate::ports::*;
 use crate::steps::{backstop, keep_first, missing_port, run_step};
@@ -55,6 +56,25 @@ impl Held {
         *self == Held::default()
     }
 
+    /// Publishes `artifact` as step `step` under an id recorded here (and saved on the node)
+    /// before the URL exists, so a crash in between leaves no publication nobody knows.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn publish(
+        &mut self,
+        events: &dyn DeployEvents,
+        step: &str,
+        limit: std::time::Duration,
+        publisher: &dyn Publisher,
+        artifact: &Artifact,
+        node: &str,
+        name: &str,
+    ) -> Result<Publication, DeployError> {
+        let id = fresh_id();
+        self.publications.push(id.clone());
+        self.save(events).await;
+        run_step(step, limit, publisher.publish_as(&id, artifact, node, name)).await
+    }
+
     /// Persists the record on the node (removes the key when nothing is held).
     pub async fn save(&self, events: &dyn DeployEvents) {
         let value = if self.is_empty() {
@@ -88,10 +108,6 @@ impl DirectDeploy {
             .publisher
             .as_ref()
             .ok_or_else(|| missing_port("image server"))?;
-        let vmedia = ports
-            .vmedia
-            .as_ref()
-            .ok_or_else(|| missing_port("virtual media"))?;
 
         let iso = run_step("agent ramdisk", p.local_timeout, agent.ramdisk()).await?;
         if !iso.lease.is_empty() {
@@ -121,36 +137,33 @@ impl DirectDeploy {
         events
             .step("remaster agent", "the agent ISO carries the node's args")
             .await;
-        let published = run_step(
-            "publish agent",
-            p.local_timeout,
-            publisher.publish(&artifact, &node.uuid, "agent"),
-        )
-        .await?;
-        held.publications.push(published.id.clone());
-        held.save(events).await;
+        let published = held
+            .publish(
+                events,
+                "publish agent",
+                p.local_timeout,
+                publisher.as_ref(),
+                &artifact,
+                &node.uuid,
+                "agent",
+            )
+            .await?;
         events.step("publish agent", &published.url).await;
 
-        run_step("eject", p.bmc_timeout, vmedia.eject_all()).await?;
-        events.step("eject", "virtual media ejected").await;
         held.inserted = true;
         held.save(events).await;
-        run_step(
+        let target = boot_iso::attach(
             "insert agent",
-            p.bmc_timeout,
-            vmedia.insert_cd(&published.url, published.auth.as_ref()),
+            node,
+            ports,
+            &published.url,
+            published.auth.as_ref(),
+            mode,
+            (p.bmc_timeout, p.local_timeout),
+            events,
         )
         .await?;
-        events.step("insert agent", "agent ISO inserted").await;
-        run_step(
-            "set boot device",
-            p.bmc_timeout,
-            ports.boot.set_boot_device(BootTarget::Cd, false, mode),
-        )
-        .await?;
-        events
-            .step("set boot device", &format!("cd once, {}", mode.as_ironic()))
-            .await;
+        boot_iso::boot_once(ports, target, mode, p.bmc_timeout, events).await?;
         let action = match run_step("power on", p.bmc_timeout, ports.power.power_state()).await? {
             PowerState::On => PowerAction::Reboot,
             PowerState::Off => PowerAction::On,
@@ -219,12 +232,14 @@ impl DirectDeploy {
         }
         held.powered = false;
         if held.inserted {
-            if let Some(vmedia) = &ports.vmedia {
-                let r = run_step("eject", p.bmc_timeout, vmedia.eject_all()).await;
-                held.inserted = r.is_err();
-                keep_first(&mut first, r, events, "eject", "virtual media ejected").await;
-            } else {
-                held.inserted = false;
+            match boot_iso::detach(node, ports, (p.bmc_timeout, p.local_timeout)).await {
+                Ok(done) => {
+                    held.inserted = false;
+                    events.step("eject", done).await;
+                }
+                Err(e) => {
+                    first.get_or_insert(e);
+                }
             }
         }
         if let Some(publisher) = &ports.publisher {

@@ -122,6 +122,25 @@ const DEPLOY_CALLS: &[&str] = &[
     "images.release",
 ];
 
+/// Every lease and publication id (image, config drive, agent ISO) is in driver_internal_info
+/// before the port makes it: a crash right after the port call leaves nothing unknown.
+#[tokio::test]
+async fn ids_are_recorded_before_the_lease_and_the_publications_exist() {
+    let (fakes, log) = ports();
+    let events = Arc::new(Events::default());
+    let seen = events.clone();
+    let (ports, unrecorded) = crate::fakes::check_intent_first(
+        &fakes,
+        Arc::new(move || Value::Object(seen.internal.lock().unwrap().clone()).to_string()),
+    );
+    driver()
+        .deploy(&good(), &ports, events.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(names(&log), DEPLOY_CALLS);
+    assert!(unrecorded.lock().unwrap().is_empty(), "{unrecorded:?}");
+}
+
 #[tokio::test]
 async fn deploy_runs_every_step_in_order_and_holds_nothing_after() {
     let (ports, log) = ports();
@@ -551,13 +570,16 @@ fn validate_names_a_missing_port() {
         let (mut ports, _) = ports();
         match strip {
             "agent" => ports.agent = None,
-            "vmedia" => ports.vmedia = None,
+            "vmedia" => {
+                ports.vmedia = None;
+                ports.netboot = None;
+            }
             _ => ports.config_drives = None,
         }
         let err = driver().validate(&good(), &ports).unwrap_err().to_string();
         let want = match strip {
             "agent" => "needs agent",
-            "vmedia" => "needs virtual media",
+            "vmedia" => "needs virtual media or network boot",
             _ => "config drive builder",
         };
         assert!(err.contains(want), "{strip}: {err}");
@@ -649,4 +671,49 @@ fn credentials_go_into_the_agents_url_encoded() {
         })
     );
     assert_eq!(digest_checksum("sha256:fake1"), None);
+}
+
+/// The outer timeout's undo gives back every recorded lease and publication, and leaves the
+/// media and power it cannot touch recorded for the undeploy.
+#[tokio::test]
+async fn abandon_releases_what_was_recorded_and_touches_no_hardware() {
+    let (ports, log) = ports();
+    let mut n = good();
+    let held = Held {
+        agent: true,
+        publications: vec!["p-1".into(), "p-2".into()],
+        remastered: true,
+        image_lease: Some("l-1".into()),
+        inserted: true,
+        powered: true,
+        ..Held::default()
+    };
+    n.driver_internal_info
+        .insert(HELD_KEY.into(), serde_json::to_value(&held).unwrap());
+    let events = Events::default();
+    driver().abandon(&n, &ports, &events).await.unwrap();
+    let calls = log.calls();
+    for want in [
+        "publisher.revoke(p-1)",
+        "publisher.revoke(p-2)",
+        "images.release(l-1)",
+    ] {
+        assert!(calls.contains(&want.to_string()), "{want} in {calls:?}");
+    }
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with("power.") || c.starts_with("vmedia.")),
+        "{calls:?}"
+    );
+    let left: Held =
+        serde_json::from_value(events.internal.lock().unwrap()[HELD_KEY].clone()).unwrap();
+    assert_eq!(
+        left,
+        Held {
+            inserted: true,
+            powered: true,
+            ..Held::default()
+        }
+    );
 }

@@ -1,7 +1,7 @@
 //! Ramdisk driver tests over the recording fakes of every port (`crate::fakes`): the call
 //! sequence, failures and hangs injected at each step, and what is left held afterwards.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Map};
 
@@ -41,6 +41,24 @@ impl DeployEvents for Events {
         } else {
             internal.insert(key.to_string(), value);
         }
+    }
+}
+
+impl Events {
+    /// An id the driver recorded in driver_internal_info.
+    fn recorded(&self, key: &str) -> String {
+        self.internal.lock().unwrap()[key]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+    /// What the fakes should hold: the recorded lease and publication, plus `others`, sorted
+    /// as [`CallLog::live`] lists them.
+    fn held(&self, others: &[&str]) -> Vec<String> {
+        let mut held = vec![self.recorded(LEASE_KEY), self.recorded(PUBLICATION_KEY)];
+        held.extend(others.iter().map(|o| o.to_string()));
+        held.sort();
+        held
     }
 }
 
@@ -89,34 +107,61 @@ async fn deploy_then_undeploy_runs_the_steps_in_order_and_leaves_nothing() {
         ]
     );
     let calls = log.calls();
-    assert!(calls.contains(&"remaster.remaster(lease-1, \"console=ttyS0 marker=1\", n1)".into()));
+    let lease = events.recorded(LEASE_KEY);
+    assert!(calls.contains(&format!(
+        "remaster.remaster({lease}, \"console=ttyS0 marker=1\", n1)"
+    )));
     assert!(calls.contains(&"boot.set_boot_device(Cd, persistent=false, Bios)".into()));
     assert!(calls.contains(&"power.set_power(On)".into()));
-    assert_eq!(log.live(), ["lease-1", "pub-n1-boot", "remaster:n1"]);
+    assert_eq!(log.live(), events.held(&["remaster:n1"]));
 
     n.driver_internal_info = events.internal.lock().unwrap().clone();
     assert!(n.driver_internal_info.contains_key(PUBLICATION_KEY));
     driver().undeploy(&n, &ports, &events).await.unwrap();
     assert!(log.live().is_empty(), "{:?}", log.live());
-    assert!(log
-        .calls()
-        .ends_with(&["images.release(lease-1)".to_string()]));
+    assert!(log.calls().ends_with(&[format!("images.release({lease})")]));
     assert!(events.internal.lock().unwrap().is_empty());
     // Idempotent: a second undeploy is fine.
     driver().undeploy(&n, &ports, &events).await.unwrap();
+}
+
+/// Every lease and publication id is in driver_internal_info before the port makes it, in a
+/// deploy and in a take-over: a crash right after the port call leaves nothing unknown.
+#[tokio::test]
+async fn ids_are_recorded_before_the_lease_and_the_publication_exist() {
+    let (fakes, log) = ports(PowerState::Off);
+    let events = Arc::new(Events::default());
+    let seen = events.clone();
+    let (ports, unrecorded) = crate::fakes::check_intent_first(
+        &fakes,
+        Arc::new(move || Value::Object(seen.internal.lock().unwrap().clone()).to_string()),
+    );
+    let mut n = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum(),
+                           "kernel_append_params": "x"}));
+    driver().deploy(&n, &ports, events.as_ref()).await.unwrap();
+    n.driver_internal_info = events.internal.lock().unwrap().clone();
+    driver()
+        .take_over(&n, &ports, events.as_ref())
+        .await
+        .unwrap();
+    let calls = names(&log);
+    assert_eq!(calls.iter().filter(|c| *c == "images.acquire").count(), 2);
+    assert_eq!(
+        calls.iter().filter(|c| *c == "publisher.publish").count(),
+        2
+    );
+    assert!(unrecorded.lock().unwrap().is_empty(), "{unrecorded:?}");
 }
 
 #[tokio::test]
 async fn no_kernel_args_serves_the_iso_unchanged_and_resets_a_running_node() {
     let (ports, log) = ports(PowerState::On);
     let n = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum()}));
-    driver()
-        .deploy(&n, &ports, &Events::default())
-        .await
-        .unwrap();
+    let events = Events::default();
+    driver().deploy(&n, &ports, &events).await.unwrap();
     assert!(!names(&log).contains(&"remaster.remaster".to_string()));
     assert!(log.calls().contains(&"power.set_power(Reboot)".to_string()));
-    assert_eq!(log.live(), ["lease-1", "pub-n1-boot"]);
+    assert_eq!(log.live(), events.held(&[]));
 }
 
 #[tokio::test]
@@ -180,13 +225,20 @@ async fn redeploy_releases_what_the_previous_deploy_left() {
     );
     driver().deploy(&n, &ports, &events).await.unwrap();
     n.driver_internal_info = events.internal.lock().unwrap().clone();
+    let (first_lease, first_pub) = (events.recorded(LEASE_KEY), events.recorded(PUBLICATION_KEY));
     driver().deploy(&n, &ports, &events).await.unwrap();
     assert_eq!(
         log.live(),
-        ["lease-2", "pub-n1-boot", "remaster:n1"],
+        events.held(&["remaster:n1"]),
         "the first deploy's lease is released and its publication revoked"
     );
-    assert!(log.calls().contains(&"images.release(lease-1)".to_string()));
+    assert_ne!(events.recorded(LEASE_KEY), first_lease);
+    assert!(log
+        .calls()
+        .contains(&format!("images.release({first_lease})")));
+    assert!(log
+        .calls()
+        .contains(&format!("publisher.revoke({first_pub})")));
 }
 
 #[test]
@@ -253,9 +305,13 @@ fn plan_takes_args_from_instance_info_then_driver_info_then_policy() {
 fn validate_names_a_missing_port() {
     let (mut ports, _) = ports(PowerState::Off);
     ports.vmedia = None;
+    ports.netboot = None;
     let n = node(json!({"boot_iso": "http://x", "boot_iso_checksum": sum()}));
     let err = driver().validate(&n, &ports).unwrap_err();
-    assert!(err.to_string().contains("virtual media"), "{err}");
+    assert!(
+        err.to_string().contains("virtual media or network boot"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -282,7 +338,8 @@ async fn one_shot_waits_for_the_call_back_then_revokes_the_publication() {
                            "boot_iso_one_shot": "true"}));
     let outcome = driver().deploy(&n, &ports, &events).await.unwrap();
     assert_eq!(outcome, DeployOutcome::WaitCallback);
-    assert_eq!(log.live(), ["lease-1", "pub-n1-boot", "remaster:n1"]);
+    assert_eq!(log.live(), events.held(&["remaster:n1"]));
+    let lease = events.recorded(LEASE_KEY);
     // The ISO gets a token minted for this boot, which history never shows.
     let calls = log.calls();
     let remastered = calls
@@ -298,7 +355,7 @@ async fn one_shot_waits_for_the_call_back_then_revokes_the_publication() {
     driver().booted(&n, &ports, &events).await.unwrap();
     assert_eq!(
         log.live(),
-        ["lease-1", "remaster:n1"],
+        [lease, "remaster:n1".to_string()],
         "the publication is gone, the lease and remaster stay until undeploy"
     );
     assert!(
@@ -355,10 +412,9 @@ async fn take_over_republishes_and_reinserts_without_rebooting() {
             "vmedia.insert_cd",
         ]
     );
-    assert_eq!(log.live(), ["lease-1", "pub-n1-boot", "remaster:n1"]);
-    let internal = events.internal.lock().unwrap().clone();
-    assert_eq!(internal[LEASE_KEY], "lease-1");
-    assert_eq!(internal[PUBLICATION_KEY], "pub-n1-boot");
+    assert_eq!(log.live(), events.held(&["remaster:n1"]));
+    assert_ne!(events.recorded(LEASE_KEY), "lease-of-the-dead");
+    assert_ne!(events.recorded(PUBLICATION_KEY), "pub-of-the-dead");
 
     let (ports, log) = self::ports(PowerState::On);
     log.fail_on(
@@ -417,4 +473,38 @@ async fn outer_timeout_in_any_step_is_undone_by_abandon() {
         assert!(log.live().is_empty(), "{call}: left {:?}", log.live());
         assert!(events.internal.lock().unwrap().is_empty(), "{call}");
     }
+}
+
+/// With no virtual media (boot_interface ipxe/pxe), the ISO is booted over the network: the
+/// per-MAC iPXE config, a one-time PXE boot; undeploy removes the configs.
+#[tokio::test]
+async fn network_boot_writes_per_mac_configs_and_pxe_once() {
+    let (mut ports, log) = ports(PowerState::Off);
+    ports.vmedia = None;
+    let events = Events::default();
+    let mut n = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum()}));
+    n.macs = vec!["52:54:00:00:00:01".into()];
+    driver().deploy(&n, &ports, &events).await.unwrap();
+    let calls = log.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("netboot.write_iso_boot(n1, [\"52:54:00:00:00:01\"], Bios")),
+        "{calls:?}"
+    );
+    assert!(calls.contains(&"boot.set_boot_device(Pxe, persistent=false, Bios)".into()));
+    assert!(!calls.iter().any(|c| c.starts_with("vmedia.")));
+    n.driver_internal_info = events.internal.lock().unwrap().clone();
+    driver().undeploy(&n, &ports, &events).await.unwrap();
+    assert!(log.calls().contains(&"netboot.remove(n1)".into()));
+
+    // A node without ports has no MAC to boot by: refused before anything is published.
+    let (mut ports, _) = self::ports(PowerState::Off);
+    ports.vmedia = None;
+    let bare = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum()}));
+    let err = driver()
+        .deploy(&bare, &ports, &Events::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("enrol a port"), "{err}");
 }

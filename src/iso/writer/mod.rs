@@ -244,10 +244,12 @@ impl IsoWriter {
     /// Builds the image and writes it to `path` (through a temporary file renamed into place).
     pub fn write(&self, path: &Path) -> Result<(), IsoError> {
         let bytes = self.build()?;
-        let tmp = path.with_extension("iso.part");
-        let io = |context: String| move |source| IsoError::Io { context, source };
-        std::fs::write(&tmp, &bytes).map_err(io(format!("writing {}", tmp.display())))?;
-        std::fs::rename(&tmp, path).map_err(io(format!("renaming {} into place", tmp.display())))
+        crate::durable::write(path, &bytes, crate::durable::Mode::Public).map_err(|e| {
+            IsoError::Io {
+                context: e.context,
+                source: e.source,
+            }
+        })
     }
 }
 

@@ -1,5 +1,5 @@
 -- Metal3 BareMetalHost manifests and the Secrets they name (sqlite). Never edit once released: add
--- a new numbered migration. Same columns as the other backend's 0008_metal3_hosts.sql.
+-- a new numbered migration. Same columns as the other backend's 0010_metal3_hosts.sql.
 -- `manifest` is the host as applied (apiVersion, kind, metadata, spec); `status` is BMO's status
 -- shape, written by the reconciler; `internal` is the reconciler's bookkeeping. `generation`
 -- grows with every apply, so the reconciler's annotation edits never overwrite a newer apply.
