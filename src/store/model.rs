@@ -341,6 +341,10 @@ pub struct Allocation {
     #[sqlx(json)]
     pub extra: JsonMap,
     pub owner: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
 /// A Metal3 BareMetalHost: the manifest as applied, its status in BMO's shape and the
 /// reconciler's bookkeeping (all JSON objects; `metal3/` gives them types).
 #[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
