@@ -275,7 +275,7 @@ impl Secret {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Document {
     Host(Box<BareMetalHost>),
-    Secret(Secret),
+    Secret(Box<Secret>),
 }
 
 /// Parses a multi-document YAML text. Empty documents are skipped; a `List` (what `kubectl get
@@ -295,10 +295,12 @@ fn collect(value: Value, index: usize, out: &mut Vec<Document>) -> Result<(), Me
     let obj = match value {
         Value::Null => return Ok(()),
         Value::Object(o) => o,
-        other => return Err(Metal3Error::Invalid(format!(
+        other => {
+            return Err(Metal3Error::Invalid(format!(
             "document {index}: expected a Kubernetes object (apiVersion, kind, metadata), found {}",
             kind_of(&other)
-        ))),
+        )))
+        }
     };
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     let api = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
@@ -335,10 +337,10 @@ fn collect(value: Value, index: usize, out: &mut Vec<Document>) -> Result<(), Me
             for (k, v) in doc.string_data {
                 data.insert(k, base64::engine::general_purpose::STANDARD.encode(v));
             }
-            out.push(Document::Secret(Secret {
+            out.push(Document::Secret(Box::new(Secret {
                 metadata: doc.metadata,
                 data,
-            }));
+            })));
         }
         ("List", "v1") => {
             let items = match obj.get("items") {
