@@ -31,6 +31,7 @@ pub struct Config {
     pub conductor: ConductorConfig,
     pub ramdisk: RamdiskConfig,
     pub direct: DirectConfig,
+    pub iso_install: IsoInstallConfig,
     pub cache: crate::cache::CacheConfig,
     pub imageserver: crate::imageserver::ServerConfig,
     pub redfish: crate::redfish::RedfishConfig,
@@ -106,6 +107,17 @@ pub struct DirectConfig {
     pub write_timeout_s: u64,
     pub command_timeout_s: u64,
     pub progress_interval_s: u64,
+}
+
+/// `[iso_install]`: the operator's policy for installs from installer ISOs (`iso-install`);
+/// BMC, image and local step timeouts and the default boot mode are `[ramdisk]`'s.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IsoInstallConfig {
+    pub allow_unverified: bool,
+    pub install_timeout_s: u64,
+    pub poll_interval_s: u64,
+    pub menu_timeout_s: u32,
 }
 
 /// `[netboot]`: where per-MAC PXE/GRUB/iPXE configs are written, and the built-in DHCP and
@@ -308,6 +320,20 @@ impl Config {
         }
     }
 
+    /// The iso-install deploy policy these settings describe.
+    pub fn iso_install_policy(&self) -> deploy_drivers::iso_install::IsoInstallPolicy {
+        let (r, i) = (&self.ramdisk, &self.iso_install);
+        let secs = std::time::Duration::from_secs;
+        deploy_drivers::iso_install::IsoInstallPolicy {
+            allow_unverified: i.allow_unverified,
+            default_boot_mode: deploy_drivers::BootMode::parse(&r.default_boot_mode),
+            image_timeout: secs(r.image_timeout_s),
+            bmc_timeout: secs(r.bmc_timeout_s),
+            local_timeout: secs(r.local_timeout_s),
+            install_timeout: secs(i.install_timeout_s),
+        }
+    }
+
     /// Loads with the process environment.
     pub fn from_env(file: Option<&Path>) -> Result<Config, ConfigError> {
         Config::load(file, std::env::vars())
@@ -357,6 +383,18 @@ impl Config {
                 "conductor.deploy_timeout_s ({}) is shorter than the ramdisk steps' own timeouts allow a deploy to take ({longest} s = ramdisk.image_timeout_s + 8 x local_timeout_s + 6 x bmc_timeout_s): raise deploy_timeout_s or lower the step timeouts",
                 self.conductor.deploy_timeout_s
             )));
+        }
+        let i = &self.iso_install;
+        for (key, value, least) in [
+            ("iso_install.poll_interval_s", i.poll_interval_s, 1),
+            ("iso_install.install_timeout_s", i.install_timeout_s, 60),
+            ("iso_install.menu_timeout_s", i.menu_timeout_s as u64, 1),
+        ] {
+            if value < least {
+                return Err(ConfigError::Invalid(format!(
+                    "{key} ({value}) must be at least {least}"
+                )));
+            }
         }
         if self.direct.progress_interval_s == 0 {
             return Err(ConfigError::Invalid(

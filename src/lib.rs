@@ -15,6 +15,7 @@ pub mod demo;
 pub mod durable;
 pub mod failpoint;
 pub mod imageserver;
+pub mod install_media;
 pub mod iso;
 pub mod listen;
 pub mod metal3;

@@ -37,6 +37,8 @@ pub struct Ports {
     pub netboot: Option<Arc<dyn Netboot>>,
     pub agent: Option<Arc<dyn Agent>>,
     pub config_drives: Option<Arc<dyn ConfigDrives>>,
+    /// Identification, unattended remaster and automation files of installer ISOs.
+    pub install_media: Option<Arc<dyn InstallMedia>>,
 }
 
 /// Where a driver reports progress. Each step becomes a node history event; saved internal
@@ -58,6 +60,17 @@ pub enum DeployOutcome {
     Active,
     /// The node is booting and will call back (Ironic's "wait call-back").
     WaitCallback,
+}
+
+/// What a node waiting in wait call-back is doing, as its driver sees it from the outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitCheck {
+    /// Nothing decided yet.
+    Waiting,
+    /// The node finished (e.g. powered itself off): finish the deploy.
+    Finished(String),
+    /// The wait failed (a watchdog fired); the driver has undone what it served.
+    Failed(String),
 }
 
 /// A failed deploy step: which step, and why.
@@ -135,6 +148,18 @@ pub trait DeployDriver: Send + Sync {
         _events: &dyn DeployEvents,
     ) -> Result<(), DeployError> {
         Ok(())
+    }
+    /// Looks at a node waiting in wait call-back (the conductor asks periodically): has it
+    /// finished on its own, or has a watchdog run out? `now` is Unix seconds. The default
+    /// waits for the call-back alone.
+    async fn poll_wait(
+        &self,
+        _node: &NodeView,
+        _ports: &Ports,
+        _events: &dyn DeployEvents,
+        _now: u64,
+    ) -> Result<WaitCheck, DeployError> {
+        Ok(WaitCheck::Waiting)
     }
     /// The conductor that deployed this node (active, or waiting for its call-back) died, and
     /// with it whatever it served the node: this conductor takes the node over and serves it

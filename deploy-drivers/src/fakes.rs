@@ -185,6 +185,12 @@ impl VirtualMedia for FakeVirtualMedia {
         };
         self.log.record("vmedia.insert_cd", arg).await
     }
+    async fn insert_removable(&self, url: &str, _auth: Option<&MediaAuth>) -> PortResult<()> {
+        self.log.record("vmedia.insert_removable", url).await
+    }
+    async fn eject_removable(&self) -> PortResult<()> {
+        self.log.record("vmedia.eject_removable", "").await
+    }
 }
 
 /// An image cache that "caches" nothing and leases `lease-<n>` ids.
@@ -425,7 +431,9 @@ impl Agent for FakeAgent {
     }
     async fn begin(&self, node: &str) -> PortResult<String> {
         self.log.record("agent.begin", node).await?;
-        Ok(format!("ironcast.node={node} ironcast.token=fake"))
+        Ok(format!(
+            "ironcast.url=http://conductor.invalid ironcast.node={node} ironcast.token=fake"
+        ))
     }
     async fn wait_ready(&self, node: &str, _timeout: Duration) -> PortResult<Inventory> {
         self.log.record("agent.wait_ready", node).await?;
@@ -491,6 +499,139 @@ pub fn fake_ports(log: &CallLog, initial: PowerState, delay: Duration) -> Ports 
         netboot: Some(Arc::new(FakeNetboot::new(log.clone()))),
         agent: Some(Arc::new(FakeAgent::with_delay(log.clone(), delay))),
         config_drives: Some(Arc::new(FakeConfigDrives::new(log.clone()))),
+        install_media: Some(Arc::new(FakeInstallMedia::new(log.clone()))),
+    }
+}
+
+/// Installer ISO support that identifies every ISO as `identity` (a Debian-like installer
+/// taking a preseed by default), keeps the stored files' texts, and fetches `fetched`.
+#[derive(Debug)]
+pub struct FakeInstallMedia {
+    log: CallLog,
+    pub identity: Mutex<Identified>,
+    pub templates: Mutex<HashMap<String, String>>,
+    pub fetched: Mutex<Vec<u8>>,
+    /// What `store` and `medium` were given, by file name.
+    pub stored: Mutex<HashMap<String, String>>,
+}
+
+impl FakeInstallMedia {
+    pub fn new(log: CallLog) -> Self {
+        let mut templates = HashMap::new();
+        templates.insert(
+            "preseed".to_string(),
+            "d-i netcfg/get_hostname string {{ hostname }}\nd-i preseed/late_command string wget --header 'X-Ironcast-Agent-Token: {{ callback_token }}' --post-data '' {{ callback_url }}\n".to_string(),
+        );
+        Self {
+            log,
+            identity: Mutex::new(Identified::Known(OsIdentity {
+                id: "debian".into(),
+                family: "debian".into(),
+                distro: "debian".into(),
+                version: Some("12.2.0".into()),
+                arch: Some("x86_64".into()),
+                installer: "debian-installer".into(),
+                automation: vec![AutomationWay {
+                    name: "preseed".into(),
+                    kernel_args: "auto=true priority=critical url={url}".into(),
+                    file_name: "preseed.cfg".into(),
+                    medium: false,
+                }],
+            })),
+            templates: Mutex::new(templates),
+            fetched: Mutex::new(b"# fetched".to_vec()),
+            stored: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl InstallMedia for FakeInstallMedia {
+    async fn identify(&self, iso: &LeasedImage) -> PortResult<Identified> {
+        self.log
+            .record("media.identify", iso.path.display())
+            .await?;
+        Ok(self
+            .identity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone())
+    }
+    fn template(&self, mechanism: &str) -> Option<String> {
+        self.templates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(mechanism)
+            .cloned()
+    }
+    async fn fetch(&self, url: &str, max_bytes: u64) -> PortResult<Vec<u8>> {
+        self.log.record("media.fetch", url).await?;
+        let bytes = self
+            .fetched
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if bytes.len() as u64 > max_bytes {
+            return Err(PortError::new(
+                PortErrorKind::InvalidInput,
+                format!("{url} is larger than {max_bytes} bytes"),
+            ));
+        }
+        Ok(bytes)
+    }
+    async fn store(&self, node: &str, file_name: &str, contents: &[u8]) -> PortResult<Artifact> {
+        self.log
+            .record("media.store", format!("{node}, {file_name}"))
+            .await?;
+        self.log.hold(format!("media:{node}"));
+        self.stored
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(file_name.into(), String::from_utf8_lossy(contents).into());
+        Ok(Artifact {
+            base: PathBuf::from(format!("/fake/install/{node}/{file_name}")),
+            patch_set: None,
+            len: contents.len() as u64,
+        })
+    }
+    async fn medium(&self, node: &str, file_name: &str, contents: &[u8]) -> PortResult<Artifact> {
+        self.log
+            .record("media.medium", format!("{node}, {file_name}"))
+            .await?;
+        self.log.hold(format!("media:{node}"));
+        self.stored
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(file_name.into(), String::from_utf8_lossy(contents).into());
+        Ok(Artifact {
+            base: PathBuf::from(format!("/fake/install/{node}/automation.img")),
+            patch_set: None,
+            len: 1 << 20,
+        })
+    }
+    async fn remaster(
+        &self,
+        iso: &LeasedImage,
+        kernel_args: &str,
+        node: &str,
+    ) -> PortResult<Artifact> {
+        self.log
+            .record("media.remaster", format!("{kernel_args:?}, {node}"))
+            .await?;
+        self.log.hold(format!("media:{node}"));
+        Ok(Artifact {
+            base: iso.path.clone(),
+            patch_set: Some(PathBuf::from(format!("/fake/install/{node}/install.json"))),
+            len: iso.size,
+        })
+    }
+    fn installer_url(&self, url: &str) -> String {
+        url.replace("http://fake.invalid", "http://10.0.2.2:8081")
+    }
+    async fn discard(&self, node: &str) -> PortResult<()> {
+        self.log.record("media.discard", node).await?;
+        self.log.drop_held(&format!("media:{node}"));
+        Ok(())
     }
 }
 

@@ -14,6 +14,7 @@ pub mod driver;
 pub mod fake;
 pub mod fakes;
 pub mod image_kind;
+pub mod iso_install;
 pub mod ports;
 pub mod ramdisk;
 pub mod records;

@@ -132,6 +132,18 @@ pub trait VirtualMedia: Send + Sync {
     /// Inserts the ISO at `url` in a CD/DVD slot; the BMC fetches it from there, with `auth`
     /// when given.
     async fn insert_cd(&self, url: &str, auth: Option<&MediaAuth>) -> PortResult<()>;
+    /// Inserts the disk image at `url` in a removable slot (USB stick, else floppy), for an
+    /// installer that reads its answer file from a second medium.
+    async fn insert_removable(&self, _url: &str, _auth: Option<&MediaAuth>) -> PortResult<()> {
+        Err(PortError::new(
+            PortErrorKind::Rejected,
+            "this BMC has no USB stick or floppy virtual media slot",
+        ))
+    }
+    /// Ejects whatever is inserted in the removable slots; succeeds when nothing is.
+    async fn eject_removable(&self) -> PortResult<()> {
+        Ok(())
+    }
 }
 
 /// Checksum as given by the user: an algorithm and hex value, or the URL of a checksum file
@@ -442,4 +454,70 @@ pub trait Agent: Send + Sync {
     ) -> PortResult<serde_json::Value>;
     /// Forgets the node's token and queue: later calls by that agent are refused (403).
     async fn end(&self, node: &str);
+}
+
+/// One way an installer takes its answer file (a row of the ISO engine's automation table).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutomationWay {
+    /// "kickstart", "preseed", "autoinstall", "autoyast", "ignition", "unattend".
+    pub name: String,
+    /// Kernel args with `{url}`, `{dir_url}` and `{root_device}` to fill in.
+    pub kernel_args: String,
+    /// The file's name when published or put on a medium.
+    pub file_name: String,
+    /// The file goes on a second virtual medium (a small FAT image), not behind a URL.
+    pub medium: bool,
+}
+
+/// What the OS on an installer ISO is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OsIdentity {
+    pub id: String,
+    pub family: String,
+    pub distro: String,
+    pub version: Option<String>,
+    pub arch: Option<String>,
+    pub installer: String,
+    /// Empty: the installer only runs interactively.
+    pub automation: Vec<AutomationWay>,
+}
+
+/// The answer of [`InstallMedia::identify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Identified {
+    Known(OsIdentity),
+    /// No known installer: what was looked for, for the operator.
+    Unknown {
+        looked_for: String,
+    },
+}
+
+/// What an install from an installer ISO needs besides the cache and the image server:
+/// identification, the unattended remaster, the automation file's storage and its media.
+#[async_trait]
+pub trait InstallMedia: Send + Sync {
+    /// Identifies the OS on a cached installer ISO.
+    async fn identify(&self, iso: &LeasedImage) -> PortResult<Identified>;
+    /// The built-in template of an automation mechanism, if there is one.
+    fn template(&self, mechanism: &str) -> Option<String>;
+    /// Fetches a user's automation file from `url`, refusing more than `max_bytes`.
+    async fn fetch(&self, url: &str, max_bytes: u64) -> PortResult<Vec<u8>>;
+    /// Stores `node`'s automation file, ready to publish.
+    async fn store(&self, node: &str, file_name: &str, contents: &[u8]) -> PortResult<Artifact>;
+    /// Builds a small FAT image holding the automation file, ready to publish as a medium.
+    async fn medium(&self, node: &str, file_name: &str, contents: &[u8]) -> PortResult<Artifact>;
+    /// Remasters the ISO with `kernel_args` and its install entry made the default with a
+    /// short menu timeout, so the installer starts unattended.
+    async fn remaster(
+        &self,
+        iso: &LeasedImage,
+        kernel_args: &str,
+        node: &str,
+    ) -> PortResult<Artifact>;
+    /// The URL the installer (in the node) uses for a publication URL the BMC uses.
+    fn installer_url(&self, url: &str) -> String {
+        url.to_string()
+    }
+    /// Drops everything stored for `node`; no error when there is nothing.
+    async fn discard(&self, node: &str) -> PortResult<()>;
 }

@@ -212,6 +212,17 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     )
     .with_agent(hub);
     services.direct = config.direct_policy();
+    services.iso_install = config.iso_install_policy();
+    services.install_media = Some(Arc::new(crate::install_media::FileInstallMedia::new(
+        config.conductor.state_dir.join("install"),
+        config.iso_install.menu_timeout_s,
+        (!config.agent.image_server_url.is_empty()).then(|| {
+            (
+                images.server.base_url(),
+                config.agent.image_server_url.clone(),
+            )
+        }),
+    )));
     services.config_drives = Some(Arc::new(crate::configdrive::ConfigDriveDir::new(
         config.conductor.state_dir.join("configdrive"),
     )));
@@ -232,6 +243,9 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     }
     reconcile(&conductor, &cache.cache, &images.server).await?;
     conductor.spawn_heartbeat();
+    conductor.spawn_wait_poller(std::time::Duration::from_secs(
+        config.iso_install.poll_interval_s,
+    ));
     let wake = crate::metal3::Wake::default();
     if config.metal3.enabled {
         crate::metal3::reconciler::spawn(conductor.clone(), config.metal3.settings(), wake.clone());

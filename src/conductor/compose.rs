@@ -9,6 +9,7 @@ use std::time::Duration;
 use deploy_drivers::direct::DirectDeploy;
 use deploy_drivers::fake::FakeDeploy;
 use deploy_drivers::fakes::{fake_ports, CallLog};
+use deploy_drivers::iso_install::IsoInstallDeploy;
 use deploy_drivers::ramdisk::RamdiskDeploy;
 use deploy_drivers::{DeployDriver, Ports, PowerState};
 
@@ -118,9 +119,13 @@ fn compose_redfish(node: &Node, services: &Services) -> Result<Composed, Conduct
     let deploy: Arc<dyn DeployDriver> = match node.deploy_interface.as_str() {
         "ramdisk" => Arc::new(RamdiskDeploy::new(services.ramdisk.clone())),
         "direct" => Arc::new(DirectDeploy::new(services.direct.clone())),
+        "iso-install" => Arc::new(IsoInstallDeploy::new(
+            services.iso_install.clone(),
+            DirectDeploy::new(services.direct.clone()),
+        )),
         other => {
             return Err(invalid(format!(
-                "deploy_interface {other:?} is not supported with driver redfish: use ramdisk or direct"
+                "deploy_interface {other:?} is not supported with driver redfish: use ramdisk, direct or iso-install"
             )))
         }
     };
@@ -134,6 +139,7 @@ fn compose_redfish(node: &Node, services: &Services) -> Result<Composed, Conduct
         netboot: services.netboot.clone(),
         agent: Some(services.agent.clone()),
         config_drives: services.config_drives.clone(),
+        install_media: services.install_media.clone(),
     };
     Ok(Composed {
         ports,

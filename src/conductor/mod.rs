@@ -28,6 +28,7 @@ pub mod ring;
 mod services;
 pub mod states;
 mod takeover;
+mod wait_poll;
 mod worker;
 
 pub use agent_hub::{AgentHub, HubError, HubSettings};

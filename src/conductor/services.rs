@@ -10,8 +10,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use deploy_drivers::direct::DirectPolicy;
+use deploy_drivers::iso_install::IsoInstallPolicy;
 use deploy_drivers::ramdisk::RamdiskPolicy;
-use deploy_drivers::{ConfigDrives, Images, Netboot, Publisher, Remaster};
+use deploy_drivers::{ConfigDrives, Images, InstallMedia, Netboot, Publisher, Remaster};
 use serde_json::{Map, Value};
 
 use super::agent_hub::{AgentHub, HubSettings};
@@ -33,6 +34,10 @@ pub struct Services {
     pub direct: DirectPolicy,
     /// Builds config drives for direct deploys (`serve` sets it).
     pub config_drives: Option<Arc<dyn ConfigDrives>>,
+    /// Installer ISO support for iso-install deploys (`serve` sets it).
+    pub install_media: Option<Arc<dyn InstallMedia>>,
+    /// Policy of the iso-install deploy.
+    pub iso_install: IsoInstallPolicy,
     bmcs: Mutex<BmcHandles>,
 }
 
@@ -67,6 +72,8 @@ impl Services {
             agent: Arc::new(AgentHub::new(HubSettings::default())),
             direct: DirectPolicy::default(),
             config_drives: None,
+            install_media: None,
+            iso_install: IsoInstallPolicy::default(),
             bmcs: Mutex::new(HashMap::new()),
         }
     }

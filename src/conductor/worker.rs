@@ -294,6 +294,28 @@ pub(crate) async fn booted(
         .map_err(|e| e.to_string())
 }
 
+/// Asks the node's deploy driver whether the node, waiting for its call-back, finished on its
+/// own or ran out of time.
+pub(crate) async fn poll_wait(
+    conductor: &Conductor,
+    lock: &NodeLock,
+    node: &Node,
+    now: u64,
+) -> Result<deploy_drivers::WaitCheck, String> {
+    let composed =
+        compose(node, &conductor.settings, &conductor.services).map_err(|e| e.to_string())?;
+    let events = Events {
+        conductor,
+        lock,
+        phase: Phase::Deploy,
+    };
+    composed
+        .deploy
+        .poll_wait(&node_view(node, &[]), &composed.ports, &events, now)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// Names the outer timeout in the error of a deploy it cut short.
 const TIMED_OUT_BY: &str = "conductor.deploy_timeout_s";
 

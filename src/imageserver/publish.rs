@@ -69,7 +69,11 @@ pub fn is_token(s: &str) -> bool {
 
 /// Endings a publication name keeps as they are: ISOs, and disk images for the agent (raw,
 /// qcow2, compressed) so a URL says what it serves. Any other name gets ".iso".
-pub const KEPT_ENDINGS: &[&str] = &[".iso", ".img", ".raw", ".qcow2", ".gz", ".xz", ".zst"];
+pub const KEPT_ENDINGS: &[&str] = &[
+    ".iso", ".img", ".raw", ".qcow2", ".gz", ".xz", ".zst", // images
+    ".cfg", ".xml",
+    ".ign", // installers' automation files (kickstart, preseed, AutoYaST, Ignition)
+];
 
 /// Checks a publication name and gives it its ending: kept when it is one of
 /// [`KEPT_ENDINGS`], else ".iso" is added.

@@ -13,9 +13,14 @@
 //! El Torito 1.0, UEFI 2.x §5 (GPT), syslinux and GRUB 2 manuals for the config dialects.
 //!
 //! Hostile input: every read is bounds-checked against the image length and capped
-//! ([`source::MAX_READ`]); directory walks refuse loops and stop at [`dirtree::MAX_ENTRIES`].
+//! ([`source::MAX_READ`]); directory walks refuse loops, and every walk of one image draws
+//! from one [`budget::Budget`] (entries, path bytes, depth, directory bytes, Rock Ridge CE
+//! areas and bytes); every size, offset or count taken from the image (ISO, El Torito, MBR,
+//! GPT) is combined with checked arithmetic, so a crafted value is an error, never a panic
+//! or a wrapped number.
 
 pub mod bootcfg;
+pub mod budget;
 pub mod cmdline;
 pub mod dirtree;
 pub mod eltorito;
@@ -34,6 +39,7 @@ pub mod rockridge;
 pub mod source;
 pub mod syslinux;
 pub mod text;
+pub mod unattended;
 pub mod volume;
 pub mod writer;
 
@@ -41,7 +47,9 @@ pub use error::IsoError;
 pub use inspect::{
     boot_cmdline, boot_cmdlines, inspect, inspect_source, BootEntry, BootPath, Inspection, Loader,
 };
-pub use plan::{remaster, remaster_source, RemasterReport};
+pub use plan::{
+    remaster, remaster_source, remaster_source_with, remaster_unattended, RemasterReport,
+};
 pub use remaster_port::FileRemaster;
 pub use writer::{efi_image, IsoWriter};
 

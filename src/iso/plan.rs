@@ -17,7 +17,7 @@ use super::inspect::efi_configs;
 use super::source::{both32, le32, read, FileSource, Source};
 use super::text::encode;
 use super::volume::VOLUME_SPACE_SIZE_OFFSET;
-use super::{fat, grub, partition, syslinux, IsoError, SECTOR};
+use super::{fat, grub, partition, syslinux, unattended, IsoError, SECTOR};
 use crate::overlay::{Patch, PatchSet};
 
 /// What a remaster did, for people.
@@ -99,21 +99,42 @@ pub fn remaster(path: &Path, args: &str) -> Result<(PatchSet, RemasterReport), I
     remaster_source(&src, args)
 }
 
+/// Remasters the image at `path` for an unattended install: the args, plus the install entry
+/// made the default with a `timeout_s` menu timeout ([`super::unattended`]).
+pub fn remaster_unattended(
+    path: &Path,
+    args: &str,
+    timeout_s: u32,
+) -> Result<(PatchSet, RemasterReport), IsoError> {
+    let src = FileSource::open(path)?;
+    remaster_source_with(&src, args, Some(timeout_s))
+}
+
 /// Patches one config; `config` names it in a refusal.
 fn patch_text(
     dialect: Dialect,
     text: &str,
     args: &[String],
     config: &str,
+    unattended: Option<u32>,
 ) -> Result<(Option<String>, usize), IsoError> {
-    match dialect {
+    let (new, kernels) = match dialect {
         Dialect::Grub => grub::patch(text, args),
         Dialect::Syslinux => syslinux::patch(text, args),
     }
     .map_err(|source| IsoError::CmdlineTooLong {
         config: config.to_string(),
         source,
-    })
+    })?;
+    let Some(timeout) = unattended else {
+        return Ok((new, kernels));
+    };
+    let base = new.as_deref().unwrap_or(text);
+    let menu = match dialect {
+        Dialect::Grub => unattended::grub(base, timeout),
+        Dialect::Syslinux => unattended::syslinux(base, timeout),
+    };
+    Ok((menu.or(new), kernels))
 }
 
 /// A config whose new bytes need a place.
@@ -130,6 +151,15 @@ struct Edit {
 pub fn remaster_source(
     src: &dyn Source,
     args: &str,
+) -> Result<(PatchSet, RemasterReport), IsoError> {
+    remaster_source_with(src, args, None)
+}
+
+/// Remasters any [`Source`]; `unattended`: the menu timeout of an unattended install.
+pub fn remaster_source_with(
+    src: &dyn Source,
+    args: &str,
+    unattended: Option<u32>,
 ) -> Result<(PatchSet, RemasterReport), IsoError> {
     let args = parse_args(args)?;
     let iso = Iso::read(src)?;
@@ -159,7 +189,7 @@ pub fn remaster_source(
     // ISO 9660 configs, one edit per extent.
     let mut edits: BTreeMap<u32, Edit> = BTreeMap::new();
     for c in &configs {
-        let (new, kernels) = patch_text(c.dialect, &c.text, &args, &c.entry.path)?;
+        let (new, kernels) = patch_text(c.dialect, &c.text, &args, &c.entry.path, unattended)?;
         report.kernel_entries += kernels;
         if let Some(new) = new {
             let data = encode(&new, c.encoding, &c.entry.path)?;
@@ -234,7 +264,7 @@ pub fn remaster_source(
         let mut fat_edits = Vec::new();
         for c in &img.configs {
             let what = format!("{}:{}", img.image.name, c.path);
-            let (new, kernels) = patch_text(Dialect::Grub, &c.text, &args, &what)?;
+            let (new, kernels) = patch_text(Dialect::Grub, &c.text, &args, &what, unattended)?;
             report.kernel_entries += kernels;
             if let Some(new) = new {
                 fat_edits.push((c.path.clone(), encode(&new, c.encoding, &what)?));
@@ -275,7 +305,9 @@ impl Allocator {
     fn new(src: &dyn Source, iso: &Iso) -> Result<Self, IsoError> {
         let volume_sectors = iso.volume_bytes() / SECTOR;
         let mut used = FIRST_FREE_AFTER_DESCRIPTORS;
-        let mut mark = |lba: u64, bytes: u64| used = used.max(lba + bytes.div_ceil(SECTOR));
+        // Saturating: a hostile extent or size only makes the free tail empty.
+        let mut mark =
+            |lba: u64, bytes: u64| used = used.max(lba.saturating_add(bytes.div_ceil(SECTOR)));
         for t in std::iter::once(&iso.tree).chain(iso.joliet.iter()) {
             for e in &t.entries {
                 mark(e.extent as u64, e.size as u64);
@@ -303,8 +335,8 @@ impl Allocator {
         }
         for p in &iso.tables.partitions {
             // Partitions that start inside the volume (not the one mapping the whole image).
-            if p.start * 512 > 64 * SECTOR && p.start * 512 < volume_sectors * SECTOR {
-                mark(p.start * 512 / SECTOR, p.sectors * 512);
+            if p.offset() > 64 * SECTOR && p.offset() < volume_sectors * SECTOR {
+                mark(p.offset() / SECTOR, p.byte_len());
             }
         }
         let end = src.len().div_ceil(SECTOR).max(volume_sectors);
@@ -314,7 +346,7 @@ impl Allocator {
             let backup_entries = g
                 .backup_lba
                 .saturating_sub((g.entries.len() as u64).div_ceil(512));
-            limit = limit.min(backup_entries * 512 / SECTOR);
+            limit = limit.min(backup_entries.saturating_mul(512) / SECTOR);
         }
         Ok(Self {
             tail: (used, limit),
@@ -327,7 +359,7 @@ impl Allocator {
 
     fn take(&mut self, src: &dyn Source, sectors: u64) -> Result<u32, IsoError> {
         let (next, limit) = self.tail;
-        if next + sectors <= limit {
+        if next.saturating_add(sectors) <= limit {
             let bytes = read(
                 src,
                 next * SECTOR,
@@ -370,9 +402,12 @@ impl Allocator {
         let new_len = (data_end + gpt_tail).div_ceil(SECTOR) * SECTOR;
         let mut old_ends = vec![self.volume_sectors * SECTOR, self.base_len];
         if let Some(g) = &iso.tables.gpt {
-            old_ends.push((super::source::le64(&g.header, 48) + 1) * 512);
+            let last_usable = super::source::le64(&g.header, 48);
+            if let Some(end) = last_usable.checked_add(1).and_then(|l| l.checked_mul(512)) {
+                old_ends.push(end);
+            }
         }
-        for (offset, data) in partition::grow_patches(&iso.tables, &old_ends, data_end, new_len) {
+        for (offset, data) in partition::grow_patches(&iso.tables, &old_ends, data_end, new_len)? {
             patches.push(Patch { offset, data });
         }
         Ok(new_len)

@@ -112,6 +112,12 @@ impl VirtualMediaSlot {
     pub fn is_cd(&self) -> bool {
         self.media_types.iter().any(|t| t == "CD" || t == "DVD")
     }
+    /// A removable slot an installer can read an answer file from: USB stick, else floppy.
+    pub fn is_removable(&self) -> bool {
+        self.media_types
+            .iter()
+            .any(|t| t == "USBStick" || t == "Floppy")
+    }
     /// Something is inserted (or an image is set, for BMCs that omit `Inserted`).
     pub fn is_loaded(&self) -> bool {
         self.inserted

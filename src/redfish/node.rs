@@ -145,6 +145,37 @@ impl RedfishNode {
         Ok(n)
     }
 
+    /// Ejects every loaded removable (USB stick, floppy) slot.
+    pub async fn eject_removable(&self) -> Result<usize> {
+        let sys = self.system().await?;
+        let mut n = 0;
+        for slot in vmedia::removable_slots(&self.client, &sys).await? {
+            if slot.is_loaded() {
+                vmedia::eject(&self.client, &slot).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Inserts the disk image at `url` in the first removable slot (USB stick, else floppy).
+    pub async fn insert_removable(&self, url: &str, auth: Option<&MediaAuth>) -> Result<()> {
+        let d = self.discover().await?.clone();
+        let sys: ComputerSystem = self.client.get_as(&d.system).await?;
+        let slots = vmedia::removable_slots(&self.client, &sys).await?;
+        let slot = slots.first().ok_or_else(|| {
+            RedfishError::Unsupported(
+                "virtual media: no USB stick or floppy slot for the answer file medium".into(),
+            )
+        })?;
+        let just_ejected = slot.is_loaded();
+        if just_ejected {
+            vmedia::eject(&self.client, slot).await?;
+        }
+        let media = vmedia::Media { url, auth };
+        vmedia::insert(&self.client, slot, &media, &d.quirks, just_ejected).await
+    }
+
     /// Ejects what the first CD slot holds, then inserts `url` there (fetched with `auth`).
     pub async fn insert_cd(&self, url: &str, auth: Option<&MediaAuth>) -> Result<()> {
         let d = self.discover().await?.clone();
@@ -191,6 +222,15 @@ impl ports::VirtualMedia for RedfishNode {
         Ok(())
     }
     async fn insert_cd(&self, url: &str, auth: Option<&MediaAuth>) -> PortResult<()> {
+        // Drivers eject, then insert: a crash here leaves the drive empty and the URL live.
+        crate::fail_point!("eject-insert");
         Ok(RedfishNode::insert_cd(self, url, auth).await?)
+    }
+    async fn insert_removable(&self, url: &str, auth: Option<&MediaAuth>) -> PortResult<()> {
+        Ok(RedfishNode::insert_removable(self, url, auth).await?)
+    }
+    async fn eject_removable(&self) -> PortResult<()> {
+        RedfishNode::eject_removable(self).await?;
+        Ok(())
     }
 }

@@ -10,7 +10,11 @@ use super::model::{Collection, ComputerSystem, Manager, VirtualMediaSlot};
 use super::quirks::Quirks;
 use super::task;
 
-async fn slots_in(client: &Client, collection: &str) -> Result<Vec<VirtualMediaSlot>> {
+async fn slots_in(
+    client: &Client,
+    collection: &str,
+    kind: fn(&VirtualMediaSlot) -> bool,
+) -> Result<Vec<VirtualMediaSlot>> {
     let members = match client.get_as::<Collection>(collection).await {
         Ok(c) => c.members,
         Err(e) if e.status() == Some(404) => return Ok(vec![]),
@@ -19,7 +23,7 @@ async fn slots_in(client: &Client, collection: &str) -> Result<Vec<VirtualMediaS
     let mut out = Vec::new();
     for m in members {
         let slot: VirtualMediaSlot = client.get_as(&m.odata_id).await?;
-        if slot.is_cd() {
+        if kind(&slot) {
             out.push(slot);
         }
     }
@@ -29,8 +33,34 @@ async fn slots_in(client: &Client, collection: &str) -> Result<Vec<VirtualMediaS
 /// CD/DVD slots of `sys`: its own VirtualMedia collection first, else those of the managers
 /// that manage it (`Links.ManagedBy`, or every manager when the link is absent).
 pub async fn cd_slots(client: &Client, sys: &ComputerSystem) -> Result<Vec<VirtualMediaSlot>> {
+    let out = slots_of(client, sys, VirtualMediaSlot::is_cd).await?;
+    if out.is_empty() {
+        return Err(RedfishError::Unsupported(format!(
+            "virtual media: no CD/DVD slot under {} or its managers",
+            client.url(&sys.odata_id)?
+        )));
+    }
+    Ok(out)
+}
+
+/// USB stick slots of `sys`, then floppy slots; empty when it has neither.
+pub async fn removable_slots(
+    client: &Client,
+    sys: &ComputerSystem,
+) -> Result<Vec<VirtualMediaSlot>> {
+    let mut out = slots_of(client, sys, VirtualMediaSlot::is_removable).await?;
+    out.sort_by_key(|s| !s.media_types.iter().any(|t| t == "USBStick"));
+    Ok(out)
+}
+
+/// The slots of one kind: the System's own collection first, else its managers'.
+async fn slots_of(
+    client: &Client,
+    sys: &ComputerSystem,
+    kind: fn(&VirtualMediaSlot) -> bool,
+) -> Result<Vec<VirtualMediaSlot>> {
     if let Some(link) = &sys.virtual_media {
-        let slots = slots_in(client, &link.odata_id).await?;
+        let slots = slots_in(client, &link.odata_id, kind).await?;
         if !slots.is_empty() {
             return Ok(slots);
         }
@@ -45,14 +75,8 @@ pub async fn cd_slots(client: &Client, sys: &ComputerSystem) -> Result<Vec<Virtu
     for m in managers {
         let manager: Manager = client.get_as(&m.odata_id).await?;
         if let Some(link) = manager.virtual_media {
-            out.extend(slots_in(client, &link.odata_id).await?);
+            out.extend(slots_in(client, &link.odata_id, kind).await?);
         }
-    }
-    if out.is_empty() {
-        return Err(RedfishError::Unsupported(format!(
-            "virtual media: no CD/DVD slot under {} or its managers",
-            client.url(&sys.odata_id)?
-        )));
     }
     Ok(out)
 }

@@ -109,6 +109,43 @@ async fn sushy_insert_downloads_the_image_and_eject_clears_it() {
     VirtualMedia::eject_all(&n).await.unwrap();
 }
 
+/// The answer-file medium of an iso-install (Windows) goes in sushy's removable slot
+/// (`Floppy`/`USBStick`), not the CD, and `eject_removable` takes it out.
+#[tokio::test]
+async fn sushy_removable_slot_takes_the_answer_file_medium() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(sushy) = Sushy::start(dir.path()) else {
+        return;
+    };
+    let (addr, seen) = file_server(vec![0u8; 64 * 1024]).await;
+    let url = format!("http://{addr}/media/automation.img");
+    let n = node(&sushy);
+    VirtualMedia::insert_removable(&n, &url, None)
+        .await
+        .unwrap();
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .any(|s| s.path == "/media/automation.img"),
+        "sushy did not fetch the medium"
+    );
+    let sys = n.system().await.unwrap();
+    let slots = ironcast::redfish::vmedia::removable_slots(n.client(), &sys)
+        .await
+        .unwrap();
+    assert_eq!(slots[0].image.as_deref(), Some(url.as_str()), "{slots:?}");
+    let cd = &ironcast::redfish::vmedia::cd_slots(n.client(), &sys)
+        .await
+        .unwrap()[0];
+    assert_ne!(cd.image.as_deref(), Some(url.as_str()));
+    VirtualMedia::eject_removable(&n).await.unwrap();
+    let slots = ironcast::redfish::vmedia::removable_slots(n.client(), &sys)
+        .await
+        .unwrap();
+    assert!(slots.iter().all(|s| !s.is_loaded()), "{slots:?}");
+}
+
 /// Our image server with basic auth on: the publication carries the credentials, InsertMedia
 /// passes them as UserName/Password, and sushy's fetch succeeds; without them the BMC is
 /// refused (401 in our fetch log) and the insert fails.

@@ -153,7 +153,7 @@ async fn deploy_runs_every_step_in_order_and_holds_nothing_after() {
         "images.acquire(http://images/disk.qcow2, n1)",
         "publisher.publish(/fake/cache/1, n1, disk.qcow2)",
         "configdrive.build(n1, contents)",
-        "remaster.remaster(, \"ironcast.node=n1 ironcast.token=fake\", n1)",
+        "remaster.remaster(, \"ironcast.url=http://conductor.invalid ironcast.node=n1 ironcast.token=fake\", n1)",
         "boot.set_boot_device(Cd, persistent=false, Uefi)",
         "power.set_power(On)",
         "boot.set_boot_device(Disk, persistent=true, Uefi)",

@@ -1,0 +1,432 @@
+//! iso-install over the recording fakes (`crate::fakes`): the call sequence of an unattended
+//! and an interactive install, both completion signals (call-back → `booted`, power-off →
+//! `poll_wait`), the watchdog, bad input, and that nothing is left held.
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Map};
+
+use super::*;
+use crate::direct::DirectPolicy;
+use crate::fakes::{fake_ports, CallLog, FakeInstallMedia, FakePower};
+
+#[derive(Default)]
+struct Events {
+    steps: Mutex<Vec<String>>,
+    internal: Mutex<Map<String, Value>>,
+}
+
+#[async_trait]
+impl DeployEvents for Events {
+    async fn step(&self, step: &str, detail: &str) {
+        self.steps.lock().unwrap().push(format!("{step}: {detail}"));
+    }
+    async fn save_internal(&self, key: &str, value: Value) {
+        let mut internal = self.internal.lock().unwrap();
+        if value.is_null() {
+            internal.remove(key);
+        } else {
+            internal.insert(key.to_string(), value);
+        }
+    }
+}
+
+struct Rig {
+    ports: Ports,
+    log: CallLog,
+    media: Arc<FakeInstallMedia>,
+    power: Arc<FakePower>,
+}
+
+fn rig() -> Rig {
+    let log = CallLog::new();
+    let mut ports = fake_ports(&log, PowerState::Off, Duration::ZERO);
+    let media = Arc::new(FakeInstallMedia::new(log.clone()));
+    let power = Arc::new(FakePower::new(log.clone(), PowerState::Off, Duration::ZERO));
+    ports.install_media = Some(media.clone());
+    ports.power = power.clone();
+    Rig {
+        ports,
+        log,
+        media,
+        power,
+    }
+}
+
+fn node(instance_info: Value) -> NodeView {
+    NodeView {
+        uuid: "n1".into(),
+        name: Some("web-1".into()),
+        instance_info: instance_info.as_object().unwrap().clone(),
+        boot_mode: Some(BootMode::Bios),
+        ..NodeView::default()
+    }
+}
+
+fn iso_fields() -> Value {
+    json!({
+        "install_iso": "http://origin.invalid/debian.iso",
+        "install_iso_checksum": format!("sha256:{}", "ab".repeat(32)),
+    })
+}
+
+fn with(mut base: Value, extra: Value) -> Value {
+    for (k, v) in extra.as_object().unwrap() {
+        base[k] = v.clone();
+    }
+    base
+}
+
+fn driver() -> IsoInstallDeploy {
+    IsoInstallDeploy::new(
+        IsoInstallPolicy {
+            install_timeout: Duration::from_secs(600),
+            ..IsoInstallPolicy::default()
+        },
+        DirectDeploy::new(DirectPolicy::default()),
+    )
+}
+
+fn names(log: &CallLog) -> Vec<String> {
+    log.calls()
+        .iter()
+        .map(|c| c.split('(').next().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The node as the conductor would show it after the deploy: its internal info saved.
+fn after(n: &NodeView, events: &Events) -> NodeView {
+    let mut n = n.clone();
+    n.driver_internal_info = events.internal.lock().unwrap().clone();
+    n
+}
+
+#[tokio::test]
+async fn unattended_install_publishes_the_rendered_file_and_boots_the_remastered_iso() {
+    let r = rig();
+    let n = node(with(
+        iso_fields(),
+        json!({"configdrive": {"meta_data": {"hostname": "db-7"}}}),
+    ));
+    let ev = Events::default();
+    let out = driver().deploy(&n, &r.ports, &ev).await.unwrap();
+    assert_eq!(out, DeployOutcome::WaitCallback);
+    assert_eq!(
+        names(&r.log),
+        [
+            "agent.end",
+            "media.discard",
+            "remaster.discard",
+            "power.power_state",
+            "images.acquire",
+            "media.identify",
+            "agent.begin",
+            "media.store",
+            "publisher.publish",
+            "media.remaster",
+            "publisher.publish",
+            "vmedia.eject_all",
+            "vmedia.eject_removable",
+            "vmedia.insert_cd",
+            "boot.set_boot_device",
+            "power.power_state",
+            "power.set_power",
+        ]
+    );
+    let calls = r.log.calls().join("\n");
+    // The preseed's URL as the installer reaches it, in Debian's kernel args.
+    assert!(
+        calls.contains(
+            "media.remaster(\"auto=true priority=critical url=http://10.0.2.2:8081/n1/preseed.cfg.iso\", n1)"
+        ),
+        "{calls}"
+    );
+    assert!(
+        calls.contains("boot.set_boot_device(Cd, persistent=false"),
+        "{calls}"
+    );
+    let stored = r.media.stored.lock().unwrap()["preseed.cfg"].clone();
+    assert!(stored.contains("get_hostname string db-7"), "{stored}");
+    assert!(
+        stored.contains("X-Ironcast-Agent-Token: fake")
+            && stored.contains("http://conductor.invalid/v1/heartbeat/n1"),
+        "{stored}"
+    );
+    let internal = ev.internal.lock().unwrap().clone();
+    assert!(internal[DEADLINE_KEY].as_u64().unwrap() >= unix_now() + 590);
+    assert_eq!(internal[PUBLICATIONS_KEY].as_array().unwrap().len(), 2);
+    assert!(internal[WAITING_KEY]
+        .as_str()
+        .unwrap()
+        .contains("call-back"));
+}
+
+#[tokio::test]
+async fn a_call_back_ejects_revokes_and_boots_the_disk() {
+    let r = rig();
+    let n = node(iso_fields());
+    let ev = Events::default();
+    let d = driver();
+    d.deploy(&n, &r.ports, &ev).await.unwrap();
+    let waiting = after(&n, &ev);
+    let start = r.log.calls().len();
+    d.booted(&waiting, &r.ports, &ev).await.unwrap();
+    let calls = r.log.calls()[start..].to_vec();
+    let named: Vec<&str> = calls.iter().map(|c| c.split('(').next().unwrap()).collect();
+    assert_eq!(
+        named,
+        [
+            "vmedia.eject_all",
+            "vmedia.eject_removable",
+            "agent.end",
+            "publisher.revoke",
+            "publisher.revoke",
+            "media.discard",
+            "remaster.discard",
+            "images.release",
+            "boot.set_boot_device",
+            "power.power_state",
+            "power.set_power",
+        ]
+    );
+    assert!(
+        calls
+            .iter()
+            .any(|c| c == "boot.set_boot_device(Disk, persistent=true, Bios)"),
+        "{calls:?}"
+    );
+    assert!(calls.last().unwrap().contains("Reboot"), "{calls:?}");
+    assert!(r.log.live().is_empty(), "left held: {:?}", r.log.live());
+    assert!(ev.internal.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn power_off_finishes_the_install_and_the_watchdog_fails_it() {
+    let r = rig();
+    let n = node(iso_fields());
+    let ev = Events::default();
+    let d = driver();
+    d.deploy(&n, &r.ports, &ev).await.unwrap();
+    let waiting = after(&n, &ev);
+    let deadline = waiting.driver_internal_info[DEADLINE_KEY].as_u64().unwrap();
+    // Running, before the deadline: still waiting.
+    assert_eq!(
+        d.poll_wait(&waiting, &r.ports, &ev, deadline - 1)
+            .await
+            .unwrap(),
+        WaitCheck::Waiting
+    );
+    // The installer powered the node off.
+    r.power.set_power(PowerAction::Off).await.unwrap();
+    match d
+        .poll_wait(&waiting, &r.ports, &ev, deadline - 1)
+        .await
+        .unwrap()
+    {
+        WaitCheck::Finished(why) => assert!(why.contains("powered itself off"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    // Still on at the deadline: the watchdog names what it waited for and undoes the deploy.
+    r.power.set_power(PowerAction::On).await.unwrap();
+    match d
+        .poll_wait(&waiting, &r.ports, &ev, deadline)
+        .await
+        .unwrap()
+    {
+        WaitCheck::Failed(why) => {
+            assert!(why.contains("watchdog"), "{why}");
+            assert!(why.contains("call-back or the node powering off"), "{why}");
+            assert!(why.contains("/v1/heartbeat/n1"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.power.current(), PowerState::Off);
+    assert!(r.log.live().is_empty(), "left held: {:?}", r.log.live());
+    // A node not installing is left alone.
+    assert_eq!(
+        d.poll_wait(&n, &r.ports, &ev, u64::MAX).await.unwrap(),
+        WaitCheck::Waiting
+    );
+}
+
+#[tokio::test]
+async fn interactive_serves_the_iso_unchanged_with_no_watchdog() {
+    let r = rig();
+    let n = node(with(iso_fields(), json!({"interactive": true})));
+    let ev = Events::default();
+    let d = driver();
+    d.deploy(&n, &r.ports, &ev).await.unwrap();
+    let calls = names(&r.log);
+    for absent in [
+        "agent.begin",
+        "media.store",
+        "media.remaster",
+        "remaster.remaster",
+    ] {
+        assert!(!calls.iter().any(|c| c == absent), "{absent} in {calls:?}");
+    }
+    let waiting = after(&n, &ev);
+    assert!(!waiting.driver_internal_info.contains_key(DEADLINE_KEY));
+    assert_eq!(
+        d.poll_wait(&waiting, &r.ports, &ev, u64::MAX)
+            .await
+            .unwrap(),
+        WaitCheck::Waiting
+    );
+    r.power.set_power(PowerAction::Off).await.unwrap();
+    assert!(matches!(
+        d.poll_wait(&waiting, &r.ports, &ev, u64::MAX)
+            .await
+            .unwrap(),
+        WaitCheck::Finished(_)
+    ));
+}
+
+#[tokio::test]
+async fn windows_answer_file_goes_on_a_removable_medium() {
+    let r = rig();
+    *r.media.identity.lock().unwrap() = Identified::Known(OsIdentity {
+        id: "windows-client".into(),
+        family: "windows".into(),
+        distro: "windows".into(),
+        version: None,
+        arch: Some("x86_64".into()),
+        installer: "windows-setup".into(),
+        automation: vec![AutomationWay {
+            name: "unattend".into(),
+            kernel_args: String::new(),
+            file_name: "autounattend.xml".into(),
+            medium: true,
+        }],
+    });
+    let n = node(with(
+        iso_fields(),
+        json!({"automation_file": "<unattend>{{ hostname }}</unattend>"}),
+    ));
+    let ev = Events::default();
+    driver().deploy(&n, &r.ports, &ev).await.unwrap();
+    let calls = r.log.calls().join("\n");
+    assert!(
+        calls.contains("media.medium(n1, autounattend.xml)"),
+        "{calls}"
+    );
+    assert!(
+        calls.contains("publisher.publish(/fake/install/n1/automation.img, n1, automation.img)"),
+        "{calls}"
+    );
+    assert!(
+        calls.contains("vmedia.insert_removable(http://fake.invalid/n1/automation.img.iso)"),
+        "{calls}"
+    );
+    assert_eq!(
+        r.media.stored.lock().unwrap()["autounattend.xml"],
+        "<unattend>web-1</unattend>"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_with_what_to_do_and_nothing_held() {
+    let d = driver();
+    // An unknown ISO and no automation file: what was looked for.
+    let r = rig();
+    *r.media.identity.lock().unwrap() = Identified::Unknown {
+        looked_for: "debian: /.disk/info saying \"Debian GNU/Linux\"".into(),
+    };
+    let e = d
+        .deploy(&node(iso_fields()), &r.ports, &Events::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.step, "identify");
+    assert!(
+        e.source.message.contains("looked for: debian: /.disk/info"),
+        "{e}"
+    );
+    assert!(r.log.live().is_empty(), "{:?}", r.log.live());
+    // The same ISO with the user's file and its kernel args works.
+    let n = node(with(
+        iso_fields(),
+        json!({"automation_file": "x", "automation_kernel_args": "inst.ks={url}"}),
+    ));
+    d.deploy(&n, &r.ports, &Events::default()).await.unwrap();
+    assert!(r
+        .log
+        .calls()
+        .join("\n")
+        .contains("media.remaster(\"inst.ks=http://10.0.2.2:8081/n1/automation.cfg.iso\", n1)"));
+
+    // Over 1 MiB inline: refused before anything is touched.
+    let big = "#".repeat(MAX_AUTOMATION_BYTES + 1);
+    let r = rig();
+    let n = node(with(iso_fields(), json!({"automation_file": big})));
+    let e = d.validate(&n, &r.ports).unwrap_err();
+    assert!(e.source.message.contains("1 MiB"), "{e}");
+    // Over 1 MiB at a URL: the fetch refuses it.
+    *r.media.fetched.lock().unwrap() = vec![b'#'; MAX_AUTOMATION_BYTES + 1];
+    let n = node(with(
+        iso_fields(),
+        json!({"automation_file": "http://origin.invalid/ks.cfg"}),
+    ));
+    let e = d
+        .deploy(&n, &r.ports, &Events::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.step, "fetch automation file");
+    assert!(r.log.live().is_empty(), "{:?}", r.log.live());
+    // A template variable the node has no value for: named, with what to give.
+    let n = node(with(
+        iso_fields(),
+        json!({"automation_file": "disk {{ root_device }}"}),
+    ));
+    let e = d
+        .deploy(&n, &r.ports, &Events::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.step, "render automation file");
+    assert!(
+        e.source.message.contains("root_device")
+            && e.source.message.contains("instance_info/root_device"),
+        "{e}"
+    );
+    assert!(r.log.live().is_empty(), "{:?}", r.log.live());
+    // An installer with no automation mechanism needs interactive=true.
+    *r.media.identity.lock().unwrap() = Identified::Known(OsIdentity {
+        id: "alpine".into(),
+        family: "alpine".into(),
+        distro: "alpine".into(),
+        version: None,
+        arch: None,
+        installer: "setup-alpine".into(),
+        automation: vec![],
+    });
+    let e = d
+        .deploy(&node(iso_fields()), &r.ports, &Events::default())
+        .await
+        .unwrap_err();
+    assert!(e.source.message.contains("interactive=true"), "{e}");
+    // Interactive with a file, and a bad timeout.
+    for bad in [
+        json!({"interactive": true, "automation_file": "x"}),
+        json!({"install_timeout": "soon"}),
+        json!({"install_iso": "ftp://x/y.iso"}),
+    ] {
+        assert!(
+            d.validate(&node(with(iso_fields(), bad.clone())), &r.ports)
+                .is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn undeploy_powers_off_ejects_and_releases_idempotently() {
+    let r = rig();
+    let n = node(iso_fields());
+    let ev = Events::default();
+    let d = driver();
+    d.deploy(&n, &r.ports, &ev).await.unwrap();
+    let waiting = after(&n, &ev);
+    d.undeploy(&waiting, &r.ports, &ev).await.unwrap();
+    assert!(r.log.live().is_empty(), "{:?}", r.log.live());
+    assert_eq!(r.power.current(), PowerState::Off);
+    d.undeploy(&after(&n, &ev), &r.ports, &ev).await.unwrap();
+}
