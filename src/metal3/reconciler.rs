@@ -588,9 +588,10 @@ impl Reconciler {
         }
     }
 
-    /// The node's inspection inventory, when inspection recorded one.
-    async fn inventory(&self, node: &Node) -> Option<Value> {
-        node.extra.get("inspection_inventory").cloned()
+    /// The node's inspection inventory, when inspection stored one. Until the conductor stores
+    /// inventories (issue 15, item 1), hardware comes from the node's properties.
+    async fn inventory(&self, _node: &Node) -> Option<Value> {
+        None
     }
 }
 
