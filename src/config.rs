@@ -107,6 +107,7 @@ pub struct DirectConfig {
     pub write_timeout_s: u64,
     pub command_timeout_s: u64,
     pub progress_interval_s: u64,
+    pub capture_zstd_level: i32,
 }
 
 /// `[iso_install]`: the operator's policy for installs from installer ISOs (`iso-install`);
@@ -317,6 +318,7 @@ impl Config {
             write_timeout: secs(d.write_timeout_s),
             command_timeout: secs(d.command_timeout_s),
             progress_interval: secs(d.progress_interval_s),
+            capture_zstd_level: d.capture_zstd_level,
         }
     }
 
@@ -400,6 +402,12 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "direct.progress_interval_s must be at least 1".into(),
             ));
+        }
+        if !(1..=19).contains(&self.direct.capture_zstd_level) {
+            return Err(ConfigError::Invalid(format!(
+                "direct.capture_zstd_level is {}: use a zstd level from 1 to 19",
+                self.direct.capture_zstd_level
+            )));
         }
         if self.conductor.state_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid(

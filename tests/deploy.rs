@@ -8,6 +8,8 @@ mod common;
 mod direct_agent;
 #[path = "deploy/direct_fake.rs"]
 mod direct_fake;
+#[path = "deploy/netboot_vm.rs"]
+mod netboot_vm;
 #[path = "deploy/support.rs"]
 mod support;
 #[path = "deploy/sushy_fake.rs"]
