@@ -37,7 +37,15 @@ pub struct Config {
     pub redfish: crate::redfish::RedfishConfig,
     pub netboot: NetbootConfig,
     pub agent: AgentConfig,
+    pub inspection: InspectionConfig,
     pub metal3: Metal3Config,
+}
+
+/// `[inspection]`: what inspection does with the inventory it reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectionConfig {
+    pub add_ports: crate::hardware::inventory::AddPorts,
 }
 
 /// `[metal3]`: BareMetalHost manifests and their reconciler.
@@ -386,6 +394,13 @@ impl Config {
                 self.conductor.deploy_timeout_s
             )));
         }
+        let longest = self.direct_policy().longest_deploy().as_secs();
+        if longest > self.conductor.deploy_timeout_s {
+            return Err(ConfigError::Invalid(format!(
+                "conductor.deploy_timeout_s ({}) is shorter than the direct deploy's step timeouts allow a deploy to take ({longest} s = ramdisk.image_timeout_s + 1.25 x direct.agent_timeout_s + 1.25 x direct.write_timeout_s + direct.command_timeout_s + 13 x ramdisk.bmc_timeout_s + 22 x ramdisk.local_timeout_s): raise deploy_timeout_s or lower the step timeouts",
+                self.conductor.deploy_timeout_s
+            )));
+        }
         let i = &self.iso_install;
         for (key, value, least) in [
             ("iso_install.poll_interval_s", i.poll_interval_s, 1),
@@ -668,6 +683,31 @@ mod tests {
         let fits = env(&[
             ("IRONCAST_CONDUCTOR__DEPLOY_TIMEOUT_S", "3600"),
             ("IRONCAST_RAMDISK__BMC_TIMEOUT_S", "100"),
+        ]);
+        let err = Config::load(None, fits).unwrap_err().to_string();
+        assert!(
+            err.contains("deploy_timeout_s (3600)")
+                && err.contains("direct deploy")
+                && err.contains("11965 s"),
+            "{err}"
+        );
+        let err = Config::load(
+            None,
+            env(&[("IRONCAST_CONDUCTOR__DEPLOY_TIMEOUT_S", "10000")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("deploy_timeout_s (10000)") && err.contains("14565 s"),
+            "{err}"
+        );
+        let fits = env(&[
+            ("IRONCAST_CONDUCTOR__DEPLOY_TIMEOUT_S", "3600"),
+            ("IRONCAST_RAMDISK__BMC_TIMEOUT_S", "100"),
+            ("IRONCAST_RAMDISK__LOCAL_TIMEOUT_S", "10"),
+            ("IRONCAST_DIRECT__AGENT_TIMEOUT_S", "60"),
+            ("IRONCAST_DIRECT__WRITE_TIMEOUT_S", "60"),
+            ("IRONCAST_DIRECT__COMMAND_TIMEOUT_S", "60"),
         ]);
         assert!(Config::load(None, fits).is_ok());
         let err = Config::load(

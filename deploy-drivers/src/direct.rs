@@ -63,6 +63,24 @@ pub struct DirectPolicy {
     pub capture_zstd_level: i32,
 }
 
+impl DirectPolicy {
+    /// The longest a deploy can take when every step uses its whole timeout: the undo of a
+    /// previous run (power off, eject: 2 BMC calls; 3 revokes, 2 discards, 2 releases: 7 local
+    /// steps), the deploy (image; size check, 3 publications, config drive, agent ISO, token,
+    /// remaster: 8 local; 9 BMC calls; the agent's first call, the write and the config drive
+    /// write, the agent waits with their backstops), then the undo after a failure (2 BMC, 7
+    /// local). The conductor's outer deploy timeout must not be shorter, or it cuts a step short.
+    pub fn longest_deploy(&self) -> Duration {
+        use crate::steps::backstop;
+        self.image_timeout
+            + backstop(self.agent_timeout)
+            + backstop(self.write_timeout)
+            + self.command_timeout
+            + self.bmc_timeout * 13
+            + self.local_timeout * 22
+    }
+}
+
 impl Default for DirectPolicy {
     fn default() -> Self {
         Self {
@@ -495,6 +513,25 @@ impl DeployDriver for DirectDeploy {
             (Some(e), _) | (None, Err(e)) => Err(e),
             (None, Ok(())) => Ok(()),
         }
+    }
+
+    async fn inspect(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        events: &dyn DeployEvents,
+    ) -> Result<Inventory, DeployError> {
+        self.check_agent_ports(ports)?;
+        let mode = self.boot_mode(node)?;
+        let mut previous = Held::load(node);
+        self.release(node, ports, &mut previous, false, events)
+            .await?;
+        let mut held = Held::default();
+        let inventory = self.boot_agent(node, ports, mode, &mut held, events).await;
+        // Ironic leaves an inspected node powered off.
+        let released = self.release(node, ports, &mut held, true, events).await;
+        let inventory = inventory?;
+        released.map(|()| inventory)
     }
 
     async fn prepare_capture(

@@ -19,6 +19,7 @@ mod capture;
 mod chassis;
 mod conductors;
 pub mod error;
+mod hardware;
 pub mod limits;
 mod listing;
 mod metal3;
@@ -80,6 +81,7 @@ pub(crate) fn created(body: serde_json::Value, location: &str) -> axum::response
 pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .merge(nodes::router())
+        .merge(hardware::router())
         .merge(capture::router())
         .merge(chassis::router())
         .merge(traits::router())

@@ -410,6 +410,8 @@ impl Reconciler {
         n.driver_info = node::driver_info(host, creds);
         n.boot_interface = access.boot_interface.into();
         n.deploy_interface = "direct".into();
+        // Out of band through the BMC: inspection needs no agent ramdisk.
+        n.inspect_interface = "redfish".into();
         n.automated_clean = Some(node::automated_clean(host));
         if !host.spec.description.is_empty() {
             n.description = Some(host.spec.description.clone());
@@ -588,10 +590,16 @@ impl Reconciler {
         }
     }
 
-    /// The node's inspection inventory, when inspection stored one. Until the conductor stores
-    /// inventories (issue 15, item 1), hardware comes from the node's properties.
-    async fn inventory(&self, _node: &Node) -> Option<Value> {
-        None
+    /// The node's inventory from its last inspection (what `GET /v1/nodes/{id}/inventory`
+    /// serves), if any: hardware then comes from the node's properties.
+    async fn inventory(&self, node: &Node) -> Option<Value> {
+        let fact = self
+            .conductor
+            .store()
+            .fact(&node.uuid, crate::store::FactKind::Inspection)
+            .await
+            .ok()??;
+        fact.data.get("inventory").cloned()
     }
 }
 
