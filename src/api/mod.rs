@@ -22,6 +22,7 @@ pub mod error;
 mod hardware;
 pub mod limits;
 mod listing;
+mod management;
 mod metal3;
 mod metrics;
 mod node_json;
@@ -36,6 +37,7 @@ mod shards;
 mod step_templates;
 mod traits;
 pub mod version;
+mod vifs;
 mod volume;
 
 pub use auth::{Htpasswd, HtpasswdError};
@@ -87,6 +89,8 @@ pub fn app(state: AppState) -> Router {
         .merge(traits::router())
         .merge(allocations::router())
         .merge(shards::router())
+        .merge(management::router())
+        .merge(vifs::router())
         .merge(conductors::router())
         .merge(portgroups::router())
         .merge(step_templates::router())

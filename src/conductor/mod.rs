@@ -25,6 +25,7 @@ mod compose;
 mod hardware_calls;
 pub mod identity;
 mod inspection;
+pub mod management;
 mod manual_steps;
 pub mod metrics;
 mod node_rules;
@@ -33,6 +34,7 @@ pub mod ring;
 mod services;
 pub mod states;
 mod takeover;
+mod vifs;
 mod wait_poll;
 mod worker;
 
