@@ -14,6 +14,8 @@ mod deploy_support;
 mod gophercloud;
 #[path = "metal3/inspect.rs"]
 mod inspect;
+#[path = "metal3/lifecycle.rs"]
+mod lifecycle;
 #[path = "metal3/support.rs"]
 mod support;
 #[path = "metal3/sushy_fake.rs"]
