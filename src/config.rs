@@ -81,6 +81,7 @@ pub struct DirectConfig {
     pub write_timeout_s: u64,
     pub command_timeout_s: u64,
     pub progress_interval_s: u64,
+    pub capture_zstd_level: i32,
 }
 
 /// `[iso_install]`: the operator's policy for installs from installer ISOs (`iso-install`);
@@ -291,6 +292,7 @@ impl Config {
             write_timeout: secs(d.write_timeout_s),
             command_timeout: secs(d.command_timeout_s),
             progress_interval: secs(d.progress_interval_s),
+            capture_zstd_level: d.capture_zstd_level,
         }
     }
 
@@ -347,6 +349,13 @@ impl Config {
                 self.conductor.deploy_timeout_s
             )));
         }
+        let longest = self.direct_policy().longest_deploy().as_secs();
+        if longest > self.conductor.deploy_timeout_s {
+            return Err(ConfigError::Invalid(format!(
+                "conductor.deploy_timeout_s ({}) is shorter than the direct deploy's step timeouts allow a deploy to take ({longest} s = ramdisk.image_timeout_s + 1.25 x direct.agent_timeout_s + 1.25 x direct.write_timeout_s + direct.command_timeout_s + 13 x ramdisk.bmc_timeout_s + 22 x ramdisk.local_timeout_s): raise deploy_timeout_s or lower the step timeouts",
+                self.conductor.deploy_timeout_s
+            )));
+        }
         let i = &self.iso_install;
         for (key, value, least) in [
             ("iso_install.poll_interval_s", i.poll_interval_s, 1),
@@ -363,6 +372,12 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "direct.progress_interval_s must be at least 1".into(),
             ));
+        }
+        if !(1..=19).contains(&self.direct.capture_zstd_level) {
+            return Err(ConfigError::Invalid(format!(
+                "direct.capture_zstd_level is {}: use a zstd level from 1 to 19",
+                self.direct.capture_zstd_level
+            )));
         }
         if self.conductor.state_dir.as_os_str().is_empty() {
             return Err(ConfigError::Invalid(
@@ -623,6 +638,31 @@ mod tests {
         let fits = env(&[
             ("IRONCAST_CONDUCTOR__DEPLOY_TIMEOUT_S", "3600"),
             ("IRONCAST_RAMDISK__BMC_TIMEOUT_S", "100"),
+        ]);
+        let err = Config::load(None, fits).unwrap_err().to_string();
+        assert!(
+            err.contains("deploy_timeout_s (3600)")
+                && err.contains("direct deploy")
+                && err.contains("11965 s"),
+            "{err}"
+        );
+        let err = Config::load(
+            None,
+            env(&[("IRONCAST_CONDUCTOR__DEPLOY_TIMEOUT_S", "10000")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("deploy_timeout_s (10000)") && err.contains("14565 s"),
+            "{err}"
+        );
+        let fits = env(&[
+            ("IRONCAST_CONDUCTOR__DEPLOY_TIMEOUT_S", "3600"),
+            ("IRONCAST_RAMDISK__BMC_TIMEOUT_S", "100"),
+            ("IRONCAST_RAMDISK__LOCAL_TIMEOUT_S", "10"),
+            ("IRONCAST_DIRECT__AGENT_TIMEOUT_S", "60"),
+            ("IRONCAST_DIRECT__WRITE_TIMEOUT_S", "60"),
+            ("IRONCAST_DIRECT__COMMAND_TIMEOUT_S", "60"),
         ]);
         assert!(Config::load(None, fits).is_ok());
         let err = Config::load(

@@ -8,6 +8,16 @@
 //! - `panic`: the current task panics (a bug in a worker);
 //! - `off`: nothing.
 //!
+//! The seams (each named where it sits):
+//! - `cache-commit`: a download's `.part` is complete and synced, not yet renamed into place
+//!   (`cache/fetch.rs`);
+//! - `lease-taken`: the cache lease exists, the driver has not heard back (`cache/images.rs`);
+//! - `publication-made`: the publication's URL is live, the driver has not heard back
+//!   (`imageserver/mod.rs`);
+//! - `eject-insert`: the drive was ejected, the new ISO not yet inserted (`redfish/node.rs`);
+//! - `lock-release`: a node's work is saved, its lock not yet released (`store/lock.rs`);
+//! - `worker-step`: a worker task is about to run a provisioning step (`conductor/worker.rs`).
+//!
 //! Non-goals: probabilities, counts, sleeps (tikv/fail-rs has them; crash seams need only these).
 
 use std::collections::HashMap;

@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod api;
 pub mod cache;
+pub mod capture;
 pub mod cli;
 pub mod conductor;
 pub mod config;

@@ -6,6 +6,9 @@
 
 mod common;
 
+#[path = "agent/capture.rs"]
+mod capture;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;

@@ -240,6 +240,15 @@ fn cfg(dir: &Path) -> CacheConfig {
     }
 }
 
+/// Rewrites entry `sha`'s metadata as if it had been downloaded an hour ago.
+fn backdate(dir: &Path, sha: &str) {
+    let path = dir.join("entries").join(format!("{sha}.json"));
+    let mut meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    meta["fetched_at"] = serde_json::json!(chrono::Utc::now() - chrono::Duration::hours(1));
+    std::fs::write(&path, serde_json::to_vec(&meta).unwrap()).unwrap();
+}
+
 fn entry_files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir.join("entries"))
         .unwrap()
@@ -545,7 +554,8 @@ async fn ttl_first_then_lru_and_cron_gc() {
             .any(|e| e.meta.sha256 == sha256(&blobs[i]))
     };
     get(0).await;
-    tokio::time::sleep(Duration::from_millis(3200)).await;
+    // Downloaded an hour ago, as far as the cache can tell (its decisions read the directory).
+    backdate(dir.path(), &sha256(&blobs[0]));
     get(1).await;
     get(2).await;
     // 0 is used most recently but was downloaded more than the TTL ago: it is expired.
@@ -571,6 +581,9 @@ async fn ttl_first_then_lru_and_cron_gc() {
 
     // GC on a cron schedule (every second here) removes expired unleased entries.
     let leased = cache.lease(&sha256(&blobs[1]), "node-keep").await.unwrap();
+    for i in [1, 3, 4] {
+        backdate(dir.path(), &sha256(&blobs[i]));
+    }
     let gc = ironcast::cache::start(CacheConfig {
         gc_schedule: "* * * * * *".into(),
         ..config

@@ -8,6 +8,9 @@ mod common;
 mod api;
 #[path = "core/api_lists.rs"]
 mod api_lists;
+#[cfg(feature = "failpoints")]
+#[path = "core/crash.rs"]
+mod crash;
 #[path = "core/direct.rs"]
 mod direct;
 #[path = "core/resources/chassis.rs"]

@@ -10,6 +10,8 @@ mod direct_agent;
 mod direct_fake;
 #[path = "deploy/install_vm.rs"]
 mod install_vm;
+#[path = "deploy/netboot_vm.rs"]
+mod netboot_vm;
 #[path = "deploy/support.rs"]
 mod support;
 #[path = "deploy/sushy_fake.rs"]

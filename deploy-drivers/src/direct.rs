@@ -20,6 +20,7 @@
 //! driver_internal_info (`direct_held`) as it grows, so an undeploy after a crash releases it.
 
 mod agent_boot;
+mod capture;
 mod plan;
 mod progress;
 
@@ -34,6 +35,7 @@ use crate::steps::{keep_first, missing_port, run_step};
 use async_trait::async_trait;
 
 pub use agent_boot::Held;
+pub use capture::ROOT_DISK_KEY;
 pub use plan::{ConfigDrive, DirectPlan, DiskFormat};
 
 /// Operator policy for direct deploys (from the conductor's config).
@@ -57,6 +59,26 @@ pub struct DirectPolicy {
     pub command_timeout: Duration,
     /// How often a running write's progress is saved on the node.
     pub progress_interval: Duration,
+    /// zstd level the agent compresses a captured disk with.
+    pub capture_zstd_level: i32,
+}
+
+impl DirectPolicy {
+    /// The longest a deploy can take when every step uses its whole timeout: the undo of a
+    /// previous run (power off, eject: 2 BMC calls; 3 revokes, 2 discards, 2 releases: 7 local
+    /// steps), the deploy (image; size check, 3 publications, config drive, agent ISO, token,
+    /// remaster: 8 local; 9 BMC calls; the agent's first call, the write and the config drive
+    /// write, the agent waits with their backstops), then the undo after a failure (2 BMC, 7
+    /// local). The conductor's outer deploy timeout must not be shorter, or it cuts a step short.
+    pub fn longest_deploy(&self) -> Duration {
+        use crate::steps::backstop;
+        self.image_timeout
+            + backstop(self.agent_timeout)
+            + backstop(self.write_timeout)
+            + self.command_timeout
+            + self.bmc_timeout * 13
+            + self.local_timeout * 22
+    }
 }
 
 impl Default for DirectPolicy {
@@ -71,6 +93,7 @@ impl Default for DirectPolicy {
             write_timeout: Duration::from_secs(60 * 60),
             command_timeout: Duration::from_secs(10 * 60),
             progress_interval: Duration::from_secs(2),
+            capture_zstd_level: 3,
         }
     }
 }
@@ -335,6 +358,21 @@ impl DirectDeploy {
                     .await;
                 // The local-boot configs replaced the agent's: nothing left to detach.
                 held.inserted = false;
+                // Every boot asks the network, which answers with the local-boot config.
+                run_step(
+                    "boot from network",
+                    p.bmc_timeout,
+                    ports
+                        .boot
+                        .set_boot_device(BootTarget::Pxe, true, plan.boot_mode),
+                )
+                .await?;
+                events
+                    .step(
+                        "boot from network",
+                        &format!("pxe, persistent, {}", plan.boot_mode.as_ironic()),
+                    )
+                    .await;
             }
         }
         if let Some(vmedia) = &ports.vmedia {
@@ -355,6 +393,10 @@ impl DirectDeploy {
         .await?;
         held.powered = false;
         events.step("reboot", "into the written disk").await;
+        // A capture later reads the disk this deploy wrote.
+        events
+            .save_internal(ROOT_DISK_KEY, capture::root_disk_record(disk))
+            .await;
         Ok(())
     }
 }
@@ -471,6 +513,26 @@ impl DeployDriver for DirectDeploy {
             (Some(e), _) | (None, Err(e)) => Err(e),
             (None, Ok(())) => Ok(()),
         }
+    }
+
+    async fn prepare_capture(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        request: &CaptureRequest,
+    ) -> Result<(), DeployError> {
+        self.prepare_capture_now(node, ports, request).await
+    }
+
+    async fn capture(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        request: &CaptureRequest,
+        active: bool,
+        events: &dyn DeployEvents,
+    ) -> Result<CapturedImage, DeployError> {
+        self.capture_now(node, ports, request, active, events).await
     }
 
     async fn clean(

@@ -37,6 +37,7 @@ pub struct Ports {
     pub netboot: Option<Arc<dyn Netboot>>,
     pub agent: Option<Arc<dyn Agent>>,
     pub config_drives: Option<Arc<dyn ConfigDrives>>,
+    pub captures: Option<Arc<dyn Captures>>,
     /// Identification, unattended remaster and automation files of installer ISOs.
     pub install_media: Option<Arc<dyn InstallMedia>>,
 }
@@ -191,6 +192,35 @@ pub trait DeployDriver: Send + Sync {
         ports: &Ports,
         events: &dyn DeployEvents,
     ) -> Result<(), DeployError>;
+    /// Checks that the node can be captured and reserves room for the image when the disk's
+    /// size is known before boot; touches no hardware. The default cannot capture.
+    async fn prepare_capture(
+        &self,
+        _node: &NodeView,
+        _ports: &Ports,
+        _request: &CaptureRequest,
+    ) -> Result<(), DeployError> {
+        Err(DeployError::invalid(format!(
+            "the {} deploy interface cannot capture a disk: use deploy_interface direct",
+            self.name()
+        )))
+    }
+    /// Captures the node's root disk as an image (after [`DeployDriver::prepare_capture`]),
+    /// then returns the node to what it was: back into its OS when `active`, powered off
+    /// otherwise. The default cannot capture.
+    async fn capture(
+        &self,
+        _node: &NodeView,
+        _ports: &Ports,
+        _request: &CaptureRequest,
+        _active: bool,
+        _events: &dyn DeployEvents,
+    ) -> Result<CapturedImage, DeployError> {
+        Err(DeployError::invalid(format!(
+            "the {} deploy interface cannot capture a disk: use deploy_interface direct",
+            self.name()
+        )))
+    }
     /// Runs clean `steps` on the node (automated cleaning on provide and after undeploy, or the
     /// manual `clean` verb). The default has no disk to clean: a no-op, as Ironic's drivers
     /// without an agent.

@@ -486,6 +486,72 @@ impl Agent for FakeAgent {
     }
 }
 
+/// An image cache that reserves room for captures and registers what is "uploaded".
+#[derive(Debug)]
+pub struct FakeCaptures {
+    log: CallLog,
+    pending: Mutex<HashMap<String, (CaptureRequest, u64)>>,
+}
+
+impl FakeCaptures {
+    pub fn new(log: CallLog) -> Self {
+        Self {
+            log,
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl Captures for FakeCaptures {
+    async fn reserve(
+        &self,
+        node: &str,
+        request: &CaptureRequest,
+        disk_bytes: u64,
+    ) -> PortResult<()> {
+        self.log
+            .record(
+                "captures.reserve",
+                format!("{node}, {}, {disk_bytes}", request.name),
+            )
+            .await?;
+        self.log.hold(format!("capture:{node}"));
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(node.to_string(), (request.clone(), disk_bytes));
+        Ok(())
+    }
+    async fn finish(&self, node: &str) -> PortResult<CapturedImage> {
+        self.log.record("captures.finish", node).await?;
+        let taken = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(node);
+        self.log.drop_held(&format!("capture:{node}"));
+        let (request, disk) =
+            taken.ok_or_else(|| PortError::other(format!("no capture reserved for {node}")))?;
+        Ok(CapturedImage {
+            name: request.name,
+            format: request.format,
+            digest: "sha256:feed".into(),
+            size: disk / 4,
+            virtual_size: disk,
+            data_bytes: disk / 2,
+        })
+    }
+    async fn discard(&self, node: &str) {
+        let _ = self.log.record("captures.discard", node).await;
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(node);
+        self.log.drop_held(&format!("capture:{node}"));
+    }
+}
+
 /// Every port, faked, sharing one log; power starts in `initial`, power/boot calls and agent
 /// commands take `delay` each.
 pub fn fake_ports(log: &CallLog, initial: PowerState, delay: Duration) -> Ports {
@@ -499,6 +565,7 @@ pub fn fake_ports(log: &CallLog, initial: PowerState, delay: Duration) -> Ports 
         netboot: Some(Arc::new(FakeNetboot::new(log.clone()))),
         agent: Some(Arc::new(FakeAgent::with_delay(log.clone(), delay))),
         config_drives: Some(Arc::new(FakeConfigDrives::new(log.clone()))),
+        captures: Some(Arc::new(FakeCaptures::new(log.clone()))),
         install_media: Some(Arc::new(FakeInstallMedia::new(log.clone()))),
     }
 }

@@ -157,6 +157,7 @@ pub enum ChecksumSpec {
 /// An image a deploy needs: where it is and how to verify it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageRequest {
+    /// A URL, or the name of a captured image ([`Captures`]).
     pub url: String,
     pub checksum: Option<ChecksumSpec>,
 }
@@ -354,8 +355,111 @@ pub enum AgentCommand {
     EraseDisk {
         device: Option<String>,
     },
+    /// Read `device` and upload it to the conductor (`PUT …/commands/{id}/upload`, see the
+    /// agent protocol): zero chunks skipped, the others compressed, the stream checksummed.
+    CaptureDisk(CaptureCommand),
     PowerOff,
     Reboot,
+}
+
+/// The formats a disk is captured in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CaptureFormat {
+    /// qcow2 (version 3) with zstd-compressed clusters; zero clusters unallocated.
+    #[serde(rename = "qcow2")]
+    Qcow2,
+    /// The raw disk as concatenated zstd frames; zero runs as zstd RLE blocks.
+    #[serde(rename = "raw.zst")]
+    RawZst,
+}
+
+impl CaptureFormat {
+    pub const ALL: [CaptureFormat; 2] = [CaptureFormat::Qcow2, CaptureFormat::RawZst];
+
+    /// The name the API and the CLI use ("qcow2", "raw.zst").
+    pub fn name(self) -> &'static str {
+        match self {
+            CaptureFormat::Qcow2 => "qcow2",
+            CaptureFormat::RawZst => "raw.zst",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<CaptureFormat> {
+        Self::ALL.into_iter().find(|f| f.name() == s)
+    }
+
+    /// Bytes the agent reads, compresses and sends as one piece: a qcow2 cluster, or a
+    /// larger piece for raw.zst, whose zstd frames compress better when longer.
+    pub fn chunk_bytes(self) -> u32 {
+        match self {
+            CaptureFormat::Qcow2 => 64 << 10,
+            CaptureFormat::RawZst => 1 << 20,
+        }
+    }
+}
+
+/// Whether `s` can name a captured image: 1–64 ASCII letters, digits, `.`, `_` or `-`,
+/// starting with a letter or digit (so never a URL, a path or a dot file).
+pub fn is_image_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+}
+
+/// What the agent is asked to capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureCommand {
+    pub device: String,
+    pub format: CaptureFormat,
+    /// zstd compression level of each chunk.
+    #[serde(default = "default_zstd_level")]
+    pub zstd_level: i32,
+}
+
+fn default_zstd_level() -> i32 {
+    3
+}
+
+/// A capture asked for: the name the image is registered under, and its format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureRequest {
+    pub name: String,
+    pub format: CaptureFormat,
+}
+
+/// A captured image, registered in the cache under its name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapturedImage {
+    pub name: String,
+    pub format: CaptureFormat,
+    /// Content address ("sha256:…") of the image file.
+    pub digest: String,
+    /// Bytes of the image file.
+    pub size: u64,
+    /// Bytes of the disk it holds.
+    pub virtual_size: u64,
+    /// Bytes of the disk that held data (not zero).
+    pub data_bytes: u64,
+}
+
+#[async_trait]
+pub trait Captures: Send + Sync {
+    /// Reserves room in the image cache for `node`'s capture of a `disk_bytes` disk, before
+    /// anything is booted; refused (`NoSpace`) with the sizes when the quota cannot hold it.
+    async fn reserve(
+        &self,
+        node: &str,
+        request: &CaptureRequest,
+        disk_bytes: u64,
+    ) -> PortResult<()>;
+    /// The image the node's agent uploaded and the cache committed (after the capture
+    /// command succeeded).
+    async fn finish(&self, node: &str) -> PortResult<CapturedImage>;
+    /// Drops the node's reservation and any partial upload; no error when there is none.
+    async fn discard(&self, node: &str);
 }
 
 impl AgentCommand {
@@ -367,6 +471,7 @@ impl AgentCommand {
             AgentCommand::WriteConfigDrive { .. } => "write_config_drive",
             AgentCommand::EraseMetadata { .. } => "erase_metadata",
             AgentCommand::EraseDisk { .. } => "erase_disk",
+            AgentCommand::CaptureDisk(_) => "capture_disk",
             AgentCommand::PowerOff => "power_off",
             AgentCommand::Reboot => "reboot",
         }

@@ -80,6 +80,46 @@ impl Client {
             .map(drop)
     }
 
+    /// Streams a capture to the conductor (`PUT …/commands/{id}/upload`) from `body`; the
+    /// answer is the image the conductor registered.
+    pub async fn upload(
+        &self,
+        id: &str,
+        mut body: tokio::sync::mpsc::Receiver<std::io::Result<bytes::Bytes>>,
+    ) -> Result<serde_json::Value, CallError> {
+        let path = protocol::upload_path(&self.assignment.node, id);
+        let url = self.url(&path);
+        let transient = |message: String| CallError::Transient {
+            url: url.clone(),
+            message,
+        };
+        let stream = futures::stream::poll_fn(move |cx| body.poll_recv(cx));
+        let resp = self
+            .http
+            .put(&url)
+            .header(TOKEN_HEADER, &self.assignment.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(stream))
+            .send()
+            .await
+            .map_err(|e| transient(error_chain(&e)))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| transient(error_chain(&e)))?;
+        match status.as_u16() {
+            200..=299 => serde_json::from_slice(&bytes)
+                .map_err(|e| transient(format!("the upload's answer is not JSON: {e}"))),
+            403 => Err(CallError::Refused {
+                url: self.assignment.conductor_url.clone(),
+                node: self.assignment.node.clone(),
+                message: ironic_message(&bytes),
+            }),
+            _ => Err(transient(format!(
+                "the conductor answered {status}: {}",
+                ironic_message(&bytes)
+            ))),
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.assignment.conductor_url)
     }

@@ -67,6 +67,11 @@ pub fn run(
             super::erase::whole_disk(d, limits, progress)
         }),
         AgentCommand::PowerOff | AgentCommand::Reboot => Ok(json!({})),
+        // It needs an upload, which the runtime gives it (`Machine::capture`).
+        AgentCommand::CaptureDisk(_) => Err(CommandError::new(
+            PortErrorKind::Other,
+            "capture_disk runs with an upload to the conductor, through the agent's runtime",
+        )),
     }
 }
 

@@ -64,7 +64,7 @@ pub fn metadata(device: &Path, limits: &Limits) -> Result<Value, CommandError> {
         .map(|t| {
             t.partitions
                 .iter()
-                .map(|p| (p.start * 512, p.sectors * 512))
+                .map(|p| (p.offset(), p.byte_len()))
                 .collect()
         })
         .unwrap_or_default();

@@ -9,12 +9,14 @@
 //!
 //! Commands: `inventory`; `write_image` with the streaming writer ([`write`]);
 //! `write_config_drive` as a new partition at the end of the disk ([`configdrive`]);
-//! `erase_metadata` and `erase_disk` ([`erase`]); `power_off` and `reboot` ([`power`]), which
+//! `erase_metadata` and `erase_disk` ([`erase`]); `capture_disk`, which reads a disk and
+//! uploads it to the conductor ([`capture`]); `power_off` and `reboot` ([`power`]), which
 //! answer first and act after.
 //!
 //! Non-goals: partition images, RAID, firmware updates, rescue mode; the agent never listens
 //! on a port.
 
+pub mod capture;
 pub mod client;
 pub mod cmdline;
 pub mod commands;

@@ -29,6 +29,13 @@
 //!   conductor no longer waits for that command (it timed out), which the agent logs and
 //!   ignores. The agent retries a result until the conductor has it.
 //!
+//! - `PUT /v1/agent/{node}/commands/{id}/upload`, body the capture stream
+//!   (`capture::wire`), only while command `id` is a running `capture_disk`: the conductor
+//!   writes it into its image cache as it arrives and answers `200` with the registered
+//!   image (JSON) once the stream's end and checksum were right, `400` when they were not.
+//!   The body may take as long as the disk does; only a stall of `[api] body_timeout_s` ends
+//!   it.
+//!
 //! A command on the wire is [`CommandEnvelope`]: `{"id": "…", "command": "write_image", …}`,
 //! the fields of [`AgentCommand`] beside its id. The agent decodes a command it does not know
 //! into a failed result naming it, never a crash. `power_off` and `reboot` report their result
@@ -97,6 +104,10 @@ pub fn heartbeat_path(node: &str) -> String {
 
 pub fn progress_path(node: &str, id: &str) -> String {
     format!("/v1/agent/{node}/commands/{id}/progress")
+}
+
+pub fn upload_path(node: &str, id: &str) -> String {
+    format!("/v1/agent/{node}/commands/{id}/upload")
 }
 
 pub fn result_path(node: &str, id: &str) -> String {

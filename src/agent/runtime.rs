@@ -6,7 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use deploy_drivers::{AgentCommand, AgentProgress, Inventory, PortErrorKind};
+use std::path::Path;
+
+use bytes::Bytes;
+use deploy_drivers::{AgentCommand, AgentProgress, CaptureCommand, Inventory, PortErrorKind};
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -27,6 +30,13 @@ pub trait Machine: Send + Sync + 'static {
     ) -> Result<Value, CommandError>;
     /// Powers off or reboots, after the result was reported.
     fn power(&self, action: Action) -> std::io::Result<()>;
+    /// Reads a disk and writes the capture stream to `out`, which the runtime uploads.
+    fn capture(
+        &self,
+        command: &CaptureCommand,
+        out: &mut dyn std::io::Write,
+        progress: &(dyn Fn(AgentProgress) + Sync),
+    ) -> Result<Value, CommandError>;
 }
 
 /// The machine the agent runs on.
@@ -49,6 +59,15 @@ impl Machine for LocalMachine {
     }
     fn power(&self, action: Action) -> std::io::Result<()> {
         power::act(action, self.no_act)
+    }
+    fn capture(
+        &self,
+        command: &CaptureCommand,
+        out: &mut dyn std::io::Write,
+        progress: &(dyn Fn(AgentProgress) + Sync),
+    ) -> Result<Value, CommandError> {
+        let disk = super::capture::FileDisk::open(Path::new(&command.device), &self.limits)?;
+        super::capture::capture(&disk, command, out, progress)
     }
 }
 
@@ -165,7 +184,8 @@ pub async fn run(
 }
 
 /// Runs a command on a blocking thread, posting its progress at most every
-/// `progress_every` while it runs.
+/// `progress_every` while it runs. `capture_disk` streams to the conductor meanwhile: its
+/// result carries the conductor's answer to the upload (the registered image).
 async fn execute(
     client: &Client,
     machine: &Arc<dyn Machine>,
@@ -175,11 +195,41 @@ async fn execute(
     let (tx, mut rx) = watch::channel(None::<AgentProgress>);
     let command = envelope.command.clone();
     let machine = machine.clone();
+    let (stream, upload) = match &command {
+        AgentCommand::CaptureDisk(_) => {
+            let (btx, brx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+            (Some(btx), Some(client.upload(&envelope.id, brx)))
+        }
+        _ => (None, None),
+    };
     let work = tokio::task::spawn_blocking(move || {
-        machine.run(&command, &|p| {
+        let progress = |p| {
             tx.send_replace(Some(p));
-        })
+        };
+        match (&command, stream) {
+            (AgentCommand::CaptureDisk(c), Some(stream)) => {
+                let mut out = UploadWriter::new(stream);
+                let r = machine.capture(c, &mut out, &progress);
+                r.and_then(|v| {
+                    out.finish().map_err(|e| {
+                        CommandError::new(
+                            PortErrorKind::Unreachable,
+                            format!("sending the capture's end: {e}"),
+                        )
+                    })?;
+                    Ok(v)
+                })
+            }
+            _ => machine.run(&command, &progress),
+        }
     });
+    let uploaded = async {
+        match upload {
+            Some(u) => Some(u.await),
+            None => None,
+        }
+    };
+    let both = async { tokio::join!(work, uploaded) };
     let every = options.progress_every;
     let latest = rx.clone();
     let reporter = async {
@@ -193,14 +243,14 @@ async fn execute(
             tokio::time::sleep(every).await;
         }
     };
-    tokio::pin!(work);
+    tokio::pin!(both);
     tokio::pin!(reporter);
     // The reporter ends when the command's thread drops its sender, i.e. when the work is
     // done: then only the work's result is left to collect (polling the reporter again would
     // resume a finished future).
-    let result = tokio::select! {
-        r = &mut work => r,
-        _ = &mut reporter => work.await,
+    let (result, uploaded) = tokio::select! {
+        r = &mut both => r,
+        _ = &mut reporter => both.await,
     };
     // The last word on progress (100 % when it finished), before the result.
     let last = *latest.borrow();
@@ -209,13 +259,90 @@ async fn execute(
             tracing::debug!(error = %e, "progress not delivered");
         }
     }
-    match result {
-        Ok(Ok(result)) => CommandOutcome::Succeeded { result },
-        Ok(Err(CommandError { kind, message })) => CommandOutcome::Failed { kind, message },
-        Err(e) => CommandOutcome::Failed {
+    match (result, uploaded) {
+        // The conductor's refusal explains a stream that stopped being read.
+        (_, Some(Err(e))) => CommandOutcome::Failed {
+            kind: PortErrorKind::Unreachable,
+            message: format!("the conductor did not take the upload: {e}"),
+        },
+        (Ok(Ok(mut result)), Some(Ok(image))) => {
+            result["image"] = image;
+            CommandOutcome::Succeeded { result }
+        }
+        (Ok(Ok(result)), None) => CommandOutcome::Succeeded { result },
+        (Ok(Err(CommandError { kind, message })), _) => CommandOutcome::Failed { kind, message },
+        (Err(e), _) => CommandOutcome::Failed {
             kind: PortErrorKind::Other,
             message: format!("the command's thread failed: {e}"),
         },
+    }
+}
+
+/// A blocking writer that hands 1 MiB pieces to the upload; dropped without
+/// [`UploadWriter::finish`] it ends the upload with an error, so the conductor never takes
+/// a stream that stopped half-way for a whole one.
+struct UploadWriter {
+    tx: Option<tokio::sync::mpsc::Sender<std::io::Result<Bytes>>>,
+    buf: Vec<u8>,
+}
+
+impl UploadWriter {
+    const PIECE: usize = 1 << 20;
+
+    fn new(tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>) -> Self {
+        Self {
+            tx: Some(tx),
+            buf: Vec::with_capacity(Self::PIECE),
+        }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let piece = Bytes::from(std::mem::replace(
+            &mut self.buf,
+            Vec::with_capacity(Self::PIECE),
+        ));
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("upload finished"))?;
+        tx.blocking_send(Ok(piece)).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the upload to the conductor stopped",
+            )
+        })
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        self.send()?;
+        self.tx = None;
+        Ok(())
+    }
+}
+
+impl std::io::Write for UploadWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= Self::PIECE {
+            self.send()?;
+        }
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for UploadWriter {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.blocking_send(Err(std::io::Error::other(
+                "the capture stopped before its end",
+            )));
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 //! rules — against a [`SimMachine`] instead of this host. The simulated machine has one disk
 //! and one NIC; `write_image` really streams the image from the image server and verifies its
 //! checksum, but keeps no bytes; the config drive is fetched the same way; erases succeed at
-//! once. Powering the system off (or restarting it) ends the task, as it would end a real
+//! once; `capture_disk` reads a made-up disk ([`SimDisk`]) and uploads it for real.
+//! Powering the system off (or restarting it) ends the task, as it would end a real
 //! agent.
 
 use std::collections::HashMap;
@@ -14,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deploy_drivers::{
-    AgentCommand, AgentProgress, Inventory, InventoryDisk, InventoryInterface, PortErrorKind,
+    AgentCommand, AgentProgress, CaptureCommand, Inventory, InventoryDisk, InventoryInterface,
+    PortErrorKind,
 };
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -154,11 +156,76 @@ impl Machine for SimMachine {
                 Ok(json!({"devices": ["/dev/sda"]}))
             }
             AgentCommand::PowerOff | AgentCommand::Reboot => Ok(json!({})),
+            AgentCommand::CaptureDisk(_) => Err(CommandError::new(
+                PortErrorKind::Other,
+                "capture_disk runs through Machine::capture",
+            )),
         }
     }
 
     fn power(&self, _action: Action) -> std::io::Result<()> {
         // The conductor powers the system through its BMC; the simulated agent just stops.
+        Ok(())
+    }
+
+    fn capture(
+        &self,
+        command: &CaptureCommand,
+        out: &mut dyn std::io::Write,
+        progress: &(dyn Fn(AgentProgress) + Sync),
+    ) -> Result<Value, CommandError> {
+        let disk = SimDisk {
+            system: self.system.clone(),
+        };
+        super::capture::capture(&disk, command, out, progress)
+    }
+}
+
+/// The simulated root disk as a capture reads it: zeros but for two regions of text lines
+/// naming the system and their offset (the first MiB, and 256 KiB at 50 GiB), so a capture
+/// of any system is small, quick and tells which system it came from.
+pub struct SimDisk {
+    pub system: String,
+}
+
+impl SimDisk {
+    pub const REGIONS: [(u64, u64); 2] = [(0, 1 << 20), (50 << 30, 256 << 10)];
+
+    /// The 128-byte line at `line_start` (a multiple of 128).
+    fn line(&self, line_start: u64) -> [u8; 128] {
+        let mut line = [b' '; 128];
+        let text = format!("IRONCAST-SIM-DISK {} {line_start:016x}", self.system);
+        let n = text.len().min(127);
+        line[..n].copy_from_slice(&text.as_bytes()[..n]);
+        line[127] = b'\n';
+        line
+    }
+}
+
+impl super::capture::DiskSource for SimDisk {
+    fn size(&self) -> u64 {
+        DISK_BYTES
+    }
+    fn next_data(&self, from: u64) -> u64 {
+        Self::REGIONS
+            .iter()
+            .find(|(at, len)| from < at + len)
+            .map_or(DISK_BYTES, |(at, _)| from.max(*at))
+    }
+    fn read_at(&self, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+        let mut line = (u64::MAX, [0u8; 128]);
+        for (i, b) in buf.iter_mut().enumerate() {
+            let p = at + i as u64;
+            let inside = Self::REGIONS.iter().any(|(s, l)| p >= *s && p < s + l);
+            if !inside {
+                *b = 0;
+                continue;
+            }
+            if line.0 != p & !127 {
+                line = (p & !127, self.line(p & !127));
+            }
+            *b = line.1[(p & 127) as usize];
+        }
         Ok(())
     }
 }

@@ -9,7 +9,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 
@@ -17,6 +17,7 @@ use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::AppState;
 use crate::agent::protocol::{CommandOutcome, Heartbeat, Progress, TOKEN_HEADER};
+use crate::capture::CaptureError;
 use crate::conductor::HubError;
 
 pub fn router() -> Router<AppState> {
@@ -24,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/agent/{node}/heartbeat", post(heartbeat))
         .route("/v1/agent/{node}/commands/{id}/progress", post(progress))
         .route("/v1/agent/{node}/commands/{id}/result", post(result))
+        .route("/v1/agent/{node}/commands/{id}/upload", put(upload))
 }
 
 /// The caller's address, when the server recorded it (not in in-process tests).
@@ -119,4 +121,38 @@ async fn result(
         .result(&node, token_header(&headers), &id, outcome)
         .map_err(|e| refused(e, &peer))?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Takes a capture's stream (see `agent::protocol`) into the image cache.
+async fn upload(
+    State(state): State<AppState>,
+    peer: Peer,
+    Path((node, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    let conductor = &state.conductor;
+    conductor
+        .agent_hub()
+        .expect_upload(&node, token_header(&headers), &id)
+        .map_err(|e| refused(e, &peer))?;
+    let captures = conductor.captures().ok_or_else(|| {
+        ApiError::not_found("this conductor has no image cache to take captures into".to_string())
+    })?;
+    let image = captures
+        .receive(&node, body.into_data_stream())
+        .await
+        .map_err(|e| {
+            tracing::warn!(node = %node, peer = %peer, error = %e, "capture upload refused");
+            match e {
+                CaptureError::NotExpected { .. } => {
+                    ApiError::new(StatusCode::CONFLICT, e.to_string())
+                }
+                CaptureError::Wire(_) | CaptureError::Mismatch(_) => {
+                    ApiError::bad_request(e.to_string())
+                }
+                other => ApiError::internal(other.to_string()),
+            }
+        })?;
+    Ok(Json(image).into_response())
 }

@@ -63,6 +63,7 @@ impl From<ConductorError> for ApiError {
         let status = match &e {
             ConductorError::NotFound { .. } => StatusCode::NOT_FOUND,
             ConductorError::Locked { .. } | ConductorError::Conflict(_) => StatusCode::CONFLICT,
+            ConductorError::Protected(_) => StatusCode::FORBIDDEN,
             ConductorError::InvalidState { .. } | ConductorError::Invalid(_) => {
                 StatusCode::BAD_REQUEST
             }

@@ -25,9 +25,18 @@ pub const CONFIG_DRIVE_BODY_LIMIT: usize = 96 << 20;
 pub fn body_limit(path: &str) -> usize {
     if path.ends_with("/states/provision") {
         CONFIG_DRIVE_BODY_LIMIT
+    } else if is_upload(path) {
+        // A captured disk: as large as the disk, reserved in the cache beforehand and
+        // authorised by the agent's token before a byte is read.
+        usize::MAX
     } else {
         BODY_LIMIT
     }
+}
+
+/// Whether `path` is an agent's capture upload (`/v1/agent/{node}/commands/{id}/upload`).
+pub fn is_upload(path: &str) -> bool {
+    path.starts_with("/v1/agent/") && path.ends_with("/upload")
 }
 
 /// Refuses a body whose Content-Length passes its route's limit before reading any of it,

@@ -14,10 +14,11 @@ mod allocations;
 mod auth;
 mod auth_guard;
 mod body;
+mod capture;
 mod chassis;
 mod conductors;
 pub mod error;
-mod limits;
+pub mod limits;
 mod listing;
 mod metrics;
 mod node_json;
@@ -28,6 +29,7 @@ mod portgroups;
 mod ports;
 mod resource;
 mod root;
+mod shards;
 mod step_templates;
 mod traits;
 pub mod version;
@@ -76,9 +78,11 @@ pub(crate) fn created(body: serde_json::Value, location: &str) -> axum::response
 pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .merge(nodes::router())
+        .merge(capture::router())
         .merge(chassis::router())
         .merge(traits::router())
         .merge(allocations::router())
+        .merge(shards::router())
         .merge(conductors::router())
         .merge(portgroups::router())
         .merge(step_templates::router())
@@ -146,6 +150,8 @@ async fn method_not_allowed(req: Request) -> impl IntoResponse {
 pub struct Ctx {
     pub version: Version,
     pub base: String,
+    /// Whether the client asked for its version (the header) rather than getting 1.1 by default.
+    pub version_asked: bool,
 }
 
 impl FromRequestParts<AppState> for Ctx {
@@ -167,6 +173,11 @@ impl FromRequestParts<AppState> for Ctx {
         } else {
             state.public_url.trim_end_matches('/').to_string()
         };
-        Ok(Ctx { version, base })
+        let version_asked = parts.headers.contains_key(version::HEADER);
+        Ok(Ctx {
+            version,
+            base,
+            version_asked,
+        })
     }
 }

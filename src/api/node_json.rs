@@ -120,6 +120,41 @@ pub const FIELDS: &[(&str, u32)] = &[
     ("volume", 32),
 ];
 
+/// The fields of `GET /v1/nodes/{node}/states` at `v` (Ironic's `node_states_convert`): each
+/// shows the same value as the node's own field.
+pub fn state_fields(v: Version) -> impl Iterator<Item = &'static str> {
+    const STATES: &[(&str, u32)] = &[
+        ("console_enabled", 1),
+        ("last_error", 1),
+        ("power_state", 1),
+        ("provision_state", 1),
+        ("target_power_state", 1),
+        ("target_provision_state", 1),
+        ("provision_updated_at", 1),
+        ("raid_config", 12),
+        ("target_raid_config", 12),
+        ("boot_mode", 75),
+        ("secure_boot", 75),
+    ];
+    STATES
+        .iter()
+        .filter(move |(_, since)| v >= Version(*since))
+        .map(|(f, _)| *f)
+}
+
+/// Longest resource class (Ironic's schema).
+pub const MAX_RESOURCE_CLASS: usize = 80;
+
+/// 406 when a field a client sets (POST or JSON-Patch) is newer than the version, as Ironic.
+pub fn check_settable<'a>(names: impl IntoIterator<Item = &'a str>, v: Version) -> bool {
+    names.into_iter().all(|n| {
+        FIELDS
+            .iter()
+            .find(|(f, _)| *f == n)
+            .is_none_or(|(_, since)| v >= Version(*since))
+    })
+}
+
 /// Fields of a list entry without `detail`.
 pub const BRIEF: &[&str] = &[
     "uuid",
@@ -415,7 +450,17 @@ pub fn set_field(node: &mut Node, name: &str, v: &Value) -> Result<(), String> {
         "lessee" => node.lessee = want_str(name, v)?,
         "owner" => node.owner = want_str(name, v)?,
         "protected_reason" => node.protected_reason = want_str(name, v)?,
-        "resource_class" => node.resource_class = want_str(name, v)?,
+        "resource_class" => {
+            let rc = want_str(name, v)?;
+            if let Some(rc) = &rc {
+                if rc.chars().count() > MAX_RESOURCE_CLASS {
+                    return Err(format!(
+                        "Invalid resource_class {rc:?}: at most {MAX_RESOURCE_CLASS} characters"
+                    ));
+                }
+            }
+            node.resource_class = rc;
+        }
         "retired_reason" => node.retired_reason = want_str(name, v)?,
         "shard" => node.shard = want_str(name, v)?,
         "parent_node" => node.parent_node = want_str(name, v)?,
@@ -437,9 +482,6 @@ pub fn set_field(node: &mut Node, name: &str, v: &Value) -> Result<(), String> {
         }
         "vendor_interface" => node.vendor_interface = iface(v, node)?,
         other => return Err(format!("{other} cannot be set")),
-    }
-    if node.protected_reason.is_some() && !node.protected {
-        return Err("protected_reason can only be set while protected is true".into());
     }
     Ok(())
 }
@@ -474,6 +516,9 @@ pub fn from_create(body: &Value) -> Result<Node, String> {
         if k != "uuid" && k != "driver" {
             set_field(&mut node, k, v)?;
         }
+    }
+    if node.protected_reason.is_some() && !node.protected {
+        return Err("The protected_reason field can only be set when protected is True".into());
     }
     Ok(node)
 }

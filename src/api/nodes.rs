@@ -91,6 +91,11 @@ async fn create(
     ctx: Ctx,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
+    if let Some(obj) = body.as_object() {
+        if !settable(&ctx, obj.keys().map(String::as_str)) {
+            return Err(super::resource::not_acceptable());
+        }
+    }
     let mut node = node_json::from_create(&body).map_err(ApiError::bad_request)?;
     check_chassis(&state, node.chassis_uuid.as_deref()).await?;
     if ctx.version < Version(11) {
@@ -104,6 +109,13 @@ async fn create(
         node_json::render(&node, None, &r),
         &location,
     ))
+}
+
+/// Whether a client may set these fields at its version: one that asked for an old version
+/// gets Ironic's 406 for newer fields; one that sent no version header (curl, scripts) is
+/// read leniently rather than held to 1.1.
+fn settable<'a>(ctx: &Ctx, names: impl IntoIterator<Item = &'a str>) -> bool {
+    !ctx.version_asked || node_json::check_settable(names, ctx.version)
 }
 
 /// A node's chassis must exist: Ironic answers 400 with the chassis's not-found message.
@@ -143,6 +155,9 @@ async fn update(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
     let ops = patch::parse(&body, node_json::WRITABLE).map_err(ApiError::bad_request)?;
+    if !settable(&ctx, ops.iter().map(|o| o.path[0].as_str())) {
+        return Err(super::resource::not_acceptable());
+    }
     if let Some(op) = ops
         .iter()
         .find(|o| o.path == ["chassis_uuid"] && o.op != "remove")
@@ -154,6 +169,7 @@ async fn update(
     let node = state
         .conductor
         .update_node(ident, move |node| {
+            let unpatched = node.clone();
             let before = node_json::writable_doc(node);
             let mut doc = before.clone();
             patch::apply(&mut doc, &ops).map_err(ConductorError::Invalid)?;
@@ -165,7 +181,7 @@ async fn update(
             if before.get("driver") != doc.get("driver") {
                 check_driver(&node.driver)?;
             }
-            Ok(())
+            crate::conductor::check_update(&unpatched, node)
         })
         .await?;
     let mut node = node;
@@ -205,22 +221,15 @@ async fn remove(
 
 async fn states(
     State(state): State<AppState>,
+    ctx: Ctx,
     Path(ident): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let n = state.conductor.store().node(&ident).await?;
-    Ok(Json(json!({
-        "console_enabled": n.console_enabled,
-        "last_error": n.last_error,
-        "power_state": n.power_state,
-        "provision_state": n.provision_state,
-        "provision_updated_at": n.provision_updated_at.as_ref().map(node_json::iso),
-        "raid_config": {},
-        "target_power_state": n.target_power_state,
-        "target_provision_state": n.target_provision_state,
-        "target_raid_config": {},
-        "boot_mode": n.boot_mode,
-        "secure_boot": null,
-    })))
+    let r = render_ctx(&state, &ctx);
+    let out: Map<String, Value> = node_json::state_fields(ctx.version)
+        .map(|f| (f.to_string(), node_json::field(&n, f, &r)))
+        .collect();
+    Ok(Json(Value::Object(out)))
 }
 
 const PROVISION_KEYS: &[&str] = &[

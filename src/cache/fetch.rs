@@ -441,7 +441,6 @@ async fn stream_to_entry(
     }
     let file = file.take().expect("file");
     let sums = digests.take().expect("digests").finish();
-    let sha256 = sums[0].1.clone();
     if let Some(e) = expected {
         let got = sums
             .iter()
@@ -465,58 +464,29 @@ async fn stream_to_entry(
             .map_err(io_err(format!("syncing {}", p2.display())))
     })
     .await?;
+    let source = if url.starts_with("file:") {
+        Source::default()
+    } else {
+        Source {
+            etag: body.etag.clone(),
+            last_modified: body.last_modified.clone(),
+            validated_at: None,
+        }
+    };
     // A crash here leaves a complete, synced `.part`: the next fetch resumes it (416) and
     // commits it after verifying.
     crate::fail_point!("cache-commit");
-    let (u2, k2, etag, last_modified) = (
-        url.to_string(),
-        key.to_string(),
-        body.etag.clone(),
-        body.last_modified.clone(),
-    );
-    // Under the cache lock: the entry appears and the reservation disappears in one step for
-    // every other process's accounting, and the metadata merges with what is on disk now.
+    let committed = Committed {
+        part,
+        part_meta: Some(part_meta),
+        key: key.to_string(),
+        written,
+        sums,
+        url: url.to_string(),
+        source,
+    };
     let entry = inner
-        .with_lock(move |_, layout| {
-            let now = Utc::now();
-            let mut entry = store::read_entry(layout, &sha256).unwrap_or_else(|| EntryMeta {
-                sha256: sha256.clone(),
-                size: written,
-                checksums: BTreeMap::new(),
-                sources: BTreeMap::new(),
-                fetched_at: now,
-                last_used: now,
-            });
-            for (a, h) in &sums {
-                entry.checksums.insert(a.name().into(), h.clone());
-            }
-            entry.last_used = now;
-            entry.fetched_at = now;
-            let source = if u2.starts_with("file:") {
-                Source {
-                    validated_at: Some(now),
-                    ..Source::default()
-                }
-            } else {
-                Source {
-                    etag,
-                    last_modified,
-                    validated_at: Some(now),
-                }
-            };
-            entry.sources.insert(u2, source);
-            // Metadata first: an entry exists once its data is renamed into place.
-            store::write_json(&layout.meta(&entry.sha256), &entry)?;
-            let data = layout.data(&entry.sha256);
-            if data.exists() {
-                store::remove_quiet(&part);
-            } else {
-                durable::commit(&part, &data)?;
-            }
-            store::remove_quiet(&part_meta);
-            store::remove_quiet(&layout.reservation(&k2));
-            Ok(entry)
-        })
+        .with_lock(move |_, layout| committed.apply(layout))
         .await?;
     lock(&inner.state)
         .entries
@@ -524,6 +494,64 @@ async fn stream_to_entry(
     drop(reservation);
     tracing::info!(url, sha256 = %entry.sha256, size = entry.size, "image cached");
     Ok(entry)
+}
+
+/// A `.part` ready to become an entry: its bytes are verified and synced.
+pub(super) struct Committed {
+    pub part: PathBuf,
+    /// The `.part.json` beside a download, removed with it.
+    pub part_meta: Option<PathBuf>,
+    /// The key whose reservation the entry replaces.
+    pub key: String,
+    pub written: u64,
+    /// (algorithm, hex) pairs, sha256 first.
+    pub sums: Vec<(super::Algorithm, String)>,
+    /// Where the bytes came from (a URL, or `capture://NODE/NAME`).
+    pub url: String,
+    /// Its validators; `validated_at` is set to now.
+    pub source: Source,
+}
+
+impl Committed {
+    /// Under the cache lock: the entry appears and the reservation disappears in one step for
+    /// every other process's accounting, and the metadata merges with what is on disk now.
+    pub(super) fn apply(self, layout: &store::Layout) -> Result<EntryMeta> {
+        let now = Utc::now();
+        let sha256 = self.sums[0].1.clone();
+        let mut entry = store::read_entry(layout, &sha256).unwrap_or_else(|| EntryMeta {
+            sha256: sha256.clone(),
+            size: self.written,
+            checksums: BTreeMap::new(),
+            sources: BTreeMap::new(),
+            fetched_at: now,
+            last_used: now,
+        });
+        for (a, h) in &self.sums {
+            entry.checksums.insert(a.name().into(), h.clone());
+        }
+        entry.last_used = now;
+        entry.fetched_at = now;
+        entry.sources.insert(
+            self.url,
+            Source {
+                validated_at: Some(now),
+                ..self.source
+            },
+        );
+        // Metadata first: an entry exists once its data is renamed into place.
+        store::write_json(&layout.meta(&entry.sha256), &entry)?;
+        let data = layout.data(&entry.sha256);
+        if data.exists() {
+            store::remove_quiet(&self.part);
+        } else {
+            durable::commit(&self.part, &data)?;
+        }
+        if let Some(m) = &self.part_meta {
+            store::remove_quiet(m);
+        }
+        store::remove_quiet(&layout.reservation(&self.key));
+        Ok(entry)
+    }
 }
 
 #[cfg(test)]

@@ -49,6 +49,9 @@
 //! - A plain [`Cache::fetch`] pins nothing: a caller that keeps using the file leases it
 //!   ([`Cache::acquire`]), or another process may evict it under pressure.
 //!
+//! Entries can also be built locally ([`Ingest`]: a captured disk) and named; a name is a
+//! durable lease (`image:<name>`), so named images are never evicted.
+//!
 //! Non-goals: decompressing or converting images (the writer does that); caching the ISO
 //! engine's patch sets (they are small and owned by their node).
 
@@ -56,6 +59,7 @@ pub mod checksum;
 pub mod config;
 mod fetch;
 mod images;
+mod ingest;
 pub mod quota;
 pub mod store;
 
@@ -71,6 +75,7 @@ use sha2::Digest as _;
 pub use checksum::{Algorithm, Expected};
 pub use config::CacheConfig;
 pub use deploy_drivers::ports::ChecksumSpec;
+pub use ingest::{is_name_lease, Ingest};
 pub use store::{EntryMeta, Lease, LeaseScope};
 
 use store::{CacheLock, FileLock, Layout, Scan};

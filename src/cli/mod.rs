@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod agent;
 mod bmc_sim;
 mod cache;
+mod capture;
 mod client;
 mod demo;
 mod image;

@@ -1,5 +1,5 @@
 //! `ironcast node …`: the node lifecycle over the API (create, list, show, set, unset, the
-//! provision verbs with `--wait`, power, validate, history, delete).
+//! provision verbs with `--wait`, capture, power, validate, history, delete).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -35,6 +35,8 @@ pub enum NodeCmd {
     Abort(ActionArgs),
     /// manageable → manageable, running the given clean steps (Ironic's manual cleaning).
     Clean(CleanArgs),
+    /// Capture an active or manageable node's root disk as a named image (ironcast extension).
+    Capture(super::capture::CaptureArgs),
     /// Power a node on, off or reboot it.
     Power(PowerArgs),
     /// Check each interface of a node.
@@ -267,6 +269,7 @@ pub async fn run(cmd: NodeCmd) -> anyhow::Result<ExitCode> {
         NodeCmd::Undeploy(a) => action(a, "deleted", "available").await,
         NodeCmd::Rebuild(a) => action(a, "rebuild", "active").await,
         NodeCmd::Abort(a) => action(a, "abort", "").await,
+        NodeCmd::Capture(a) => super::capture::run(a).await,
         NodeCmd::Power(a) => power(a).await,
         NodeCmd::Validate(a) => validate(a).await,
         NodeCmd::History(a) => history(a).await,

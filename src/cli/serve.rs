@@ -88,6 +88,16 @@ impl Running {
         self.conductor.agent_hub().clone()
     }
 
+    /// Where captures are uploaded to (tests reserve and finish captures through it).
+    pub fn captures(&self) -> Option<Arc<crate::capture::CaptureService>> {
+        self.conductor.captures().cloned()
+    }
+
+    /// The image cache.
+    pub fn cache(&self) -> crate::cache::Cache {
+        self.cache.cache.clone()
+    }
+
     /// The image server's publisher (tests publish images for agents through it).
     pub fn publisher(&self) -> Arc<dyn deploy_drivers::Publisher> {
         self.images.publisher()
@@ -212,6 +222,9 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     )
     .with_agent(hub);
     services.direct = config.direct_policy();
+    services.captures = Some(Arc::new(crate::capture::CaptureService::new(
+        cache.cache.clone(),
+    )));
     services.iso_install = config.iso_install_policy();
     services.install_media = Some(Arc::new(crate::install_media::FileInstallMedia::new(
         config.conductor.state_dir.join("install"),
@@ -372,6 +385,8 @@ async fn reconcile(
         .into_iter()
         .flat_map(|e| e.leases)
         .filter(|l| l.scope == crate::cache::LeaseScope::Durable)
+        // A captured image's name is a lease no node records, and must outlive restarts.
+        .filter(|l| !crate::cache::is_name_lease(l))
         .map(|l| Holding {
             id: l.id,
             node: l.holder,

@@ -207,6 +207,17 @@ impl AgentHub {
         Ok(())
     }
 
+    /// The agent starts uploading what command `id` captured: allowed only while `id` is a
+    /// `capture_disk` of this boot that has not reported its result.
+    pub fn expect_upload(&self, node: &str, given: Option<&str>, id: &str) -> Result<(), HubError> {
+        let session = self.authorize(node, given)?;
+        let queue = session.lock_queue();
+        match queue.iter().find(|q| q.id == id) {
+            Some(q) if matches!(q.command, AgentCommand::CaptureDisk(_)) => Ok(()),
+            _ => Err(unknown(node, id)),
+        }
+    }
+
     /// The agent reports command `id`'s outcome; the caller of `run` gets it.
     pub fn result(
         &self,

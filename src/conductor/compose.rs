@@ -139,6 +139,10 @@ fn compose_redfish(node: &Node, services: &Services) -> Result<Composed, Conduct
         netboot: services.netboot.clone(),
         agent: Some(services.agent.clone()),
         config_drives: services.config_drives.clone(),
+        captures: services
+            .captures
+            .clone()
+            .map(|c| c as Arc<dyn deploy_drivers::Captures>),
         install_media: services.install_media.clone(),
     };
     Ok(Composed {

@@ -20,9 +20,11 @@
 
 mod agent_hub;
 mod allocations;
+mod capture;
 mod compose;
 pub mod identity;
 pub mod metrics;
+mod node_rules;
 pub mod reconcile;
 pub mod ring;
 mod services;
@@ -32,7 +34,9 @@ mod wait_poll;
 mod worker;
 
 pub use agent_hub::{AgentHub, HubError, HubSettings};
+pub use capture::{parse_request as parse_capture_request, CAPTURE_KEY};
 pub use compose::{compose, default_interface, Composed, SUPPORTED_DRIVERS};
+pub use node_rules::check_update;
 pub use services::Services;
 pub use takeover::{affinity, Takeover, AFFINITY_KEY};
 pub use worker::{parse_clean_steps, CLEAN_STEPS_KEY};
@@ -94,6 +98,11 @@ pub enum ConductorError {
     /// Input that cannot be acted on; the message says why and what to do.
     #[error("{0}")]
     Invalid(String),
+    /// The node is protected (Ironic's `protected`): no undeploy, rebuild or delete.
+    #[error(
+        "Node {0} is protected and cannot be undeployed, rebuilt or deleted: unset protected first"
+    )]
+    Protected(String),
     /// A uniqueness conflict (name, MAC address).
     #[error("{0}")]
     Conflict(String),
@@ -171,6 +180,11 @@ impl Conductor {
     /// The agent sessions: the API's agent endpoints answer through it.
     pub fn agent_hub(&self) -> &std::sync::Arc<AgentHub> {
         &self.services.agent
+    }
+
+    /// Where agents' capture uploads go (`serve` sets it up).
+    pub fn captures(&self) -> Option<&std::sync::Arc<crate::capture::CaptureService>> {
+        self.services.captures.as_ref()
     }
 
     /// Start-up recovery, before serving: registers the conductor, moves every node left in a
@@ -386,10 +400,7 @@ impl Conductor {
         }
         if node.protected {
             release(lock).await;
-            return Err(ConductorError::Invalid(format!(
-                "Node {} is protected and cannot be undeployed, rebuilt or deleted: unset protected first",
-                node.uuid
-            )));
+            return Err(ConductorError::Protected(node.uuid));
         }
         // Deleting the row drops the reservation with it.
         Ok(self.store.delete_node(lock).await?)
@@ -433,10 +444,7 @@ impl Conductor {
         };
         if node.protected && matches!(event, Event::Undeploy | Event::Rebuild) {
             release(lock).await;
-            return Err(ConductorError::Invalid(format!(
-                "Node {} is protected and cannot be undeployed, rebuilt or deleted: unset protected first",
-                node.uuid
-            )));
+            return Err(ConductorError::Protected(node.uuid));
         }
         prepare(&mut node);
         if to == ProvisionState::Deploying {

@@ -34,6 +34,8 @@ pub struct Services {
     pub direct: DirectPolicy,
     /// Builds config drives for direct deploys (`serve` sets it).
     pub config_drives: Option<Arc<dyn ConfigDrives>>,
+    /// Receives captured disks into the cache (`serve` sets it); the agent's uploads go here.
+    pub captures: Option<Arc<crate::capture::CaptureService>>,
     /// Installer ISO support for iso-install deploys (`serve` sets it).
     pub install_media: Option<Arc<dyn InstallMedia>>,
     /// Policy of the iso-install deploy.
@@ -72,6 +74,7 @@ impl Services {
             agent: Arc::new(AgentHub::new(HubSettings::default())),
             direct: DirectPolicy::default(),
             config_drives: None,
+            captures: None,
             install_media: None,
             iso_install: IsoInstallPolicy::default(),
             bmcs: Mutex::new(HashMap::new()),

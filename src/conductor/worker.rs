@@ -66,7 +66,7 @@ pub(crate) fn spawn(conductor: Conductor, lock: NodeLock, node: Node) {
     });
 }
 
-fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+pub(super) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
     panic
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -513,19 +513,21 @@ pub fn parse_clean_steps(list: &Value) -> Result<Vec<CleanStep>, String> {
         .collect()
 }
 
-/// Whether the driver works on a deploy (deploy_step) or a clean (clean_step).
+/// Whether the driver works on a deploy (deploy_step), a clean (clean_step) or a capture
+/// (driver_internal_info `capture`).
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Phase {
+pub(super) enum Phase {
     Deploy,
     Clean,
+    Capture,
 }
 
 /// Reports driver steps as node history and saves internal values on the node, under the
 /// task's lock.
-struct Events<'a> {
-    conductor: &'a Conductor,
-    lock: &'a NodeLock,
-    phase: Phase,
+pub(super) struct Events<'a> {
+    pub(super) conductor: &'a Conductor,
+    pub(super) lock: &'a NodeLock,
+    pub(super) phase: Phase,
 }
 
 impl Events<'_> {
@@ -540,6 +542,17 @@ impl Events<'_> {
             match self.phase {
                 Phase::Deploy => n.deploy_step = shown,
                 Phase::Clean => n.clean_step = shown,
+                Phase::Capture => {
+                    if let Some(Value::Object(record)) =
+                        n.driver_internal_info.get_mut(super::capture::CAPTURE_KEY)
+                    {
+                        record.insert("step".into(), json!(step));
+                        match shown.get("progress") {
+                            Some(p) => record.insert("progress".into(), p.clone()),
+                            None => record.remove("progress"),
+                        };
+                    }
+                }
             }
             if let Err(e) = self.conductor.store.save_node(self.lock, &n).await {
                 tracing::warn!(node = %self.lock.uuid(), error = %e, "cannot save the current step");
@@ -559,6 +572,7 @@ impl DeployEvents for Events<'_> {
         let event_type = match self.phase {
             Phase::Deploy => "deploy_step",
             Phase::Clean => "clean_step",
+            Phase::Capture => "capture",
         };
         self.conductor
             .history(self.lock.uuid(), event_type, "INFO", &text)

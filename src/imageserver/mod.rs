@@ -21,7 +21,7 @@
 
 pub mod config;
 mod conn;
-mod http1;
+pub mod http1;
 pub mod publish;
 pub mod range;
 pub mod serve;

@@ -4,15 +4,12 @@
 
 use std::collections::HashSet;
 
+use super::budget::Budget;
 use super::rockridge;
 use super::source::{le32, read, Source};
 use super::volume::VolumeDescriptor;
 use super::{IsoError, SECTOR};
 
-/// A walk stops after this many entries (hostile images can claim millions).
-pub const MAX_ENTRIES: usize = 200_000;
-/// A walk reads at most this many directory bytes in all (overlapping hostile directories).
-const MAX_DIRECTORY_BYTES: u64 = 256 << 20;
 /// Deeper trees are refused (ECMA-119 allows 8 levels; Rock Ridge relocation goes further).
 const MAX_DEPTH: usize = 64;
 /// Offset of the both-endian extent LBA in a directory record (ECMA-119 §9.1.3).
@@ -91,8 +88,14 @@ fn joliet_name(raw: &[u8]) -> String {
     s.split(';').next().unwrap_or("").to_string()
 }
 
-/// Walks the tree rooted at `vd`'s root record.
-pub fn walk(src: &dyn Source, vd: &VolumeDescriptor, kind: TreeKind) -> Result<Tree, IsoError> {
+/// Walks the tree rooted at `vd`'s root record, spending from `budget` (shared by every walk
+/// of one image).
+pub fn walk(
+    src: &dyn Source,
+    vd: &VolumeDescriptor,
+    kind: TreeKind,
+    budget: &mut Budget,
+) -> Result<Tree, IsoError> {
     let root = &vd.root_record;
     let root_extent = le32(root, 2);
     let root_size = le32(root, 10);
@@ -112,7 +115,7 @@ pub fn walk(src: &dyn Source, vd: &VolumeDescriptor, kind: TreeKind) -> Result<T
             let nl = first[32] as usize;
             let su_start = 33 + nl + (1 - nl % 2);
             if su_start <= len {
-                let info = rockridge::parse(src, &first[su_start..len], 0)?;
+                let info = rockridge::parse(src, &first[su_start..len], 0, budget)?;
                 if let Some(skip) = info.sp_skip {
                     susp_skip = Some(skip as usize);
                 }
@@ -122,13 +125,8 @@ pub fn walk(src: &dyn Source, vd: &VolumeDescriptor, kind: TreeKind) -> Result<T
     let mut stack: Vec<(String, u32, u32, usize)> =
         vec![(String::new(), root_extent, root_size, 0)];
     visited.insert(root_extent);
-    let mut budget = MAX_DIRECTORY_BYTES;
     while let Some((dir_path, extent, size, depth)) = stack.pop() {
-        budget = budget.checked_sub(size as u64).ok_or_else(|| {
-            IsoError::malformed(format!(
-                "directories add up to more than {MAX_DIRECTORY_BYTES} bytes"
-            ))
-        })?;
+        budget.take_directory(size as u64)?;
         if depth > MAX_DEPTH {
             return Err(IsoError::malformed(format!(
                 "directory {dir_path}/ is nested deeper than {MAX_DEPTH} levels"
@@ -173,7 +171,7 @@ pub fn walk(src: &dyn Source, vd: &VolumeDescriptor, kind: TreeKind) -> Result<T
             if let Some(skip) = susp_skip {
                 let su_start = 33 + nl + (1 - nl % 2);
                 if su_start < len {
-                    let info = rockridge::parse(src, &rec[su_start..], skip)?;
+                    let info = rockridge::parse(src, &rec[su_start..], skip, budget)?;
                     tree.rock_ridge |= info.rock_ridge;
                     if info.relocated {
                         continue;
@@ -191,11 +189,7 @@ pub fn walk(src: &dyn Source, vd: &VolumeDescriptor, kind: TreeKind) -> Result<T
                 }
             }
             let path = format!("{dir_path}/{name}");
-            if tree.entries.len() >= MAX_ENTRIES {
-                return Err(IsoError::malformed(format!(
-                    "more than {MAX_ENTRIES} directory entries"
-                )));
-            }
+            budget.take_entry(&path)?;
             tree.entries.push(Entry {
                 path: path.clone(),
                 is_dir,

@@ -1,6 +1,7 @@
 //! Everything the reader learns about an image in one value: descriptors, trees, boot
 //! catalog, partition tables, and the EFI FAT images the firmware may load.
 
+use super::budget::Budget;
 use super::dirtree::{self, Tree, TreeKind};
 use super::eltorito::{self, BootImage};
 use super::partition::{self, Tables};
@@ -43,7 +44,7 @@ fn fat_len(src: &dyn Source, offset: u64) -> Option<u64> {
         n => n as u64,
     };
     let len = total * bps;
-    (len > 0 && len <= MAX_READ && offset + len <= src.len()).then_some(len)
+    (len > 0 && len <= MAX_READ && offset.checked_add(len)? <= src.len()).then_some(len)
 }
 
 impl Iso {
@@ -53,10 +54,11 @@ impl Iso {
             .primary
             .as_ref()
             .ok_or_else(|| IsoError::NotIso("no primary volume descriptor".into()))?;
-        let tree = dirtree::walk(src, pvd, TreeKind::Iso9660)?;
+        let mut budget = Budget::default();
+        let tree = dirtree::walk(src, pvd, TreeKind::Iso9660, &mut budget)?;
         let mut joliet = Vec::new();
         for svd in &volumes.joliet {
-            joliet.push(dirtree::walk(src, svd, TreeKind::Joliet)?);
+            joliet.push(dirtree::walk(src, svd, TreeKind::Joliet, &mut budget)?);
         }
         let boot = match volumes.boot_catalog {
             Some(lba) => eltorito::read_catalog(src, lba)?,
@@ -78,14 +80,14 @@ impl Iso {
                     tables
                         .partitions
                         .iter()
-                        .find(|p| p.start * 512 == offset)
+                        .find(|p| p.offset() == offset)
                         .map(|p| format!("{} partition {}", p.table.to_uppercase(), p.index))
                 })
                 .unwrap_or_else(|| format!("El Torito EFI image at sector {}", b.load_lba));
             efi.push(EfiImage { name, offset, len });
         }
         for p in tables.partitions.iter().filter(|p| p.esp) {
-            let offset = p.start * 512;
+            let offset = p.offset();
             if efi.iter().any(|e| e.offset == offset) {
                 continue;
             }

@@ -244,7 +244,7 @@ fn loads(iso: &Iso, b: &BootImage) -> String {
     {
         return e.path.clone();
     }
-    if let Some(p) = iso.tables.partitions.iter().find(|p| p.start * 512 == off) {
+    if let Some(p) = iso.tables.partitions.iter().find(|p| p.offset() == off) {
         return format!("{} partition {}", p.table.to_uppercase(), p.index);
     }
     format!("sector {}", b.load_lba)

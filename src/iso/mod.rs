@@ -13,9 +13,14 @@
 //! El Torito 1.0, UEFI 2.x §5 (GPT), syslinux and GRUB 2 manuals for the config dialects.
 //!
 //! Hostile input: every read is bounds-checked against the image length and capped
-//! ([`source::MAX_READ`]); directory walks refuse loops and stop at [`dirtree::MAX_ENTRIES`].
+//! ([`source::MAX_READ`]); directory walks refuse loops, and every walk of one image draws
+//! from one [`budget::Budget`] (entries, path bytes, depth, directory bytes, Rock Ridge CE
+//! areas and bytes); every size, offset or count taken from the image (ISO, El Torito, MBR,
+//! GPT) is combined with checked arithmetic, so a crafted value is an error, never a panic
+//! or a wrapped number.
 
 pub mod bootcfg;
+pub mod budget;
 pub mod cmdline;
 pub mod dirtree;
 pub mod eltorito;

@@ -39,6 +39,35 @@ pub struct Gpt {
     pub backup_lba: u64,
 }
 
+impl Partition {
+    /// Byte offset of the first sector ([`read_tables`] refuses partitions whose bytes do not
+    /// fit a u64; saturating keeps hand-made values from wrapping).
+    pub fn offset(&self) -> u64 {
+        self.start.saturating_mul(512)
+    }
+    /// Length in bytes.
+    pub fn byte_len(&self) -> u64 {
+        self.sectors.saturating_mul(512)
+    }
+}
+
+/// Checks that a partition's byte range fits a u64: fields from an image are never trusted to.
+fn checked_partition(p: Partition) -> Result<Partition, IsoError> {
+    p.start
+        .checked_add(p.sectors)
+        .and_then(|end| end.checked_mul(512))
+        .map(|_| p.clone())
+        .ok_or_else(|| {
+            IsoError::malformed(format!(
+                "{} partition {} claims sectors {}..+{}, beyond any disk",
+                p.table.to_uppercase(),
+                p.index,
+                p.start,
+                p.sectors
+            ))
+        })
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct Tables {
     pub mbr: Option<Vec<u8>>,
@@ -69,6 +98,7 @@ pub fn read_tables(src: &dyn Source) -> Result<Tables, IsoError> {
             if kind == 0 || sectors == 0 {
                 continue;
             }
+            // u32 fields: their bytes always fit a u64.
             t.partitions.push(Partition {
                 table: "mbr".into(),
                 index: i + 1,
@@ -91,12 +121,12 @@ pub fn read_tables(src: &dyn Source) -> Result<Tables, IsoError> {
         let n = le32(&hdr, 80);
         let esz = le32(&hdr, 84);
         if crc32fast::hash(&h) == crc && n <= MAX_GPT_ENTRIES && (128..=4096).contains(&esz) {
-            let entries = read(
-                src,
-                entries_lba.saturating_mul(512),
-                n as u64 * esz as u64,
-                "GPT entries",
-            )?;
+            let at = entries_lba.checked_mul(512).ok_or_else(|| {
+                IsoError::malformed(format!(
+                    "GPT header puts its entries at LBA {entries_lba}, beyond any disk"
+                ))
+            })?;
+            let entries = read(src, at, n as u64 * esz as u64, "GPT entries")?;
             if crc32fast::hash(&entries) == le32(&hdr, 88) {
                 for (i, e) in entries.chunks_exact(esz as usize).enumerate() {
                     if e[..16].iter().all(|&b| b == 0) {
@@ -104,20 +134,35 @@ pub fn read_tables(src: &dyn Source) -> Result<Tables, IsoError> {
                     }
                     let first = le64(e, 32);
                     let last = le64(e, 40);
+                    let sectors = last
+                        .checked_sub(first)
+                        .ok_or_else(|| {
+                            IsoError::malformed(format!(
+                                "GPT partition {} ends (LBA {last}) before it starts (LBA {first})",
+                                i + 1
+                            ))
+                        })?
+                        .checked_add(1)
+                        .ok_or_else(|| {
+                            IsoError::malformed(format!(
+                                "GPT partition {} spans 2^64 sectors, beyond any disk",
+                                i + 1
+                            ))
+                        })?;
                     let name: Vec<u16> = e[56..128.min(e.len())]
                         .chunks_exact(2)
                         .map(|c| u16::from_le_bytes([c[0], c[1]]))
                         .take_while(|&c| c != 0)
                         .collect();
-                    t.partitions.push(Partition {
+                    t.partitions.push(checked_partition(Partition {
                         table: "gpt".into(),
                         index: i + 1,
                         kind: guid_text(&e[..16]),
                         esp: e[..16] == ESP_GUID,
                         start: first,
-                        sectors: last.saturating_sub(first) + 1,
+                        sectors,
                         name: String::from_utf16_lossy(&name),
-                    });
+                    })?);
                 }
                 t.gpt = Some(Gpt {
                     header: hdr.to_vec(),
@@ -138,18 +183,30 @@ fn set_header_crc(h: &mut [u8]) {
     h[16..20].copy_from_slice(&crc.to_le_bytes());
 }
 
+/// `a * b`, `a + b`, `a - b` on values taken from an image, as a clear error on overflow.
+fn ck(v: Option<u64>, what: &str) -> Result<u64, IsoError> {
+    v.ok_or_else(|| {
+        IsoError::malformed(format!(
+            "the partition tables' {what} do not fit the image's arithmetic (a field is out of range)"
+        ))
+    })
+}
+
 /// Byte patches that resize the partition tables for an image growing from `old_end` to
 /// `new_len` bytes (both multiples of 512): partitions ending at `old_end` are stretched to
 /// the new data end, the protective/hybrid MBR entries likewise, and the GPT backup moves to
-/// the new last LBA. `data_end` is where the backup GPT entries may start.
+/// the new last LBA. `data_end` is where the backup GPT entries may start. Every sum and
+/// product of a field from the image is checked: an out-of-range one is an error.
 pub fn grow_patches(
     t: &Tables,
     old_ends: &[u64],
     data_end: u64,
     new_len: u64,
-) -> Vec<(u64, Vec<u8>)> {
+) -> Result<Vec<(u64, Vec<u8>)>, IsoError> {
     let mut out = Vec::new();
     let total_lba = new_len / 512;
+    let last_lba = ck(total_lba.checked_sub(1), "new last sector")?;
+    let data_end_lba = data_end / 512;
     // A partition is stretched over the new data only when no other partition lies in between
     // (an appended ESP after the ISO must not end up inside the ISO partition).
     let stretch = |start: u64, end_bytes: u64| {
@@ -157,22 +214,26 @@ pub fn grow_patches(
             && !t
                 .partitions
                 .iter()
-                .any(|q| q.start != start && q.start * 512 >= end_bytes && q.start * 512 < data_end)
+                .any(|q| q.start != start && q.offset() >= end_bytes && q.offset() < data_end)
     };
     if let Some(mbr) = &t.mbr {
         let mut m = mbr.clone();
         for i in 0..4 {
             let at = MBR_TABLE_OFFSET as usize + i * 16;
             let kind = m[at + 4];
+            // u32 fields: their sum and bytes fit a u64.
             let start = le32(&m, at + 8) as u64;
             let count = le32(&m, at + 12) as u64;
             if kind == 0 || count == 0 {
                 continue;
             }
             let new_count = if kind == 0xEE {
-                Some((total_lba - 1).min(u32::MAX as u64))
+                Some(last_lba.min(u32::MAX as u64))
             } else if stretch(start, (start + count) * 512) {
-                Some(((data_end / 512) - start).min(u32::MAX as u64))
+                Some(
+                    ck(data_end_lba.checked_sub(start), "MBR partition start")?
+                        .min(u32::MAX as u64),
+                )
             } else {
                 None
             };
@@ -187,19 +248,27 @@ pub fn grow_patches(
     if let Some(g) = &t.gpt {
         let esz = g.entry_size as usize;
         let mut entries = g.entries.clone();
+        let new_last = ck(data_end_lba.checked_sub(1), "data end")?;
         for e in entries.chunks_exact_mut(esz) {
-            let last = le64(e, 40);
-            if e[..16].iter().any(|&b| b != 0) && stretch(le64(e, 32), (last + 1) * 512) {
-                e[40..48].copy_from_slice(&(data_end / 512 - 1).to_le_bytes());
+            if e[..16].iter().all(|&b| b == 0) {
+                continue;
+            }
+            let end = ck(
+                le64(e, 40).checked_add(1).and_then(|l| l.checked_mul(512)),
+                "GPT partition end",
+            )?;
+            if stretch(le64(e, 32), end) {
+                e[40..48].copy_from_slice(&new_last.to_le_bytes());
             }
         }
         let entries_sectors = (entries.len() as u64).div_ceil(512);
-        let backup_lba = total_lba - 1;
-        let backup_entries_lba = backup_lba - entries_sectors;
+        let backup_lba = last_lba;
+        let backup_entries_lba = ck(backup_lba.checked_sub(entries_sectors), "backup entries")?;
+        let last_usable = ck(backup_entries_lba.checked_sub(1), "last usable sector")?;
         let entries_crc = crc32fast::hash(&entries);
         let mut primary = g.header.clone();
         primary[32..40].copy_from_slice(&backup_lba.to_le_bytes());
-        primary[48..56].copy_from_slice(&(backup_entries_lba - 1).to_le_bytes());
+        primary[48..56].copy_from_slice(&last_usable.to_le_bytes());
         primary[88..92].copy_from_slice(&entries_crc.to_le_bytes());
         set_header_crc(&mut primary);
         let mut backup = primary.clone();
@@ -207,17 +276,19 @@ pub fn grow_patches(
         backup[32..40].copy_from_slice(&1u64.to_le_bytes());
         backup[72..80].copy_from_slice(&backup_entries_lba.to_le_bytes());
         set_header_crc(&mut backup);
-        let primary_entries_lba = le64(&g.header, 72);
+        let primary_entries = ck(le64(&g.header, 72).checked_mul(512), "GPT entries LBA")?;
         out.push((GPT_HEADER_OFFSET, primary));
         if entries != g.entries {
-            out.push((primary_entries_lba * 512, entries.clone()));
+            out.push((primary_entries, entries.clone()));
         }
         out.push((backup_entries_lba * 512, entries));
         out.push((backup_lba * 512, backup));
         // The old backup header, now in the middle of the image, is wiped.
-        if g.backup_lba != backup_lba && g.backup_lba * 512 < data_end.min(new_len) {
-            out.push((g.backup_lba * 512, vec![0u8; 512]));
+        if let Some(old) = g.backup_lba.checked_mul(512) {
+            if g.backup_lba != backup_lba && old < data_end.min(new_len) {
+                out.push((old, vec![0u8; 512]));
+            }
         }
     }
-    out
+    Ok(out)
 }

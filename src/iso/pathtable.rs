@@ -6,6 +6,9 @@ use super::source::{le16, le32, read, Source};
 use super::volume::VolumeDescriptor;
 use super::{IsoError, SECTOR};
 
+/// Records read at most: a record's parent is a 16-bit index, so a valid table has no more.
+pub const MAX_RECORDS: usize = 65_535;
+
 /// One directory of the path table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathRecord {
@@ -26,6 +29,11 @@ pub fn read_l(src: &dyn Source, vd: &VolumeDescriptor) -> Result<Vec<PathRecord>
     let mut out = Vec::new();
     let mut i = 0usize;
     while i + 8 <= data.len() {
+        if out.len() >= MAX_RECORDS {
+            return Err(IsoError::malformed(format!(
+                "path table holds more than {MAX_RECORDS} records (parents are 16-bit indexes)"
+            )));
+        }
         let len = data[i] as usize;
         if len == 0 {
             return Err(IsoError::malformed(format!(

@@ -305,7 +305,9 @@ impl Allocator {
     fn new(src: &dyn Source, iso: &Iso) -> Result<Self, IsoError> {
         let volume_sectors = iso.volume_bytes() / SECTOR;
         let mut used = FIRST_FREE_AFTER_DESCRIPTORS;
-        let mut mark = |lba: u64, bytes: u64| used = used.max(lba + bytes.div_ceil(SECTOR));
+        // Saturating: a hostile extent or size only makes the free tail empty.
+        let mut mark =
+            |lba: u64, bytes: u64| used = used.max(lba.saturating_add(bytes.div_ceil(SECTOR)));
         for t in std::iter::once(&iso.tree).chain(iso.joliet.iter()) {
             for e in &t.entries {
                 mark(e.extent as u64, e.size as u64);
@@ -333,8 +335,8 @@ impl Allocator {
         }
         for p in &iso.tables.partitions {
             // Partitions that start inside the volume (not the one mapping the whole image).
-            if p.start * 512 > 64 * SECTOR && p.start * 512 < volume_sectors * SECTOR {
-                mark(p.start * 512 / SECTOR, p.sectors * 512);
+            if p.offset() > 64 * SECTOR && p.offset() < volume_sectors * SECTOR {
+                mark(p.offset() / SECTOR, p.byte_len());
             }
         }
         let end = src.len().div_ceil(SECTOR).max(volume_sectors);
@@ -344,7 +346,7 @@ impl Allocator {
             let backup_entries = g
                 .backup_lba
                 .saturating_sub((g.entries.len() as u64).div_ceil(512));
-            limit = limit.min(backup_entries * 512 / SECTOR);
+            limit = limit.min(backup_entries.saturating_mul(512) / SECTOR);
         }
         Ok(Self {
             tail: (used, limit),
@@ -357,7 +359,7 @@ impl Allocator {
 
     fn take(&mut self, src: &dyn Source, sectors: u64) -> Result<u32, IsoError> {
         let (next, limit) = self.tail;
-        if next + sectors <= limit {
+        if next.saturating_add(sectors) <= limit {
             let bytes = read(
                 src,
                 next * SECTOR,
@@ -400,9 +402,12 @@ impl Allocator {
         let new_len = (data_end + gpt_tail).div_ceil(SECTOR) * SECTOR;
         let mut old_ends = vec![self.volume_sectors * SECTOR, self.base_len];
         if let Some(g) = &iso.tables.gpt {
-            old_ends.push((super::source::le64(&g.header, 48) + 1) * 512);
+            let last_usable = super::source::le64(&g.header, 48);
+            if let Some(end) = last_usable.checked_add(1).and_then(|l| l.checked_mul(512)) {
+                old_ends.push(end);
+            }
         }
-        for (offset, data) in partition::grow_patches(&iso.tables, &old_ends, data_end, new_len) {
+        for (offset, data) in partition::grow_patches(&iso.tables, &old_ends, data_end, new_len)? {
             patches.push(Patch { offset, data });
         }
         Ok(new_len)

@@ -3,6 +3,7 @@
 //! PX/RR (presence). Rock Ridge stores no extents of regular files, so a moved file needs no
 //! edit here; CL carries a directory's extent and is followed when walking.
 
+use super::budget::Budget;
 use super::source::{le32, read, Source};
 use super::{IsoError, SECTOR};
 
@@ -23,8 +24,13 @@ pub struct SuInfo {
     pub rock_ridge: bool,
 }
 
-/// Parses a system use area, following CE continuation areas.
-pub fn parse(src: &dyn Source, area: &[u8], skip: usize) -> Result<SuInfo, IsoError> {
+/// Parses a system use area, following CE continuation areas (counted against `budget`).
+pub fn parse(
+    src: &dyn Source,
+    area: &[u8],
+    skip: usize,
+    budget: &mut Budget,
+) -> Result<SuInfo, IsoError> {
     let mut info = SuInfo::default();
     let mut name = String::new();
     let mut name_done = false;
@@ -42,6 +48,7 @@ pub fn parse(src: &dyn Source, area: &[u8], skip: usize) -> Result<SuInfo, IsoEr
             match &sig {
                 b"SP" if len >= 7 => info.sp_skip = Some(e[6]),
                 b"CE" if len >= 28 => {
+                    // u32 fields: lba * 2048 + off always fits a u64.
                     let lba = le32(e, 4) as u64;
                     let off = le32(e, 12) as u64;
                     let l = le32(e, 20) as u64;
@@ -52,6 +59,7 @@ pub fn parse(src: &dyn Source, area: &[u8], skip: usize) -> Result<SuInfo, IsoEr
                     let flags = e[4];
                     if !name_done && flags & 0x06 == 0 {
                         name.push_str(&String::from_utf8_lossy(&e[5..]));
+                        Budget::check_name(name.len())?;
                         if flags & 1 == 0 {
                             name_done = true;
                         }
@@ -67,6 +75,7 @@ pub fn parse(src: &dyn Source, area: &[u8], skip: usize) -> Result<SuInfo, IsoEr
         }
         match next {
             Some((off, len)) if len > 0 => {
+                budget.take_ce(len)?;
                 chunk = read(src, off, len, "Rock Ridge continuation area")?
             }
             _ => break,

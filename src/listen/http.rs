@@ -80,7 +80,10 @@ pub async fn serve(
         let io = TokioIo::new(StallGuard::new(sock, timeouts.write));
         let router = router.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-            let mut req = req.map(|b| axum::body::Body::new(DeadlineBody::new(b, timeouts.body)));
+            // A capture upload lasts as long as its disk: only a stall ends it.
+            let idle = crate::api::limits::is_upload(req.uri().path());
+            let mut req =
+                req.map(|b| axum::body::Body::new(DeadlineBody::new(b, timeouts.body).idle(idle)));
             req.extensions_mut().insert(ConnectInfo(remote));
             router.clone().oneshot(req)
         });
@@ -102,11 +105,13 @@ pub async fn serve(
     Ok(())
 }
 
-/// A request body that fails once its deadline passes before it has all arrived.
+/// A request body that fails once its deadline passes before it has all arrived (or, when
+/// `idle`, once nothing arrived for that long).
 pub struct DeadlineBody {
     inner: Incoming,
     limit: Duration,
     deadline: Pin<Box<Sleep>>,
+    idle: bool,
 }
 
 impl DeadlineBody {
@@ -115,7 +120,14 @@ impl DeadlineBody {
             inner,
             limit,
             deadline: Box::pin(tokio::time::sleep(limit)),
+            idle: false,
         }
+    }
+
+    /// The deadline restarts with every piece of the body that arrives.
+    pub fn idle(mut self, idle: bool) -> Self {
+        self.idle = idle;
+        self
     }
 }
 
@@ -135,7 +147,13 @@ impl http_body::Body for DeadlineBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         match Pin::new(&mut self.inner).poll_frame(cx) {
-            Poll::Ready(r) => Poll::Ready(r.map(|f| f.map_err(Into::into))),
+            Poll::Ready(r) => {
+                if self.idle {
+                    let next = tokio::time::Instant::now() + self.limit;
+                    self.deadline.as_mut().reset(next);
+                }
+                Poll::Ready(r.map(|f| f.map_err(Into::into)))
+            }
             Poll::Pending => match self.deadline.as_mut().poll(cx) {
                 Poll::Ready(()) => Poll::Ready(Some(Err(BodyTimeout(self.limit).into()))),
                 Poll::Pending => Poll::Pending,

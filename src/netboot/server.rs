@@ -24,7 +24,16 @@ async fn script(State(root): State<Arc<PathBuf>>, Path(file): Path<String>) -> R
     };
     let path = root.join(mac.ipxe_path());
     match tokio::fs::read_to_string(&path).await {
-        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response(),
+        Ok(text) => {
+            // One line per network boot: which config the node got.
+            let first = text
+                .lines()
+                .rev()
+                .find(|l| !l.is_empty())
+                .unwrap_or_default();
+            tracing::info!(%mac, script = first, "served iPXE script");
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             (StatusCode::NOT_FOUND, "no iPXE script for this MAC\n").into_response()
         }

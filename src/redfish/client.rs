@@ -417,21 +417,7 @@ impl Client {
                     })
                 }
             };
-            let parsed: Value = if bytes.is_empty() {
-                Value::Null
-            } else {
-                match serde_json::from_slice(&bytes) {
-                    Ok(v) => v,
-                    // An error page in HTML still says which status it was.
-                    Err(_) if !status.is_success() => Value::Null,
-                    Err(e) => {
-                        return Err(RedfishError::Protocol {
-                            url: url.to_string(),
-                            reason: format!("the answer is not valid JSON: {e}"),
-                        })
-                    }
-                }
-            };
+            let parsed = decode_body(url.as_str(), status.is_success(), &bytes)?;
             if status == StatusCode::UNAUTHORIZED {
                 return Err(RedfishError::Auth {
                     url: url.to_string(),
@@ -520,7 +506,25 @@ fn header_str(h: &HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option
         .map(str::to_string)
 }
 
-fn parse<T: DeserializeOwned>(url: &Url, body: Value) -> Result<T> {
+/// A BMC's answer body as JSON (pure): empty is `Null`, and so is a non-JSON error page (its
+/// status still says what happened); invalid JSON in a success is a protocol error carrying
+/// the parser's message.
+pub fn decode_body(url: &str, success: bool, bytes: &[u8]) -> Result<Value> {
+    if bytes.is_empty() {
+        return Ok(Value::Null);
+    }
+    match serde_json::from_slice(bytes) {
+        Ok(v) => Ok(v),
+        Err(_) if !success => Ok(Value::Null),
+        Err(e) => Err(RedfishError::Protocol {
+            url: url.to_string(),
+            reason: format!("the answer is not valid JSON: {e}"),
+        }),
+    }
+}
+
+/// A JSON body as the Redfish resource `T`.
+pub fn parse<T: DeserializeOwned>(url: &Url, body: Value) -> Result<T> {
     serde_json::from_value(body).map_err(|e| RedfishError::Protocol {
         url: url.to_string(),
         reason: format!("not the expected Redfish resource: {e}"),

@@ -222,6 +222,8 @@ impl ports::VirtualMedia for RedfishNode {
         Ok(())
     }
     async fn insert_cd(&self, url: &str, auth: Option<&MediaAuth>) -> PortResult<()> {
+        // Drivers eject, then insert: a crash here leaves the drive empty and the URL live.
+        crate::fail_point!("eject-insert");
         Ok(RedfishNode::insert_cd(self, url, auth).await?)
     }
     async fn insert_removable(&self, url: &str, auth: Option<&MediaAuth>) -> PortResult<()> {

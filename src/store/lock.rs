@@ -56,6 +56,9 @@ impl NodeLock {
     /// Cancel-safe: if this future is dropped before the UPDATE finishes, the guard's Drop
     /// releases instead.
     pub async fn release(mut self) -> StoreResult<bool> {
+        // A crash here leaves the lock on the row: start-up recovery or a survivor's takeover
+        // frees it.
+        crate::fail_point!("lock-release");
         let released = self.store.release_node(&self.uuid, &self.holder).await;
         self.held = false;
         released

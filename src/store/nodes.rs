@@ -351,6 +351,17 @@ impl Store {
         Ok(())
     }
 
+    /// How many nodes are in each shard (None: nodes without one), most first.
+    pub async fn shard_counts(&self) -> StoreResult<Vec<(Option<String>, i64)>> {
+        Ok(
+            on_pool!(self, pool => sqlx::query_as::<_, (Option<String>, i64)>(
+            "SELECT shard, COUNT(id) FROM nodes GROUP BY shard ORDER BY COUNT(id) DESC, shard",
+        )
+        .fetch_all(pool)
+        .await)?,
+        )
+    }
+
     /// How many nodes are in each provision state, by state name.
     pub async fn node_counts_by_state(&self) -> StoreResult<Vec<(String, i64)>> {
         Ok(on_pool!(self, pool => sqlx::query_as::<_, (String, i64)>(

@@ -30,12 +30,14 @@ fn put64(b: &mut [u8], at: usize, v: u64) {
 }
 
 /// Where the primary header says its entries are, and how many bytes they take; `None` when
-/// `lba1` is not a valid GPT header.
+/// `lba1` is not a valid GPT header or its entries lie beyond any disk.
 pub fn entries_location(lba1: &[u8], ss: u64) -> Option<(u64, u64)> {
-    let hs = header_ok(lba1)?;
-    let _ = hs;
+    header_ok(lba1)?;
+    // Two u32s: the product fits a u64.
     let bytes = le32(lba1, NUM_ENTRIES) as u64 * le32(lba1, ENTRY_SIZE) as u64;
-    Some((le64(lba1, ENTRY_LBA) * ss, bytes))
+    let at = le64(lba1, ENTRY_LBA).checked_mul(ss)?;
+    at.checked_add(bytes)?;
+    Some((at, bytes))
 }
 
 fn header_ok(h: &[u8]) -> Option<usize> {
@@ -69,9 +71,11 @@ pub fn relocate_plan(
     ss: u64,
 ) -> Option<Vec<(u64, Vec<u8>)>> {
     let hs = header_ok(lba1)?;
-    if disk_sectors <= image_sectors || le64(lba1, ALTERNATE_LBA) != image_sectors - 1 {
+    if disk_sectors <= image_sectors || le64(lba1, ALTERNATE_LBA) != image_sectors.checked_sub(1)? {
         return None;
     }
+    // Every byte offset below is at most the disk's size.
+    disk_sectors.checked_mul(ss)?;
     let entry_sectors = (entries.len() as u64).div_ceil(ss);
     let new_alt = disk_sectors - 1;
     if new_alt <= entry_sectors + 2 {
@@ -145,14 +149,31 @@ pub fn add_partition_plan(
         header_ok(lba1).ok_or_else(|| AddError::NoTable("no valid GPT header at LBA 1".into()))?;
     let esz = le32(lba1, ENTRY_SIZE) as usize;
     let n = le32(lba1, NUM_ENTRIES) as usize;
-    if esz < 128 || entries.len() != n * esz || crc32fast::hash(entries) != le32(lba1, ENTRIES_CRC)
+    if esz < 128
+        || Some(entries.len()) != n.checked_mul(esz)
+        || crc32fast::hash(entries) != le32(lba1, ENTRIES_CRC)
     {
         return Err(AddError::NoTable(
             "the GPT partition entries do not match their header's CRC".into(),
         ));
     }
+    let no_room = |m: &str| AddError::NoRoom(m.to_string());
+    disk_sectors
+        .checked_mul(ss)
+        .ok_or_else(|| no_room("the disk's size does not fit 64 bits"))?;
+    let entries_at = le64(lba1, ENTRY_LBA)
+        .checked_mul(ss)
+        .filter(|at| at.checked_add(entries.len() as u64).is_some())
+        .ok_or_else(|| {
+            AddError::NoTable(format!(
+                "the GPT header puts its entries at LBA {}, beyond any disk",
+                le64(lba1, ENTRY_LBA)
+            ))
+        })?;
     let entry_sectors = (entries.len() as u64).div_ceil(ss);
-    let backup = disk_sectors - 1;
+    let backup = disk_sectors
+        .checked_sub(1)
+        .ok_or_else(|| no_room("the disk is empty"))?;
     let last_usable = backup
         .checked_sub(entry_sectors + 1)
         .ok_or_else(|| AddError::NoRoom("the disk is smaller than its partition table".into()))?;
@@ -172,7 +193,7 @@ pub fn add_partition_plan(
         .ok_or_else(|| {
             AddError::NoRoom(format!(
                 "no room for {want_bytes} bytes at the end of the disk: the last partition ends at byte {}, the usable space at byte {}",
-                (used_end + 1) * ss,
+                used_end.saturating_add(1).saturating_mul(ss),
                 (last_usable + 1) * ss
             ))
         })?;
@@ -210,7 +231,7 @@ pub fn add_partition_plan(
     {
         writes.push((old_backup * ss, vec![0u8; ss as usize]));
     }
-    writes.push((le64(lba1, ENTRY_LBA) * ss, new_entries.clone()));
+    writes.push((entries_at, new_entries.clone()));
     writes.push(((backup - entry_sectors) * ss, new_entries));
     writes.push((backup * ss, backup_header));
     writes.push((ss, primary));
@@ -386,5 +407,53 @@ mod tests {
         assert!(
             matches!(add(&h, &used, 1 << 20), Err(AddError::NoRoom(m)) if m.contains("in use"))
         );
+    }
+
+    /// CRC-valid headers whose fields overflow any arithmetic: refused, never a panic.
+    #[test]
+    fn hostile_fields_are_refused_not_wrapped() {
+        let sectors = 64 * 2048;
+        let disk = gpt_disk(sectors, 4096, sectors - 1);
+        let (lba0, lba1) = (disk[..512].to_vec(), disk[512..1024].to_vec());
+        let entries = disk[1024..1024 + 16384].to_vec();
+        // (field, value, what add_partition_plan must say)
+        let table: &[(usize, u64, &str)] = &[
+            (ENTRY_LBA, u64::MAX / 2, "beyond any disk"),
+            (ENTRY_LBA, u64::MAX, "beyond any disk"),
+        ];
+        for &(field, value, want) in table {
+            let mut h = lba1.clone();
+            put64(&mut h, field, value);
+            seal(&mut h, 92);
+            assert_eq!(entries_location(&h, 512), None, "field {field} = {value}");
+            let err = add_partition_plan(
+                &lba0,
+                &h,
+                &entries,
+                sectors,
+                512,
+                1 << 20,
+                [1; 16],
+                [2; 16],
+                "x",
+            )
+            .unwrap_err();
+            assert!(err.to_string().contains(want), "{err}");
+        }
+        // A partition whose last LBA is u64::MAX: no room, said in numbers that did not wrap.
+        let mut e = entries.clone();
+        put64(&mut e, 40, u64::MAX);
+        let mut h = lba1.clone();
+        h[ENTRIES_CRC..ENTRIES_CRC + 4].copy_from_slice(&crc32fast::hash(&e).to_le_bytes());
+        seal(&mut h, 92);
+        let err = add_partition_plan(&lba0, &h, &e, sectors, 512, 1 << 20, [1; 16], [2; 16], "x")
+            .unwrap_err();
+        assert!(matches!(err, AddError::NoRoom(_)), "{err}");
+        // An empty disk and an image of no sectors.
+        assert!(
+            add_partition_plan(&lba0, &lba1, &entries, 0, 512, 1, [1; 16], [2; 16], "x").is_err()
+        );
+        assert!(relocate_plan(&lba0, &lba1, &entries, 0, sectors, 512).is_none());
+        assert!(relocate_plan(&lba0, &lba1, &entries, 1000, u64::MAX, 512).is_none());
     }
 }

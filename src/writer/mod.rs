@@ -61,6 +61,7 @@ pub use error::WriteError;
 pub use gpt::relocate_plan;
 pub use safety::parse_mountinfo;
 pub use sink::SinkStats;
+pub(crate) use source::seek_data;
 pub use source::Source;
 
 use bytes::Bytes;

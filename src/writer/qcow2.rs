@@ -153,6 +153,14 @@ impl Header {
             l1_table_offset,
             compression,
         };
+        // QEMU requires a cluster-aligned L1 table; below 2^56, like every host offset, so
+        // offset + length never wraps.
+        if h.l1_table_offset & !OFFSET_MASK != 0 || h.l1_table_offset % h.cluster_size() != 0 {
+            return Err(corrupt(format!(
+                "L1 table offset {:#x} is not a cluster-aligned offset below 2^56",
+                h.l1_table_offset
+            )));
+        }
         if h.l1_size as u64 * 8 > MAX_L1_BYTES {
             return Err(WriteError::Unsupported(format!(
                 "qcow2 L1 table of {} entries is larger than QEMU's own limit of 32 MiB",
@@ -272,6 +280,27 @@ pub(crate) fn decode(
     d.finish()?;
     d.stats.spooled_bytes = d.store.spooled_total;
     Ok(d.stats)
+}
+
+/// Decodes a whole qcow2 stream without writing it, reporting each guest extent as
+/// `(offset, len, is_data)` in order: a check of an untrusted image (and the fuzz harness's
+/// entry point) that runs exactly the decoder `image write` uses.
+pub fn scan(
+    r: &mut dyn Read,
+    mut on_extent: impl FnMut(u64, u64, bool),
+) -> Result<Qcow2Stats, WriteError> {
+    let mut head = vec![0u8; Header::MIN_LEN];
+    let n = read_full(r, &mut head).map_err(io_err("reading the qcow2 header"))?;
+    head.truncate(n);
+    let h = Header::parse(&head)?;
+    let mut emit = |e: Extent| {
+        match e {
+            Extent::Data { offset, buf } => on_extent(offset, buf.len() as u64, true),
+            Extent::Zero { offset, len } => on_extent(offset, len, false),
+        }
+        Ok(())
+    };
+    decode(h, head, r, &mut emit)
 }
 
 impl Decoder<'_, '_> {
@@ -575,6 +604,12 @@ mod tests {
         for (bytes, want) in cases {
             let err = Header::parse(&bytes).unwrap_err().to_string();
             assert!(err.contains(want), "{err:?} should mention {want:?}");
+        }
+        for offset in [u64::MAX, u64::MAX - 65535, 65536 + 512, 1 << 56] {
+            let mut bad = header(3, 0, 0, 0);
+            bad[40..48].copy_from_slice(&offset.to_be_bytes());
+            let err = Header::parse(&bad).unwrap_err().to_string();
+            assert!(err.contains("L1 table offset"), "{offset:#x}: {err}");
         }
         let mut small_l1 = header(3, 0, 0, 0);
         small_l1[36..40].copy_from_slice(&1u32.to_be_bytes());

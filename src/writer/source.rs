@@ -118,19 +118,22 @@ impl FileChunks {
         }
     }
 
-    /// The first offset at or after `from` holding data; `from` itself when the filesystem
-    /// cannot tell (everything is then read).
     fn seek_data(&self, from: u64) -> u64 {
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.file);
-        // SAFETY: lseek on an owned fd; reads go through pread, so the offset it moves is unused.
-        let at = unsafe { libc::lseek(fd, from as libc::off_t, libc::SEEK_DATA) };
-        match u64::try_from(at) {
-            Ok(at) => at,
-            Err(_) if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) => {
-                self.len
-            }
-            Err(_) => from,
-        }
+        seek_data(&self.file, from, self.len)
+    }
+}
+
+/// The first offset at or after `from` holding data in `file` (`len` when none); `from`
+/// itself when the filesystem cannot tell, as for a block device (everything is then read).
+/// The file's offset moves: read it with pread only.
+pub(crate) fn seek_data(file: &std::fs::File, from: u64, len: u64) -> u64 {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(file);
+    // SAFETY: lseek on a borrowed, open fd.
+    let at = unsafe { libc::lseek(fd, from as libc::off_t, libc::SEEK_DATA) };
+    match u64::try_from(at) {
+        Ok(at) => at,
+        Err(_) if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENXIO) => len,
+        Err(_) => from,
     }
 }
 

@@ -5,7 +5,8 @@
 //! Field names are Ironic's: instance_info `image_source`, `image_checksum` (hex, or the URL
 //! of a checksum file), `image_os_hash_algo` + `image_os_hash_value` (preferred when given, as
 //! in Ironic), `image_disk_format`, `kernel`/`ramdisk` (a partition image: refused for now),
-//! `root_gb`, `root_device`, `configdrive`; properties `root_device`, `local_gb`.
+//! `root_gb`, `root_device`, `configdrive`; properties `root_device`, `local_gb`. An
+//! `image_source` that is not a URL but a name ([`is_image_name`]) is a captured image.
 
 use serde_json::Value;
 
@@ -80,12 +81,15 @@ impl DirectDeploy {
                 "instance_info/image_source is not set: give the http(s):// or file:// URL of a whole-disk image",
             )
         })?;
+        // A captured image's name: the cache holds it and knows its digest.
+        let named = is_image_name(url);
         if !(url.starts_with("http://")
             || url.starts_with("https://")
-            || url.starts_with("file://"))
+            || url.starts_with("file://")
+            || named)
         {
             return Err(DeployError::invalid(format!(
-                "instance_info/image_source {url:?} is not an http(s):// or file:// URL (image service UUIDs are not supported)"
+                "instance_info/image_source {url:?} is neither an http(s):// or file:// URL nor the name of a captured image (`ironcast node capture`); image service UUIDs are not supported"
             )));
         }
         let kind = image_kind::classify(&Value::Object(info.clone()))
@@ -95,7 +99,7 @@ impl DirectDeploy {
                 "instance_info sets kernel and ramdisk, which makes this a partition image: the direct deploy writes whole-disk images only for now. Remove kernel and ramdisk and give a whole-disk image",
             ));
         }
-        let checksum = self.checksum(node)?;
+        let checksum = self.checksum(node, named)?;
         let disk_format = match str_field(info, "image_disk_format") {
             None => None,
             Some(f) => Some(match f.to_ascii_lowercase().as_str() {
@@ -135,7 +139,9 @@ impl DirectDeploy {
         })
     }
 
-    fn checksum(&self, node: &NodeView) -> Result<Option<ChecksumSpec>, DeployError> {
+    /// The image's checksum; optional for a captured image (`named`), whose digest the cache
+    /// recorded when it made it.
+    fn checksum(&self, node: &NodeView, named: bool) -> Result<Option<ChecksumSpec>, DeployError> {
         let info = &node.instance_info;
         let algo = str_field(info, "image_os_hash_algo");
         let value = str_field(info, "image_os_hash_value");
@@ -156,7 +162,7 @@ impl DirectDeploy {
             Some(text) => parse_checksum(text)
                 .map(Some)
                 .map_err(|e| DeployError::invalid(format!("image_checksum: {e}"))),
-            None if self.policy.allow_unverified => Ok(None),
+            None if named || self.policy.allow_unverified => Ok(None),
             None => Err(DeployError::invalid(
                 "instance_info/image_checksum is not set: give the sha256 hex digest or the URL of a SHA256SUMS file (or image_os_hash_algo + image_os_hash_value); the operator's policy refuses unverified images",
             )),

@@ -184,8 +184,9 @@ async fn deploy_runs_every_step_in_order_and_holds_nothing_after() {
         "{drive}"
     );
     assert!(log.live().is_empty(), "held after deploy: {:?}", log.live());
-    assert!(
-        events.internal.lock().unwrap().is_empty(),
+    assert_eq!(
+        events.internal.lock().unwrap().keys().collect::<Vec<_>>(),
+        ["root_disk"],
         "{:?}",
         events.internal
     );
@@ -311,8 +312,8 @@ async fn validation_errors_touch_nothing() {
         ),
         (json!({"image_checksum": sum()}), "image_source is not set"),
         (
-            json!({"image_source": "glance-uuid", "image_checksum": sum()}),
-            "not an http(s):// or file:// URL",
+            json!({"image_source": "glance://3f2a", "image_checksum": sum()}),
+            "neither an http(s):// or file:// URL nor the name of a captured image",
         ),
         (
             json!({"image_source": "http://i/d", "image_checksum": sum(), "image_disk_format": "vmdk"}),
@@ -671,6 +672,194 @@ fn credentials_go_into_the_agents_url_encoded() {
         })
     );
     assert_eq!(digest_checksum("sha256:fake1"), None);
+}
+
+/// boot_interface ipxe/pxe (no virtual media): the agent ISO is booted by a per-MAC iPXE
+/// config and a one-time PXE boot; after the write the configs boot the local disk and the
+/// node boots from the network every time; undeploy removes the configs.
+#[tokio::test]
+async fn network_boot_agent_then_local_boot_config() {
+    let (mut ports, log) = ports();
+    ports.vmedia = None;
+    let events = Events::default();
+    driver().deploy(&good(), &ports, &events).await.unwrap();
+    let calls = log.calls();
+    let at = |want: &str| {
+        calls
+            .iter()
+            .position(|c| c.starts_with(want))
+            .unwrap_or_else(|| panic!("{want} not in {calls:#?}"))
+    };
+    let iso = at("netboot.write_iso_boot(n1, [\"52:54:00:00:00:01\"], Uefi");
+    let once = at("boot.set_boot_device(Pxe, persistent=false, Uefi)");
+    let write = at("agent.write_image");
+    let local = at("netboot.write_local_boot(n1, [\"52:54:00:00:00:01\"], Uefi");
+    let always = at("boot.set_boot_device(Pxe, persistent=true, Uefi)");
+    let reboot = at("power.set_power(Reboot)");
+    assert!(iso < once && once < write && write < local && local < always && always < reboot);
+    assert!(!calls.iter().any(|c| c.starts_with("vmedia.")));
+    assert!(
+        !calls.iter().any(|c| c.starts_with("netboot.remove")),
+        "the local-boot configs stay after the deploy: {calls:#?}"
+    );
+    driver().undeploy(&good(), &ports, &events).await.unwrap();
+    assert!(log.calls().contains(&"netboot.remove(n1)".to_string()));
+}
+
+fn captured_node(internal: Value) -> NodeView {
+    NodeView {
+        driver_internal_info: internal.as_object().unwrap().clone(),
+        ..good()
+    }
+}
+
+fn golden() -> CaptureRequest {
+    CaptureRequest {
+        name: "golden".into(),
+        format: CaptureFormat::Qcow2,
+    }
+}
+
+/// The calls of a capture of an active node whose deploy recorded its root disk.
+const CAPTURE_ACTIVE_CALLS: &[&str] = &[
+    "captures.reserve",
+    "power.power_state",
+    "agent.ramdisk",
+    "agent.begin",
+    "remaster.remaster",
+    "publisher.publish",
+    "vmedia.eject_all",
+    "vmedia.insert_cd",
+    "boot.set_boot_device",
+    "power.power_state",
+    "power.set_power",
+    "agent.wait_ready",
+    "agent.capture_disk",
+    "captures.finish",
+    "boot.set_boot_device",
+    "vmedia.eject_all",
+    "agent.end",
+    "power.set_power",
+    "publisher.revoke",
+    "remaster.discard",
+];
+
+#[tokio::test]
+async fn capture_reserves_before_boot_and_an_active_node_boots_its_disk_again() {
+    let (ports, log) = ports();
+    let node = captured_node(json!({"root_disk": {"name": "/dev/sda", "size": 100 * GIB}}));
+    let d = driver();
+    d.prepare_capture(&node, &ports, &golden()).await.unwrap();
+    let events = Events::default();
+    let image = d
+        .capture(&node, &ports, &golden(), true, &events)
+        .await
+        .unwrap();
+    assert_eq!(image.name, "golden");
+    assert_eq!(image.virtual_size, 100 * GIB);
+    assert_eq!(names(&log), CAPTURE_ACTIVE_CALLS);
+    let calls = log.calls();
+    assert!(
+        calls.iter().any(|c| c.starts_with("agent.capture_disk")
+            && c.contains("\"device\":\"/dev/sda\"")
+            && c.contains("\"format\":\"qcow2\"")),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&"boot.set_boot_device(Disk, persistent=true, Uefi)".to_string()),
+        "{calls:?}"
+    );
+    assert_eq!(calls.last().unwrap(), "remaster.discard(n1)", "{calls:?}");
+    assert!(
+        log.live().is_empty(),
+        "held after capture: {:?}",
+        log.live()
+    );
+}
+
+#[tokio::test]
+async fn capture_of_a_node_with_no_known_disk_size_reserves_once_the_agent_reports_it() {
+    let (ports, log) = ports();
+    let node = captured_node(json!({}));
+    let d = driver();
+    d.prepare_capture(&node, &ports, &golden()).await.unwrap();
+    assert!(log.calls().is_empty(), "{:?}", log.calls());
+    let events = Events::default();
+    d.capture(&node, &ports, &golden(), false, &events)
+        .await
+        .unwrap();
+    let calls = names(&log);
+    let at = |name: &str| calls.iter().position(|c| c == name).unwrap();
+    assert!(at("agent.wait_ready") < at("captures.reserve"), "{calls:?}");
+    assert!(
+        at("captures.reserve") < at("agent.capture_disk"),
+        "{calls:?}"
+    );
+    // Not active: powered off at the end, never booted from disk.
+    assert_eq!(
+        log.calls()
+            .iter()
+            .filter(|c| c.starts_with("boot.set_boot_device(Disk"))
+            .count(),
+        0
+    );
+    assert!(
+        log.calls().contains(&"power.set_power(Off)".to_string()),
+        "{:?}",
+        log.calls()
+    );
+    assert!(log.live().is_empty(), "{:?}", log.live());
+}
+
+#[tokio::test]
+async fn a_capture_the_cache_cannot_hold_is_refused_before_anything_is_touched() {
+    let (ports, log) = ports();
+    log.fail_on(
+        "captures.reserve",
+        PortError::new(PortErrorKind::NoSpace, "needed 107374182400 bytes, free 10"),
+    );
+    let node = captured_node(json!({"root_disk": {"name": "/dev/sda", "size": 100 * GIB}}));
+    let err = driver()
+        .prepare_capture(&node, &ports, &golden())
+        .await
+        .unwrap_err();
+    assert_eq!(err.source.kind, PortErrorKind::NoSpace);
+    assert!(
+        err.to_string().contains("needed 107374182400 bytes"),
+        "{err}"
+    );
+    assert_eq!(names(&log), ["captures.reserve"]);
+}
+
+#[tokio::test]
+async fn a_failed_capture_discards_the_upload_and_still_boots_an_active_node_back() {
+    for call in ["agent.wait_ready", "agent.capture_disk", "captures.finish"] {
+        let (ports, log) = ports();
+        log.fail_on(
+            call,
+            PortError::new(PortErrorKind::Rejected, "refused by fake"),
+        );
+        let node = captured_node(json!({"root_disk": {"name": "/dev/sda", "size": 100 * GIB}}));
+        let d = driver();
+        d.prepare_capture(&node, &ports, &golden()).await.unwrap();
+        let err = d
+            .capture(&node, &ports, &golden(), true, &Events::default())
+            .await
+            .unwrap_err();
+        assert_eq!(err.source.kind, PortErrorKind::Rejected, "{call}");
+        let calls = log.calls();
+        assert!(
+            calls.contains(&"captures.discard(n1)".to_string()),
+            "{call}: {calls:?}"
+        );
+        assert!(
+            calls
+                .iter()
+                .any(|c| c.starts_with("boot.set_boot_device(Disk")),
+            "{call}: {calls:?}"
+        );
+        assert!(log.live().is_empty(), "{call}: {:?}", log.live());
+    }
 }
 
 /// The outer timeout's undo gives back every recorded lease and publication, and leaves the

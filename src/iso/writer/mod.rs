@@ -15,10 +15,10 @@
 //! record, terminator, L and M path tables, the Rock Ridge ER continuation sector, directories
 //! breadth-first, then file data in path order.
 
-mod boot;
+pub mod boot;
 mod fat;
 mod names;
-mod records;
+pub mod records;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

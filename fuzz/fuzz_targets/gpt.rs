@@ -1,0 +1,8 @@
+//! cargo-fuzz target `gpt`: the shared harness's `gpt::run` (see fuzz/harness/mod.rs).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../harness/mod.rs"]
+mod harness;
+
+fuzz_target!(|data: &[u8]| harness::gpt::run(data));

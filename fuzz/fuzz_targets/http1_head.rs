@@ -1,0 +1,8 @@
+//! cargo-fuzz target `http1_head`: the shared harness's `http1::run` (see fuzz/harness/mod.rs).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../harness/mod.rs"]
+mod harness;
+
+fuzz_target!(|data: &[u8]| harness::http1::run(data));

@@ -1,0 +1,8 @@
+//! cargo-fuzz target `iso_structured`: the shared harness's `iso::structured` (see fuzz/harness/mod.rs).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../harness/mod.rs"]
+mod harness;
+
+fuzz_target!(|data: &[u8]| harness::iso::structured(data));

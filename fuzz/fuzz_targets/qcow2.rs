@@ -1,0 +1,8 @@
+//! cargo-fuzz target `qcow2`: the shared harness's `qcow2::run` (see fuzz/harness/mod.rs).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../harness/mod.rs"]
+mod harness;
+
+fuzz_target!(|data: &[u8]| harness::qcow2::run(data));

@@ -1,0 +1,8 @@
+//! cargo-fuzz target `redfish_json`: the shared harness's `redfish::run` (see fuzz/harness/mod.rs).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+#[path = "../harness/mod.rs"]
+mod harness;
+
+fuzz_target!(|data: &[u8]| harness::redfish::run(data));
