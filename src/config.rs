@@ -37,6 +37,14 @@ pub struct Config {
     pub redfish: crate::redfish::RedfishConfig,
     pub netboot: NetbootConfig,
     pub agent: AgentConfig,
+    pub inspection: InspectionConfig,
+}
+
+/// `[inspection]`: what inspection does with the inventory it reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectionConfig {
+    pub add_ports: crate::hardware::inventory::AddPorts,
 }
 
 /// `[agent]`: the in-ramdisk agent of whole-disk deploys and cleaning, as the conductor sees it.

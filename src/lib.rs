@@ -15,6 +15,7 @@ pub mod configdrive;
 pub mod demo;
 pub mod durable;
 pub mod failpoint;
+pub mod hardware;
 pub mod imageserver;
 pub mod install_media;
 pub mod iso;

@@ -515,6 +515,25 @@ impl DeployDriver for DirectDeploy {
         }
     }
 
+    async fn inspect(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        events: &dyn DeployEvents,
+    ) -> Result<Inventory, DeployError> {
+        self.check_agent_ports(ports)?;
+        let mode = self.boot_mode(node)?;
+        let mut previous = Held::load(node);
+        self.release(node, ports, &mut previous, false, events)
+            .await?;
+        let mut held = Held::default();
+        let inventory = self.boot_agent(node, ports, mode, &mut held, events).await;
+        // Ironic leaves an inspected node powered off.
+        let released = self.release(node, ports, &mut held, true, events).await;
+        let inventory = inventory?;
+        released.map(|()| inventory)
+    }
+
     async fn prepare_capture(
         &self,
         node: &NodeView,

@@ -192,6 +192,20 @@ pub trait DeployDriver: Send + Sync {
         ports: &Ports,
         events: &dyn DeployEvents,
     ) -> Result<(), DeployError>;
+    /// Boots the node into the agent and returns the agent's inventory, leaving the node
+    /// powered off and holding nothing (Ironic's `agent` inspect interface). The default has
+    /// no agent to boot.
+    async fn inspect(
+        &self,
+        _node: &NodeView,
+        _ports: &Ports,
+        _events: &dyn DeployEvents,
+    ) -> Result<Inventory, DeployError> {
+        Err(DeployError::invalid(format!(
+            "the {} deploy interface boots no agent, so inspect_interface agent cannot inspect: use deploy_interface direct, or inspect_interface redfish",
+            self.name()
+        )))
+    }
     /// Checks that the node can be captured and reserves room for the image when the disk's
     /// size is known before boot; touches no hardware. The default cannot capture.
     async fn prepare_capture(

@@ -68,6 +68,7 @@ impl From<ConductorError> for ApiError {
                 StatusCode::BAD_REQUEST
             }
             ConductorError::Store(StoreError::LockLost { .. }) => StatusCode::CONFLICT,
+            ConductorError::Bmc(_) => StatusCode::SERVICE_UNAVAILABLE,
             ConductorError::Store(inner) => return ApiError::internal(inner),
             ConductorError::Internal(why) => return ApiError::internal(why),
             ConductorError::NameInUse(why) => return ApiError::internal(why),

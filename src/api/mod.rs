@@ -18,6 +18,7 @@ mod capture;
 mod chassis;
 mod conductors;
 pub mod error;
+mod hardware;
 pub mod limits;
 mod listing;
 mod metrics;
@@ -78,6 +79,7 @@ pub(crate) fn created(body: serde_json::Value, location: &str) -> axum::response
 pub fn app(state: AppState) -> Router {
     let protected = Router::new()
         .merge(nodes::router())
+        .merge(hardware::router())
         .merge(capture::router())
         .merge(chassis::router())
         .merge(traits::router())

@@ -268,7 +268,12 @@ pub fn field(node: &Node, name: &str, r: &Render) -> Value {
             }
         }
         "provision_updated_at" => ts(&node.provision_updated_at),
-        "raid_config" | "target_raid_config" | "service_step" => json!({}),
+        "raid_config" | "target_raid_config" => node
+            .driver_internal_info
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| json!({})),
+        "service_step" => json!({}),
         "raid_interface" => json!(node.raid_interface),
         "rescue_interface" => json!(node.rescue_interface),
         "reservation" => s(&node.reservation),

@@ -14,6 +14,8 @@ use deploy_drivers::ramdisk::RamdiskDeploy;
 use deploy_drivers::{DeployDriver, Ports, PowerState};
 
 use super::{ConductorError, Services, Settings};
+use crate::hardware::fake::FakeHardware;
+use crate::hardware::Hardware;
 use crate::store::Node;
 
 /// Hardware types (`driver` field values) this conductor can drive.
@@ -45,6 +47,8 @@ pub struct Composed {
     pub deploy: Arc<dyn DeployDriver>,
     /// For fake hardware: the record of what the ports were asked (tests and logs).
     pub log: Option<CallLog>,
+    /// Inspection, BIOS, firmware, RAID, virtual media and event subscriptions.
+    pub hardware: Arc<dyn Hardware>,
 }
 
 /// Composes ports + deploy driver from the node's `driver`, interfaces and `driver_info`.
@@ -88,6 +92,7 @@ pub fn compose(
                 ports,
                 deploy,
                 log: Some(log),
+                hardware: Arc::new(FakeHardware::new(node.properties.clone())),
             })
         }
         "redfish" => compose_redfish(node, services),
@@ -149,5 +154,6 @@ fn compose_redfish(node: &Node, services: &Services) -> Result<Composed, Conduct
         ports,
         deploy,
         log: None,
+        hardware: bmc,
     })
 }

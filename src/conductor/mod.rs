@@ -22,7 +22,10 @@ mod agent_hub;
 mod allocations;
 mod capture;
 mod compose;
+mod hardware_calls;
 pub mod identity;
+mod inspection;
+mod manual_steps;
 pub mod metrics;
 mod node_rules;
 pub mod reconcile;
@@ -36,6 +39,7 @@ mod worker;
 pub use agent_hub::{AgentHub, HubError, HubSettings};
 pub use capture::{parse_request as parse_capture_request, CAPTURE_KEY};
 pub use compose::{compose, default_interface, Composed, SUPPORTED_DRIVERS};
+pub use manual_steps::{RAID_KEY, TARGET_RAID_KEY};
 pub use node_rules::check_update;
 pub use services::Services;
 pub use takeover::{affinity, Takeover, AFFINITY_KEY};
@@ -63,6 +67,8 @@ pub struct Settings {
     /// Run automated cleaning on provide and after undeploy (a node's `automated_clean`
     /// overrides it).
     pub automated_clean: bool,
+    /// Which inspected NICs become ports (`[inspection] add_ports`).
+    pub add_ports: crate::hardware::inventory::AddPorts,
 }
 
 impl Settings {
@@ -78,6 +84,7 @@ impl Settings {
             fake_undeploy_delay_ms: c.fake_undeploy_delay_ms,
             fake_power_delay_ms: c.fake_power_delay_ms,
             automated_clean: c.automated_clean,
+            add_ports: config.inspection.add_ports,
         }
     }
 }
@@ -111,6 +118,9 @@ pub enum ConductorError {
     /// Another live process runs under this conductor's name; the message says which.
     #[error("{0}")]
     NameInUse(String),
+    /// The node's BMC refused or failed a hardware call; the message names what and where.
+    #[error("{0}")]
+    Bmc(String),
     /// A bug: the task running the request panicked (the node lock was released).
     #[error("internal error: {0}")]
     Internal(String),
@@ -456,6 +466,10 @@ impl Conductor {
         }
         node.provision_state = to.as_str().into();
         node.target_provision_state = states::target_after(event, to).map(|s| s.as_str().into());
+        if to == ProvisionState::Inspecting {
+            node.inspection_started_at = Some(Utc::now());
+            node.inspection_finished_at = None;
+        }
         node.provision_updated_at = Some(Utc::now());
         if event == Event::Abort {
             node.last_error = Some(format!("operation aborted by request while in \"{from}\""));

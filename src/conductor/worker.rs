@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use super::metrics::Metrics;
 use super::states::{self, Event, ProvisionState};
 use super::{compose, release, Conductor};
+use crate::hardware::steps::ManualStep;
 use crate::store::{Node, NodeLock};
 
 /// Maps Ironic's power targets to the port's actions.
@@ -405,15 +406,27 @@ async fn work(
                 .power_state()
                 .await
                 .map_err(|e| format!("verifying power credentials failed: {e}"))?;
+            super::inspection::cache_settings(conductor, node, &composed).await;
             Ok(Work::Done(Some(p.as_ironic().into())))
         }
-        ProvisionState::Inspecting => Ok(Work::Done(None)),
+        ProvisionState::Inspecting => {
+            super::inspection::inspect(conductor, lock, node, &composed, &events).await?;
+            super::inspection::cache_settings(conductor, node, &composed).await;
+            Ok(Work::Done(power(&composed).await))
+        }
         ProvisionState::Cleaning => {
-            let steps = clean_steps(conductor, node)?;
             let events = Events {
                 phase: Phase::Clean,
                 ..events
             };
+            if let Some(saved) = node.driver_internal_info.get(CLEAN_STEPS_KEY) {
+                let steps = parse_clean_steps(saved)?;
+                super::manual_steps::run(conductor, node, &composed, &view, &steps, &events)
+                    .await
+                    .map_err(|e| format!("cleaning failed at {e}"))?;
+                return Ok(Work::Done(power(&composed).await));
+            }
+            let steps = automated_clean_steps(conductor, node);
             if steps.is_empty() {
                 events
                     .step("clean", "automated cleaning is off for this node")
@@ -458,59 +471,25 @@ async fn work(
 /// The driver_internal_info key holding a manual clean's steps (Ironic's `clean_steps`).
 pub const CLEAN_STEPS_KEY: &str = "clean_steps";
 
-/// The clean steps to run: a manual clean's (saved by the `clean` verb), else the automated
-/// ones when automated cleaning is on for the node (its `automated_clean`, else the config).
-fn clean_steps(conductor: &Conductor, node: &Node) -> Result<Vec<CleanStep>, String> {
-    if let Some(saved) = node.driver_internal_info.get(CLEAN_STEPS_KEY) {
-        return parse_clean_steps(saved);
-    }
+/// The automated clean steps when automated cleaning is on for the node (its
+/// `automated_clean`, else the config); none for a manual clean.
+fn automated_clean_steps(conductor: &Conductor, node: &Node) -> Vec<CleanStep> {
     let manual =
         node.target_provision_state.as_deref() == Some(ProvisionState::Manageable.as_str());
     let automated = node
         .automated_clean
         .unwrap_or(conductor.settings.automated_clean);
-    Ok(if automated && !manual {
+    if automated && !manual {
         CleanStep::AUTOMATED.to_vec()
     } else {
         Vec::new()
-    })
+    }
 }
 
 /// Reads Ironic's `clean_steps` list (`[{"interface": "deploy", "step": "…"}]`), naming the
 /// first step that is not known.
-pub fn parse_clean_steps(list: &Value) -> Result<Vec<CleanStep>, String> {
-    let items = list.as_array().ok_or_else(|| {
-        format!("clean_steps must be a list such as [{{\"interface\": \"deploy\", \"step\": \"erase_devices_metadata\"}}], not {list}")
-    })?;
-    let known = || {
-        CleanStep::ALL
-            .iter()
-            .map(|s| s.name())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    items
-        .iter()
-        .map(|item| {
-            let interface = item.get("interface").and_then(Value::as_str);
-            let step = item.get("step").and_then(Value::as_str);
-            match (interface, step) {
-                (Some("deploy"), Some(name)) => CleanStep::parse(name).ok_or_else(|| {
-                    format!(
-                        "clean step \"{name}\" is not supported by the deploy interface: use one of {}",
-                        known()
-                    )
-                }),
-                (Some(other), Some(name)) => Err(format!(
-                    "clean step \"{name}\" of interface \"{other}\" is not supported: only the deploy interface has clean steps ({})",
-                    known()
-                )),
-                _ => Err(format!(
-                    "clean step {item} needs \"interface\" and \"step\", e.g. {{\"interface\": \"deploy\", \"step\": \"erase_devices_metadata\"}}"
-                )),
-            }
-        })
-        .collect()
+pub fn parse_clean_steps(list: &Value) -> Result<Vec<ManualStep>, String> {
+    crate::hardware::steps::parse(list, "clean_steps")
 }
 
 /// Whether the driver works on a deploy (deploy_step), a clean (clean_step) or a capture

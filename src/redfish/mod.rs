@@ -12,18 +12,29 @@
 //! (Metal3 URL schemes and Ironic `driver_info` keys). [`sim`] is a simulated BMC fleet used by
 //! `ironcast bmc-sim`, the demo and the tests (it imitates, it does not emulate, hardware).
 //!
-//! Non-goals: BIOS settings, firmware updates, RAID, event subscriptions, OEM power actions.
+//! The `hardware::Hardware` port (`hardware.rs`) reads and changes what Ironic's other redfish
+//! interfaces do: out-of-band inspection ([`inspect`]), BIOS settings ([`bios`]), firmware
+//! versions and SimpleUpdate ([`firmware`]), volumes ([`raid`]), event subscriptions
+//! ([`events`]) and virtual media by device type.
+//!
+//! Non-goals: OEM power actions, vendor BIOS registries beyond the standard one.
 //! Credentials never appear in logs, errors or `Debug` output.
 
 pub mod address;
+pub mod bios;
 pub mod boot;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod events;
+pub mod firmware;
+mod hardware;
+pub mod inspect;
 pub mod model;
 pub mod node;
 pub mod power;
 pub mod quirks;
+pub mod raid;
 pub mod retry;
 pub mod sim;
 pub mod task;

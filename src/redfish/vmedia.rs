@@ -54,7 +54,7 @@ pub async fn removable_slots(
 }
 
 /// The slots of one kind: the System's own collection first, else its managers'.
-async fn slots_of(
+pub async fn slots_of(
     client: &Client,
     sys: &ComputerSystem,
     kind: fn(&VirtualMediaSlot) -> bool,

@@ -14,6 +14,7 @@
 mod allocations;
 mod chassis;
 mod conductors;
+mod facts;
 mod history;
 mod list;
 mod lock;
@@ -26,6 +27,7 @@ mod traits;
 mod volume;
 
 pub use allocations::NodeCriteria;
+pub use facts::{Fact, FactKind};
 pub use list::{col, json, opt, Column, Filter, Kind, ListQuery, Page, SqlValue, Table};
 pub use lock::NodeLock;
 pub use model::*;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 pub mod clients;
 pub mod fixtures;
+pub mod libvirt;
 pub mod qemu;
 pub mod serve;
 pub mod sushy;

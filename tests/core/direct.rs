@@ -209,11 +209,11 @@ async fn api_manual_clean_runs_the_given_steps_and_returns_to_manageable() {
         (json!({"target": "clean"}), "clean_steps is required"),
         (
             json!({"target": "clean", "clean_steps": [{"interface": "deploy", "step": "erase_everything"}]}),
-            "clean step \"erase_everything\" is not supported",
+            "step \"deploy.erase_everything\" is not supported",
         ),
         (
             json!({"target": "clean", "clean_steps": [{"interface": "bios", "step": "apply_configuration"}]}),
-            "of interface \"bios\" is not supported",
+            "bios.apply_configuration needs args {\"settings\": [...]}",
         ),
         (
             json!({"target": "provide", "clean_steps": []}),

@@ -20,6 +20,7 @@ pub fn settings(name: &str) -> Settings {
         fake_undeploy_delay_ms: 0,
         fake_power_delay_ms: 0,
         automated_clean: true,
+        add_ports: ironcast::hardware::inventory::AddPorts::Pxe,
     }
 }
 
