@@ -926,15 +926,6 @@ fn files_ending(dir: &Path, suffix: &str) -> Vec<String> {
     v
 }
 
-/// Polls `cond` (files appearing, request counts) until it holds; fails after 20 s.
-async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Starts `cache fetch URL --checksum … --hold` and returns once it has printed its entry,
 /// which it does only after its lease exists.
 fn hold(dir: &Path, quota: u64, url: &str, data: &[u8]) -> std::process::Child {
@@ -989,7 +980,7 @@ async fn download_in_flight_in_another_process_holds_its_quota_until_killed() {
     .spawn()
     .unwrap();
     // The downloader has reserved its 2 MiB and is held mid-body by the origin.
-    wait_until("the first download reserves and writes", || {
+    common::wait_until("the first download reserves and writes", || {
         let part = files_ending(&tmp, ".part");
         files_ending(&tmp, ".reserve").len() == 1
             && part.len() == 1

@@ -21,6 +21,7 @@ pub mod error;
 mod hardware;
 pub mod limits;
 mod listing;
+mod management;
 mod metrics;
 mod node_json;
 mod node_list;
@@ -34,6 +35,7 @@ mod shards;
 mod step_templates;
 mod traits;
 pub mod version;
+mod vifs;
 mod volume;
 
 pub use auth::{Htpasswd, HtpasswdError};
@@ -85,6 +87,8 @@ pub fn app(state: AppState) -> Router {
         .merge(traits::router())
         .merge(allocations::router())
         .merge(shards::router())
+        .merge(management::router())
+        .merge(vifs::router())
         .merge(conductors::router())
         .merge(portgroups::router())
         .merge(step_templates::router())

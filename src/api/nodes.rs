@@ -43,7 +43,9 @@ pub fn router() -> Router<AppState> {
 /// Ironic's agent call-back, outside basic auth: the booted ramdisk has no API credentials,
 /// only the agent token of its boot.
 pub fn heartbeat_router() -> Router<AppState> {
-    Router::new().route("/v1/heartbeat/{ident}", post(heartbeat))
+    Router::new()
+        .route("/v1/heartbeat/{ident}", post(heartbeat))
+        .route("/v1/heartbeat", post(heartbeat_named_in_body))
 }
 
 fn render_ctx<'a>(state: &'a AppState, ctx: &'a Ctx) -> Render<'a> {
@@ -116,6 +118,19 @@ async fn create(
 /// read leniently rather than held to 1.1.
 fn settable<'a>(ctx: &Ctx, names: impl IntoIterator<Item = &'a str>) -> bool {
     !ctx.version_asked || node_json::check_settable(names, ctx.version)
+}
+
+/// Node history appeared in 1.78, the agent heartbeat in 1.22.
+const HISTORY_SINCE: u32 = 78;
+const HEARTBEAT_SINCE: u32 = 22;
+
+/// Ironic's 404 for an endpoint newer than an asked-for version; a request without a version
+/// header (a booted ISO's curl, scripts) is served.
+fn asked_gate(ctx: &Ctx, since: u32) -> ApiResult<()> {
+    if ctx.version_asked {
+        super::resource::gate(ctx.version, since, false)?;
+    }
+    Ok(())
 }
 
 /// A node's chassis must exist: Ironic answers 400 with the chassis's not-found message.
@@ -360,17 +375,51 @@ async fn heartbeat(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
+    asked_gate(&ctx, HEARTBEAT_SINCE)?;
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let token = super::agent::token_header(&headers)
+    heartbeat_of(&state, &ctx, &peer, &ident, &headers, &body).await
+}
+
+/// `POST /v1/heartbeat` with the node in the body's `node_ident` (Ironic routes both).
+async fn heartbeat_named_in_body(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    peer: super::agent::Peer,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    asked_gate(&ctx, HEARTBEAT_SINCE)?;
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let ident = body
+        .get("node_ident")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "Missing mandatory parameter: node_ident (or POST /v1/heartbeat/<node>)",
+            )
+        })?
+        .to_string();
+    heartbeat_of(&state, &ctx, &peer, &ident, &headers, &body).await
+}
+
+async fn heartbeat_of(
+    state: &AppState,
+    ctx: &Ctx,
+    peer: &super::agent::Peer,
+    ident: &str,
+    headers: &HeaderMap,
+    body: &Value,
+) -> ApiResult<Response> {
+    let token = super::agent::token_header(headers)
         .or_else(|| body.get("agent_token").and_then(Value::as_str));
-    let node = state.conductor.store().node(&ident).await?;
+    let node = state.conductor.store().node(ident).await?;
     state
         .conductor
         .agent_hub()
         .check_token(&node.uuid, token)
-        .map_err(|e| super::agent::refused(e, &peer))?;
+        .map_err(|e| super::agent::refused(e, peer))?;
     let node = state.conductor.finish_wait(&node.uuid, Ok(())).await?;
-    Ok(accepted(&ctx, &node.uuid))
+    Ok(accepted(ctx, &node.uuid))
 }
 
 async fn power(
@@ -415,6 +464,7 @@ async fn history(
     ctx: Ctx,
     Path(ident): Path<String>,
 ) -> ApiResult<Json<Value>> {
+    asked_gate(&ctx, HISTORY_SINCE)?;
     let node = state.conductor.store().node(&ident).await?;
     let events = state.conductor.store().history(&node.uuid).await?;
     let list: Vec<Value> = events

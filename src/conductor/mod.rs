@@ -25,6 +25,7 @@ mod compose;
 mod hardware_calls;
 pub mod identity;
 mod inspection;
+pub mod management;
 mod manual_steps;
 pub mod metrics;
 mod node_rules;
@@ -33,6 +34,7 @@ pub mod ring;
 mod services;
 pub mod states;
 mod takeover;
+mod vifs;
 mod wait_poll;
 mod worker;
 
@@ -294,16 +296,33 @@ impl Conductor {
         let this = self.clone();
         tokio::spawn(async move {
             let every = Duration::from_secs(this.settings.heartbeat_interval_s);
-            loop {
-                tokio::time::sleep(every).await;
-                if let Err(e) = this.store.heartbeat(this.name()).await {
-                    tracing::warn!(error = %e, "heartbeat failed");
-                    continue;
+            // The heartbeat has a connection of its own and its own loop: neither a pool busy
+            // with a thousand deploys nor a long takeover pass may make a live conductor look
+            // dead to the others.
+            let beat_store = match this.store.dedicated(1).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no dedicated heartbeat connection: sharing the pool");
+                    this.store.clone()
                 }
-                if let Err(e) = this.take_over_dead().await {
-                    tracing::warn!(error = %e, "takeover of dead conductors failed");
+            };
+            let beat = async {
+                loop {
+                    tokio::time::sleep(every).await;
+                    if let Err(e) = beat_store.heartbeat(this.name()).await {
+                        tracing::warn!(error = %e, "heartbeat failed");
+                    }
                 }
-            }
+            };
+            let take_over = async {
+                loop {
+                    tokio::time::sleep(every).await;
+                    if let Err(e) = this.take_over_dead().await {
+                        tracing::warn!(error = %e, "takeover of dead conductors failed");
+                    }
+                }
+            };
+            tokio::join!(beat, take_over);
         })
     }
 

@@ -126,6 +126,26 @@ impl Store {
     }
 
     /// Opens the database at `url` (creating a SQLite file if missing) and applies migrations.
+    /// A store on a pool of its own of `connections` connections to the same database, for
+    /// work that must never wait behind the main pool (the conductor's heartbeat).
+    pub async fn dedicated(&self, connections: u32) -> StoreResult<Store> {
+        let db = match &self.db {
+            Db::Sqlite(p) => Db::Sqlite(
+                SqlitePoolOptions::new()
+                    .max_connections(connections)
+                    .connect_with((*p.connect_options()).clone())
+                    .await?,
+            ),
+            Db::Postgres(p) => Db::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(connections)
+                    .connect_with((*p.connect_options()).clone())
+                    .await?,
+            ),
+        };
+        Ok(Store { db })
+    }
+
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
         let db = if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)?

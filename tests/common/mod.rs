@@ -13,6 +13,15 @@ pub mod qemu;
 pub mod serve;
 pub mod sushy;
 
+/// Polls `cond` (files appearing, counters, request counts) until it holds; fails after 20 s.
+pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// True when running in CI, where every peer must be present.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")

@@ -1063,3 +1063,63 @@ async fn api_newer_fields_need_their_version_unless_none_is_asked() {
         "cleared with the flag"
     );
 }
+
+/// Boot device, console and VIFs of a fake-hardware node.
+#[tokio::test]
+async fn api_boot_device_console_and_vifs() {
+    let api = api().await;
+    let id = create(&api, "managed").await;
+    let boot = format!("/v1/nodes/{id}/management/boot_device");
+    let (s, b) = api.call("GET", &boot, None).await;
+    assert_eq!(
+        (s, &b["boot_device"], &b["persistent"]),
+        (200, &json!("pxe"), &json!(false))
+    );
+    let set = json!({"boot_device": "cdrom", "persistent": true});
+    assert_eq!(api.call("PUT", &boot, Some(set)).await.0, 204);
+    let (_, b) = api.call("GET", &boot, None).await;
+    assert_eq!(
+        (&b["boot_device"], &b["persistent"]),
+        (&json!("cdrom"), &json!(true))
+    );
+    let (s, _) = api
+        .call("PUT", &boot, Some(json!({"boot_device": "floppy"})))
+        .await;
+    assert_eq!(s, 400);
+    let (_, sup) = api.call("GET", &format!("{boot}/supported"), None).await;
+    assert!(sup["supported_boot_devices"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("pxe")));
+
+    let console = format!("/v1/nodes/{id}/states/console");
+    assert_eq!(
+        api.call("PUT", &console, Some(json!({"enabled": true})))
+            .await
+            .0,
+        202
+    );
+    let (_, c) = api.call("GET", &console, None).await;
+    assert_eq!(c["console_enabled"], true);
+    assert!(c["console_info"].is_object());
+
+    let vifs = format!("/v1/nodes/{id}/vifs");
+    let vif = json!({"id": "3b1bd2a0-7a3d-4c5e-9f5e-6f1f0c8a1d11"});
+    assert_eq!(
+        api.call("POST", &vifs, Some(vif.clone())).await.0,
+        400,
+        "no port yet"
+    );
+    let port = json!({"node_uuid": id, "address": "52:54:00:12:34:56"});
+    assert_eq!(api.call("POST", "/v1/ports", Some(port)).await.0, 201);
+    assert_eq!(api.call("POST", &vifs, Some(vif.clone())).await.0, 204);
+    let (_, listed) = api.call("GET", &vifs, None).await;
+    assert_eq!(listed["vifs"], json!([{"id": vif["id"]}]));
+    let one = format!("{vifs}/{}", vif["id"].as_str().unwrap());
+    assert_eq!(api.call("DELETE", &one, None).await.0, 204);
+    assert_eq!(
+        api.call("DELETE", &one, None).await.0,
+        400,
+        "not attached any more"
+    );
+}

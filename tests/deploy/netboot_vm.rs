@@ -53,6 +53,19 @@ impl BootNet {
         let bridge = format!("icnb{pid}-{subnet}");
         let site = format!("icnbsite-{pid}-{subnet}");
         let veth = format!("icnv{pid}-{subnet}");
+        // A run killed before its cleanup leaves its bridge with this subnet: two routes to it
+        // would send the guest's answers astray.
+        let links = Command::new("ip")
+            .args(["-o", "addr", "show"])
+            .output()
+            .unwrap();
+        for line in String::from_utf8_lossy(&links.stdout).lines() {
+            if line.contains(&format!(" 10.79.{subnet}.1/24 ")) {
+                if let Some(stale) = line.split_whitespace().nth(1) {
+                    let _ = Command::new("ip").args(["link", "del", stale]).status();
+                }
+            }
+        }
         ip(&["link", "add", &bridge, "type", "bridge"]);
         ip(&[
             "addr",
