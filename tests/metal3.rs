@@ -9,5 +9,7 @@ mod common;
 mod gophercloud;
 #[path = "metal3/inspect.rs"]
 mod inspect;
+#[path = "metal3/lifecycle.rs"]
+mod lifecycle;
 #[path = "metal3/support.rs"]
 mod support;

@@ -238,6 +238,10 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
         if to == ProvisionState::Active {
             node.deploy_step = Default::default();
         }
+        if state == ProvisionState::Deleting && event != Event::Fail {
+            // Ironic's tear down forgets the instance; BMO relies on it (no extra PATCH).
+            node.instance_uuid = None;
+        }
         if state == ProvisionState::Cleaning {
             // A manual clean's steps are used up either way; the last step stays on failure.
             node.driver_internal_info.remove(CLEAN_STEPS_KEY);
