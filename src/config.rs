@@ -38,6 +38,7 @@ pub struct Config {
     pub netboot: NetbootConfig,
     pub agent: AgentConfig,
     pub inspection: InspectionConfig,
+    pub metal3: Metal3Config,
 }
 
 /// `[inspection]`: what inspection does with the inventory it reads.
@@ -45,6 +46,31 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct InspectionConfig {
     pub add_ports: crate::hardware::inventory::AddPorts,
+}
+
+/// `[metal3]`: BareMetalHost manifests and their reconciler.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metal3Config {
+    pub enabled: bool,
+    pub manifests_dir: PathBuf,
+    pub manifests_poll_s: u64,
+    pub poll_interval_ms: u64,
+    pub resync_interval_s: u64,
+    pub backoff_unit_s: u64,
+    pub concurrency: usize,
+}
+
+impl Metal3Config {
+    pub fn settings(&self) -> crate::metal3::Settings {
+        use std::time::Duration;
+        crate::metal3::Settings {
+            poll_interval: Duration::from_millis(self.poll_interval_ms),
+            resync_interval: Duration::from_secs(self.resync_interval_s),
+            backoff_unit: Duration::from_secs(self.backoff_unit_s),
+            concurrency: self.concurrency,
+        }
+    }
 }
 
 /// `[agent]`: the in-ramdisk agent of whole-disk deploys and cleaning, as the conductor sees it.
@@ -324,6 +350,17 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        let m = &self.metal3;
+        if m.poll_interval_ms == 0 || m.resync_interval_s == 0 || m.manifests_poll_s == 0 {
+            return Err(ConfigError::Invalid(
+                "metal3.poll_interval_ms, resync_interval_s and manifests_poll_s must be at least 1".into(),
+            ));
+        }
+        if m.concurrency == 0 {
+            return Err(ConfigError::Invalid(
+                "metal3.concurrency must be at least 1".into(),
+            ));
+        }
         let url = &self.database.url;
         if !(url.is_empty()
             || url.starts_with("sqlite:")

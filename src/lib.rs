@@ -20,6 +20,7 @@ pub mod imageserver;
 pub mod install_media;
 pub mod iso;
 pub mod listen;
+pub mod metal3;
 pub mod netboot;
 pub mod overlay;
 pub mod ramdisk;

@@ -8,6 +8,8 @@ mod common;
 mod direct_agent;
 #[path = "deploy/direct_fake.rs"]
 mod direct_fake;
+#[path = "deploy/install_vm.rs"]
+mod install_vm;
 #[path = "deploy/netboot_vm.rs"]
 mod netboot_vm;
 #[path = "deploy/support.rs"]

@@ -1,10 +1,15 @@
-//! Metal3's baremetal-operator (BMO) against `ironcast serve`: the calls BMO's Ironic
-//! provisioner makes, in its order, answered in Ironic's shapes (checked against the fields
-//! and types of gophercloud's result structs), with sushy-tools as the BMC — its fake driver,
-//! and its libvirt driver for BIOS, processors, memory, disks and firmware versions.
+//! Metal3 against `ironcast serve`. Item 1: the calls baremetal-operator's (BMO) Ironic
+//! provisioner makes, in its order, answered in Ironic's shapes (checked against the fields and
+//! types of gophercloud's result structs), with sushy-tools as the BMC — its fake driver, and
+//! its libvirt driver for BIOS, processors, memory, disks and firmware versions. Item 2:
+//! BareMetalHost manifests end to end (`ironcast apply` / `get bmh` / `delete bmh`), the
+//! reconciler inside `serve` driving sushy-tools.
 
 mod common;
 
+#[path = "deploy/support.rs"]
+#[allow(dead_code)]
+mod deploy_support;
 #[path = "metal3/gophercloud.rs"]
 mod gophercloud;
 #[path = "metal3/inspect.rs"]
@@ -13,3 +18,5 @@ mod inspect;
 mod lifecycle;
 #[path = "metal3/support.rs"]
 mod support;
+#[path = "metal3/sushy_fake.rs"]
+mod sushy_fake;

@@ -21,10 +21,14 @@ pub const BODY_LIMIT: usize = 1 << 20;
 /// (`nodes::CONFIG_DRIVE_MAX`), and one somewhat over that limit must still arrive whole to be
 /// refused with a message that names its size (a 400) rather than a bare 413.
 pub const CONFIG_DRIVE_BODY_LIMIT: usize = 96 << 20;
+/// Largest Metal3 manifest file: a thousand hosts with their Secrets fit several times over.
+pub const MANIFEST_BODY_LIMIT: usize = 16 << 20;
 /// The body limit of a request to `path`.
 pub fn body_limit(path: &str) -> usize {
     if path.ends_with("/states/provision") {
         CONFIG_DRIVE_BODY_LIMIT
+    } else if path.ends_with("/metal3/manifests") {
+        MANIFEST_BODY_LIMIT
     } else if is_upload(path) {
         // A captured disk: as large as the disk, reserved in the cache beforehand and
         // authorised by the agent's token before a byte is read.

@@ -7,7 +7,8 @@
 //!
 //! Spec: Ironic API reference (nodes, ports, drivers, states) at microversions 1.1–1.95, and
 //! the recorded exchanges of Ironic 39.0.0 in shared/ironic-samples.
-//! Non-goals (yet): allocations, volume, Metal3 manifests.
+//! `metal3.rs` is ironcast's extension for Metal3 BareMetalHost manifests (`/v1/metal3/…`).
+//! Non-goals (yet): allocations.
 
 mod agent;
 mod allocations;
@@ -22,6 +23,7 @@ mod hardware;
 pub mod limits;
 mod listing;
 mod management;
+mod metal3;
 mod metrics;
 mod node_json;
 mod node_list;
@@ -96,6 +98,7 @@ pub fn app(state: AppState) -> Router {
         .merge(ports::router())
         .merge(root::drivers_router())
         .merge(metrics::router())
+        .merge(metal3::router())
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::layer));
     let routed = Router::new()
         .merge(root::router())

@@ -86,6 +86,29 @@ impl Client {
             .with_context(|| format!("the API answered {method} {path} with invalid JSON"))
     }
 
+    /// POSTs a text body (a YAML manifest) and returns the JSON answer.
+    pub async fn post_text(&self, path: &str, body: String) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/yaml")
+            .body(body);
+        if let Some((u, p)) = &self.auth {
+            req = req.basic_auth(u, p.as_ref());
+        }
+        let resp = req.send().await.with_context(|| {
+            format!("cannot reach the API at {} (is `ironcast serve` running? set --url or IRONCAST_URL)", self.base)
+        })?;
+        let status = resp.status();
+        let text = resp.text().await.context("cannot read the API's answer")?;
+        if !status.is_success() {
+            bail!("{} (HTTP {})", error_message(&text), status.as_u16());
+        }
+        serde_json::from_str(&text)
+            .with_context(|| format!("the API answered POST {path} with invalid JSON"))
+    }
+
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.call(reqwest::Method::GET, path, None).await
     }

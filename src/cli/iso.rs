@@ -41,6 +41,10 @@ pub enum IsoCmd {
         /// Write only the patch set (JSON) here; the image server serves it over the input.
         #[arg(long)]
         patch: Option<PathBuf>,
+        /// Also start an installer unattended: its install entry becomes the default and every
+        /// boot menu times out after SECONDS (what the iso-install deploy does).
+        #[arg(long, value_name = "SECONDS")]
+        unattended: Option<u32>,
     },
 }
 
@@ -79,6 +83,7 @@ fn run_blocking(cmd: IsoCmd) -> anyhow::Result<ExitCode> {
             append,
             output,
             patch,
+            unattended,
         } => {
             if let Some(o) = &output {
                 let same = std::fs::canonicalize(o)
@@ -91,8 +96,11 @@ fn run_blocking(cmd: IsoCmd) -> anyhow::Result<ExitCode> {
                     o.display()
                 );
             }
-            let (set, report) = iso::remaster(&input, &append)
-                .with_context(|| format!("remastering {}", input.display()))?;
+            let (set, report) = match unattended {
+                Some(timeout) => iso::remaster_unattended(&input, &append, timeout),
+                None => iso::remaster(&input, &append),
+            }
+            .with_context(|| format!("remastering {}", input.display()))?;
             if let Some(p) = &patch {
                 let json = serde_json::to_vec(&set)?;
                 std::fs::write(p, json).with_context(|| format!("writing {}", p.display()))?;

@@ -16,6 +16,7 @@ mod client;
 mod demo;
 mod image;
 mod iso;
+mod metal3;
 mod node;
 mod port;
 mod private;
@@ -61,6 +62,14 @@ enum Command {
     BmcSim(bmc_sim::BmcSimArgs),
     /// Deploy a demo ISO to simulated nodes, end to end, and undeploy.
     Demo(demo::DemoArgs),
+    /// Apply Metal3 manifests (BareMetalHost and Secret documents), as kubectl apply does.
+    Apply(metal3::ApplyArgs),
+    /// Show Metal3 resources: `get bmh [NAME]`.
+    #[command(subcommand)]
+    Get(metal3::GetCmd),
+    /// Delete Metal3 resources: `delete bmh NAME`.
+    #[command(subcommand)]
+    Delete(metal3::DeleteCmd),
 }
 
 /// Entry point of the binary.
@@ -95,6 +104,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Agent(args) => agent::run(args).await,
         Command::BmcSim(args) => bmc_sim::run(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Apply(args) => metal3::apply(args).await,
+        Command::Get(cmd) => metal3::get(cmd).await,
+        Command::Delete(cmd) => metal3::delete(cmd).await,
     }
 }
 

@@ -259,6 +259,18 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     conductor.spawn_wait_poller(std::time::Duration::from_secs(
         config.iso_install.poll_interval_s,
     ));
+    let wake = crate::metal3::Wake::default();
+    if config.metal3.enabled {
+        crate::metal3::reconciler::spawn(conductor.clone(), config.metal3.settings(), wake.clone());
+    }
+    if !config.metal3.manifests_dir.as_os_str().is_empty() {
+        crate::metal3::watch::spawn(
+            store.clone(),
+            config.metal3.manifests_dir.clone(),
+            std::time::Duration::from_secs(config.metal3.manifests_poll_s),
+            wake,
+        );
+    }
     let app = api::app(AppState {
         conductor: conductor.clone(),
         public_url: links_base(&config.api.public_url, addr)?,

@@ -344,3 +344,42 @@ pub struct Allocation {
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
 }
+
+/// A Metal3 BareMetalHost: the manifest as applied, its status in BMO's shape and the
+/// reconciler's bookkeeping (all JSON objects; `metal3/` gives them types).
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+#[sqlx(default)]
+pub struct Metal3Host {
+    pub id: i64,
+    pub uid: String,
+    pub namespace: String,
+    pub name: String,
+    #[sqlx(json)]
+    pub manifest: JsonMap,
+    #[sqlx(json)]
+    pub status: JsonMap,
+    #[sqlx(json)]
+    pub internal: JsonMap,
+    /// Grows with every apply of this host.
+    pub generation: i64,
+    /// `delete bmh` was asked: the reconciler deprovisions, deletes the node, then the row.
+    pub deleting: bool,
+    /// Not reconciled before this time (BMO's requeue-after, error backoff); None: at once.
+    pub requeue_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A Kubernetes Secret as a Metal3 manifest names it: `data` maps each key to its bytes in
+/// base64 (`stringData` is folded in at apply).
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+#[sqlx(default)]
+pub struct Metal3Secret {
+    pub id: i64,
+    pub namespace: String,
+    pub name: String,
+    #[sqlx(json)]
+    pub data: JsonMap,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+}

@@ -176,3 +176,51 @@ pub fn disk_image(marker: &str) -> Option<(PathBuf, PathBuf)> {
     }
     Some((raw, qcow2))
 }
+
+/// The installer ISO of fixtures/install/make-installer-iso.sh (a Debian-like layout whose
+/// busybox installer writes the fixture disk and leaves the automation file's marker on it),
+/// built once per version of the scripts under target/install-iso/.
+pub fn installer_iso() -> Option<PathBuf> {
+    for tool in [
+        "xorriso",
+        "sgdisk",
+        "mkfs.vfat",
+        "mcopy",
+        "syslinux",
+        "grub-mkimage",
+        "busybox",
+        "cpio",
+        "modinfo",
+        "qemu-img",
+    ] {
+        crate::common::tool(tool)?;
+    }
+    kernel()?;
+    let mut h = Sha256::new();
+    for f in [
+        "fixtures/install/make-installer-iso.sh",
+        "fixtures/deploy/make-disk-image.sh",
+        "fixtures/iso/lib.sh",
+    ] {
+        h.update(std::fs::read(repo().join(f)).unwrap());
+    }
+    let dir = repo()
+        .join("target/install-iso")
+        .join(hex::encode(&h.finalize()[..6]));
+    let iso = dir.join("installer.iso");
+    if !iso.exists() {
+        std::fs::create_dir_all(&dir).unwrap();
+        let script_text = format!("[ -s '{}' ] || exec \"$@\"", iso.display());
+        locked(
+            &dir.join("build.lock"),
+            Command::new("sh")
+                .arg("-c")
+                .arg(script_text)
+                .arg("sh")
+                .arg("bash")
+                .arg(repo().join("fixtures/install/make-installer-iso.sh"))
+                .arg(&dir),
+        );
+    }
+    Some(iso)
+}

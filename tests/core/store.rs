@@ -93,7 +93,124 @@ store_suite!(
     volume_uniques_and_cascade,
     node_traits_are_sets_with_a_limit,
     allocation_claims_one_free_node_once,
+    metal3_hosts_apply_status_and_fencing,
 );
+
+/// Applies report kubectl's results and bump the generation only on change; status writes never
+/// defer a host applied meanwhile; manifest edits are fenced by generation; deletion marks, then
+/// forgets.
+async fn metal3_hosts_apply_status_and_fencing(store: Store) {
+    use ironcast::store::{Applied, Metal3Write};
+    let host = |name: &str, online: bool| Metal3Write::Host {
+        namespace: "default".into(),
+        name: name.into(),
+        manifest: json!({"metadata": {"name": name}, "spec": {"online": online}})
+            .as_object()
+            .unwrap()
+            .clone(),
+    };
+    let secret = Metal3Write::Secret {
+        namespace: "default".into(),
+        name: "bmc".into(),
+        data: json!({"username": "YQ=="}).as_object().unwrap().clone(),
+    };
+    let done = store
+        .metal3_apply(&[secret.clone(), host("h0", true), host("h1", true)])
+        .await
+        .unwrap();
+    assert_eq!(done, [Applied::Created, Applied::Created, Applied::Created]);
+    let again = store
+        .metal3_apply(&[secret, host("h0", true), host("h1", false)])
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        [Applied::Unchanged, Applied::Unchanged, Applied::Configured]
+    );
+    let h1 = store.metal3_host("default", "h1").await.unwrap().unwrap();
+    assert_eq!(h1.generation, 2);
+    assert_eq!(h1.manifest["spec"]["online"], false);
+    let secret = store
+        .metal3_secret("default", "bmc")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(secret.data["username"], "YQ==");
+
+    // Writes in one apply see each other (one transaction).
+    let dup = store
+        .metal3_apply(&[host("h2", true), host("h2", false)])
+        .await
+        .unwrap();
+    assert_eq!(dup, [Applied::Created, Applied::Configured]);
+
+    // Status writes: the requeue time sticks only for the generation read.
+    let later = Utc::now() + chrono::Duration::hours(1);
+    let status = json!({"provisioning": {"state": "registering"}})
+        .as_object()
+        .unwrap()
+        .clone();
+    store
+        .metal3_save_status(
+            h1.id,
+            h1.generation,
+            &status,
+            &Default::default(),
+            Some(later),
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .metal3_hosts_due(Utc::now())
+        .await
+        .unwrap()
+        .iter()
+        .all(|h| h.name != "h1"));
+    store
+        .metal3_save_status(
+            h1.id,
+            h1.generation - 1,
+            &status,
+            &Default::default(),
+            Some(later),
+        )
+        .await
+        .unwrap();
+    let due = store.metal3_hosts_due(Utc::now()).await.unwrap();
+    assert!(
+        due.iter().any(|h| h.name == "h1"),
+        "a stale generation must not defer the host"
+    );
+    assert_eq!(
+        store
+            .metal3_host("default", "h1")
+            .await
+            .unwrap()
+            .unwrap()
+            .status["provisioning"]["state"],
+        "registering"
+    );
+
+    // Manifest edits are fenced by generation.
+    let edited = json!({"metadata": {"name": "h1"}, "spec": {}})
+        .as_object()
+        .unwrap()
+        .clone();
+    assert!(!store.metal3_edit_manifest(h1.id, 1, &edited).await.unwrap());
+    assert!(store.metal3_edit_manifest(h1.id, 2, &edited).await.unwrap());
+
+    assert_eq!(store.metal3_hosts(Some("default")).await.unwrap().len(), 3);
+    assert!(store.metal3_hosts(Some("other")).await.unwrap().is_empty());
+    store.metal3_mark_deleting("default", "h0").await.unwrap();
+    let h0 = store.metal3_host("default", "h0").await.unwrap().unwrap();
+    assert!(h0.deleting);
+    assert!(matches!(
+        store.metal3_mark_deleting("default", "nope").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    store.metal3_forget_host(h0.id).await.unwrap();
+    assert!(store.metal3_host("default", "h0").await.unwrap().is_none());
+}
 
 fn sample(name: &str) -> Node {
     let mut n = Node::new(

@@ -1,0 +1,231 @@
+//! The `iso-install` deploy on a real VM: sushy-tools' libvirt driver in front of a QEMU TCG
+//! domain with a blank SATA disk and a user-net NIC, the fixture installer ISO
+//! (fixtures/install/make-installer-iso.sh: Debian's layout, a busybox "installer") and an
+//! unmodified python-ironicclient. The conductor identifies the ISO as debian-installer,
+//! renders the user's automation file (its `{{ hostname }}`, call-back URL and token), publishes
+//! it, remasters the ISO with Debian's preseed args and an unattended menu (the fixture's menu
+//! otherwise waits forever), and boots it. The installer fetches the file from 10.0.2.2, writes
+//! a bootable disk carrying the file's marker, and finishes by calling back or by powering off;
+//! the VM then boots its disk, which prints the marker. A third run never finishes, and the
+//! watchdog fails the deploy naming what it waited for.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::common::fixtures::{installer_iso, read_lossy};
+use crate::common::serve::spawn_serve;
+use crate::support::{sha256, Client};
+use crate::vm::{define, sushy_libvirt};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// Waits until every `wanted` fragment is on the serial console after `from` bytes.
+fn wait_console(serial: &Path, from: usize, wanted: &[&str], what: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let log = read_lossy(serial);
+        let tail = log.get(from..).unwrap_or_default().to_string();
+        if wanted.iter().all(|w| tail.contains(w)) {
+            return tail;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {wanted:?} not all on the console after 300 s:\n{tail}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// How the fixture installer ends (its automation file's `finish` line).
+#[derive(Clone, Copy, PartialEq)]
+enum Finish {
+    CallBack,
+    PowerOff,
+    Hang,
+}
+
+fn install(finish: Finish) {
+    for tool in ["virsh", "qemu-system-x86_64"] {
+        if crate::common::tool(tool).is_none() {
+            return;
+        }
+    }
+    let Some(iso) = installer_iso() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let nic = "<interface type='user'><mac address='52:54:00:1c:0d:27'/><model type='virtio'/></interface>";
+    let domain = define(dir.path(), "bios", 1 << 30, nic);
+    let Some(sushy) = sushy_libvirt(dir.path(), &domain) else {
+        return;
+    };
+    let (api_port, images_port) = (free_port(), free_port());
+    let config = dir.path().join("ironcast.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[cache]\nallowed_file_dirs = [{images:?}]\n\n\
+             [agent]\nconductor_url = \"http://10.0.2.2:{api_port}\"\n\
+             image_server_url = \"http://10.0.2.2:{images_port}\"\n\n\
+             [conductor]\nautomated_clean = false\n\n\
+             [iso_install]\npoll_interval_s = 1\nmenu_timeout_s = 1\n",
+            images = iso.parent().unwrap().display().to_string(),
+        ),
+    )
+    .unwrap();
+    let (api_bind, images_bind) = (
+        format!("127.0.0.1:{api_port}"),
+        format!("127.0.0.1:{images_port}"),
+    );
+    let server = spawn_serve(
+        dir.path(),
+        &[
+            ("IRONCAST_CONFIG", config.to_str().unwrap()),
+            ("IRONCAST_API__BIND", &api_bind),
+            ("IRONCAST_IMAGESERVER__BIND", &images_bind),
+        ],
+    );
+    let Some(bm) = Client::new(&server) else {
+        return;
+    };
+    let name = match finish {
+        Finish::CallBack => "inst-callback",
+        Finish::PowerOff => "inst-poweroff",
+        Finish::Hang => "inst-hang",
+    };
+    bm.enrol_redfish_with(
+        name,
+        &sushy.base,
+        &domain.uuid,
+        "iso-install",
+        &["--property", "capabilities=boot_mode:bios"],
+    );
+    let finish_line = match finish {
+        Finish::CallBack => "callback",
+        Finish::PowerOff => "poweroff",
+        Finish::Hang => "hang",
+    };
+    let automation = format!(
+        "#ironcast-test marker marker-of-{{{{ hostname }}}}\n\
+         #ironcast-test finish {finish_line}\n\
+         #ironcast-test callback {{{{ callback_url }}}} {{{{ callback_token }}}}\n"
+    );
+    let mut set = vec![
+        "node".to_string(),
+        "set".into(),
+        name.into(),
+        "--instance-info".into(),
+        format!("install_iso=file://{}", iso.display()),
+        "--instance-info".into(),
+        format!("install_iso_checksum={}", sha256(&iso)),
+        "--instance-info".into(),
+        format!("automation_file={automation}"),
+    ];
+    if finish == Finish::Hang {
+        set.extend(["--instance-info".into(), "install_timeout=40".into()]);
+    }
+    bm.ok(&set.iter().map(String::as_str).collect::<Vec<_>>());
+    bm.ok(&["node", "manage", name, "--wait", "120"]);
+    bm.ok(&["node", "provide", name, "--wait", "120"]);
+
+    let deploy = crate::common::clients::baremetal(
+        &bm.bin,
+        &bm.url,
+        &["node", "deploy", name, "--wait", "900"],
+    );
+    let node = bm.show(name);
+    let history = bm.ok(&[
+        "node", "history", "list", name, "-f", "value", "-c", "Event",
+    ]);
+    let console = read_lossy(&domain.serial);
+    assert!(
+        history.contains("identify: debian 12.2.0 (debian), installer debian-installer"),
+        "{history}"
+    );
+    assert!(console.contains("IRONCAST-INSTALLER-FETCHED"), "{console}");
+    let url_line = console
+        .lines()
+        .find_map(|l| l.strip_prefix("IRONCAST-INSTALLER-URL "))
+        .expect("the installer printed its automation URL")
+        .trim()
+        .to_string();
+    assert!(
+        url_line.starts_with(&format!("http://10.0.2.2:{images_port}/"))
+            && url_line.ends_with("/preseed.cfg"),
+        "{url_line}"
+    );
+    if finish == Finish::Hang {
+        assert!(
+            !deploy.status.success(),
+            "a hung install must fail the deploy"
+        );
+        assert_eq!(node["provision_state"], "deploy failed", "{node}");
+        let error = node["last_error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains("watchdog") && error.contains("a call-back or the node powering off"),
+            "{error}"
+        );
+        assert_eq!(node["power_state"], "power off", "{node}");
+    } else {
+        assert!(
+            deploy.status.success(),
+            "deploy failed: {}\n{node}\n{history}\n{console}",
+            String::from_utf8_lossy(&deploy.stderr)
+        );
+        assert_eq!(node["provision_state"], "active", "{node}");
+        // After a call-back the conductor resets the node at once, so the installer may not
+        // get to print that it called back: history says it did.
+        let done = format!("IRONCAST-INSTALLER-DONE {finish_line}");
+        // The installed disk boots and prints the marker the automation file gave it.
+        let note = format!("IRONCAST-NOTE marker-of-{name}");
+        wait_console(
+            &domain.serial,
+            0,
+            &[&done, "IRONCAST-DISK-BOOTED installed-from-iso", &note],
+            "install then boot from disk",
+        );
+        assert!(history.contains("call-back : wait call-back"), "{history}");
+        assert_eq!(
+            history.contains("powered itself off"),
+            finish == Finish::PowerOff,
+            "{history}"
+        );
+        assert!(history.contains("disk, persistent, bios"), "{history}");
+    }
+    // Whatever the ending, the automation file's URL is revoked.
+    let host_url = url_line.replace("10.0.2.2", "127.0.0.1");
+    let status = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &host_url])
+        .output()
+        .expect("run curl");
+    assert_eq!(
+        String::from_utf8_lossy(&status.stdout),
+        "404",
+        "{host_url} is still served"
+    );
+    if finish != Finish::Hang {
+        bm.ok(&["node", "undeploy", name, "--wait", "300"]);
+        assert_eq!(bm.show(name)["provision_state"], "available");
+    }
+}
+
+#[test]
+fn qemu_boot_iso_install_call_back_through_sushy_libvirt() {
+    install(Finish::CallBack);
+}
+
+#[test]
+fn qemu_boot_iso_install_power_off_through_sushy_libvirt() {
+    install(Finish::PowerOff);
+}
+
+#[test]
+fn qemu_boot_iso_install_watchdog_through_sushy_libvirt() {
+    install(Finish::Hang);
+}
