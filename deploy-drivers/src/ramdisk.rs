@@ -416,8 +416,15 @@ impl DeployDriver for RamdiskDeploy {
             .step(
                 "cache image",
                 &format!(
-                    "{} ({} bytes, {})",
-                    plan.image.url, image.size, image.digest
+                    "{} ({} bytes, {}{})",
+                    plan.image.url,
+                    image.size,
+                    image.digest,
+                    if plan.image.checksum.is_none() {
+                        "; unverified: no boot_iso_checksum was given, this is the digest fetched"
+                    } else {
+                        ""
+                    }
                 ),
             )
             .await;

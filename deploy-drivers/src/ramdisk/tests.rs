@@ -125,6 +125,29 @@ async fn deploy_then_undeploy_runs_the_steps_in_order_and_leaves_nothing() {
     driver().undeploy(&n, &ports, &events).await.unwrap();
 }
 
+/// Metal3's live-iso path sends no checksum: a permissive policy deploys it and history says
+/// the image was unverified, next to the digest that was fetched.
+#[tokio::test]
+async fn an_unverified_iso_is_deployed_and_its_fetched_digest_recorded() {
+    let (ports, _) = ports(PowerState::Off);
+    let events = Events::default();
+    let permissive = RamdiskDeploy::new(RamdiskPolicy {
+        allow_unverified: true,
+        bmc_timeout: Duration::from_millis(200),
+        ..RamdiskPolicy::default()
+    });
+    let n = node(json!({"boot_iso": "http://iso"}));
+    let outcome = permissive.deploy(&n, &ports, &events).await.unwrap();
+    assert_eq!(outcome, DeployOutcome::Active);
+    let steps = events.steps.lock().unwrap().join("\n");
+    let cached = steps
+        .lines()
+        .find(|l| l.starts_with("cache image:"))
+        .unwrap_or_else(|| panic!("no cache image step in {steps}"));
+    assert!(cached.contains("unverified"), "{cached}");
+    assert!(cached.contains("sha256:"), "{cached}");
+}
+
 /// Every lease and publication id is in driver_internal_info before the port makes it, in a
 /// deploy and in a take-over: a crash right after the port call leaves nothing unknown.
 #[tokio::test]
