@@ -185,7 +185,8 @@ pub fn add_partition_plan(
         .unwrap_or(0)
         .max(le64(lba1, FIRST_USABLE).saturating_sub(1));
     let align = (ALIGN_BYTES / ss).max(1);
-    let want = want_bytes.div_ceil(ss).next_multiple_of(align);
+    // Asking for 0 bytes still gets one aligned unit: a partition is never empty.
+    let want = want_bytes.max(1).div_ceil(ss).next_multiple_of(align);
     let first = (last_usable + 1)
         .checked_sub(want)
         .map(|s| s / align * align)

@@ -40,7 +40,8 @@ pub fn add_partition_plan(
         .unwrap_or(1);
     let limit = disk_sectors.min(u32::MAX as u64);
     let align = ((1u64 << 20) / ss).max(1);
-    let want = want_bytes.div_ceil(ss).next_multiple_of(align);
+    // Asking for 0 bytes still gets one aligned unit: a partition is never empty.
+    let want = want_bytes.max(1).div_ceil(ss).next_multiple_of(align);
     let first = limit
         .checked_sub(want)
         .map(|s| s / align * align)
@@ -106,6 +107,10 @@ mod tests {
         assert_eq!(w[0].1[4], 0x83);
         assert_eq!(le32(&w[0].1, 8), disk - 3 * 2048);
         assert_eq!(le32(&w[0].1, 12), 3 * 2048);
+        // Found by the gpt fuzz target: 0 bytes asked made a partition ending before it began.
+        let (p, _) =
+            add_partition_plan(&mbr(&[(0x83, 2048, 16 * 2048)]), disk, 512, 0, 0x83).unwrap();
+        assert!(p.first <= p.last && p.last < disk, "{p:?}");
         // Full tables, no room, no table, a protective MBR.
         let four = mbr(&[
             (0x83, 2048, 10),
