@@ -446,7 +446,7 @@ async fn takeover_an_installing_iso_install_node_is_served_by_the_survivor() {
             ("IRONCAST_DATABASE__URL", db_url.as_str()),
             ("IRONCAST_CONDUCTOR__NAME", name),
             ("IRONCAST_CONDUCTOR__HEARTBEAT_INTERVAL_S", "1"),
-            ("IRONCAST_CONDUCTOR__HEARTBEAT_TIMEOUT_S", "3"),
+            ("IRONCAST_CONDUCTOR__HEARTBEAT_TIMEOUT_S", "5"),
         ];
         servers.push(crate::support::spawn_serve(&state, &env));
     }
@@ -472,6 +472,7 @@ async fn takeover_an_installing_iso_install_node_is_served_by_the_survivor() {
     let api = servers[0].url.clone();
     let body = json!({
         "name": "installing", "driver": "redfish", "deploy_interface": "iso-install",
+        "automated_clean": false,
         "driver_info": {"redfish_address": fleet.address(0),
                         "redfish_username": "admin", "redfish_password": "password"},
         "instance_info": {"install_iso": format!("file://{}", iso_path.display()),
