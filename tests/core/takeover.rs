@@ -411,8 +411,6 @@ async fn takeover_three_serve_processes_one_killed() {
 /// survivor's lease and publication.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn takeover_an_installing_iso_install_node_is_served_by_the_survivor() {
-    use std::time::Duration;
-
     use ironcast::redfish::sim::{Fleet, FleetOptions};
     use sha2::{Digest, Sha256};
 
