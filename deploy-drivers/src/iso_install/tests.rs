@@ -536,3 +536,33 @@ async fn undeploy_powers_off_ejects_and_releases_idempotently() {
     assert_eq!(r.power.current(), PowerState::Off);
     d.undeploy(&after(&n, &ev), &r.ports, &ev).await.unwrap();
 }
+
+#[test]
+fn validate_names_a_missing_port() {
+    for (strip, want) in [
+        ("vmedia", "the iso-install deploy needs virtual media,"),
+        (
+            "agent",
+            "the iso-install deploy needs the agent token service,",
+        ),
+    ] {
+        let mut r = rig();
+        match strip {
+            "vmedia" => r.ports.vmedia = None,
+            _ => r.ports.agent = None,
+        }
+        let err = driver()
+            .validate(&node(iso_fields()), &r.ports)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(want) && err.contains("use boot_interface redfish-virtual-media"),
+            "{strip}: {err}"
+        );
+    }
+    // An interactive install needs no call-back, so no token service.
+    let mut r = rig();
+    r.ports.agent = None;
+    let interactive = node(with(iso_fields(), json!({"interactive": true})));
+    assert_eq!(driver().validate(&interactive, &r.ports), Ok(()));
+}
