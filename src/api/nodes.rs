@@ -196,6 +196,9 @@ async fn update(
             if before.get("driver") != doc.get("driver") {
                 check_driver(&node.driver)?;
             }
+            if before.get("instance_info") != doc.get("instance_info") {
+                node_json::name_instance_from_info(node);
+            }
             crate::conductor::check_update(&unpatched, node)
         })
         .await?;

@@ -241,6 +241,7 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
         if state == ProvisionState::Deleting && event != Event::Fail {
             // Ironic's tear down forgets the instance; BMO relies on it (no extra PATCH).
             node.instance_uuid = None;
+            node.instance_name = None;
         }
         if state == ProvisionState::Cleaning {
             // A manual clean's steps are used up either way; the last step stays on failure.
