@@ -32,6 +32,7 @@ mod nodes;
 mod patch;
 mod portgroups;
 mod ports;
+mod provision_rules;
 mod resource;
 mod root;
 mod shards;

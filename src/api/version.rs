@@ -121,7 +121,7 @@ pub const LATER: &[Change] = &[
         what: "disable_ramdisk with the service verb (406 before; 400 with verbs other than \
                clean and service)",
         bmo: "not used (BMO's servicing sends service_steps only)",
-        done: false,
+        done: true,
     },
     Change {
         minor: 109,
@@ -133,8 +133,8 @@ pub const LATER: &[Change] = &[
     Change {
         minor: 110,
         what: "abort of a deploy waiting in wait call-back (406 before)",
-        bmo: "aborts a deployment when the host is deprovisioned mid-deploy",
-        done: false,
+        bmo: "the version a newer BMO picks; it aborts a deploy stuck in wait call-back",
+        done: true,
     },
     Change {
         minor: 111,

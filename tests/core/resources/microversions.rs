@@ -489,3 +489,83 @@ async fn an_inbound_request_id_never_replaces_ours() {
     assert!(ours.starts_with("req-") && ours != theirs, "{ours}");
     assert_eq!(r.headers()["openstack-request-id"].to_str().unwrap(), ours);
 }
+
+async fn put_in_state(api: &Api, id: &str, state: &str) {
+    let store = api.conductor.store();
+    let mut n = store.node(id).await.unwrap();
+    n.provision_state = state.into();
+    let lock = store.lock_node(id, "fixture").await.unwrap().unwrap();
+    store.save_node(&lock, &n).await.unwrap();
+    assert!(lock.release().await.unwrap());
+}
+
+#[tokio::test]
+async fn disable_ramdisk_is_for_clean_from_1_70_and_service_from_1_108() {
+    let api = api().await;
+    let id = node(&api, "ramdiskless", json!({})).await;
+    put_in_state(&api, &id, "manageable").await;
+    let path = format!("/v1/nodes/{id}/states/provision");
+    let erase = json!({"target": "clean", "disable_ramdisk": true,
+                       "clean_steps": [{"interface": "deploy", "step": "erase_devices_metadata"}]});
+    let (s, _) = at(&api, 69, "PUT", &path, Some(erase.clone())).await;
+    assert_eq!(s, 406, "disable_ramdisk with clean before 1.70");
+    let (s, body) = at(&api, 70, "PUT", &path, Some(erase)).await;
+    assert_eq!(
+        s, 400,
+        "an agent step cannot run without the ramdisk: {body}"
+    );
+    assert!(
+        fault(&body).contains("deploy.erase_devices_metadata"),
+        "{body}"
+    );
+    let (s, body) = api
+        .call(
+            "PUT",
+            &path,
+            Some(json!({"target": "provide", "disable_ramdisk": true})),
+        )
+        .await;
+    assert_eq!(s, 400, "{body}");
+    assert!(
+        fault(&body).contains("only with manual cleaning or servicing"),
+        "{body}"
+    );
+    let service = json!({"target": "service", "disable_ramdisk": true,
+                         "service_steps": [{"interface": "bios", "step": "factory_reset"}]});
+    let (s, _) = at(&api, below(108), "PUT", &path, Some(service.clone())).await;
+    assert_eq!(s, 406, "disable_ramdisk with service before 1.108");
+    if served(&api, 108).await {
+        // Past the version gate, the state machine answers: the node is not active.
+        let (s, body) = at(&api, 108, "PUT", &path, Some(service)).await;
+        assert_eq!(s, 400, "{body}");
+        assert!(fault(&body).contains("can not be performed"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn abort_in_wait_call_back_needs_1_110_once_it_is_advertised() {
+    let api = api().await;
+    let id = node(&api, "waiting", json!({})).await;
+    put_in_state(&api, &id, "wait call-back").await;
+    let path = format!("/v1/nodes/{id}/states/provision");
+    let abort = json!({"target": "abort"});
+    if served(&api, 110).await {
+        let (s, _) = at(&api, 109, "PUT", &path, Some(abort.clone())).await;
+        assert_eq!(s, 406, "abort in wait call-back before 1.110");
+    }
+    let (s, body) = at(&api, MAX.0, "PUT", &path, Some(abort)).await;
+    assert_eq!(s, 202, "{body}");
+    api.wait_state(&id, "deploy failed", 10).await;
+    // Inspection abort is 1.41's.
+    let other = node(&api, "inspecting", json!({})).await;
+    put_in_state(&api, &other, "inspect wait").await;
+    let (s, _) = at(
+        &api,
+        40,
+        "PUT",
+        &format!("/v1/nodes/{other}/states/provision"),
+        Some(json!({"target": "abort"})),
+    )
+    .await;
+    assert_eq!(s, 406);
+}
