@@ -20,3 +20,5 @@ mod lifecycle;
 mod support;
 #[path = "metal3/sushy_fake.rs"]
 mod sushy_fake;
+#[path = "metal3/vm.rs"]
+mod vm;

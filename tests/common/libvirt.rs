@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use crate::common::fixtures::repo;
+use crate::common::fixtures::{read_lossy, repo};
 use crate::common::sushy::Sushy;
 
 const VIRSH_URI: &str = "qemu:///system";
@@ -91,4 +92,22 @@ pub fn sushy_libvirt(dir: &Path, domain: &Domain) -> Option<Sushy> {
         domain.uuid
     );
     Sushy::start_libvirt(&dir.join("sushy"), &conf)
+}
+
+/// Waits until every `wanted` fragment is on the serial console after its first `from` bytes;
+/// returns the console's length then (the `from` of the next wait).
+pub fn wait_console(serial: &Path, from: usize, wanted: &[&str], what: &str) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let log = read_lossy(serial);
+        let tail = log.get(from..).unwrap_or_default();
+        if wanted.iter().all(|w| tail.contains(w)) {
+            return log.len();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {wanted:?} not all on the console after 300 s:\n{tail}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
