@@ -68,9 +68,12 @@ async fn main() -> anyhow::Result<()> {
                 .replacen("redfish+http://", "redfish-virtualmedia+http://", 1);
         text.push_str(&format!(
             "---\napiVersion: metal3.io/v1alpha1\nkind: BareMetalHost\nmetadata:\n  name: host-{i:04}\n\
-             spec:\n  online: true\n  automatedCleaningMode: disabled\n  bmc:\n    address: {address}\n    credentialsName: bmc\n\
+             spec:\n  online: true\n  automatedCleaningMode: disabled\n  bootMACAddress: {mac}\n\
+             \x20 bmc:\n    address: {address}\n    credentialsName: bmc\n\
              \x20 image:\n    url: file://{iso}\n    format: live-iso\n",
-            iso = iso.display()
+            iso = iso.display(),
+            // Virtual-media hosts need their boot MAC (BMO's webhook): one per host.
+            mac = format!("52:54:00:{:02x}:{:02x}:{:02x}", i >> 16 & 0xff, i >> 8 & 0xff, i & 0xff),
         ));
     }
     let http = reqwest::Client::new();
