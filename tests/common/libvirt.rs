@@ -83,6 +83,11 @@ pub fn define(dir: &Path, mode: &str, disk_bytes: u64, extra: &str) -> Domain {
 
 /// sushy-tools' libvirt driver limited to `domain`, with SeaBIOS and OVMF for its boot modes.
 pub fn sushy_libvirt(dir: &Path, domain: &Domain) -> Option<Sushy> {
+    sushy_libvirt_with(dir, domain, "")
+}
+
+/// [`sushy_libvirt`] with more sushy configuration (`extra_conf`, Python).
+pub fn sushy_libvirt_with(dir: &Path, domain: &Domain, extra_conf: &str) -> Option<Sushy> {
     let conf = format!(
         "SUSHY_EMULATOR_LIBVIRT_URI = '{VIRSH_URI}'\n\
          SUSHY_EMULATOR_ALLOWED_INSTANCES = ['{}']\n\
@@ -90,7 +95,7 @@ pub fn sushy_libvirt(dir: &Path, domain: &Domain) -> Option<Sushy> {
          'UEFI': {{'x86_64': '/usr/share/OVMF/OVMF_CODE.fd'}},\n\
          'Legacy': {{'x86_64': '/usr/share/seabios/bios-256k.bin'}}}}\n",
         domain.uuid
-    );
+    ) + extra_conf;
     Sushy::start_libvirt(&dir.join("sushy"), &conf)
 }
 

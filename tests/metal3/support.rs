@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::libvirt::{define, sushy_libvirt, virsh_ok, Domain};
+use crate::common::libvirt::{define, sushy_libvirt_with, virsh_ok, Domain};
 use crate::common::serve::{spawn_serve, Server};
 use crate::common::sushy::Sushy;
 use crate::common::ironcast_bin;
@@ -156,6 +156,14 @@ impl Drop for PoolVolume {
 /// A defined (never started) libvirt domain behind sushy's libvirt driver: BIOS, processors,
 /// memory, SimpleStorage (a 6 GiB pool volume), NICs and a BIOS version, as on a real BMC.
 pub fn sushy_libvirt_domain(dir: &Path) -> Option<(Domain, Sushy, PoolVolume)> {
+    sushy_libvirt_domain_with(dir, |_| String::new())
+}
+
+/// [`sushy_libvirt_domain`] with more sushy configuration, made from the domain's UUID.
+pub fn sushy_libvirt_domain_with(
+    dir: &Path,
+    extra_conf: impl FnOnce(&str) -> String,
+) -> Option<(Domain, Sushy, PoolVolume)> {
     crate::common::tool("virsh")?;
     let volume = PoolVolume(format!(
         "ironcast-metal3-{}-{}.img",
@@ -183,7 +191,7 @@ pub fn sushy_libvirt_domain(dir: &Path) -> Option<(Domain, Sushy, PoolVolume)> {
     for cmd in ["setmaxmem", "setmem"] {
         virsh_ok(&[cmd, &domain.name, "2097152", "--config"]);
     }
-    let sushy = sushy_libvirt(dir, &domain)?;
+    let sushy = sushy_libvirt_with(dir, &domain, &extra_conf(&domain.uuid))?;
     Some((domain, sushy, volume))
 }
 
