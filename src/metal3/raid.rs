@@ -112,9 +112,10 @@ mod tests {
     use super::*;
 
     fn spec(raid: &str) -> HostSpec {
-        let mut s = HostSpec::default();
-        s.raid = serde_yaml::from_str(raid).unwrap();
-        s
+        HostSpec {
+            raid: serde_yaml::from_str(raid).unwrap(),
+            ..HostSpec::default()
+        }
     }
 
     #[test]

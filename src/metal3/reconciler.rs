@@ -415,8 +415,7 @@ impl Reconciler {
             return Ok(());
         };
         let applied = HostStatus::from_map(&row.status).provisioning.raid;
-        let Some(plan) = super::raid::plan(&host.spec, applied.as_ref(), &n.raid_interface)?
-        else {
+        let Some(plan) = super::raid::plan(&host.spec, applied.as_ref(), &n.raid_interface)? else {
             return Ok(());
         };
         self.conductor
@@ -424,7 +423,8 @@ impl Reconciler {
                 if let Some(t) = plan.target {
                     n.driver_internal_info.insert(TARGET_RAID_KEY.into(), t);
                 }
-                n.driver_internal_info.insert(CLEAN_STEPS_KEY.into(), plan.steps);
+                n.driver_internal_info
+                    .insert(CLEAN_STEPS_KEY.into(), plan.steps);
             })
             .await
             .map_err(ActError::from)?;

@@ -95,7 +95,12 @@ async fn bmh_raid_is_applied_while_preparing_through_sushy_libvirt() {
     let mut created = CreatedVolumes(Vec::new());
     let volumes = get_json(&volumes_url).await;
     for m in volumes["Members"].as_array().into_iter().flatten() {
-        let v = get_json(&format!("{}{}", sushy.base, m["@odata.id"].as_str().unwrap())).await;
+        let v = get_json(&format!(
+            "{}{}",
+            sushy.base,
+            m["@odata.id"].as_str().unwrap()
+        ))
+        .await;
         created.0.push(v["Id"].as_str().unwrap_or("").to_string());
     }
     assert_eq!(created.0.len(), 1, "one volume created: {volumes:#}");
@@ -104,8 +109,7 @@ async fn bmh_raid_is_applied_while_preparing_through_sushy_libvirt() {
     assert_eq!(volume["CapacityBytes"], 1u64 << 30, "{volume:#}");
     // What preparing applied is recorded, on the host and on the node.
     assert_eq!(
-        h["status"]["provisioning"]["raid"]["hardwareRAIDVolumes"][0]["name"],
-        "root",
+        h["status"]["provisioning"]["raid"]["hardwareRAIDVolumes"][0]["name"], "root",
         "{h:#}"
     );
     let node_id = h["status"]["provisioning"]["ID"].as_str().unwrap();

@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use crate::common::ironcast_bin;
 use crate::common::libvirt::{define, sushy_libvirt_with, virsh_ok, Domain};
 use crate::common::serve::{spawn_serve, Server};
 use crate::common::sushy::Sushy;
-use crate::common::ironcast_bin;
 use crate::deploy_support::serve_log;
 
 /// The microversion BMO sends when the server offers it (`ChooseMicroversion`).
@@ -276,4 +276,3 @@ pub fn node(server: &Server, ident: &str) -> Option<Value> {
     let v: Value = serde_json::from_slice(&out.stdout).ok()?;
     v.get("uuid").is_some().then_some(v)
 }
-

@@ -103,12 +103,12 @@ fn qemu_boot_bmh_live_iso_then_direct_deploy_through_sushy_libvirt() {
         sushy.base, domain.uuid
     );
     let file = dir.path().join("hosts.yaml");
-    let live = format!(
-        "    url: file://{}\n    format: live-iso\n",
-        iso.display()
-    );
+    let live = format!("    url: file://{}\n    format: live-iso\n", iso.display());
     let out = apply(&server, &file, &manifest(&bmc, &live));
-    assert!(out.contains("baremetalhost.metal3.io/vm-0 created"), "{out}");
+    assert!(
+        out.contains("baremetalhost.metal3.io/vm-0 created"),
+        "{out}"
+    );
 
     // Live ISO: inspected, provisioned, and the VM booted the ISO.
     let h = wait_state(
@@ -131,7 +131,10 @@ fn qemu_boot_bmh_live_iso_then_direct_deploy_through_sushy_libvirt() {
         .unwrap_or_default();
     assert!(macs.contains(&MAC), "{MAC} not in {macs:?}: {h:#}");
     let node_id = st["provisioning"]["ID"].as_str().unwrap().to_string();
-    assert_eq!(node(&server, &node_id).unwrap()["deploy_interface"], "ramdisk");
+    assert_eq!(
+        node(&server, &node_id).unwrap()["deploy_interface"],
+        "ramdisk"
+    );
     let table = ok(&server, &["get", "bmh", "vm-0", "-o", "yaml"]);
     assert!(table.contains(&format!("mac: {MAC}")), "{table}");
 
