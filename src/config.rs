@@ -208,6 +208,7 @@ pub struct ConductorConfig {
     pub fake_undeploy_delay_ms: u64,
     pub fake_power_delay_ms: u64,
     pub automated_clean: bool,
+    pub health_interval_s: u64,
 }
 
 /// Why the configuration cannot be used; each message names the option and what to do.
