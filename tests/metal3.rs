@@ -18,6 +18,8 @@ mod gophercloud;
 mod inspect;
 #[path = "metal3/lifecycle.rs"]
 mod lifecycle;
+#[path = "metal3/replay.rs"]
+mod replay;
 #[path = "metal3/support.rs"]
 mod support;
 #[path = "metal3/sushy_fake.rs"]

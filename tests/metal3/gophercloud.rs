@@ -238,9 +238,9 @@ pub fn node(v: &Value) -> Node {
 /// `ports.Port`, as BMO reads the ports it creates and lists.
 #[derive(Debug, Deserialize)]
 pub struct Port {
-    pub uuid: String,
-    pub address: String,
-    pub node_uuid: String,
+    pub uuid: Option<String>,
+    pub address: Option<String>,
+    pub node_uuid: Option<String>,
     pub extra: Option<Map>,
     pub local_link_connection: Option<Value>,
     pub pxe_enabled: Option<bool>,
