@@ -12,6 +12,8 @@ mod adopt_service;
 #[path = "deploy/support.rs"]
 #[allow(dead_code)]
 mod deploy_support;
+#[path = "metal3/event_service.rs"]
+mod event_service;
 #[path = "metal3/gophercloud.rs"]
 mod gophercloud;
 #[path = "metal3/inspect.rs"]
