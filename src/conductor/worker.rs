@@ -9,7 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use deploy_drivers::{
-    AgentProgress, BootMode, CleanStep, DeployEvents, DeployOutcome, NodeView, PowerAction,
+    AgentProgress, BootMode, CleanStep, DeployEvents, DeployOutcome, NodeView, PortError,
+    PortResult, PowerAction,
 };
 use serde_json::{json, Value};
 
@@ -681,22 +682,44 @@ impl DeployEvents for Events<'_> {
     }
 
     async fn save_internal(&self, key: &str, value: Value) {
-        match self.conductor.store.node_by_uuid(self.lock.uuid()).await {
-            Ok(Some(mut n)) => {
-                // Null removes the key: a driver forgetting what it no longer holds.
-                if value.is_null() {
-                    n.driver_internal_info.remove(key);
-                } else {
-                    n.driver_internal_info.insert(key.to_string(), value);
-                }
-                if let Err(e) = self.conductor.store.save_node(self.lock, &n).await {
-                    tracing::error!(node = %self.lock.uuid(), error = %e, "cannot save driver_internal_info");
-                }
-            }
-            _ => {
-                tracing::error!(node = %self.lock.uuid(), "node vanished while saving driver_internal_info")
-            }
+        if let Err(e) = self.save(key, value).await {
+            tracing::error!(node = %self.lock.uuid(), key, error = %e, "cannot save driver_internal_info");
         }
+    }
+
+    async fn save_intent(&self, key: &str, value: Value) -> PortResult<()> {
+        crate::fail_point!(
+            "intent-save",
+            Err(PortError::other(format!(
+                "fail point intent-save refused to save driver_internal_info/{key}"
+            )))
+        );
+        self.save(key, value).await
+    }
+}
+
+impl Events<'_> {
+    /// Sets (or, with `Value::Null`, removes) `key` in the node's driver_internal_info, under
+    /// the task's lock.
+    async fn save(&self, key: &str, value: Value) -> PortResult<()> {
+        let uuid = self.lock.uuid();
+        let mut n = match self.conductor.store.node_by_uuid(uuid).await {
+            Ok(Some(n)) => n,
+            Ok(None) => return Err(PortError::other(format!("node {uuid} vanished"))),
+            Err(e) => return Err(PortError::other(format!("cannot read node {uuid}: {e}"))),
+        };
+        // Null removes the key: a driver forgetting what it no longer holds.
+        if value.is_null() {
+            n.driver_internal_info.remove(key);
+        } else {
+            n.driver_internal_info.insert(key.to_string(), value);
+        }
+        self.conductor
+            .store
+            .save_node(self.lock, &n)
+            .await
+            .map(|_| ())
+            .map_err(|e| PortError::other(format!("cannot save node {uuid}: {e}")))
     }
 }
 
