@@ -298,6 +298,7 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
             // config drive (the instance's user data and secrets) goes with it, as in Ironic,
             // whose tear down empties instance_info; the rest of instance_info is kept here.
             node.instance_uuid = None;
+            node.instance_name = None;
             node.instance_info.remove("configdrive");
         }
         if state == ProvisionState::Adopting && event == Event::Fail {
