@@ -16,8 +16,9 @@
 //! `interactive=true` serves the ISO as it is, with no automation file and no watchdog: the
 //! node waits for power-off while an operator installs at the BMC console.
 //!
-//! Undeploy powers off, ejects and releases; cleaning (after undeploy, on provide) is the
-//! direct deploy's, through the agent, as for whole-disk images.
+//! Undeploy powers off, ejects and releases; cleaning (after undeploy, on provide) and capture
+//! of the installed disk (a golden image) are the direct deploy's, through the agent, as for
+//! whole-disk images.
 
 mod plan;
 mod template;
@@ -74,7 +75,7 @@ impl Default for IsoInstallPolicy {
 
 pub struct IsoInstallDeploy {
     pub policy: IsoInstallPolicy,
-    /// Cleans the disk as the whole-disk path does.
+    /// Cleans and captures the disk as the whole-disk path does.
     pub cleaner: DirectDeploy,
 }
 
@@ -716,6 +717,29 @@ impl DeployDriver for IsoInstallDeploy {
             (Some(e), _) | (None, Err(e)) => Err(e),
             (None, Ok(())) => Ok(()),
         }
+    }
+
+    /// The installed disk is captured as the whole-disk path captures it: through the agent.
+    async fn prepare_capture(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        request: &CaptureRequest,
+    ) -> Result<(), DeployError> {
+        self.cleaner.prepare_capture(node, ports, request).await
+    }
+
+    async fn capture(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        request: &CaptureRequest,
+        active: bool,
+        events: &dyn DeployEvents,
+    ) -> Result<CapturedImage, DeployError> {
+        self.cleaner
+            .capture(node, ports, request, active, events)
+            .await
     }
 
     /// The disk is cleaned as the whole-disk path cleans it: through the agent.
