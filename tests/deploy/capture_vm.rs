@@ -9,19 +9,16 @@
 
 use std::process::Command;
 
-use crate::common::fixtures::{agent_ramdisk, read_lossy};
+use crate::common::fixtures::read_lossy;
+use crate::common::libvirt::wait_console;
 use crate::install_vm::{install, Finish, DISK_BYTES, ROOT_DEVICE};
-use crate::support::wait_console;
 use crate::vm::{define, sushy_libvirt};
 
 const IMAGE: &str = "installed-golden";
 
 #[test]
 fn qemu_boot_iso_install_call_back_then_capture_and_deploy_to_a_second_vm() {
-    let Some((agent_iso, _, _)) = agent_ramdisk() else {
-        return;
-    };
-    let Some(a) = install(Finish::CallBack, Some(&agent_iso)) else {
+    let Some(a) = install(Finish::CallBack) else {
         return;
     };
     let (bm, note) = (&a.bm, format!("IRONCAST-NOTE marker-of-{}", a.name));

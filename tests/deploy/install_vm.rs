@@ -10,15 +10,13 @@
 //! watchdog fails the deploy naming what it waited for. The call-back run goes on in
 //! [`crate::capture_vm`], which captures the installed disk.
 
-use std::path::Path;
-
 use tempfile::TempDir;
 
-use crate::common::fixtures::{installer_iso, read_lossy};
-use crate::common::libvirt::Domain;
-use crate::common::serve::Server;
+use crate::common::fixtures::{agent_ramdisk, installer_iso, read_lossy};
+use crate::common::libvirt::{wait_console, Domain};
+use crate::common::serve::{serve_for_guests, Server};
 use crate::common::sushy::Sushy;
-use crate::support::{serve_for_guests, sha256, wait_console, Client};
+use crate::support::{sha256, Client};
 use crate::vm::{define, sushy_libvirt};
 
 /// The installed VM's disk: the smallest the fixture's system needs, so that what a capture
@@ -46,25 +44,36 @@ pub struct Installed {
 }
 
 /// Installs with the fixture installer ending as `finish` on a BIOS VM, checks how the deploy
-/// ended, and returns the node (None where a tool is missing on a developer machine).
-/// `agent_iso` lets the conductor boot the agent on it afterwards.
-pub fn install(finish: Finish, agent_iso: Option<&Path>) -> Option<Installed> {
+/// ended, and returns the node (None where a tool is missing on a developer machine). The
+/// conductor has our agent too, to clean or capture the node afterwards.
+pub fn install(finish: Finish) -> Option<Installed> {
     for tool in ["virsh", "qemu-system-x86_64"] {
         crate::common::tool(tool)?;
     }
     let iso = installer_iso()?;
+    let (agent_iso, _, _) = agent_ramdisk()?;
     let dir = tempfile::tempdir().unwrap();
     let nic = "<interface type='user'><mac address='52:54:00:1c:0d:27'/><model type='virtio'/></interface>";
     let domain = define(dir.path(), "bios", DISK_BYTES, nic);
     let sushy = sushy_libvirt(dir.path(), &domain)?;
-    let guests = serve_for_guests(
+    let server = serve_for_guests(
         dir.path(),
+        &agent_iso,
         &[iso.parent().unwrap()],
-        agent_iso,
-        "[conductor]\nautomated_clean = false\n\n\
-         [iso_install]\npoll_interval_s = 1\nmenu_timeout_s = 1\n",
+        &[
+            ("IRONCAST_CONDUCTOR__AUTOMATED_CLEAN", "false"),
+            ("IRONCAST_ISO_INSTALL__POLL_INTERVAL_S", "1"),
+            ("IRONCAST_ISO_INSTALL__MENU_TIMEOUT_S", "1"),
+        ],
     );
-    let (server, images_port) = (guests.server, guests.images_port);
+    // What the guest is told: the image server's port at 10.0.2.2.
+    let images_port = server
+        .images_url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
     let bm = Client::new(&server)?;
     let name = match finish {
         Finish::CallBack => "inst-callback",
@@ -205,12 +214,12 @@ fn undeploy(installed: &Installed) {
 
 #[test]
 fn qemu_boot_iso_install_power_off_through_sushy_libvirt() {
-    if let Some(installed) = install(Finish::PowerOff, None) {
+    if let Some(installed) = install(Finish::PowerOff) {
         undeploy(&installed);
     }
 }
 
 #[test]
 fn qemu_boot_iso_install_watchdog_through_sushy_libvirt() {
-    install(Finish::Hang, None);
+    install(Finish::Hang);
 }

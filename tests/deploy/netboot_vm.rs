@@ -12,8 +12,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::fixtures::{bootable_iso, read_lossy};
+use crate::common::serve::free_port;
 use crate::common::{self, tool};
-use crate::support::{free_port, serve_with_env, Client};
+use crate::support::{serve_with_env, Client};
 use crate::vm::{define, sushy_libvirt};
 
 fn ip(args: &[&str]) {

@@ -2,13 +2,12 @@
 //! directory, and python-ironicclient calls against it.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::common::clients::{baremetal, ok};
-use crate::common::fixtures::read_lossy;
 use crate::common::serve::{spawn_serve, Server};
 
 /// A `serve` with its state in `dir`, allowed to read file:// images under `dir`.
@@ -39,84 +38,6 @@ pub fn serve_with_env(dir: &Path, image_dirs: &[&Path], env: &[(&str, &str)]) ->
     let mut all = vec![("IRONCAST_CONFIG", config.to_str().unwrap())];
     all.extend_from_slice(env);
     spawn_serve(dir, &all)
-}
-
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
-}
-
-/// A `serve` that QEMU user-net guests reach at 10.0.2.2: its API and image server bound to
-/// free host ports, the agent told those addresses, `agent_iso` as the agent's ISO when given,
-/// and `more_toml` (whole sections) appended to its config.
-pub fn serve_for_guests(
-    dir: &Path,
-    image_dirs: &[&Path],
-    agent_iso: Option<&Path>,
-    more_toml: &str,
-) -> GuestServer {
-    let (api_port, images_port) = (free_port(), free_port());
-    let dirs: Vec<String> = image_dirs
-        .iter()
-        .map(|d| format!("{:?}", d.display().to_string()))
-        .collect();
-    let iso = agent_iso.map_or(String::new(), |iso| {
-        format!("iso = {:?}\n", iso.display().to_string())
-    });
-    let config = dir.join("ironcast.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[cache]\nallowed_file_dirs = [{}]\n\n\
-             [agent]\n{iso}conductor_url = \"http://10.0.2.2:{api_port}\"\n\
-             image_server_url = \"http://10.0.2.2:{images_port}\"\n\n{more_toml}",
-            dirs.join(", "),
-        ),
-    )
-    .unwrap();
-    let (api_bind, images_bind) = (
-        format!("127.0.0.1:{api_port}"),
-        format!("127.0.0.1:{images_port}"),
-    );
-    let server = spawn_serve(
-        dir,
-        &[
-            ("IRONCAST_CONFIG", config.to_str().unwrap()),
-            ("IRONCAST_API__BIND", &api_bind),
-            ("IRONCAST_IMAGESERVER__BIND", &images_bind),
-        ],
-    );
-    GuestServer {
-        server,
-        images_port,
-    }
-}
-
-/// A [`serve_for_guests`] server and its image server's port.
-pub struct GuestServer {
-    pub server: Server,
-    pub images_port: u16,
-}
-
-/// Waits until every `wanted` fragment is on the serial console after `from` bytes; returns
-/// the console's length then.
-pub fn wait_console(serial: &Path, from: usize, wanted: &[&str], what: &str) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let log = read_lossy(serial);
-        let tail = log.get(from..).unwrap_or_default();
-        if wanted.iter().all(|w| tail.contains(w)) {
-            return log.len();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {wanted:?} not all on the console after 300 s:\n{tail}"
-        );
-        std::thread::sleep(Duration::from_secs(1));
-    }
 }
 
 /// `sha256:<hex>` of a file, as instance_info boot_iso_checksum takes it.

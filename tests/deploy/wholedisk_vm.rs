@@ -8,19 +8,14 @@
 //! the agent is given that address for the API and the image server, while sushy (on the host)
 //! fetches the agent ISO from 127.0.0.1.
 
-use std::path::Path;
-
 use crate::common::fixtures::{agent_ramdisk, disk_image};
-use crate::support::{serve_for_guests, wait_console, Client};
+use crate::common::libvirt::wait_console;
+use crate::common::serve::serve_for_guests;
+use crate::support::{sha256, Client};
 use crate::vm::{define, sushy_libvirt};
 
 const MARKER: &str = "wholedisk-vm-5e2a";
 const UUID: &str = "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f";
-
-fn sha256_hex(path: &Path) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
-}
 
 fn deploy_whole_disk(mode: &str, qcow2: bool) {
     for tool in ["virsh", "qemu-system-x86_64", "qemu-img"] {
@@ -41,8 +36,7 @@ fn deploy_whole_disk(mode: &str, qcow2: bool) {
     let Some(sushy) = sushy_libvirt(dir.path(), &domain) else {
         return;
     };
-    let server =
-        serve_for_guests(dir.path(), &[image.parent().unwrap()], Some(&agent_iso), "").server;
+    let server = serve_for_guests(dir.path(), &agent_iso, &[image.parent().unwrap()], &[]);
     let Some(bm) = Client::new(&server) else {
         return;
     };
@@ -70,7 +64,7 @@ fn deploy_whole_disk(mode: &str, qcow2: bool) {
     );
 
     let source = format!("image_source=file://{}", image.display());
-    let checksum = format!("image_checksum={}", sha256_hex(&image));
+    let checksum = format!("image_checksum={}", &sha256(&image)["sha256:".len()..]);
     let format = format!("image_disk_format={}", if qcow2 { "qcow2" } else { "raw" });
     bm.ok(&[
         "node",
