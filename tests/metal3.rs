@@ -10,6 +10,8 @@ mod common;
 
 #[path = "metal3/adopt_service.rs"]
 mod adopt_service;
+#[path = "metal3/annotations.rs"]
+mod annotations;
 #[path = "deploy/support.rs"]
 #[allow(dead_code)]
 mod deploy_support;

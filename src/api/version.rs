@@ -128,7 +128,7 @@ pub const LATER: &[Change] = &[
         what: "node.health: the BMC's overall health (OK, Warning, Critical or null), read-only, \
                refreshed with the power state; changes recorded in node history",
         bmo: "HasHealthAPI: shown in the BareMetalHost's status; BMO picks 1.109 when offered",
-        done: false,
+        done: true,
     },
     Change {
         minor: 110,
@@ -138,9 +138,10 @@ pub const LATER: &[Change] = &[
     },
     Change {
         minor: 111,
-        what: "port.available_for_dynamic_portgroup, portgroup.dynamic_portgroup",
+        what: "port.available_for_dynamic_portgroup (settable boolean), \
+               portgroup.dynamic_portgroup (read-only boolean)",
         bmo: "not used",
-        done: false,
+        done: true,
     },
     Change {
         minor: 112,

@@ -13,7 +13,7 @@ use crate::common::sushy::Sushy;
 use crate::deploy_support::{serve_log, serve_with_env};
 use crate::support::{get_bmh, ironcast, node, ok, wait_state};
 
-fn manifest(sushy: &Sushy, system: &str, image: Option<&Path>) -> String {
+pub fn manifest(sushy: &Sushy, system: &str, image: Option<&Path>) -> String {
     let image = match image {
         Some(iso) => format!(
             "  image:\n    url: file://{}\n    format: live-iso\n",
@@ -48,7 +48,7 @@ spec:
     )
 }
 
-async fn first_system(sushy: &Sushy) -> String {
+pub async fn first_system(sushy: &Sushy) -> String {
     let systems: Value = reqwest::get(format!("{}/redfish/v1/Systems", sushy.base))
         .await
         .unwrap()
@@ -61,7 +61,7 @@ async fn first_system(sushy: &Sushy) -> String {
         .to_string()
 }
 
-fn serve(dir: &Path) -> Server {
+pub fn serve(dir: &Path) -> Server {
     serve_with_env(
         dir,
         &[dir],
