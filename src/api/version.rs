@@ -18,9 +18,9 @@ pub const MAX_HEADER: &str = "x-openstack-ironic-api-maximum-version";
 pub struct Version(pub u32);
 
 pub const MIN: Version = Version(1);
-/// The newest version served: the one Metal3's baremetal-operator asks for (node fields and the
-/// node lifecycle up to it are honoured).
-pub const MAX: Version = Version(95);
+/// The newest version served: 1.96 adds inspection rules (1.95 is the one Metal3's
+/// baremetal-operator asks for; node fields and the node lifecycle up to it are honoured).
+pub const MAX: Version = Version(96);
 
 impl std::fmt::Display for Version {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -103,8 +103,8 @@ mod tests {
         assert_eq!(negotiate(None), Ok(MIN));
         assert_eq!(negotiate(Some("latest")), Ok(MAX));
         assert_eq!(negotiate(Some("1.31")), Ok(Version(31)));
-        assert_eq!(negotiate(Some("1.95")), Ok(Version(95)));
-        assert!(negotiate(Some("1.96"))
+        assert_eq!(negotiate(Some("1.96")), Ok(Version(96)));
+        assert!(negotiate(Some("1.97"))
             .unwrap_err()
             .contains("minor version"));
         assert!(negotiate(Some("1.0"))
