@@ -6,6 +6,8 @@
 //! `IRONCAST_FAILPOINTS="name=action,…"` or by [`set`] in in-process tests:
 //! - `abort`: the process dies on the spot, as with kill -9 (no destructors, no flush);
 //! - `panic`: the current task panics (a bug in a worker);
+//! - `error`: at a point that can fail, the call fails as the real fault would (elsewhere:
+//!   nothing);
 //! - `off`: nothing.
 //!
 //! The seams (each named where it sits):
@@ -16,7 +18,9 @@
 //!   (`imageserver/mod.rs`);
 //! - `eject-insert`: the drive was ejected, the new ISO not yet inserted (`redfish/node.rs`);
 //! - `lock-release`: a node's work is saved, its lock not yet released (`store/lock.rs`);
-//! - `worker-step`: a worker task is about to run a provisioning step (`conductor/worker.rs`).
+//! - `worker-step`: a worker task is about to run a provisioning step (`conductor/worker.rs`);
+//! - `intent-save`: a driver saves the id of a lease or publication it is about to make
+//!   (`conductor/worker.rs`); `error` makes the save fail as a lost database would.
 //!
 //! Non-goals: probabilities, counts, sleeps (tikv/fail-rs has them; crash seams need only these).
 
@@ -29,6 +33,7 @@ pub enum Action {
     Off,
     Abort,
     Panic,
+    Error,
 }
 
 /// The environment variable read at the first fail point.
@@ -47,10 +52,11 @@ pub fn parse(spec: &str) -> Result<Vec<(String, Action)>, String> {
                 "abort" => Action::Abort,
                 "panic" => Action::Panic,
                 "off" => Action::Off,
+                "error" => Action::Error,
                 other => {
                     return Err(format!(
-                        "fail point {name}: unknown action {other:?} (use abort, panic or off)"
-                    ))
+                    "fail point {name}: unknown action {other:?} (use abort, panic, error or off)"
+                ))
                 }
             };
             Ok((name.trim().to_string(), action))
@@ -74,13 +80,15 @@ pub fn set(name: &str, action: Action) {
 }
 
 /// Runs fail point `name`'s action; called through [`fail_point!`](crate::fail_point).
-pub fn hit(name: &str) {
+/// Returns whether the point is set to fail (`error`).
+pub fn hit(name: &str) -> bool {
     let action = {
         let r = registry().lock().unwrap_or_else(|p| p.into_inner());
         r.get(name).copied().unwrap_or(Action::Off)
     };
     match action {
-        Action::Off => {}
+        Action::Off => false,
+        Action::Error => true,
         Action::Abort => {
             eprintln!("ironcast: fail point {name}: abort");
             std::process::abort();
@@ -89,12 +97,19 @@ pub fn hit(name: &str) {
     }
 }
 
-/// Marks a crash seam named `$name`; nothing at all without the `failpoints` feature.
+/// Marks a crash seam named `$name`; nothing at all without the `failpoints` feature. With
+/// `$error`, the enclosing function returns `$error` when the point is set to `error`.
 #[macro_export]
 macro_rules! fail_point {
     ($name:expr) => {
         #[cfg(feature = "failpoints")]
         $crate::failpoint::hit($name);
+    };
+    ($name:expr, $error:expr) => {
+        #[cfg(feature = "failpoints")]
+        if $crate::failpoint::hit($name) {
+            return $error;
+        }
     };
 }
 
@@ -105,11 +120,12 @@ mod tests {
     #[test]
     fn parses_entries_and_names_the_bad_one() {
         assert_eq!(
-            parse(" cache-commit=abort, worker-step = panic ,x=off").unwrap(),
+            parse(" cache-commit=abort, worker-step = panic ,x=off,intent-save=error").unwrap(),
             vec![
                 ("cache-commit".to_string(), Action::Abort),
                 ("worker-step".to_string(), Action::Panic),
                 ("x".to_string(), Action::Off),
+                ("intent-save".to_string(), Action::Error),
             ]
         );
         assert!(parse("").unwrap().is_empty());

@@ -591,13 +591,11 @@ async fn ttl_first_then_lru_and_cron_gc() {
     .await
     .unwrap();
     // Nothing else runs GC here: only the schedule can empty the cache of expired entries.
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
     // (Files are deleted just after the index drops an entry: wait for both.)
-    while (gc.cache.list().len() > 1 || entry_files(dir.path()).len() > 2)
-        && std::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    common::wait_until("the schedule drops the expired entries", || {
+        gc.cache.list().len() <= 1 && entry_files(dir.path()).len() <= 2
+    })
+    .await;
     let left: Vec<String> = gc.cache.list().into_iter().map(|e| e.meta.sha256).collect();
     assert_eq!(
         left,
@@ -694,14 +692,7 @@ async fn kill_9_mid_download_then_restart_resumes() {
             .map(|e| e.metadata().unwrap().len())
             .sum()
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while part_size() < 512 << 10 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "download never started"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_until("the download starts", || part_size() >= 512 << 10).await;
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let cut = part_size();

@@ -420,14 +420,14 @@ async fn head_etag_if_range_if_none_match_and_fetch_log() {
 
     // Every fetch is logged against the node, with remote address, range and bytes (once its
     // connection has finished with it).
-    let log = wait_until(|| {
+    let log = common::poll("every fetch logged", || {
         let log: Vec<_> = h
             .server
             .fetch_log()
             .into_iter()
             .filter(|f| f.publication == p.id)
             .collect();
-        (log.len() >= 8).then_some(log)
+        std::future::ready((log.len() >= 8).then_some(log))
     })
     .await;
     assert_eq!(log.len(), 8);
@@ -486,12 +486,11 @@ async fn tokens_expire_revoke_and_survive_restart() {
         404
     );
     // The token lives one second: poll until it has expired (never a fixed sleep).
-    let mut expired = false;
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !expired && std::time::Instant::now() < deadline {
-        expired = curl(&["-I", &p.url]).await.status == 404;
-    }
-    assert!(expired, "expired token");
+    let url = p.url.as_str();
+    common::poll("the one-second token expires", || async move {
+        (curl(&["-I", url]).await.status == 404).then_some(())
+    })
+    .await;
     // The next publish sweeps the expired record from disk.
     let p2 = h.server.publish(&art, "node-x", "again").await.unwrap();
     let records: Vec<_> = std::fs::read_dir(fx.dir.join("pubs"))
@@ -798,17 +797,4 @@ async fn one_connection_serves_pipelined_requests_and_refuses_what_it_cannot_tak
     let mut got = raw_exchange(h.local_addr, huge.as_bytes()).await;
     assert_eq!(next_response(&mut got, false).0, 431);
     h.shutdown().await;
-}
-
-/// Polls `check` until it returns a value (at most 10 s), yielding between tries.
-async fn wait_until<T>(mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(v) = check() {
-            return v;
-        }
-        assert!(std::time::Instant::now() < deadline, "condition never held");
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }

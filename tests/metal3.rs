@@ -7,6 +7,8 @@
 
 mod common;
 
+#[path = "metal3/adopt_service.rs"]
+mod adopt_service;
 #[path = "deploy/support.rs"]
 #[allow(dead_code)]
 mod deploy_support;

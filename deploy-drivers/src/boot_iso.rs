@@ -97,6 +97,21 @@ pub async fn boot_once(
     Ok(())
 }
 
+/// Starts the node on what [`boot_once`] set: powers it on, or resets it when it runs.
+/// Returns what was done.
+pub async fn power_on_or_reset(
+    ports: &Ports,
+    step: &str,
+    bmc: Duration,
+) -> Result<PowerAction, DeployError> {
+    let action = match run_step(step, bmc, ports.power.power_state()).await? {
+        PowerState::On => PowerAction::Reboot,
+        PowerState::Off => PowerAction::On,
+    };
+    run_step(step, bmc, ports.power.set_power(action)).await?;
+    Ok(action)
+}
+
 /// Undoes [`attach`]: ejects the virtual media, or removes the node's network boot configs.
 pub async fn detach(
     node: &NodeView,

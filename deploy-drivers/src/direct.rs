@@ -118,12 +118,11 @@ impl DirectDeploy {
             ("ISO remaster", ports.remaster.is_some()),
             ("image server", ports.publisher.is_some()),
         ];
-        match needed.iter().find(|(_, present)| !present) {
-            Some((name, _)) => Err(DeployError::invalid(format!(
-                "the direct deploy needs {name}, which this node's interfaces do not provide: use boot_interface redfish-virtual-media, ipxe or pxe and configure the agent ([agent] section)"
-            ))),
-            None => Ok(()),
-        }
+        require_ports(
+            self.name(),
+            &needed,
+            "use boot_interface redfish-virtual-media, ipxe or pxe and configure the agent ([agent] section)",
+        )
     }
 
     /// The steps after validation; `held` records what they made, for the undo.
@@ -147,7 +146,7 @@ impl DirectDeploy {
         // caller's release gives back a recorded lease whether or not the acquire made it.
         let lease = fresh_id();
         held.image_lease = Some(lease.clone());
-        held.save(events).await;
+        held.record(events, "cache image").await?;
         let image = run_step(
             "cache image",
             p.image_timeout,

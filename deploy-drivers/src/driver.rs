@@ -49,6 +49,13 @@ pub trait DeployEvents: Send + Sync {
     async fn step(&self, step: &str, detail: &str);
     /// Persists `key` in driver_internal_info; `Value::Null` removes it.
     async fn save_internal(&self, key: &str, value: Value);
+    /// Persists `key` as [`DeployEvents::save_internal`] does, for the id of a lease or
+    /// publication the driver is about to make: an error means the record may be missing, so
+    /// the driver makes nothing and fails the step. The default cannot fail.
+    async fn save_intent(&self, key: &str, value: Value) -> PortResult<()> {
+        self.save_internal(key, value).await;
+        Ok(())
+    }
     /// The running `step`'s progress (bytes written of a total), shown on the node while it
     /// runs. Drivers call it at a bounded rate; the default shows nothing.
     async fn progress(&self, _step: &str, _progress: AgentProgress) {}
@@ -96,6 +103,17 @@ impl DeployError {
             "validate",
             PortError::new(PortErrorKind::InvalidInput, message),
         )
+    }
+}
+
+/// The first port in `needed` (what it is, whether the node has it) that is absent, as the
+/// validation error of the `driver` deploy; `hint` says which interfaces provide them all.
+pub fn require_ports(driver: &str, needed: &[(&str, bool)], hint: &str) -> Result<(), DeployError> {
+    match needed.iter().find(|(_, present)| !present) {
+        Some((name, _)) => Err(DeployError::invalid(format!(
+            "the {driver} deploy needs {name}, which this node's interfaces do not provide: {hint}"
+        ))),
+        None => Ok(()),
     }
 }
 

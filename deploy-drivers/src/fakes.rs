@@ -775,3 +775,89 @@ impl Publisher for IntentCheck {
         self.publisher.revoke(id).await
     }
 }
+
+/// Events that refuse the `nth` (from 0) save of an intent (a store that lost its connection,
+/// or a lock taken away), passing everything else to `inner`: the driver must then fail the
+/// step and make nothing. [`RefuseIntent::refused`] tells whether a save was refused.
+pub struct RefuseIntent<'a> {
+    inner: &'a dyn crate::driver::DeployEvents,
+    nth: usize,
+    seen: Mutex<usize>,
+    refused: Mutex<Option<String>>,
+}
+
+impl<'a> RefuseIntent<'a> {
+    pub fn new(inner: &'a dyn crate::driver::DeployEvents, nth: usize) -> Self {
+        Self {
+            inner,
+            nth,
+            seen: Mutex::new(0),
+            refused: Mutex::new(None),
+        }
+    }
+    /// The key whose save was refused, if the driver got that far.
+    pub fn refused(&self) -> Option<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+#[async_trait]
+impl crate::driver::DeployEvents for RefuseIntent<'_> {
+    async fn step(&self, step: &str, detail: &str) {
+        self.inner.step(step, detail).await
+    }
+    async fn save_internal(&self, key: &str, value: serde_json::Value) {
+        self.inner.save_internal(key, value).await
+    }
+    async fn save_intent(&self, key: &str, value: serde_json::Value) -> PortResult<()> {
+        let n = {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            *seen += 1;
+            *seen - 1
+        };
+        if n == self.nth {
+            *self.refused.lock().unwrap_or_else(|p| p.into_inner()) = Some(key.to_string());
+            return Err(PortError::other(format!(
+                "the store refused to save {key} (fake)"
+            )));
+        }
+        self.inner.save_intent(key, value).await
+    }
+}
+
+/// Deploys `node` once per intent the driver saves, refusing the first save, then the second,
+/// and so on, until a deploy saves them all. Each refused deploy must fail, say the id was not
+/// recorded, and leave nothing live. Returns the failed steps, one per intent.
+pub async fn refuse_each_intent<E: crate::driver::DeployEvents + Default>(
+    driver: &dyn crate::driver::DeployDriver,
+    node: &crate::driver::NodeView,
+    fresh_ports: impl Fn() -> (Ports, CallLog),
+) -> Vec<String> {
+    let mut steps = Vec::new();
+    let mut nth = 0;
+    loop {
+        let (ports, log) = fresh_ports();
+        let inner = E::default();
+        let events = RefuseIntent::new(&inner, nth);
+        let result = driver.deploy(node, &ports, &events).await;
+        let Some(key) = events.refused() else {
+            assert!(result.is_ok(), "{result:?}");
+            return steps;
+        };
+        let err = result.expect_err("a deploy whose intent was not saved must fail");
+        assert!(
+            err.source.message.contains("could not be recorded"),
+            "intent {nth} ({key}): {err}"
+        );
+        assert!(
+            log.live().is_empty(),
+            "intent {nth} ({key}) refused, yet left held: {:?}",
+            log.live()
+        );
+        steps.push(err.step);
+        nth += 1;
+    }
+}

@@ -27,17 +27,21 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::boot_iso;
 use crate::direct::DirectDeploy;
 use crate::driver::*;
 use crate::ports::*;
-use crate::steps::{keep_first, missing_port, run_step, str_field};
+use crate::steps::{keep_first, missing_port, record_intent, run_step, str_field};
 
 pub use plan::{plan, AutomationSource, InstallPlan, MAX_AUTOMATION_BYTES};
 pub use template::{render, VARIABLES};
 
 /// driver_internal_info keys this driver owns.
-const LEASE_KEY: &str = "iso_install_lease";
-const PUBLICATIONS_KEY: &str = "iso_install_publications";
+pub(crate) const LEASE_KEY: &str = "iso_install_lease";
+pub(crate) const PUBLICATIONS_KEY: &str = "iso_install_publications";
+/// The kernel args the installer ISO was remastered with, so that a takeover serves the same
+/// bytes the node booted.
+const ARGS_KEY: &str = "iso_install_args";
 /// Unix seconds after which the watchdog fails the install; absent when interactive.
 const DEADLINE_KEY: &str = "iso_install_deadline";
 /// Present while the node installs: what the install waits for, in words.
@@ -211,7 +215,74 @@ impl IsoInstallDeploy {
         Ok(text)
     }
 
-    /// Publishes `artifact`, recording it before returning.
+    /// Caches and leases the installer ISO under an id recorded on the node first; a failed
+    /// acquire releases that id (there may be a lease behind a timeout) and forgets it.
+    async fn lease(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        plan: &InstallPlan,
+        events: &dyn DeployEvents,
+    ) -> Result<LeasedImage, DeployError> {
+        let images = ports
+            .images
+            .as_ref()
+            .ok_or_else(|| missing_port("image cache"))?;
+        let lease = fresh_id();
+        record_intent(
+            events,
+            "cache image",
+            LEASE_KEY,
+            Value::String(lease.clone()),
+        )
+        .await?;
+        let acquired = run_step(
+            "cache image",
+            self.policy.image_timeout,
+            images.acquire(&plan.image, &node.uuid, &lease),
+        )
+        .await;
+        if acquired.is_err() {
+            let held = Held {
+                lease: Some(lease),
+                ..Held::default()
+            };
+            let _ = self.release_made(&node.uuid, ports, &held, events).await;
+        }
+        acquired
+    }
+
+    /// The ISO to serve: remastered by the installer support when unattended (its install
+    /// entry made the default), by the plain remaster when there are only `args` to append,
+    /// else the ISO as it is.
+    async fn installer_iso(
+        &self,
+        ports: &Ports,
+        iso: &LeasedImage,
+        unattended: bool,
+        args: &str,
+        node: &str,
+    ) -> Result<Artifact, DeployError> {
+        let local = self.policy.local_timeout;
+        if unattended {
+            let media = self.media(ports)?;
+            run_step("remaster", local, media.remaster(iso, args, node)).await
+        } else if !args.is_empty() {
+            let remaster = ports
+                .remaster
+                .as_ref()
+                .ok_or_else(|| missing_port("remaster"))?;
+            run_step("remaster", local, remaster.remaster(iso, args, node)).await
+        } else {
+            Ok(Artifact {
+                base: iso.path.clone(),
+                patch_set: None,
+                len: iso.size,
+            })
+        }
+    }
+
+    /// Publishes `artifact` under an id recorded on the node (and in `held`) first.
     async fn publish(
         &self,
         ports: &Ports,
@@ -228,9 +299,11 @@ impl IsoInstallDeploy {
         // Recorded before it exists: a crash in between leaves a record of nothing.
         let id = fresh_id();
         held.publications.push(id.clone());
-        events
-            .save_internal(PUBLICATIONS_KEY, serde_json::json!(held.publications))
-            .await;
+        let ids = serde_json::json!(held.publications);
+        if let Err(e) = record_intent(events, "publish", PUBLICATIONS_KEY, ids).await {
+            held.publications.pop();
+            return Err(e);
+        }
         run_step(
             "publish",
             self.policy.local_timeout,
@@ -333,28 +406,21 @@ impl IsoInstallDeploy {
         let args = format!("{kernel_args} {}", plan.extra_args)
             .trim()
             .to_string();
-        let artifact = if way.is_some() {
-            let a = run_step("remaster", local, media.remaster(iso, &args, &node.uuid)).await?;
+        // The args, saved before the remaster: a takeover remasters the same bytes from them.
+        events
+            .save_internal(ARGS_KEY, Value::String(args.clone()))
+            .await;
+        let artifact = self
+            .installer_iso(ports, iso, way.is_some(), &args, &node.uuid)
+            .await?;
+        if way.is_some() {
             events
                 .step(
                     "remaster",
                     &format!("appended {args:?}; the install entry boots by default"),
                 )
                 .await;
-            a
-        } else if !args.is_empty() {
-            let remaster = ports
-                .remaster
-                .as_ref()
-                .ok_or_else(|| missing_port("remaster"))?;
-            run_step("remaster", local, remaster.remaster(iso, &args, &node.uuid)).await?
-        } else {
-            Artifact {
-                base: iso.path.clone(),
-                patch_set: None,
-                len: iso.size,
-            }
-        };
+        }
         let p = self
             .publish(ports, &node.uuid, &artifact, "install", held, events)
             .await?;
@@ -365,11 +431,20 @@ impl IsoInstallDeploy {
             .as_ref()
             .ok_or_else(|| missing_port("virtual media"))?;
         let bmc = self.policy.bmc_timeout;
-        run_step("eject", bmc, vmedia.eject_all()).await?;
         run_step("eject", bmc, vmedia.eject_removable()).await?;
-        events.step("eject", "virtual media ejected").await;
-        run_step("insert", bmc, vmedia.insert_cd(&p.url, p.auth.as_ref())).await?;
-        events.step("insert", "installer ISO inserted").await;
+        let timeouts = (bmc, local);
+        let auth = p.auth.as_ref();
+        let target = boot_iso::attach(
+            "insert",
+            node,
+            ports,
+            &p.url,
+            auth,
+            plan.boot_mode,
+            timeouts,
+            events,
+        )
+        .await?;
         if let Some((url, auth)) = &medium_url {
             run_step(
                 "insert medium",
@@ -384,19 +459,8 @@ impl IsoInstallDeploy {
                 )
                 .await;
         }
-        run_step(
-            "set boot device",
-            bmc,
-            ports
-                .boot
-                .set_boot_device(BootTarget::Cd, false, plan.boot_mode),
-        )
-        .await?;
-        let action = match run_step("power", bmc, ports.power.power_state()).await? {
-            PowerState::On => PowerAction::Reboot,
-            PowerState::Off => PowerAction::On,
-        };
-        run_step("power", bmc, ports.power.set_power(action)).await?;
+        boot_iso::boot_once(ports, target, plan.boot_mode, bmc, events).await?;
+        let action = boot_iso::power_on_or_reset(ports, "power", bmc).await?;
         events.step("power", &format!("{action:?}")).await;
         Ok(match &way {
             Some(_) => "a call-back or the node powering off".to_string(),
@@ -405,8 +469,24 @@ impl IsoInstallDeploy {
     }
 
     /// Undoes what the deploy holds locally (token, publications, stored files, remaster,
-    /// lease), best effort; returns the first error.
+    /// lease) and forgets the install, best effort; returns the first error.
     async fn release_local(
+        &self,
+        node: &str,
+        ports: &Ports,
+        held: &Held,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        let released = self.release_made(node, ports, held, events).await;
+        for key in [DEADLINE_KEY, WAITING_KEY, ARGS_KEY] {
+            events.save_internal(key, Value::Null).await;
+        }
+        released
+    }
+
+    /// Gives back what `held` names (token, publications, stored files, remaster, lease) and
+    /// forgets their ids; returns the first error.
+    async fn release_made(
         &self,
         node: &str,
         ports: &Ports,
@@ -461,8 +541,6 @@ impl IsoInstallDeploy {
             .await;
         }
         events.save_internal(LEASE_KEY, Value::Null).await;
-        events.save_internal(DEADLINE_KEY, Value::Null).await;
-        events.save_internal(WAITING_KEY, Value::Null).await;
         first.map_or(Ok(()), Err)
     }
 
@@ -515,12 +593,11 @@ impl DeployDriver for IsoInstallDeploy {
                 !unattended || ports.agent.is_some(),
             ),
         ];
-        match needed.iter().find(|(_, present)| !present) {
-            Some((name, _)) => Err(DeployError::invalid(format!(
-                "the iso-install deploy needs {name}, which this node's interfaces do not provide: use boot_interface redfish-virtual-media"
-            ))),
-            None => Ok(()),
-        }
+        require_ports(
+            self.name(),
+            &needed,
+            "use boot_interface redfish-virtual-media",
+        )
     }
 
     async fn deploy(
@@ -541,31 +618,7 @@ impl DeployDriver for IsoInstallDeploy {
         )
         .await?;
         events.step("check BMC", "BMC answered").await;
-        let images = ports
-            .images
-            .as_ref()
-            .ok_or_else(|| missing_port("image cache"))?;
-        let lease = fresh_id();
-        events
-            .save_internal(LEASE_KEY, Value::String(lease.clone()))
-            .await;
-        let iso = match run_step(
-            "cache image",
-            self.policy.image_timeout,
-            images.acquire(&plan.image, &node.uuid, &lease),
-        )
-        .await
-        {
-            Ok(iso) => iso,
-            Err(e) => {
-                let held = Held {
-                    lease: Some(lease),
-                    ..Held::default()
-                };
-                let _ = self.release_local(&node.uuid, ports, &held, events).await;
-                return Err(e);
-            }
-        };
+        let iso = self.lease(node, ports, &plan, events).await?;
         events
             .step(
                 "cache image",
@@ -676,11 +729,7 @@ impl DeployDriver for IsoInstallDeploy {
                 &format!("disk, persistent, {}", plan.boot_mode.as_ironic()),
             )
             .await;
-        let action = match run_step("power", bmc, ports.power.power_state()).await? {
-            PowerState::On => PowerAction::Reboot,
-            PowerState::Off => PowerAction::On,
-        };
-        run_step("power", bmc, ports.power.set_power(action)).await?;
+        let action = boot_iso::power_on_or_reset(ports, "power", bmc).await?;
         events
             .step("power", &format!("{action:?}: booting the installed disk"))
             .await;
@@ -695,6 +744,71 @@ impl DeployDriver for IsoInstallDeploy {
     ) -> Result<(), DeployError> {
         self.release_local(&node.uuid, ports, &Self::held(node), events)
             .await
+    }
+
+    /// Serves a node still installing from this conductor: its conductor died, and with it
+    /// the image server the installer reads its CD from. The ISO is leased in this cache,
+    /// remastered with the recorded args (the bytes the node booted), published, and inserted
+    /// in place of the dead URL. Nothing is powered or rebooted, and the call-back token stays.
+    /// The automation file is not served again: it holds that token, which only the dead
+    /// conductor saw, and installers read it as they start. An installed (active) node is
+    /// served nothing, so has nothing to take over.
+    async fn take_over(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        if str_field(&node.driver_internal_info, WAITING_KEY).is_none() {
+            return Ok(());
+        }
+        let plan = plan(node, &self.policy)?;
+        let unattended = plan.automation != AutomationSource::Interactive;
+        let args = str_field(&node.driver_internal_info, ARGS_KEY).unwrap_or_default();
+        let iso = self.lease(node, ports, &plan, events).await?;
+        // The dead conductor's publications died with it: the record starts again.
+        let mut held = Held {
+            lease: Some(iso.lease.clone()),
+            ..Held::default()
+        };
+        let served = async {
+            let artifact = self
+                .installer_iso(ports, &iso, unattended, args, &node.uuid)
+                .await?;
+            let p = self
+                .publish(ports, &node.uuid, &artifact, "install", &mut held, events)
+                .await?;
+            let timeouts = (self.policy.bmc_timeout, self.policy.local_timeout);
+            let auth = p.auth.as_ref();
+            let insert = boot_iso::attach(
+                "insert",
+                node,
+                ports,
+                &p.url,
+                auth,
+                plan.boot_mode,
+                timeouts,
+                events,
+            );
+            insert.await.map(|_| p.url)
+        }
+        .await;
+        match served {
+            Ok(url) => {
+                events
+                    .step(
+                        "take over",
+                        &format!("the installer ISO is served by this conductor now, at {url} (the automation file is not served again)"),
+                    )
+                    .await;
+                Ok(())
+            }
+            Err(err) => {
+                // The install still waits: its watchdog stays, only what was made here goes.
+                let _ = self.release_made(&node.uuid, ports, &held, events).await;
+                Err(err)
+            }
+        }
     }
 
     async fn undeploy(

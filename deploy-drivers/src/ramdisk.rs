@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::boot_iso;
 use crate::driver::*;
 use crate::ports::*;
-use crate::steps::{keep_first, missing_port, run_step, str_field};
+use crate::steps::{keep_first, missing_port, record_intent, run_step, str_field};
 
 /// driver_internal_info keys this driver owns.
 pub(crate) const LEASE_KEY: &str = "ramdisk_lease";
@@ -225,9 +225,13 @@ impl RamdiskDeploy {
             .as_ref()
             .ok_or_else(|| missing_port("image cache"))?;
         let lease = fresh_id();
-        events
-            .save_internal(LEASE_KEY, Value::String(lease.clone()))
-            .await;
+        record_intent(
+            events,
+            "cache image",
+            LEASE_KEY,
+            Value::String(lease.clone()),
+        )
+        .await?;
         let acquired = self
             .step(
                 "cache image",
@@ -297,9 +301,13 @@ impl RamdiskDeploy {
             .as_ref()
             .ok_or_else(|| missing_port("publisher"))?;
         let id = fresh_id();
-        events
-            .save_internal(PUBLICATION_KEY, Value::String(id.clone()))
-            .await;
+        record_intent(
+            events,
+            "publish",
+            PUBLICATION_KEY,
+            Value::String(id.clone()),
+        )
+        .await?;
         *publication = Some(id.clone());
         let published = self
             .step(
@@ -341,12 +349,7 @@ impl RamdiskDeploy {
         )
         .await?;
         boot_iso::boot_once(ports, target, plan.boot_mode, bmc, events).await?;
-        let action = match self.step("power", bmc, ports.power.power_state()).await? {
-            PowerState::On => PowerAction::Reboot,
-            PowerState::Off => PowerAction::On,
-        };
-        self.step("power", bmc, ports.power.set_power(action))
-            .await?;
+        let action = boot_iso::power_on_or_reset(ports, "power", bmc).await?;
         events.step("power", &format!("{action:?}")).await;
         Ok(())
     }
@@ -377,12 +380,11 @@ impl DeployDriver for RamdiskDeploy {
                 "boot_iso_one_shot needs the agent token service to authenticate the node's call-back, which this node's interfaces do not provide",
             ));
         }
-        match needed.iter().find(|(_, present)| !present) {
-            Some((name, _)) => Err(DeployError::invalid(format!(
-                "the ramdisk deploy needs {name}, which this node's interfaces do not provide: use boot_interface redfish-virtual-media"
-            ))),
-            None => Ok(()),
-        }
+        require_ports(
+            self.name(),
+            &needed,
+            "use boot_interface redfish-virtual-media",
+        )
     }
 
     async fn deploy(

@@ -50,6 +50,25 @@ pub(crate) async fn keep_first<T>(
     }
 }
 
+/// Saves `value` under `key`: the id of what step `step` is about to make (a lease, a
+/// publication). A failed save fails the step, so nothing is made that no record names.
+pub(crate) async fn record_intent(
+    events: &dyn DeployEvents,
+    step: &str,
+    key: &str,
+    value: Value,
+) -> Result<(), DeployError> {
+    events.save_intent(key, value).await.map_err(|e| {
+        DeployError::new(
+            step,
+            PortError::new(
+                e.kind,
+                format!("its id could not be recorded on the node first, so nothing was made: {e}"),
+            ),
+        )
+    })
+}
+
 pub(crate) fn missing_port(name: &str) -> DeployError {
     DeployError::invalid(format!("no {name} is configured for this node"))
 }

@@ -273,7 +273,11 @@ pub fn field(node: &Node, name: &str, r: &Render) -> Value {
             .get(name)
             .cloned()
             .unwrap_or_else(|| json!({})),
-        "service_step" => json!({}),
+        "service_step" => node
+            .driver_internal_info
+            .get(crate::conductor::SERVICE_STEP_KEY)
+            .cloned()
+            .unwrap_or_else(|| json!({})),
         "raid_interface" => json!(node.raid_interface),
         "rescue_interface" => json!(node.rescue_interface),
         "reservation" => s(&node.reservation),

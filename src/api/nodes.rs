@@ -16,7 +16,10 @@ use super::node_json::{self, Render};
 use super::version::Version;
 use super::{node_list, patch, AppState, Ctx};
 use crate::conductor::states::Event;
-use crate::conductor::{check_driver, parse_clean_steps, ConductorError, CLEAN_STEPS_KEY};
+use crate::conductor::{
+    check_driver, parse_clean_steps, ConductorError, CLEAN_STEPS_KEY, SERVICE_STEPS_KEY,
+    SERVICE_STEP_KEY,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -293,9 +296,10 @@ async fn provision(
         .filter(|e| e.is_verb())
         .ok_or_else(|| {
             ApiError::bad_request(format!(
-                "\"{target}\" is not a valid provision target: use manage, provide, clean, active, deleted, rebuild, abort or inspect"
+                "\"{target}\" is not a valid provision target: use manage, provide, clean, active, deleted, rebuild, abort, inspect, adopt, service or unhold"
             ))
         })?;
+    verb_gate(&ctx, event)?;
     let config_drive = match obj.get("configdrive").filter(|v| !v.is_null()) {
         Some(_) if event != Event::Deploy && event != Event::Rebuild => {
             return Err(ApiError::bad_request(
@@ -321,6 +325,23 @@ async fn provision(
         }
         (None, _) => None,
     };
+    let service_steps = match (obj.get("service_steps").filter(|v| !v.is_null()), event) {
+        (Some(steps), Event::Service) => {
+            crate::hardware::steps::parse_service(steps).map_err(ApiError::bad_request)?;
+            Some(steps.clone())
+        }
+        (None, Event::Service) => {
+            return Err(ApiError::bad_request(
+                "service_steps is required when setting target provision state to service, e.g. [{\"interface\": \"bios\", \"step\": \"apply_configuration\", \"args\": {\"settings\": [{\"name\": \"ProcTurboMode\", \"value\": \"Disabled\"}]}}]",
+            ))
+        }
+        (Some(_), _) => {
+            return Err(ApiError::bad_request(
+                "service_steps is only allowed when setting target provision state to service",
+            ))
+        }
+        (None, _) => None,
+    };
     let node = state
         .conductor
         .provision_with(&ident, event, move |n| {
@@ -330,9 +351,36 @@ async fn provision(
             if let Some(steps) = clean_steps {
                 n.driver_internal_info.insert(CLEAN_STEPS_KEY.into(), steps);
             }
+            if let Some(steps) = service_steps {
+                n.driver_internal_info
+                    .insert(SERVICE_STEPS_KEY.into(), steps);
+                n.driver_internal_info.remove(SERVICE_STEP_KEY);
+            }
         })
         .await?;
     Ok(accepted(&ctx, &node.uuid))
+}
+
+/// The first microversion of the verbs added since ironcast's oldest ones (Ironic's
+/// MIN_VERB_VERSIONS): an older client asking for them gets Ironic's 406.
+fn verb_gate(ctx: &Ctx, event: Event) -> ApiResult<()> {
+    let since = match event {
+        Event::Adopt => 17,
+        Event::Unhold => 85,
+        Event::Service => 87,
+        _ => return Ok(()),
+    };
+    if ctx.version_asked && ctx.version < super::version::Version(since) {
+        return Err(ApiError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            format!(
+                "The provision target \"{}\" needs API version 1.{since} or newer (requested {}).",
+                event.verb_name(),
+                ctx.version
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Largest config drive a deploy may carry (Ironic's limit): 64 MiB, as given (JSON text or

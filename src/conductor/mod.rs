@@ -18,6 +18,7 @@
 //!
 //! Non-goals (yet): periodic power sync.
 
+mod adoption;
 mod agent_hub;
 mod allocations;
 mod capture;
@@ -46,7 +47,7 @@ pub use manual_steps::{RAID_KEY, TARGET_RAID_KEY};
 pub use node_rules::check_update;
 pub use services::Services;
 pub use takeover::{affinity, Takeover, AFFINITY_KEY};
-pub use worker::{parse_clean_steps, CLEAN_STEPS_KEY};
+pub use worker::{parse_clean_steps, CLEAN_STEPS_KEY, SERVICE_STEPS_KEY, SERVICE_STEP_KEY};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -426,6 +427,7 @@ impl Conductor {
                     | ProvisionState::Available
                     | ProvisionState::CleanFailed
                     | ProvisionState::InspectFailed
+                    | ProvisionState::AdoptFailed
             )
         ) || node.maintenance;
         if !deletable {
@@ -520,6 +522,9 @@ impl Conductor {
         .await;
         if to.has_worker() {
             worker::spawn(self.clone(), lock, node.clone());
+        } else if (from, event) == (ProvisionState::WaitCallback, Event::Abort) {
+            // The deploy stopped waiting: its driver undoes what it did, under the lock.
+            worker::spawn_abort_undo(self.clone(), lock, node.clone());
         } else {
             release(lock).await;
         }

@@ -4,7 +4,9 @@
 //! Spec: ironic/common/states.py (Ironic 39): same state names on the wire, same verbs.
 //! Manual cleaning (`clean` from manageable) ends back in manageable: Ironic's internal
 //! `manage` event from cleaning is [`Event::ManualDone`] here, so the user's `manage` verb
-//! cannot end a running clean. Rescue, adopt and service are not supported yet.
+//! cannot end a running clean. Adoption (manageable → adopting → active) takes over a node
+//! deployed by other means; servicing (active → servicing → active) runs `service_steps` on a
+//! deployed node. Rescue and the hold states are not supported yet.
 
 /// A provision state, spelled on the wire by [`ProvisionState::as_str`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -25,12 +27,17 @@ pub enum ProvisionState {
     Inspecting,
     InspectWait,
     InspectFailed,
+    Adopting,
+    AdoptFailed,
+    Servicing,
+    ServiceWait,
+    ServiceFailed,
 }
 
 use ProvisionState as S;
 
 impl ProvisionState {
-    pub const ALL: [ProvisionState; 16] = [
+    pub const ALL: [ProvisionState; 21] = [
         S::Enroll,
         S::Verifying,
         S::Manageable,
@@ -47,6 +54,11 @@ impl ProvisionState {
         S::Inspecting,
         S::InspectWait,
         S::InspectFailed,
+        S::Adopting,
+        S::AdoptFailed,
+        S::Servicing,
+        S::ServiceWait,
+        S::ServiceFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +79,11 @@ impl ProvisionState {
             S::Inspecting => "inspecting",
             S::InspectWait => "inspect wait",
             S::InspectFailed => "inspect failed",
+            S::Adopting => "adopting",
+            S::AdoptFailed => "adopt failed",
+            S::Servicing => "servicing",
+            S::ServiceWait => "service wait",
+            S::ServiceFailed => "service failed",
         }
     }
 
@@ -86,6 +103,8 @@ impl ProvisionState {
                 | S::CleanFailed
                 | S::Error
                 | S::InspectFailed
+                | S::AdoptFailed
+                | S::ServiceFailed
         )
     }
 
@@ -94,7 +113,13 @@ impl ProvisionState {
     pub fn has_worker(self) -> bool {
         matches!(
             self,
-            S::Verifying | S::Cleaning | S::Deploying | S::Deleting | S::Inspecting
+            S::Verifying
+                | S::Cleaning
+                | S::Deploying
+                | S::Deleting
+                | S::Inspecting
+                | S::Adopting
+                | S::Servicing
         )
     }
 
@@ -106,6 +131,8 @@ impl ProvisionState {
             S::Deploying | S::WaitCallback => Some(S::DeployFailed),
             S::Deleting => Some(S::Error),
             S::Inspecting | S::InspectWait => Some(S::InspectFailed),
+            S::Adopting => Some(S::AdoptFailed),
+            S::Servicing | S::ServiceWait => Some(S::ServiceFailed),
             _ => None,
         }
     }
@@ -129,6 +156,10 @@ pub enum Event {
     Abort,
     Inspect,
     Clean,
+    Adopt,
+    Service,
+    /// Ironic's `unhold` (1.85): leaves a hold state; ironcast has none, so always refused.
+    Unhold,
     // Outcomes of the conductor's work.
     Done,
     Fail,
@@ -141,7 +172,7 @@ pub enum Event {
 use Event as E;
 
 impl Event {
-    pub const ALL: [Event; 13] = [
+    pub const ALL: [Event; 16] = [
         E::Manage,
         E::Provide,
         E::Deploy,
@@ -150,6 +181,9 @@ impl Event {
         E::Abort,
         E::Inspect,
         E::Clean,
+        E::Adopt,
+        E::Service,
+        E::Unhold,
         E::Done,
         E::Fail,
         E::Wait,
@@ -168,6 +202,9 @@ impl Event {
             "abort" => E::Abort,
             "inspect" => E::Inspect,
             "clean" => E::Clean,
+            "adopt" => E::Adopt,
+            "service" => E::Service,
+            "unhold" => E::Unhold,
             _ => return None,
         })
     }
@@ -183,6 +220,9 @@ impl Event {
             E::Abort => "abort",
             E::Inspect => "inspect",
             E::Clean => "clean",
+            E::Adopt => "adopt",
+            E::Service => "service",
+            E::Unhold => "unhold",
             E::Done => "done",
             E::Fail => "fail",
             E::Wait => "wait",
@@ -242,6 +282,21 @@ pub const TRANSITIONS: &[(ProvisionState, Event, ProvisionState)] = &[
     (S::InspectWait, E::Abort, S::InspectFailed),
     (S::InspectFailed, E::Manage, S::Manageable),
     (S::InspectFailed, E::Inspect, S::Inspecting),
+    (S::Manageable, E::Adopt, S::Adopting),
+    (S::Adopting, E::Done, S::Active),
+    (S::Adopting, E::Fail, S::AdoptFailed),
+    (S::AdoptFailed, E::Adopt, S::Adopting),
+    (S::AdoptFailed, E::Manage, S::Manageable),
+    (S::Active, E::Service, S::Servicing),
+    (S::Servicing, E::Done, S::Active),
+    (S::Servicing, E::Fail, S::ServiceFailed),
+    (S::Servicing, E::Wait, S::ServiceWait),
+    (S::ServiceWait, E::Resume, S::Servicing),
+    (S::ServiceWait, E::Fail, S::ServiceFailed),
+    (S::ServiceWait, E::Abort, S::ServiceFailed),
+    (S::ServiceFailed, E::Service, S::Servicing),
+    // BMO aborts a failed service to get its host back to active.
+    (S::ServiceFailed, E::Abort, S::Active),
 ];
 
 /// The state `event` leads to from `from`, or None when the table has no such transition.
@@ -330,6 +385,17 @@ mod tests {
                 (S::InspectWait, E::Fail | E::Abort) => S::InspectFailed,
                 (S::InspectFailed, E::Manage) => S::Manageable,
                 (S::InspectFailed, E::Inspect) => S::Inspecting,
+                (S::Manageable | S::AdoptFailed, E::Adopt) => S::Adopting,
+                (S::Adopting, E::Done) => S::Active,
+                (S::Adopting, E::Fail) => S::AdoptFailed,
+                (S::AdoptFailed, E::Manage) => S::Manageable,
+                (S::Active | S::ServiceFailed, E::Service) => S::Servicing,
+                (S::Servicing, E::Done) => S::Active,
+                (S::Servicing, E::Fail) => S::ServiceFailed,
+                (S::Servicing, E::Wait) => S::ServiceWait,
+                (S::ServiceWait, E::Resume) => S::Servicing,
+                (S::ServiceWait, E::Fail | E::Abort) => S::ServiceFailed,
+                (S::ServiceFailed, E::Abort) => S::Active,
                 _ => return None,
             })
         };
@@ -367,6 +433,15 @@ mod tests {
         assert_eq!(target_of(S::Deleting), Some(S::Available));
         assert_eq!(target_of(S::Deploying), Some(S::Active));
         assert_eq!(target_of(S::Verifying), Some(S::Manageable));
+        assert_eq!(target_of(S::Adopting), Some(S::Active));
+        assert_eq!(target_of(S::ServiceWait), Some(S::Active));
+    }
+
+    #[test]
+    fn unhold_has_no_hold_state_to_leave() {
+        for s in ProvisionState::ALL {
+            assert_eq!(next(s, E::Unhold), None, "{s}");
+        }
     }
 
     #[test]
@@ -393,6 +468,8 @@ mod tests {
         assert_eq!(Event::from_target("active"), Some(E::Deploy));
         assert_eq!(Event::from_target("deleted"), Some(E::Undeploy));
         assert_eq!(Event::from_target("clean"), Some(E::Clean));
+        assert_eq!(Event::from_target("adopt"), Some(E::Adopt));
+        assert_eq!(Event::from_target("service"), Some(E::Service));
         assert_eq!(Event::from_target("done"), None);
         assert_eq!(Event::from_target("bogus"), None);
     }

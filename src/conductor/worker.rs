@@ -9,7 +9,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use deploy_drivers::{
-    AgentProgress, BootMode, CleanStep, DeployEvents, DeployOutcome, NodeView, PowerAction,
+    AgentProgress, BootMode, CleanStep, DeployEvents, DeployOutcome, NodeView, PortError,
+    PortResult, PowerAction,
 };
 use serde_json::{json, Value};
 
@@ -109,6 +110,60 @@ async fn fail_after_panic(conductor: &Conductor, lock: &NodeLock, why: &str) {
         }
         Err(e) => tracing::error!(node = %uuid, error = %e, "cannot save node after panic"),
     }
+}
+
+/// After `abort` in wait call-back (the node is already in deploy failed): the deploy
+/// driver's tear down runs in a task that owns `lock`, so what the deploy served and held
+/// (published ISO, agent boot, virtual media, power) is undone, as the node's undeploy would.
+/// A failure is recorded on the node; the node stays in deploy failed either way.
+pub(crate) fn spawn_abort_undo(conductor: Conductor, lock: NodeLock, node: Node) {
+    tokio::spawn(async move {
+        let uuid = node.uuid.clone();
+        let undo = async {
+            let composed = compose(&node, &conductor.settings, &conductor.services)
+                .map_err(|e| e.to_string())?;
+            let events = Events {
+                conductor: &conductor,
+                lock: &lock,
+                phase: Phase::Deploy,
+            };
+            composed
+                .deploy
+                .undeploy(&node_view(&node, &[]), &composed.ports, &events)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        let run = std::panic::AssertUnwindSafe(undo);
+        let result = match futures::FutureExt::catch_unwind(run).await {
+            Ok(r) => r,
+            Err(panic) => Err(format!("internal error: {}", panic_text(&*panic))),
+        };
+        match result {
+            Ok(()) => {
+                conductor
+                    .history(
+                        &uuid,
+                        "provisioning",
+                        "INFO",
+                        "abort: the deploy was undone",
+                    )
+                    .await
+            }
+            Err(e) => {
+                let why = format!("abort: undoing the deploy failed: {e}; run undeploy (target \"deleted\") to tear it down");
+                if let Ok(Some(mut n)) = conductor.store.node_by_uuid(&uuid).await {
+                    n.last_error = Some(why.clone());
+                    if let Err(e) = conductor.store.save_node(&lock, &n).await {
+                        tracing::error!(node = %uuid, error = %e, "cannot save the abort's failure");
+                    }
+                }
+                conductor
+                    .history(&uuid, "provisioning", "ERROR", &why)
+                    .await;
+            }
+        }
+        release(lock).await;
+    });
 }
 
 /// Runs a power action in a tokio task that owns `lock`.
@@ -241,6 +296,17 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
         if state == ProvisionState::Deleting && event != Event::Fail {
             // Ironic's tear down forgets the instance; BMO relies on it (no extra PATCH).
             node.instance_uuid = None;
+        }
+        if state == ProvisionState::Adopting && event == Event::Fail {
+            // As Ironic: a power state read while adopting is likely wrong.
+            node.power_state = None;
+        }
+        if state == ProvisionState::Servicing {
+            // A service's steps are used up either way; the last step stays on failure.
+            node.driver_internal_info.remove(SERVICE_STEPS_KEY);
+            if event != Event::Fail {
+                node.driver_internal_info.remove(SERVICE_STEP_KEY);
+            }
         }
         if state == ProvisionState::Cleaning {
             // A manual clean's steps are used up either way; the last step stays on failure.
@@ -460,6 +526,26 @@ async fn work(
                 DeployOutcome::WaitCallback => Ok(Work::Wait),
             }
         }
+        ProvisionState::Adopting => {
+            super::adoption::adopt(node, &composed, &view, &events)
+                .await
+                .map_err(|e| format!("Error while attempting to adopt node {}: {e}.", node.uuid))?;
+            Ok(Work::Done(power(&composed).await))
+        }
+        ProvisionState::Servicing => {
+            let events = Events {
+                phase: Phase::Service,
+                ..events
+            };
+            let saved = node.driver_internal_info.get(SERVICE_STEPS_KEY).ok_or_else(|| {
+                "servicing started without service_steps: start it again with PUT /states/provision {\"target\": \"service\", \"service_steps\": [...]}".to_string()
+            })?;
+            let steps = crate::hardware::steps::parse_service(saved)?;
+            super::manual_steps::run(conductor, node, &composed, &view, &steps, &events)
+                .await
+                .map_err(|e| format!("servicing failed at {e}"))?;
+            Ok(Work::Done(power(&composed).await))
+        }
         ProvisionState::Deleting => {
             composed
                 .deploy
@@ -474,6 +560,11 @@ async fn work(
 
 /// The driver_internal_info key holding a manual clean's steps (Ironic's `clean_steps`).
 pub const CLEAN_STEPS_KEY: &str = "clean_steps";
+
+/// The driver_internal_info keys of a service's steps (Ironic's `service_steps`) and of the
+/// step running now (shown as the node's `service_step`).
+pub const SERVICE_STEPS_KEY: &str = "service_steps";
+pub const SERVICE_STEP_KEY: &str = "service_step";
 
 /// The automated clean steps when automated cleaning is on for the node (its
 /// `automated_clean`, else the config); none for a manual clean.
@@ -496,12 +587,13 @@ pub fn parse_clean_steps(list: &Value) -> Result<Vec<ManualStep>, String> {
     crate::hardware::steps::parse(list, "clean_steps")
 }
 
-/// Whether the driver works on a deploy (deploy_step), a clean (clean_step) or a capture
-/// (driver_internal_info `capture`).
+/// Whether the driver works on a deploy (deploy_step), a clean (clean_step), a service
+/// (driver_internal_info `service_step`) or a capture (driver_internal_info `capture`).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Phase {
     Deploy,
     Clean,
+    Service,
     Capture,
 }
 
@@ -517,7 +609,12 @@ impl Events<'_> {
     /// Shows `step` (with `progress` when given) as the node's current deploy or clean step.
     async fn show_step(&self, step: &str, progress: Option<Value>) {
         if let Ok(Some(mut n)) = self.conductor.store.node_by_uuid(self.lock.uuid()).await {
-            let mut shown = json!({"step": step, "interface": "deploy"});
+            // A hardware step ("bios.apply_configuration") shows its own interface, as Ironic.
+            let (interface, name) = step
+                .split_once('.')
+                .filter(|(i, _)| matches!(*i, "bios" | "firmware" | "raid"))
+                .unwrap_or(("deploy", step));
+            let mut shown = json!({"step": name, "interface": interface});
             if let Some(p) = progress {
                 shown["progress"] = p;
             }
@@ -525,6 +622,10 @@ impl Events<'_> {
             match self.phase {
                 Phase::Deploy => n.deploy_step = shown,
                 Phase::Clean => n.clean_step = shown,
+                Phase::Service => {
+                    n.driver_internal_info
+                        .insert(SERVICE_STEP_KEY.into(), Value::Object(shown));
+                }
                 Phase::Capture => {
                     if let Some(Value::Object(record)) =
                         n.driver_internal_info.get_mut(super::capture::CAPTURE_KEY)
@@ -555,6 +656,7 @@ impl DeployEvents for Events<'_> {
         let event_type = match self.phase {
             Phase::Deploy => "deploy_step",
             Phase::Clean => "clean_step",
+            Phase::Service => "service_step",
             Phase::Capture => "capture",
         };
         self.conductor
@@ -577,22 +679,44 @@ impl DeployEvents for Events<'_> {
     }
 
     async fn save_internal(&self, key: &str, value: Value) {
-        match self.conductor.store.node_by_uuid(self.lock.uuid()).await {
-            Ok(Some(mut n)) => {
-                // Null removes the key: a driver forgetting what it no longer holds.
-                if value.is_null() {
-                    n.driver_internal_info.remove(key);
-                } else {
-                    n.driver_internal_info.insert(key.to_string(), value);
-                }
-                if let Err(e) = self.conductor.store.save_node(self.lock, &n).await {
-                    tracing::error!(node = %self.lock.uuid(), error = %e, "cannot save driver_internal_info");
-                }
-            }
-            _ => {
-                tracing::error!(node = %self.lock.uuid(), "node vanished while saving driver_internal_info")
-            }
+        if let Err(e) = self.save(key, value).await {
+            tracing::error!(node = %self.lock.uuid(), key, error = %e, "cannot save driver_internal_info");
         }
+    }
+
+    async fn save_intent(&self, key: &str, value: Value) -> PortResult<()> {
+        crate::fail_point!(
+            "intent-save",
+            Err(PortError::other(format!(
+                "fail point intent-save refused to save driver_internal_info/{key}"
+            )))
+        );
+        self.save(key, value).await
+    }
+}
+
+impl Events<'_> {
+    /// Sets (or, with `Value::Null`, removes) `key` in the node's driver_internal_info, under
+    /// the task's lock.
+    async fn save(&self, key: &str, value: Value) -> PortResult<()> {
+        let uuid = self.lock.uuid();
+        let mut n = match self.conductor.store.node_by_uuid(uuid).await {
+            Ok(Some(n)) => n,
+            Ok(None) => return Err(PortError::other(format!("node {uuid} vanished"))),
+            Err(e) => return Err(PortError::other(format!("cannot read node {uuid}: {e}"))),
+        };
+        // Null removes the key: a driver forgetting what it no longer holds.
+        if value.is_null() {
+            n.driver_internal_info.remove(key);
+        } else {
+            n.driver_internal_info.insert(key.to_string(), value);
+        }
+        self.conductor
+            .store
+            .save_node(self.lock, &n)
+            .await
+            .map(|_| ())
+            .map_err(|e| PortError::other(format!("cannot save node {uuid}: {e}")))
     }
 }
 

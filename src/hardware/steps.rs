@@ -60,6 +60,22 @@ pub fn parse(list: &Value, what: &str) -> Result<Vec<ManualStep>, String> {
     items.iter().map(|item| parse_one(item, what)).collect()
 }
 
+/// The steps a service accepts (Ironic's `service_steps`, 1.87).
+pub const SERVICE_KNOWN: &str = "bios.apply_configuration, bios.factory_reset, firmware.update, raid.create_configuration, raid.delete_configuration";
+
+/// Reads a `service_steps` list: as [`parse`], but the agent's erase steps are refused, since
+/// a serviced node is deployed and Ironic offers no erase as a service step.
+pub fn parse_service(list: &Value) -> Result<Vec<ManualStep>, String> {
+    let steps = parse(list, "service_steps")?;
+    if let Some(s) = steps.iter().find(|s| matches!(s, ManualStep::Deploy(_))) {
+        return Err(format!(
+            "service_steps step \"{}\" is not a service step (it would erase a deployed node): use one of {SERVICE_KNOWN}",
+            s.name()
+        ));
+    }
+    Ok(steps)
+}
+
 fn parse_one(item: &Value, what: &str) -> Result<ManualStep, String> {
     let interface = item.get("interface").and_then(Value::as_str);
     let step = item.get("step").and_then(Value::as_str);
@@ -184,5 +200,24 @@ mod tests {
         );
         assert!(bad(json!([{"interface": "firmware", "step": "update", "args": {"settings": [{"component": "bios", "url": "ftp://x"}]}}])).contains("http://"));
         assert!(bad(json!([{"interface": "bios", "step": "apply_configuration", "args": {"settings": [{"value": 1}]}}])).contains("needs a \"name\""));
+    }
+
+    #[test]
+    fn service_steps_take_the_hardware_steps_but_never_an_erase() {
+        let ok = parse_service(&json!([
+            {"interface": "bios", "step": "apply_configuration", "args": {"settings": [{"name": "A", "value": "B"}]}},
+            {"interface": "firmware", "step": "update", "args": {"settings": [{"component": "bmc", "url": "http://x/f.bin"}]}},
+            {"interface": "raid", "step": "delete_configuration"},
+        ]))
+        .unwrap();
+        assert_eq!(ok.len(), 3);
+        let err =
+            parse_service(&json!([{"interface": "deploy", "step": "erase_devices"}])).unwrap_err();
+        assert!(
+            err.contains("deploy.erase_devices") && err.contains("not a service step"),
+            "{err}"
+        );
+        let err = parse_service(&json!([{"interface": "bios", "step": "nope"}])).unwrap_err();
+        assert!(err.starts_with("service_steps step"), "{err}");
     }
 }

@@ -320,9 +320,7 @@ impl Reconciler {
                     Verb::Inspect => Event::Inspect,
                     Verb::Provide => Event::Provide,
                     Verb::Undeploy => Event::Undeploy,
-                    Verb::Adopt => Event::from_target("adopt").ok_or(
-                        "adopting a node (externally provisioned, or re-registered after its node was lost) is not supported by this conductor yet",
-                    )?,
+                    Verb::Adopt => Event::Adopt,
                 };
                 if *v == Verb::Provide || *v == Verb::Inspect {
                     // Preparing's settings reach the node before it is cleaned or deployed.

@@ -13,13 +13,26 @@ pub mod qemu;
 pub mod serve;
 pub mod sushy;
 
-/// Polls `cond` (files appearing, counters, request counts) until it holds; fails after 20 s.
-pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+/// Polls `check` (files appearing, counters, a lock freed, a token expired) until it gives a
+/// value, and returns it; fails naming `what` after 20 s. Tests wait for events with it, never
+/// with a sleep for time to pass.
+pub async fn poll<T, F>(what: &str, mut check: impl FnMut() -> F) -> T
+where
+    F: std::future::Future<Output = Option<T>>,
+{
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while !cond() {
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
         assert!(std::time::Instant::now() < deadline, "timed out: {what}");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// [`poll`] for a condition that holds or not.
+pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    poll(what, || std::future::ready(cond().then_some(()))).await
 }
 
 /// True when running in CI, where every peer must be present.

@@ -294,6 +294,50 @@ async fn metrics(url: &str) -> String {
         .unwrap()
 }
 
+/// A deploy whose lease or publication id cannot be saved on the node (the `intent-save` fail
+/// point makes the store write fail) stops there: the node goes to `deploy failed` with a reason
+/// naming the step, unlocked, and nothing is left pinned in the cache or published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_an_intent_that_cannot_be_saved_fails_the_deploy_and_holds_nothing() {
+    let mut opts = FleetOptions::new(1);
+    opts.inspector = ironcast::demo::iso_boot_inspector();
+    let fleet = Fleet::start(opts).await.unwrap();
+    let s = setup();
+    let env = [
+        ("IRONCAST_CONFIG", s.config.to_str().unwrap()),
+        ("IRONCAST_FAILPOINTS", "intent-save=error"),
+    ];
+    let server = spawn_serve(&s.state, &env);
+    let url = server.url.clone();
+    let body = json!({
+        "name": "unsaved", "driver": "redfish",
+        "driver_info": {"redfish_address": fleet.address(0),
+                        "redfish_username": "admin", "redfish_password": "password"},
+        "instance_info": {"boot_iso": format!("file://{}", s.iso.display()),
+                          "boot_iso_checksum": s.checksum,
+                          "kernel_append_params": "marker=unsaved"},
+    });
+    let (status, n) = call(&url, reqwest::Method::POST, "/v1/nodes", Some(body)).await;
+    assert_eq!(status, 201, "{n}");
+    for (target, state) in [
+        ("manage", "manageable"),
+        ("provide", "available"),
+        ("active", "deploy failed"),
+    ] {
+        provision(&url, "unsaved", target).await;
+        settle(&url, "unsaved", &[state]).await;
+    }
+    let node = settle(&url, "unsaved", &["deploy failed"]).await;
+    let err = node["last_error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("cache image failed") && err.contains("could not be recorded"),
+        "{err}"
+    );
+    assert_nothing_orphaned(&s.state, &node, "intent-save");
+    assert_eq!(fleet.boots(&fleet.system_ids[0]), 0, "nothing was booted");
+    fleet.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crash_kill_9_at_every_seam_of_a_live_iso_deploy_loses_nothing() {
     let mut opts = FleetOptions::new(1);

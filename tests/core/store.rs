@@ -430,16 +430,11 @@ async fn dropped_lock_is_released(store: Store) {
     let n = store.create_node(&sample("dropped")).await.unwrap();
     let lock = store.lock_node(&n.uuid, "c1").await.unwrap().unwrap();
     drop(lock);
-    let mut again = None;
-    for _ in 0..500 {
-        if let Some(l) = store.lock_node(&n.uuid, "c2").await.unwrap() {
-            again = Some(l);
-            break;
-        }
-        tokio::task::yield_now().await;
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    let again = again.expect("the dropped lock was never released");
+    let (s, uuid) = (&store, n.uuid.as_str());
+    let again = crate::common::poll("the dropped lock is released", || async move {
+        s.lock_node(uuid, "c2").await.unwrap()
+    })
+    .await;
     // A panic while holding the guard releases it too.
     let m = store.create_node(&sample("panicked")).await.unwrap();
     let s2 = store.clone();
@@ -449,16 +444,12 @@ async fn dropped_lock_is_released(store: Store) {
         panic!("a bug while holding the lock");
     });
     assert!(task.await.unwrap_err().is_panic());
-    let mut freed = false;
-    for _ in 0..500 {
-        let row = store.node_by_uuid(&m.uuid).await.unwrap().unwrap();
-        if row.reservation.is_none() {
-            freed = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(freed, "the panicking task's lock was never released");
+    let uuid = m.uuid.as_str();
+    crate::common::poll("the panicking task's lock is released", || async move {
+        let row = s.node_by_uuid(uuid).await.unwrap().unwrap();
+        row.reservation.is_none().then_some(())
+    })
+    .await;
     assert_eq!(
         store
             .node_by_uuid(&n.uuid)

@@ -403,3 +403,163 @@ async fn takeover_three_serve_processes_one_killed() {
     fleet.shutdown().await;
     crate::store::drop_postgres(store, db).await;
 }
+
+/// An `iso-install` node still installing (`wait call-back`, interactive: its ISO served as it
+/// is) when its conductor is killed with kill -9 is served by the survivor, whose image server
+/// listens on another port: the virtual CD then holds the survivor's URL, which answers with the
+/// ISO, the node keeps installing (same state, not booted again), and the records name the
+/// survivor's lease and publication.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn takeover_an_installing_iso_install_node_is_served_by_the_survivor() {
+    use ironcast::redfish::sim::{Fleet, FleetOptions};
+    use sha2::{Digest, Sha256};
+
+    let Some((store, db)) = crate::store::postgres_store().await else {
+        return;
+    };
+    let base = crate::common::postgres_url().unwrap();
+    let db_url = format!("{}/{db}", base.rsplit_once('/').unwrap().0);
+    let dir = tempfile::tempdir().unwrap();
+    let iso = ironcast::demo::demo_iso();
+    let iso_path = dir.path().join("installer.iso");
+    std::fs::write(&iso_path, &iso).unwrap();
+    let config = dir.path().join("ironcast.toml");
+    let allowed = dir.path().display().to_string();
+    std::fs::write(
+        &config,
+        format!("[cache]\nallowed_file_dirs = [{allowed:?}]\n"),
+    )
+    .unwrap();
+    let mut opts = FleetOptions::new(1);
+    opts.inspector = ironcast::demo::iso_boot_inspector();
+    let fleet = Fleet::start(opts).await.unwrap();
+    let system = fleet.system_ids[0].clone();
+
+    let mut servers = Vec::new();
+    for name in ["c0", "c1"] {
+        let state = dir.path().join(name);
+        std::fs::create_dir_all(&state).unwrap();
+        let env = [
+            ("IRONCAST_CONFIG", config.to_str().unwrap()),
+            ("IRONCAST_DATABASE__URL", db_url.as_str()),
+            ("IRONCAST_CONDUCTOR__NAME", name),
+            ("IRONCAST_CONDUCTOR__HEARTBEAT_INTERVAL_S", "1"),
+            ("IRONCAST_CONDUCTOR__HEARTBEAT_TIMEOUT_S", "5"),
+        ];
+        servers.push(crate::support::spawn_serve(&state, &env));
+    }
+    assert_ne!(servers[0].images_url, servers[1].images_url);
+    let http = reqwest::Client::new();
+    let call = |url: String, method: reqwest::Method, body: Option<serde_json::Value>| {
+        let req = http
+            .request(method, url)
+            .header("X-OpenStack-Ironic-API-Version", "latest");
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (
+                status,
+                resp.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+    let api = servers[0].url.clone();
+    let body = json!({
+        "name": "installing", "driver": "redfish", "deploy_interface": "iso-install",
+        "automated_clean": false,
+        "driver_info": {"redfish_address": fleet.address(0),
+                        "redfish_username": "admin", "redfish_password": "password"},
+        "instance_info": {"install_iso": format!("file://{}", iso_path.display()),
+                          "install_iso_checksum": format!("sha256:{}", hex::encode(Sha256::digest(&iso))),
+                          "interactive": true},
+    });
+    let (s, n) = call(format!("{api}/v1/nodes"), reqwest::Method::POST, Some(body)).await;
+    assert_eq!(s, 201, "{n}");
+    let node = |api: String| {
+        let call = &call;
+        async move {
+            call(
+                format!("{api}/v1/nodes/installing"),
+                reqwest::Method::GET,
+                None,
+            )
+            .await
+            .1
+        }
+    };
+    for (target, want) in [
+        ("manage", "manageable"),
+        ("provide", "available"),
+        ("active", "wait call-back"),
+    ] {
+        let path = format!("{api}/v1/nodes/installing/states/provision");
+        let (s, n) = call(path, reqwest::Method::PUT, Some(json!({"target": target}))).await;
+        assert_eq!(s, 202, "{target}: {n}");
+        let api = api.clone();
+        crate::common::poll(&format!("the node reaches {want}"), || {
+            let api = api.clone();
+            async move {
+                let n = node(api).await;
+                (n["provision_state"] == want && n["reservation"].is_null()).then_some(())
+            }
+        })
+        .await;
+    }
+    let before = node(api.clone()).await;
+    let owner = before["driver_internal_info"][AFFINITY_KEY]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (dead, alive) = if owner == "c0" { (0, 1) } else { (1, 0) };
+    let old_url = fleet
+        .inserted(&system)
+        .expect("the installer ISO is inserted");
+    assert!(old_url.starts_with(&servers[dead].images_url), "{old_url}");
+    assert_eq!(fleet.boots(&system), 1);
+
+    servers[dead].child.kill().unwrap(); // SIGKILL
+    servers[dead].child.wait().unwrap();
+    let api = servers[alive].url.clone();
+    let survivor = format!("c{alive}");
+    let after = crate::common::poll("the survivor takes the node over", || {
+        let (api, survivor) = (api.clone(), survivor.clone());
+        async move {
+            let n = node(api).await;
+            (n["driver_internal_info"][AFFINITY_KEY] == survivor.as_str()
+                && n["reservation"].is_null())
+            .then_some(n)
+        }
+    })
+    .await;
+    assert_eq!(after["provision_state"], "wait call-back", "{after}");
+    let new_url = fleet.inserted(&system).expect("an ISO is inserted");
+    assert!(
+        new_url.starts_with(&servers[alive].images_url),
+        "the CD holds the survivor's URL: {new_url}"
+    );
+    let resp = http.get(&new_url).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200, "{new_url}");
+    assert!(resp.bytes().await.unwrap() == iso, "the ISO as it is");
+    assert_eq!(
+        fleet.boots(&system),
+        1,
+        "the installing node was not booted again"
+    );
+    let (old, new) = (
+        &before["driver_internal_info"],
+        &after["driver_internal_info"],
+    );
+    assert_ne!(
+        old["iso_install_publications"],
+        new["iso_install_publications"]
+    );
+    assert_ne!(old["iso_install_lease"], new["iso_install_lease"]);
+    assert!(new["iso_install_lease"].is_string(), "{new}");
+    drop(servers);
+    fleet.shutdown().await;
+    crate::store::drop_postgres(store, db).await;
+}

@@ -281,3 +281,58 @@ async fn one_shot_publication_is_revoked_when_the_booted_node_calls_back() {
     );
     bm.ok(&["node", "undeploy", "once1", "--wait", "120"]);
 }
+
+/// Ironic's `abort` of a deploy waiting in wait call-back: the node goes to deploy failed at
+/// once, and the driver's tear down undoes what the deploy did at the BMC and the image server.
+#[tokio::test(flavor = "multi_thread")]
+async fn abort_in_wait_call_back_undoes_the_deploy() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(Setup {
+        sushy,
+        server: _server,
+        bm,
+        iso,
+        system,
+    }) = setup(dir.path()).await
+    else {
+        return;
+    };
+    bm.enrol_redfish("abort1", &sushy.base, &system, &[]);
+    bm.set_boot_iso("abort1", &iso, &["boot_iso_one_shot=true"]);
+    bm.ok(&["node", "manage", "abort1", "--wait", "120"]);
+    bm.ok(&["node", "provide", "abort1", "--wait", "120"]);
+    bm.ok(&["node", "deploy", "abort1"]);
+    let node = wait_state(&bm, "abort1", "wait call-back");
+    let url = node["driver_internal_info"]["ramdisk_publication_url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+    let cd = get_json(&format!("{}{system}/VirtualMedia/Cd", sushy.base)).await;
+    assert_eq!(cd["Inserted"], true, "{cd}");
+
+    bm.ok(&["node", "abort", "abort1"]);
+    let node = wait_state(&bm, "abort1", "deploy failed");
+    assert!(
+        node["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("aborted by request while in \"wait call-back\"")),
+        "{node}"
+    );
+    assert_eq!(
+        reqwest::get(&url).await.unwrap().status(),
+        404,
+        "the publication is revoked"
+    );
+    let cd = get_json(&format!("{}{system}/VirtualMedia/Cd", sushy.base)).await;
+    assert_eq!(cd["Inserted"], false, "{cd}");
+    let sys = get_json(&format!("{}{system}", sushy.base)).await;
+    assert_eq!(sys["PowerState"], "Off", "{sys}");
+    let history = bm.ok(&["node", "history", "list", "abort1", "-f", "json"]);
+    assert!(
+        history.contains("abort: the deploy was undone"),
+        "{history}"
+    );
+    // Nothing left half-held: the node is torn down and cleaned as any failed deploy.
+    bm.ok(&["node", "undeploy", "abort1", "--wait", "120"]);
+}

@@ -138,6 +138,148 @@ pub struct Subscription {
     pub protocol: Option<String>,
 }
 
+type Map = serde_json::Map<String, Value>;
+
+/// `nodes.Link` (and gophercloud.Link).
+#[derive(Debug, Deserialize)]
+pub struct Link {
+    pub href: Option<String>,
+    pub rel: Option<String>,
+}
+
+/// `nodes.Node`, every field BMO's provisioner may read. Go's `time.Time` fields are strings
+/// here, checked by [`node`] to be RFC 3339 when present.
+#[derive(Debug, Deserialize)]
+pub struct Node {
+    pub uuid: String,
+    pub name: Option<String>,
+    pub power_state: Option<String>,
+    pub target_power_state: Option<String>,
+    pub provision_state: String,
+    pub target_provision_state: Option<String>,
+    pub maintenance: Option<bool>,
+    pub maintenance_reason: Option<String>,
+    pub fault: Option<String>,
+    pub last_error: Option<String>,
+    pub reservation: Option<String>,
+    pub driver: Option<String>,
+    pub driver_info: Option<Map>,
+    pub driver_internal_info: Option<Map>,
+    pub properties: Option<Map>,
+    pub instance_info: Option<Map>,
+    pub instance_uuid: Option<String>,
+    pub chassis_uuid: Option<String>,
+    pub extra: Option<Map>,
+    pub console_enabled: Option<bool>,
+    pub raid_config: Option<Map>,
+    pub target_raid_config: Option<Map>,
+    pub clean_step: Option<Map>,
+    pub deploy_step: Option<Map>,
+    pub links: Option<Vec<Link>>,
+    pub ports: Option<Vec<Link>>,
+    pub portgroups: Option<Vec<Link>>,
+    pub states: Option<Vec<Link>>,
+    pub resource_class: Option<String>,
+    pub bios_interface: Option<String>,
+    pub boot_interface: Option<String>,
+    pub console_interface: Option<String>,
+    pub deploy_interface: Option<String>,
+    pub inspect_interface: Option<String>,
+    pub management_interface: Option<String>,
+    pub network_interface: Option<String>,
+    pub power_interface: Option<String>,
+    pub raid_interface: Option<String>,
+    pub rescue_interface: Option<String>,
+    pub storage_interface: Option<String>,
+    pub traits: Option<Vec<String>>,
+    pub vendor_interface: Option<String>,
+    pub volume: Option<Vec<Link>>,
+    pub conductor_group: Option<String>,
+    pub parent_node: Option<String>,
+    pub protected: Option<bool>,
+    pub protected_reason: Option<String>,
+    pub owner: Option<String>,
+    pub lessee: Option<String>,
+    pub shard: Option<String>,
+    pub description: Option<String>,
+    pub conductor: Option<String>,
+    pub allocation_uuid: Option<String>,
+    pub retired: Option<bool>,
+    pub retired_reason: Option<String>,
+    pub network_data: Option<Map>,
+    pub automated_clean: Option<bool>,
+    pub service_step: Option<Map>,
+    pub firmware_interface: Option<String>,
+    pub provision_updated_at: Option<String>,
+    pub inspection_started_at: Option<String>,
+    pub inspection_finished_at: Option<String>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    pub disable_power_off: Option<bool>,
+}
+
+/// Decodes a node as gophercloud's `nodes.Node`, its times as Go's `time.Time` would.
+pub fn node(v: &Value) -> Node {
+    let n: Node = decode("node", v);
+    for (what, t) in [
+        ("provision_updated_at", &n.provision_updated_at),
+        ("inspection_started_at", &n.inspection_started_at),
+        ("inspection_finished_at", &n.inspection_finished_at),
+        ("created_at", &n.created_at),
+        ("updated_at", &n.updated_at),
+    ] {
+        if let Some(t) = t {
+            check_time(what, t);
+        }
+    }
+    n
+}
+
+/// `ports.Port`, as BMO reads the ports it creates and lists.
+#[derive(Debug, Deserialize)]
+pub struct Port {
+    pub uuid: String,
+    pub address: String,
+    pub node_uuid: String,
+    pub extra: Option<Map>,
+    pub local_link_connection: Option<Value>,
+    pub pxe_enabled: Option<bool>,
+    pub physical_network: Option<String>,
+    pub internal_info: Option<Map>,
+    pub created_at: Option<String>,
+    pub updated_at: Option<String>,
+    pub links: Option<Vec<Link>>,
+    pub is_smartnic: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PortList {
+    pub ports: Vec<Port>,
+}
+
+/// `nodes.DriverValidation` / `nodes.NodeValidation` (`GET /v1/nodes/{id}/validate`).
+#[derive(Debug, Deserialize)]
+pub struct DriverValidation {
+    pub result: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NodeValidation {
+    pub bios: DriverValidation,
+    pub boot: DriverValidation,
+    pub console: DriverValidation,
+    pub deploy: DriverValidation,
+    pub firmware: DriverValidation,
+    pub inspect: DriverValidation,
+    pub management: DriverValidation,
+    pub network: DriverValidation,
+    pub power: DriverValidation,
+    pub raid: DriverValidation,
+    pub rescue: DriverValidation,
+    pub storage: DriverValidation,
+}
+
 /// Decodes `v` as gophercloud would, naming what failed.
 pub fn decode<T: serde::de::DeserializeOwned>(what: &str, v: &Value) -> T {
     serde_json::from_value(v.clone())

@@ -12,7 +12,7 @@ use super::DirectDeploy;
 use crate::boot_iso;
 use crate::driver::*;
 use crate::ports::*;
-use crate::steps::{backstop, keep_first, missing_port, run_step};
+use crate::steps::{backstop, keep_first, missing_port, record_intent, run_step};
 
 /// The driver_internal_info key of the [`Held`] record.
 pub const HELD_KEY: &str = "direct_held";
@@ -71,18 +71,27 @@ impl Held {
     ) -> Result<Publication, DeployError> {
         let id = fresh_id();
         self.publications.push(id.clone());
-        self.save(events).await;
+        self.record(events, step).await?;
         run_step(step, limit, publisher.publish_as(&id, artifact, node, name)).await
     }
 
     /// Persists the record on the node (removes the key when nothing is held).
     pub async fn save(&self, events: &dyn DeployEvents) {
-        let value = if self.is_empty() {
+        events.save_internal(HELD_KEY, self.as_value()).await;
+    }
+
+    /// Persists the record before step `step` makes the lease or publication just added to
+    /// it; a failed save fails the step (see [`record_intent`]).
+    pub async fn record(&self, events: &dyn DeployEvents, step: &str) -> Result<(), DeployError> {
+        record_intent(events, step, HELD_KEY, self.as_value()).await
+    }
+
+    fn as_value(&self) -> Value {
+        if self.is_empty() {
             Value::Null
         } else {
             serde_json::to_value(self).unwrap_or(Value::Null)
-        };
-        events.save_internal(HELD_KEY, value).await;
+        }
     }
 }
 

@@ -142,6 +142,20 @@ async fn ids_are_recorded_before_the_lease_and_the_publications_exist() {
 }
 
 #[tokio::test]
+async fn an_intent_that_cannot_be_saved_fails_its_step_and_makes_nothing() {
+    let steps = crate::fakes::refuse_each_intent::<Events>(&driver(), &good(), ports).await;
+    assert_eq!(
+        steps,
+        [
+            "cache image",
+            "publish image",
+            "publish config drive",
+            "publish agent"
+        ]
+    );
+}
+
+#[tokio::test]
 async fn deploy_runs_every_step_in_order_and_holds_nothing_after() {
     let (ports, log) = ports();
     let events = Events::default();

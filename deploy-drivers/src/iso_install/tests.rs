@@ -125,8 +125,8 @@ async fn unattended_install_publishes_the_rendered_file_and_boots_the_remastered
             "publisher.publish",
             "media.remaster",
             "publisher.publish",
-            "vmedia.eject_all",
             "vmedia.eject_removable",
+            "vmedia.eject_all",
             "vmedia.insert_cd",
             "boot.set_boot_device",
             "power.power_state",
@@ -159,6 +159,112 @@ async fn unattended_install_publishes_the_rendered_file_and_boots_the_remastered
         .as_str()
         .unwrap()
         .contains("call-back"));
+}
+
+/// The lease and both publications (automation file, ISO) are recorded before they exist, at
+/// deploy and at takeover.
+#[tokio::test]
+async fn ids_are_recorded_before_the_lease_and_the_publication_exist() {
+    let r = rig();
+    let events = Arc::new(Events::default());
+    let seen = events.clone();
+    let (ports, unrecorded) = crate::fakes::check_intent_first(
+        &r.ports,
+        Arc::new(move || Value::Object(seen.internal.lock().unwrap().clone()).to_string()),
+    );
+    let n = node(iso_fields());
+    driver().deploy(&n, &ports, events.as_ref()).await.unwrap();
+    driver()
+        .take_over(&after(&n, &events), &ports, events.as_ref())
+        .await
+        .unwrap();
+    let calls = names(&r.log);
+    assert_eq!(calls.iter().filter(|c| *c == "images.acquire").count(), 2);
+    assert_eq!(
+        calls.iter().filter(|c| *c == "publisher.publish").count(),
+        3
+    );
+    assert!(unrecorded.lock().unwrap().is_empty(), "{unrecorded:?}");
+}
+
+#[tokio::test]
+async fn an_intent_that_cannot_be_saved_fails_its_step_and_makes_nothing() {
+    let n = node(iso_fields());
+    let fresh = || {
+        let r = rig();
+        (r.ports, r.log)
+    };
+    let steps = crate::fakes::refuse_each_intent::<Events>(&driver(), &n, fresh).await;
+    assert_eq!(steps, ["cache image", "publish", "publish"]);
+}
+
+/// A survivor serves a node still installing: the ISO remastered with the recorded args (the
+/// bytes the node booted) is published from its own cache and inserted in place of the dead
+/// URL; nothing is powered, the call-back token stays, the automation file is not re-made.
+/// An installed node, and an install that finished, have nothing to take over.
+#[tokio::test]
+async fn take_over_serves_the_installer_iso_again_without_touching_the_install() {
+    let r = rig();
+    let n = node(iso_fields());
+    let ev = Events::default();
+    let d = driver();
+    d.deploy(&n, &r.ports, &ev).await.unwrap();
+    let waiting = after(&n, &ev);
+    let old_pubs = waiting.driver_internal_info[PUBLICATIONS_KEY].clone();
+    let survivor = rig();
+    d.take_over(&waiting, &survivor.ports, &ev).await.unwrap();
+    assert_eq!(
+        names(&survivor.log),
+        [
+            "images.acquire",
+            "media.remaster",
+            "publisher.publish",
+            "vmedia.eject_all",
+            "vmedia.insert_cd",
+        ]
+    );
+    let calls = survivor.log.calls().join("\n");
+    assert!(
+        calls.contains(
+            "media.remaster(\"auto=true priority=critical url=http://10.0.2.2:8081/n1/preseed.cfg.iso\", n1)"
+        ),
+        "the same args as at deploy: {calls}"
+    );
+    let internal = ev.internal.lock().unwrap().clone();
+    let pubs = internal[PUBLICATIONS_KEY].as_array().unwrap();
+    assert_eq!(pubs.len(), 1, "only the ISO is served again");
+    assert!(!old_pubs.as_array().unwrap().contains(&pubs[0]));
+    assert!(internal.contains_key(WAITING_KEY) && internal.contains_key(DEADLINE_KEY));
+    let mut held = survivor.log.live();
+    held.sort();
+    let mut want = vec![
+        internal[LEASE_KEY].as_str().unwrap().to_string(),
+        pubs[0].as_str().unwrap().to_string(),
+        "media:n1".to_string(),
+    ];
+    want.sort();
+    assert_eq!(held, want, "the new lease, publication and remaster");
+    // A failed takeover gives back what it made and keeps the install's watchdog.
+    let failing = rig();
+    failing.log.fail_on(
+        "vmedia.insert_cd",
+        PortError::new(PortErrorKind::Rejected, "refused by fake"),
+    );
+    let err = d
+        .take_over(&after(&n, &ev), &failing.ports, &ev)
+        .await
+        .unwrap_err();
+    assert_eq!(err.step, "insert");
+    assert!(failing.log.live().is_empty(), "{:?}", failing.log.live());
+    let internal = ev.internal.lock().unwrap().clone();
+    assert!(internal.contains_key(WAITING_KEY) && internal.contains_key(DEADLINE_KEY));
+    // Once installed (the call-back came), nothing is served: nothing to take over.
+    d.booted(&after(&n, &ev), &r.ports, &ev).await.unwrap();
+    let idle = rig();
+    d.take_over(&after(&n, &ev), &idle.ports, &ev)
+        .await
+        .unwrap();
+    assert!(idle.log.calls().is_empty(), "{:?}", idle.log.calls());
 }
 
 #[tokio::test]

@@ -177,6 +177,15 @@ async fn ids_are_recorded_before_the_lease_and_the_publication_exist() {
 }
 
 #[tokio::test]
+async fn an_intent_that_cannot_be_saved_fails_its_step_and_makes_nothing() {
+    let n = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum(),
+                       "kernel_append_params": "x"}));
+    let steps =
+        crate::fakes::refuse_each_intent::<Events>(&driver(), &n, || ports(PowerState::Off)).await;
+    assert_eq!(steps, ["cache image", "publish"]);
+}
+
+#[tokio::test]
 async fn no_kernel_args_serves_the_iso_unchanged_and_resets_a_running_node() {
     let (ports, log) = ports(PowerState::On);
     let n = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum()}));
