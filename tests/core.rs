@@ -17,6 +17,8 @@ mod direct;
 mod resources_chassis;
 #[path = "core/resources/inspection_rules.rs"]
 mod resources_inspection_rules;
+#[path = "core/resources/microversions.rs"]
+mod resources_microversions;
 #[path = "core/serve.rs"]
 mod serve;
 #[path = "core/store.rs"]

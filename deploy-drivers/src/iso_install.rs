@@ -31,7 +31,9 @@ use crate::boot_iso;
 use crate::direct::DirectDeploy;
 use crate::driver::*;
 use crate::ports::*;
-use crate::steps::{keep_first, missing_port, record_intent, run_step, str_field};
+use crate::steps::{
+    give_back, keep_first, missing_port, record_intent, restore_records, run_step, str_field,
+};
 
 pub use plan::{plan, AutomationSource, InstallPlan, MAX_AUTOMATION_BYTES};
 pub use template::{render, VARIABLES};
@@ -243,11 +245,9 @@ impl IsoInstallDeploy {
         )
         .await;
         if acquired.is_err() {
-            let held = Held {
-                lease: Some(lease),
-                ..Held::default()
-            };
-            let _ = self.release_made(&node.uuid, ports, &held, events).await;
+            let limit = self.policy.local_timeout;
+            give_back(ports, &[], Some(&lease), limit, events).await;
+            events.save_internal(LEASE_KEY, Value::Null).await;
         }
         acquired
     }
@@ -765,13 +765,19 @@ impl DeployDriver for IsoInstallDeploy {
         let plan = plan(node, &self.policy)?;
         let unattended = plan.automation != AutomationSource::Interactive;
         let args = str_field(&node.driver_internal_info, ARGS_KEY).unwrap_or_default();
-        let iso = self.lease(node, ports, &plan, events).await?;
-        // The dead conductor's publications died with it: the record starts again.
+        // The ISO's publication is the last one made; those before it serve the automation
+        // file, which stays recorded (it may still answer where it is; `booted` revokes it).
+        let before = Self::held(node);
+        let (kept, replaced) = before
+            .publications
+            .split_at(before.publications.len().saturating_sub(1));
         let mut held = Held {
-            lease: Some(iso.lease.clone()),
+            publications: kept.to_vec(),
             ..Held::default()
         };
         let served = async {
+            let iso = self.lease(node, ports, &plan, events).await?;
+            held.lease = Some(iso.lease.clone());
             let artifact = self
                 .installer_iso(ports, &iso, unattended, args, &node.uuid)
                 .await?;
@@ -793,6 +799,7 @@ impl DeployDriver for IsoInstallDeploy {
             insert.await.map(|_| p.url)
         }
         .await;
+        let limit = self.policy.local_timeout;
         match served {
             Ok(url) => {
                 events
@@ -801,11 +808,20 @@ impl DeployDriver for IsoInstallDeploy {
                         &format!("the installer ISO is served by this conductor now, at {url} (the automation file is not served again)"),
                     )
                     .await;
+                // The replaced ISO publication and lease lived on the dead conductor, where
+                // giving them back is a no-op; unless that was this host under another name (a
+                // restart with a fresh name on the same state directory).
+                give_back(ports, replaced, before.lease.as_deref(), limit, events).await;
                 Ok(())
             }
             Err(err) => {
-                // The install still waits: its watchdog stays, only what was made here goes.
-                let _ = self.release_made(&node.uuid, ports, &held, events).await;
+                // The install still waits (its watchdog stays): the lease and publication this
+                // takeover made go, and the records name what they named before. The remaster
+                // stays with the node's install files, which may serve its automation file,
+                // until the install ends.
+                let made = &held.publications[kept.len()..];
+                give_back(ports, made, held.lease.as_deref(), limit, events).await;
+                restore_records(node, &[PUBLICATIONS_KEY, LEASE_KEY], events).await;
                 Err(err)
             }
         }

@@ -23,7 +23,9 @@ use serde_json::Value;
 use crate::boot_iso;
 use crate::driver::*;
 use crate::ports::*;
-use crate::steps::{keep_first, missing_port, record_intent, run_step, str_field};
+use crate::steps::{
+    give_back, keep_first, missing_port, record_intent, restore_records, run_step, str_field,
+};
 
 /// driver_internal_info keys this driver owns.
 pub(crate) const LEASE_KEY: &str = "ramdisk_lease";
@@ -545,6 +547,12 @@ impl DeployDriver for RamdiskDeploy {
             return Ok(());
         }
         let plan = self.plan(node)?;
+        let recorded = &node.driver_internal_info;
+        let replaced: Vec<String> = str_field(recorded, PUBLICATION_KEY)
+            .map(str::to_string)
+            .into_iter()
+            .collect();
+        let replaced_lease = str_field(recorded, LEASE_KEY);
         let image = self.lease_image(node, ports, &plan, events).await?;
         let mut publication = None;
         let served = async {
@@ -571,11 +579,18 @@ impl DeployDriver for RamdiskDeploy {
             let _ = self
                 .release_local(&node.uuid, ports, id, Some(&image.lease), events)
                 .await;
+            let keys = [PUBLICATION_KEY, PUBLICATION_URL_KEY, LEASE_KEY];
+            restore_records(node, &keys, events).await;
             return Err(err);
         }
         events
             .step("take over", "the ISO is served by this conductor now")
             .await;
+        // What the records named before lived on the dead conductor, where giving it back is a
+        // no-op; unless that was this host under another name (a restart with a fresh name on
+        // the same state directory), where it would otherwise stay served with no record.
+        let limit = self.policy.local_timeout;
+        give_back(ports, &replaced, replaced_lease, limit, events).await;
         Ok(())
     }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::driver::{DeployError, DeployEvents};
+use crate::driver::{DeployError, DeployEvents, NodeView, Ports};
 use crate::ports::{PortError, PortErrorKind, PortResult};
 
 /// Runs one port call under `limit`, naming the step in the error.
@@ -67,6 +67,53 @@ pub(crate) async fn record_intent(
             ),
         )
     })
+}
+
+/// Revokes `publications` and releases `lease` through this conductor's ports, best effort,
+/// each outcome a history event; the records naming them are the caller's to change.
+pub(crate) async fn give_back(
+    ports: &Ports,
+    publications: &[String],
+    lease: Option<&str>,
+    limit: Duration,
+    events: &dyn DeployEvents,
+) {
+    let mut first = None;
+    if let Some(publisher) = &ports.publisher {
+        for id in publications {
+            let r = run_step("revoke replaced", limit, publisher.revoke(id)).await;
+            keep_first(
+                &mut first,
+                r,
+                events,
+                "revoke replaced",
+                "the replaced publication is revoked here",
+            )
+            .await;
+        }
+    }
+    if let (Some(lease), Some(images)) = (lease, &ports.images) {
+        let r = run_step("release replaced", limit, images.release(lease)).await;
+        keep_first(
+            &mut first,
+            r,
+            events,
+            "release replaced",
+            "the replaced lease is released here",
+        )
+        .await;
+    }
+}
+
+/// Saves `keys` back as `node` had them: a takeover that failed and gave back what it made
+/// leaves the records of what it was to replace.
+pub(crate) async fn restore_records(node: &NodeView, keys: &[&str], events: &dyn DeployEvents) {
+    for key in keys {
+        let value = node.driver_internal_info.get(*key).cloned();
+        events
+            .save_internal(key, value.unwrap_or(Value::Null))
+            .await;
+    }
 }
 
 pub(crate) fn missing_port(name: &str) -> DeployError {

@@ -5,7 +5,7 @@
 //! the microversion headers (`version::layer`); every error is Ironic's double-encoded body
 //! (`error`). Secrets in driver_info/instance_info are masked on the way out.
 //!
-//! Spec: Ironic API reference (nodes, ports, drivers, states) at microversions 1.1–1.96, and
+//! Spec: Ironic API reference (nodes, ports, drivers, states) at microversions 1.1 to `version::MAX`, and
 //! the recorded exchanges of Ironic 39.0.0 in shared/ironic-samples.
 //! `metal3.rs` is ironcast's extension for Metal3 BareMetalHost manifests (`/v1/metal3/…`).
 
@@ -22,6 +22,7 @@ mod hardware;
 mod inspection_rules;
 pub mod limits;
 mod listing;
+mod local_link;
 mod management;
 mod metal3;
 mod metrics;
@@ -31,6 +32,7 @@ mod nodes;
 mod patch;
 mod portgroups;
 mod ports;
+mod provision_rules;
 mod resource;
 mod root;
 mod shards;

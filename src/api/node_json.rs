@@ -76,7 +76,9 @@ pub const FIELDS: &[(&str, u32)] = &[
     ("inspection_started_at", 6),
     ("inspect_interface", 31),
     ("instance_info", 1),
+    ("instance_name", 104),
     ("instance_uuid", 1),
+    ("health", 109),
     ("last_error", 1),
     ("lessee", 65),
     ("maintenance", 1),
@@ -243,6 +245,7 @@ pub fn field(node: &Node, name: &str, r: &Render) -> Value {
         "inspect_interface" => json!(node.inspect_interface),
         "instance_info" => Value::Object(mask(&node.instance_info)),
         "instance_name" => s(&node.instance_name),
+        "health" => s(&node.health),
         "instance_uuid" => s(&node.instance_uuid),
         "last_error" => s(&node.last_error),
         "lessee" => s(&node.lessee),
@@ -455,7 +458,18 @@ pub fn set_field(node: &mut Node, name: &str, v: &Value) -> Result<(), String> {
             node.conductor_group = want_str(name, v)?.unwrap_or_default().to_ascii_lowercase()
         }
         "description" => node.description = want_str(name, v)?,
-        "instance_name" => node.instance_name = want_str(name, v)?,
+        "instance_name" => {
+            let n = want_str(name, v)?;
+            if let Some(n) = &n {
+                let len = n.chars().count();
+                if !(1..=255).contains(&len) {
+                    return Err(format!(
+                        "Invalid instance_name: it must hold 1 to 255 characters (got {len})"
+                    ));
+                }
+            }
+            node.instance_name = n;
+        }
         "lessee" => node.lessee = want_str(name, v)?,
         "owner" => node.owner = want_str(name, v)?,
         "protected_reason" => node.protected_reason = want_str(name, v)?,
@@ -496,6 +510,20 @@ pub fn set_field(node: &mut Node, name: &str, v: &Value) -> Result<(), String> {
 }
 
 /// Builds a new node from a POST body, refusing unknown fields.
+/// Ironic (1.104): a node without an instance_name takes instance_info's display_name
+/// (what Nova sets) when instance_info changes.
+pub fn name_instance_from_info(node: &mut Node) {
+    if node.instance_name.is_none() {
+        if let Some(name) = node
+            .instance_info
+            .get("display_name")
+            .and_then(Value::as_str)
+        {
+            node.instance_name = Some(name.to_string());
+        }
+    }
+}
+
 pub fn from_create(body: &Value) -> Result<Node, String> {
     let Some(obj) = body.as_object() else {
         return Err("Invalid node: the body must be a JSON object such as {\"driver\": \"fake-hardware\", \"name\": \"n1\"}".into());
@@ -577,6 +605,39 @@ mod tests {
     }
 
     #[test]
+    fn instance_name_is_bounded_and_follows_display_name() {
+        let mut n =
+            from_create(&json!({"driver": "fake-hardware", "instance_name": "web-1"})).unwrap();
+        assert_eq!(n.instance_name.as_deref(), Some("web-1"));
+        assert!(set_field(&mut n, "instance_name", &json!(""))
+            .unwrap_err()
+            .contains("1 to 255"));
+        assert!(set_field(&mut n, "instance_name", &json!("x".repeat(256))).is_err());
+        set_field(&mut n, "instance_name", &Value::Null).unwrap();
+        n.instance_info
+            .insert("display_name".into(), json!("from-nova"));
+        name_instance_from_info(&mut n);
+        assert_eq!(n.instance_name.as_deref(), Some("from-nova"));
+        n.instance_info
+            .insert("display_name".into(), json!("renamed"));
+        name_instance_from_info(&mut n);
+        assert_eq!(
+            n.instance_name.as_deref(),
+            Some("from-nova"),
+            "set names are kept"
+        );
+        let r = Render {
+            version: Version(104),
+            base: "",
+            conductor: "",
+        };
+        assert_eq!(render(&n, None, &r)["instance_name"], "from-nova");
+        assert!(check_settable(["instance_name"], Version(104)));
+        assert!(!check_settable(["instance_name"], Version(103)));
+        assert!(!check_settable(["health"], Version(108)));
+    }
+
+    #[test]
     fn fields_follow_the_microversion() {
         let node = Node::new("u".into(), "fake-hardware".into(), |_| "fake");
         let r = |v| Render {
@@ -589,6 +650,8 @@ mod tests {
         assert!(old.get("deploy_interface").is_none());
         assert!(old.get("provision_state").is_some());
         let new = render(&node, None, &r(95));
+        assert!(new.get("instance_name").is_none());
+        assert!(new.get("health").is_none());
         assert_eq!(new["deploy_interface"], "fake");
         assert_eq!(new["disable_power_off"], false);
         assert_eq!(new["links"][0]["href"], "http://h/v1/nodes/u");

@@ -14,7 +14,7 @@ use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
 use super::node_json::{self, Render};
 use super::version::Version;
-use super::{node_list, patch, AppState, Ctx};
+use super::{node_list, patch, provision_rules, AppState, Ctx};
 use crate::conductor::states::Event;
 use crate::conductor::{
     check_driver, parse_clean_steps, ConductorError, CLEAN_STEPS_KEY, SERVICE_STEPS_KEY,
@@ -199,6 +199,9 @@ async fn update(
             if before.get("driver") != doc.get("driver") {
                 check_driver(&node.driver)?;
             }
+            if before.get("instance_info") != doc.get("instance_info") {
+                node_json::name_instance_from_info(node);
+            }
             crate::conductor::check_update(&unpatched, node)
         })
         .await?;
@@ -300,6 +303,18 @@ async fn provision(
             ))
         })?;
     verb_gate(&ctx, event)?;
+    let disable_ramdisk = provision_rules::disable_ramdisk_flag(obj.get("disable_ramdisk"))?;
+    provision_rules::check_disable_ramdisk(event, disable_ramdisk, ctx.version, ctx.version_asked)?;
+    if event == Event::Abort {
+        let current = state.conductor.store().node(&ident).await?;
+        provision_rules::check_abort(
+            &current.provision_state,
+            ctx.version,
+            ctx.version_asked,
+            super::version::MAX,
+        )?;
+    }
+    let ramdisk_off = disable_ramdisk == Some(true);
     let config_drive = match obj.get("configdrive").filter(|v| !v.is_null()) {
         Some(_) if event != Event::Deploy && event != Event::Rebuild => {
             return Err(ApiError::bad_request(
@@ -310,9 +325,13 @@ async fn provision(
         None => None,
     };
     let clean_steps = match (obj.get("clean_steps").filter(|v| !v.is_null()), event) {
-        (Some(steps), Event::Clean) => Some(
-            worker_clean_steps(steps)?,
-        ),
+        (Some(steps), Event::Clean) => {
+            let parsed = parse_clean_steps(steps).map_err(ApiError::bad_request)?;
+            if ramdisk_off {
+                provision_rules::check_ramdisk_free(&parsed, "clean")?;
+            }
+            Some(steps.clone())
+        }
         (None, Event::Clean) => {
             return Err(ApiError::bad_request(
                 "clean_steps is required when setting target provision state to clean, e.g. [{\"interface\": \"deploy\", \"step\": \"erase_devices_metadata\"}]",
@@ -404,12 +423,6 @@ fn checked_config_drive(cd: &Value) -> ApiResult<Value> {
         )));
     }
     Ok(cd.clone())
-}
-
-/// Checks a manual clean's `clean_steps` (an unknown step is named) and returns them as saved.
-fn worker_clean_steps(steps: &Value) -> ApiResult<Value> {
-    parse_clean_steps(steps).map_err(ApiError::bad_request)?;
-    Ok(steps.clone())
 }
 
 /// Ironic's agent heartbeat: a node in wait call-back has booted and finishes its deploy. The

@@ -228,6 +228,26 @@ mod tests {
     }
 
     #[test]
+    fn escapes_decode_in_rfc_6901_order() {
+        // 1.98: keys holding ~ or / are reachable; "~01" is the key "~1", not "/".
+        let out = run(
+            json!({"name": "a", "extra": {}, "instance_info": {}}),
+            json!([
+                {"op": "add", "path": "/extra/~01", "value": 1},
+                {"op": "add", "path": "/extra/a~0b~1c", "value": 2},
+            ]),
+        )
+        .unwrap();
+        assert_eq!(out["extra"], json!({"~1": 1, "a~b/c": 2}));
+        assert!(run(
+            json!({"name": "a"}),
+            json!([{"op": "add", "path": "/na~1me", "value": 1}])
+        )
+        .unwrap_err()
+        .contains("Cannot patch"));
+    }
+
+    #[test]
     fn lists_by_index() {
         let steps = json!({"name": "a", "extra": {"l": [1, 2]}, "instance_info": {}});
         let out = run(

@@ -16,7 +16,7 @@ use super::error::{ApiError, ApiResult};
 use super::listing::{next_link, page_json, page_query, reject_unknown};
 use super::node_json::iso;
 use super::ports::{self, normalize_mac};
-use super::resource::{self, gate, links};
+use super::resource::{self, gate, links, not_acceptable};
 use super::version::Version;
 use super::{patch, AppState, Ctx};
 use crate::store::{Filter, Portgroup};
@@ -59,6 +59,8 @@ const FIELDS: &[(&str, u32)] = &[
     ("ports", 1),
     ("mode", 26),
     ("properties", 26),
+    ("physical_network", 102),
+    ("category", 103),
 ];
 const BRIEF: &[&str] = &["uuid", "address", "name", "links"];
 const SETTABLE: &[(&str, u32)] = &[
@@ -69,6 +71,8 @@ const SETTABLE: &[(&str, u32)] = &[
     ("standalone_ports_supported", 1),
     ("mode", 26),
     ("properties", 26),
+    ("physical_network", 102),
+    ("category", 103),
 ];
 
 fn known(v: Version) -> Vec<&'static str> {
@@ -94,6 +98,8 @@ fn render(p: &Portgroup, base: &str, v: Version) -> Map<String, Value> {
         "ports": links(base, "portgroups", &format!("{}/ports", p.uuid)),
         "mode": p.mode,
         "properties": p.properties,
+        "physical_network": p.physical_network,
+        "category": p.category,
     });
     let keep = known(v);
     match all {
@@ -114,7 +120,24 @@ async fn listing(
     path: &str,
 ) -> ApiResult<Json<Value>> {
     gate(ctx.version, SINCE, false)?;
-    reject_unknown(q, &["node", "address"])?;
+    reject_unknown(q, &["node", "address", "shard", "conductor_groups"])?;
+    let shard = q.get("shard").map(|s| ports::string_list(s));
+    if shard.is_some() && ctx.version < Version(106) {
+        return Err(not_acceptable());
+    }
+    let groups = q.get("conductor_groups").map(|s| ports::string_list(s));
+    let node = node.or(q.get("node").map(String::as_str));
+    let exclusive = [
+        node.is_some(),
+        q.contains_key("address"),
+        shard.is_some(),
+        groups.is_some(),
+    ];
+    if exclusive.iter().filter(|set| **set).count() > 1 {
+        return Err(ApiError::bad_request(
+            "Filtering by node, address, or shard simultaneously is not supported.",
+        ));
+    }
     let known = known(ctx.version);
     let fields = if detail {
         if q.contains_key("fields") {
@@ -129,9 +152,22 @@ async fn listing(
     let mut query = page_query(q, state.max_limit)?;
     query.columns = fields.clone();
     let store = state.conductor.store();
-    if let Some(ident) = node.or(q.get("node").map(String::as_str)) {
+    if let Some(ident) = node {
         let uuid = store.node(ident).await?.uuid;
         query.filters.push(Filter::Eq("node_uuid", uuid.into()));
+    }
+    if let Some(shards) = shard {
+        let shards = shards.into_iter().map(Into::into).collect();
+        query.filters.push(Filter::NodeIn("shard", shards));
+    }
+    if let Some(groups) = groups {
+        let groups = groups
+            .into_iter()
+            .map(|g| g.to_ascii_lowercase().into())
+            .collect();
+        query
+            .filters
+            .push(Filter::NodeIn("conductor_group", groups));
     }
     if let Some(mac) = q.get("address") {
         let mac = normalize_mac(mac).map_err(ApiError::bad_request)?;
@@ -248,6 +284,22 @@ fn set_field(pg: &mut Portgroup, name: &str, v: &Value) -> ApiResult<()> {
             pg.node_uuid = node;
         }
         "extra" => pg.extra = resource::want_map(name, v)?,
+        "physical_network" | "category" => {
+            let text = resource::want_str(name, v)?;
+            let limit = if name == "category" { 80 } else { 64 };
+            if let Some(t) = &text {
+                if t.chars().count() > limit {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid {name}: it is longer than {limit} characters"
+                    )));
+                }
+            }
+            if name == "category" {
+                pg.category = text;
+            } else {
+                pg.physical_network = text;
+            }
+        }
         "properties" => pg.properties = resource::want_map(name, v)?,
         "mode" => {
             pg.mode = Some(resource::want_str(name, v)?.unwrap_or_else(|| DEFAULT_MODE.into()))
@@ -307,6 +359,7 @@ async fn create(
         properties: Map::new(),
         standalone_ports_supported: true,
         physical_network: None,
+        category: None,
         created_at: Utc::now(),
         updated_at: None,
     };
@@ -379,6 +432,12 @@ async fn update(
             .map_err(resource::missing_is_bad_request)?;
     }
     let pg = store.save_portgroup(&pg).await?;
+    if before.get("physical_network") != doc.get("physical_network") {
+        // The portgroup's physical network is its members' (Ironic's 1.102).
+        store
+            .set_member_physical_network(&pg.uuid, pg.physical_network.as_deref())
+            .await?;
+    }
     Ok(Json(Value::Object(render(&pg, &ctx.base, ctx.version))))
 }
 

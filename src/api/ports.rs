@@ -17,7 +17,7 @@ use super::listing::{next_link, page_query, page_response, reject_unknown};
 use super::node_json::iso;
 use super::resource::{self, links, not_acceptable};
 use super::version::Version;
-use super::{patch, AppState, Ctx};
+use super::{local_link, patch, AppState, Ctx};
 use crate::store::{Filter as StoreFilter, Port, Portgroup};
 
 pub fn router() -> Router<AppState> {
@@ -44,6 +44,9 @@ const FIELDS: &[(&str, u32)] = &[
     ("physical_network", 34),
     ("is_smartnic", 53),
     ("name", 88),
+    ("description", 97),
+    ("vendor", 100),
+    ("category", 101),
 ];
 const BRIEF: &[&str] = &["uuid", "address", "links"];
 /// What a client may send (POST) or patch, and the version that allows it.
@@ -57,7 +60,13 @@ const SETTABLE: &[(&str, u32)] = &[
     ("physical_network", 34),
     ("is_smartnic", 53),
     ("name", 88),
+    ("description", 97),
+    ("vendor", 100),
+    ("category", 101),
 ];
+
+/// Free-text port fields and their longest value (Ironic's port schema).
+const TEXT_LIMITS: &[(&str, usize)] = &[("description", 255), ("vendor", 32), ("category", 80)];
 
 fn known(v: Version) -> Vec<&'static str> {
     FIELDS
@@ -77,12 +86,15 @@ fn render(p: &Port, base: &str, v: Version) -> Map<String, Value> {
         "updated_at": p.updated_at.as_ref().map(iso),
         "links": links(base, "ports", &p.uuid),
         "internal_info": p.internal_info,
-        "local_link_connection": p.local_link_connection,
+        "local_link_connection": local_link::shown(&p.local_link_connection, v),
         "pxe_enabled": p.pxe_enabled,
         "portgroup_uuid": p.portgroup_uuid,
         "physical_network": p.physical_network,
         "is_smartnic": p.is_smartnic,
         "name": p.name,
+        "description": p.description,
+        "vendor": p.vendor,
+        "category": p.category,
     });
     let keep = known(v);
     match all {
@@ -117,8 +129,25 @@ pub struct Filter<'a> {
     pub portgroup: Option<&'a str>,
 }
 
-/// Port list filters besides paging.
-const FILTERS: &[&str] = &["node", "node_uuid", "address", "portgroup"];
+/// Port list filters besides paging (Ironic 39.0.0's `PortsController.get_all`).
+const FILTERS: &[&str] = &[
+    "node",
+    "node_uuid",
+    "address",
+    "portgroup",
+    "shard",
+    "description_contains",
+    "conductor_groups",
+];
+
+/// A comma-separated list parameter's items (Ironic's `string_list`).
+pub fn string_list(raw: &str) -> Vec<String> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
 
 /// The port list (also under /v1/nodes/{node}/ports and /v1/portgroups/{pg}/ports): filters,
 /// paging, `fields` and `detail`, in one store query.
@@ -149,13 +178,31 @@ pub async fn listing(
         .get("node")
         .or_else(|| q.get("node_uuid"))
         .map(String::as_str));
+    let portgroup = filter.portgroup.or(q.get("portgroup").map(String::as_str));
+    let shard = q.get("shard").map(|s| string_list(s));
+    let groups = q.get("conductor_groups").map(|s| string_list(s));
+    if shard.is_some() && ctx.version < Version(82) {
+        return Err(not_acceptable());
+    }
+    let exclusive = [node.is_some(), portgroup.is_some(), shard.is_some()];
+    if exclusive.iter().filter(|set| **set).count() > 1 {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Operation not permitted: filter ports by only one of node, portgroup and shard.",
+        ));
+    }
+    if groups.is_some() && (node.is_some() || portgroup.is_some() || q.contains_key("address")) {
+        return Err(ApiError::bad_request(
+            "Filtering by conductor_groups cannot be combined with node_ident, portgroup_ident, or node address filters.",
+        ));
+    }
     if let Some(ident) = node {
         let uuid = store.node(ident).await?.uuid;
         query
             .filters
             .push(StoreFilter::Eq("node_uuid", uuid.into()));
     }
-    if let Some(ident) = filter.portgroup.or(q.get("portgroup").map(String::as_str)) {
+    if let Some(ident) = portgroup {
         if ctx.version < Version(24) {
             return Err(not_acceptable());
         }
@@ -168,6 +215,25 @@ pub async fn listing(
         // Metal3 looks nodes up by MAC: ?address=52:54:00:…
         let mac = normalize_mac(mac).map_err(ApiError::bad_request)?;
         query.filters.push(StoreFilter::Eq("address", mac.into()));
+    }
+    if let Some(shards) = shard {
+        let shards = shards.into_iter().map(Into::into).collect();
+        query.filters.push(StoreFilter::NodeIn("shard", shards));
+    }
+    if let Some(groups) = groups {
+        // Node conductor groups are stored in lower case.
+        let groups = groups
+            .into_iter()
+            .map(|g| g.to_ascii_lowercase().into())
+            .collect();
+        query
+            .filters
+            .push(StoreFilter::NodeIn("conductor_group", groups));
+    }
+    if let Some(text) = q.get("description_contains") {
+        query
+            .filters
+            .push(StoreFilter::Contains("description", text.clone()));
     }
     let page = store.list_ports(&query).await?;
     let limit = query.limit;
@@ -245,8 +311,9 @@ fn want_bool(field: &str, v: &Value) -> ApiResult<Option<bool>> {
     }
 }
 
-/// Sets one settable field of `port` from JSON (null: the field's default).
-fn set_field(port: &mut Port, name: &str, v: &Value) -> ApiResult<()> {
+/// Sets one settable field of `port` from JSON (null: the field's default), as version `ver`
+/// allows.
+fn set_field(port: &mut Port, name: &str, v: &Value, ver: Version) -> ApiResult<()> {
     match name {
         "address" => {
             let mac = resource::want_str(name, v)?.ok_or_else(|| {
@@ -262,7 +329,33 @@ fn set_field(port: &mut Port, name: &str, v: &Value) -> ApiResult<()> {
             port.node_uuid = node;
         }
         "extra" => port.extra = resource::want_map(name, v)?,
-        "local_link_connection" => port.local_link_connection = resource::want_map(name, v)?,
+        "local_link_connection" => {
+            let mut llc = resource::want_map(name, v)?;
+            local_link::check(&mut llc, ver).map_err(|refusal| match refusal {
+                local_link::Refusal::Version => not_acceptable(),
+                local_link::Refusal::Invalid(why) => ApiError::bad_request(why),
+            })?;
+            port.local_link_connection = llc;
+        }
+        "description" | "vendor" | "category" => {
+            let text = resource::want_str(name, v)?;
+            let limit = TEXT_LIMITS
+                .iter()
+                .find(|(f, _)| *f == name)
+                .map_or(usize::MAX, |(_, n)| *n);
+            if let Some(t) = &text {
+                if t.chars().count() > limit {
+                    return Err(ApiError::bad_request(format!(
+                        "Invalid {name}: it is longer than {limit} characters"
+                    )));
+                }
+            }
+            match name {
+                "description" => port.description = text,
+                "vendor" => port.vendor = text,
+                _ => port.category = text,
+            }
+        }
         "pxe_enabled" => port.pxe_enabled = want_bool(name, v)?.unwrap_or(true),
         "is_smartnic" => port.is_smartnic = want_bool(name, v)?.unwrap_or(false),
         "portgroup_uuid" => {
@@ -309,6 +402,16 @@ fn set_field(port: &mut Port, name: &str, v: &Value) -> ApiResult<()> {
     Ok(())
 }
 
+/// A Smart NIC port must say which port of which host it is (Ironic's rule).
+fn check_smart_nic(port: &Port) -> ApiResult<()> {
+    if port.is_smartnic && !local_link::fits_smart_nic(&port.local_link_connection) {
+        return Err(ApiError::bad_request(
+            "Smart NIC port must have port_id and hostname in local_link_connection",
+        ));
+    }
+    Ok(())
+}
+
 /// Ironic's rules between a port, its node and its portgroup, checked before any write.
 async fn check_relations(state: &AppState, port: &Port, pxe_set: bool) -> ApiResult<()> {
     let store = state.conductor.store();
@@ -337,23 +440,50 @@ async fn check_relations(state: &AppState, port: &Port, pxe_set: bool) -> ApiRes
             ),
         ));
     }
-    let mut physnets: Vec<String> = store
+    let mut physnets: Vec<Option<String>> = store
         .portgroup_ports(&pg.uuid)
         .await?
         .into_iter()
         .filter(|p| p.uuid != port.uuid)
-        .map(|p| p.physical_network.unwrap_or_default())
+        .map(|p| p.physical_network)
         .collect();
     physnets.sort();
     physnets.dedup();
-    let mine = port.physical_network.clone().unwrap_or_default();
-    if !physnets.is_empty() && physnets != [mine] {
+    let group_net = match physnets.as_slice() {
+        [] if pg.physical_network.is_some() => pg.physical_network.clone(),
+        [] => {
+            // The first member with a physical network gives the portgroup its own.
+            if port.physical_network.is_some() {
+                let mut pg = pg;
+                pg.physical_network = port.physical_network.clone();
+                store.save_portgroup(&pg).await?;
+            }
+            return Ok(());
+        }
+        [one] => one.clone(),
+        many => {
+            let shown: Vec<&str> = many
+                .iter()
+                .map(|n| n.as_deref().unwrap_or("None"))
+                .collect();
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "Port group {} has member ports with different physical networks ({}).",
+                    pg.uuid,
+                    shown.join(", ")
+                ),
+            ));
+        }
+    };
+    if port.physical_network != group_net {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             format!(
-                "Port group {} has member ports with physical networks ({}). All ports in a port group must have the same physical network.",
+                "Port with physical network {} cannot become a member of port group {} which has ports in physical network {}.",
+                port.physical_network.as_deref().unwrap_or("None"),
                 pg.uuid,
-                physnets.join(", ")
+                group_net.as_deref().unwrap_or("None")
             ),
         ));
     }
@@ -380,13 +510,14 @@ async fn create(
         String::new(),
         String::new(),
     );
-    set_field(&mut port, "address", address)?;
-    set_field(&mut port, "node_uuid", node)?;
+    set_field(&mut port, "address", address, ctx.version)?;
+    set_field(&mut port, "node_uuid", node, ctx.version)?;
     for (k, v) in obj {
         if !matches!(k.as_str(), "uuid" | "address" | "node_uuid") {
-            set_field(&mut port, k, v)?;
+            set_field(&mut port, k, v, ctx.version)?;
         }
     }
+    check_smart_nic(&port)?;
     check_relations(&state, &port, obj.contains_key("pxe_enabled")).await?;
     let port = state.conductor.store().create_port(&port).await?;
     let location = format!("{}/v1/ports/{}", ctx.base, port.uuid);
@@ -432,8 +563,16 @@ async fn update(
     patch::apply(&mut doc, &ops).map_err(ApiError::bad_request)?;
     for (k, v) in &doc {
         if before.get(k) != Some(v) {
-            set_field(&mut port, k, v)?;
+            set_field(&mut port, k, v, ctx.version)?;
         }
+    }
+    check_smart_nic(&port)?;
+    let physnet_patched = ops.iter().any(|o| o.path[0] == "physical_network");
+    if physnet_patched && ctx.version >= Version(102) && port.portgroup_uuid.is_some() {
+        // From 1.102 the portgroup owns its members' physical network.
+        return Err(ApiError::bad_request(
+            "physical_network cannot be changed while the port belongs to a portgroup.",
+        ));
     }
     let pg_changed = before.get("portgroup_uuid") != doc.get("portgroup_uuid");
     let physnet_changed = before.get("physical_network") != doc.get("physical_network");

@@ -296,6 +296,7 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
         if state == ProvisionState::Deleting && event != Event::Fail {
             // Ironic's tear down forgets the instance; BMO relies on it (no extra PATCH).
             node.instance_uuid = None;
+            node.instance_name = None;
         }
         if state == ProvisionState::Adopting && event == Event::Fail {
             // As Ironic: a power state read while adopting is likely wrong.

@@ -148,6 +148,9 @@ pub enum Filter {
     Contains(&'static str, String),
     /// Any of the columns equals the value (Ironic's `project`: owner or lessee).
     AnyEq(&'static [&'static str], SqlValue),
+    /// The row's node (its `node_uuid`) has `node_column` equal to one of the values (ports
+    /// and portgroups by their node's conductor group or shard).
+    NodeIn(&'static str, Vec<SqlValue>),
 }
 
 /// What to list: filters, order, page.
@@ -271,6 +274,24 @@ fn filter_sql(table: &Table, f: &Filter, sql: &mut Sql) -> StoreResult<()> {
             sql.push(&format!("LOWER({c}) LIKE "));
             sql.value(SqlValue::Text(format!("%{escaped}%")));
             sql.push(" ESCAPE '\\'");
+        }
+        Filter::NodeIn(node_column, vs) => {
+            known(table, "node_uuid")?;
+            known(&super::nodes::NODES, node_column)?;
+            if vs.is_empty() {
+                sql.push("1 = 0");
+                return Ok(());
+            }
+            sql.push(&format!(
+                "node_uuid IN (SELECT uuid FROM nodes WHERE {node_column} IN ("
+            ));
+            for (i, v) in vs.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                sql.value(v.clone());
+            }
+            sql.push("))");
         }
         Filter::AnyEq(cs, v) => {
             sql.push("(");
@@ -506,6 +527,30 @@ mod tests {
              AND LOWER(name) LIKE $4 ESCAPE '\\' ORDER BY id ASC LIMIT 11"
         );
         assert_eq!(sql.binds[3], SqlValue::Text("%50\\%\\_x%".into()));
+    }
+
+    #[test]
+    fn node_in_selects_through_the_nodes_table() {
+        let mut q = q();
+        q.filters = vec![Filter::NodeIn(
+            "conductor_group",
+            vec!["g1".into(), "g2".into()],
+        )];
+        let sql = page_sql(&crate::store::ports::PORTS, &q, None).unwrap();
+        assert!(
+            sql.text.contains(
+                "WHERE node_uuid IN (SELECT uuid FROM nodes WHERE conductor_group IN ($1, $2))"
+            ),
+            "{}",
+            sql.text
+        );
+        q.filters = vec![Filter::NodeIn("no_such_column", vec!["x".into()])];
+        assert!(page_sql(&crate::store::ports::PORTS, &q, None).is_err());
+        q.filters = vec![Filter::NodeIn("shard", vec!["x".into()])];
+        assert!(page_sql(&T, &q, None).is_err(), "t has no node_uuid");
+        q.filters = vec![Filter::NodeIn("shard", Vec::new())];
+        let none = page_sql(&crate::store::ports::PORTS, &q, None).unwrap();
+        assert!(none.text.contains("1 = 0"));
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct Node {
     pub reservation: Option<String>,
     pub instance_uuid: Option<String>,
     pub instance_name: Option<String>,
+    /// The BMC's overall health (Ironic's 1.109): "OK", "Warning", "Critical"; None: unknown.
+    pub health: Option<String>,
     pub bios_interface: String,
     pub boot_interface: String,
     pub console_interface: String,
@@ -111,6 +113,7 @@ impl Node {
             reservation: None,
             instance_uuid: None,
             instance_name: None,
+            health: None,
             bios_interface: interface("bios").into(),
             boot_interface: interface("boot").into(),
             console_interface: interface("console").into(),
@@ -175,6 +178,8 @@ pub struct Port {
     pub is_smartnic: bool,
     pub name: Option<String>,
     pub description: Option<String>,
+    pub vendor: Option<String>,
+    pub category: Option<String>,
 }
 
 impl Port {
@@ -196,6 +201,8 @@ impl Port {
             is_smartnic: false,
             name: None,
             description: None,
+            vendor: None,
+            category: None,
         }
     }
 }
@@ -218,6 +225,7 @@ pub struct Portgroup {
     pub properties: JsonMap,
     pub standalone_ports_supported: bool,
     pub physical_network: Option<String>,
+    pub category: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
 }

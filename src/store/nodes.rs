@@ -33,6 +33,7 @@ pub const NODES: Table = Table {
         opt("reservation", Text),
         opt("instance_uuid", Text),
         opt("instance_name", Text),
+        opt("health", Text),
         col("bios_interface", Text),
         col("boot_interface", Text),
         col("console_interface", Text),
@@ -74,7 +75,7 @@ pub const NODES: Table = Table {
 
 /// The columns `save_node` writes, in bind order: all but `uuid` (the key), `reservation`
 /// (only reserve/release touch it) and `created_at`. [`bind_writable`] binds them.
-const WRITABLE: [&str; 53] = [
+const WRITABLE: [&str; 54] = [
     "name",
     "driver",
     "driver_info",
@@ -94,6 +95,7 @@ const WRITABLE: [&str; 53] = [
     "maintenance_reason",
     "instance_uuid",
     "instance_name",
+    "health",
     "bios_interface",
     "boot_interface",
     "console_interface",
@@ -175,6 +177,7 @@ macro_rules! bind_writable {
             .bind(&$n.maintenance_reason)
             .bind(&$n.instance_uuid)
             .bind(&$n.instance_name)
+            .bind(&$n.health)
             .bind(&$n.bios_interface)
             .bind(&$n.boot_interface)
             .bind(&$n.console_interface)

@@ -23,6 +23,7 @@ pub const PORTGROUPS: Table = Table {
         json("properties"),
         col("standalone_ports_supported", Bool),
         opt("physical_network", Text),
+        opt("category", Text),
         col("created_at", Time),
         opt("updated_at", Time),
     ],
@@ -57,8 +58,8 @@ impl Store {
     pub async fn create_portgroup(&self, p: &Portgroup) -> StoreResult<Portgroup> {
         on_pool!(self, pool => sqlx::query_as::<_, Portgroup>(
             "INSERT INTO portgroups (uuid, name, address, node_uuid, extra, internal_info, mode, \
-             properties, standalone_ports_supported, physical_network, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
+             properties, standalone_ports_supported, physical_network, created_at, category) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *",
         )
         .bind(&p.uuid)
         .bind(&p.name)
@@ -71,6 +72,7 @@ impl Store {
         .bind(p.standalone_ports_supported)
         .bind(&p.physical_network)
         .bind(p.created_at)
+        .bind(&p.category)
         .fetch_one(pool)
         .await)
         .map_err(|e| conflict(e, p))
@@ -81,7 +83,8 @@ impl Store {
         on_pool!(self, pool => sqlx::query_as::<_, Portgroup>(
             "UPDATE portgroups SET name = $2, address = $3, node_uuid = $4, extra = $5, \
              internal_info = $6, mode = $7, properties = $8, standalone_ports_supported = $9, \
-             physical_network = $10, updated_at = $11 WHERE uuid = $1 RETURNING *",
+             physical_network = $10, updated_at = $11, category = $12 WHERE uuid = $1 \
+             RETURNING *",
         )
         .bind(&p.uuid)
         .bind(&p.name)
@@ -94,6 +97,7 @@ impl Store {
         .bind(p.standalone_ports_supported)
         .bind(&p.physical_network)
         .bind(Utc::now())
+        .bind(&p.category)
         .fetch_optional(pool)
         .await)
         .map_err(|e| conflict(e, p))?
@@ -110,6 +114,25 @@ impl Store {
         .fetch_optional(pool)
         .await)?
         .ok_or_else(|| not_found(ident))
+    }
+
+    /// Gives every member port of portgroup `uuid` the physical network `net` (Ironic's
+    /// `Portgroup.update_physical_network`, after the portgroup's own is saved).
+    pub async fn set_member_physical_network(
+        &self,
+        uuid: &str,
+        net: Option<&str>,
+    ) -> StoreResult<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE ports SET physical_network = $2, updated_at = $3 WHERE portgroup_uuid = $1",
+        )
+        .bind(uuid)
+        .bind(net)
+        .bind(Utc::now())
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(())
     }
 
     /// One page of portgroups (see `store::list`).

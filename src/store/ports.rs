@@ -27,6 +27,8 @@ pub const PORTS: Table = Table {
         col("is_smartnic", Bool),
         opt("name", Text),
         opt("description", Text),
+        opt("vendor", Text),
+        opt("category", Text),
     ],
 };
 
@@ -59,8 +61,9 @@ impl Store {
         on_pool!(self, pool => sqlx::query_as::<_, Port>(
             "INSERT INTO ports (uuid, address, node_uuid, extra, pxe_enabled, created_at, \
              local_link_connection, internal_info, physical_network, portgroup_uuid, is_smartnic, \
-             name, description) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
+             name, description, vendor, category) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             RETURNING *",
         )
         .bind(&p.uuid)
         .bind(&p.address)
@@ -75,6 +78,8 @@ impl Store {
         .bind(p.is_smartnic)
         .bind(&p.name)
         .bind(&p.description)
+        .bind(&p.vendor)
+        .bind(&p.category)
         .fetch_one(pool)
         .await)
         .map_err(|e| conflict(e, p))
@@ -86,7 +91,7 @@ impl Store {
             "UPDATE ports SET address = $2, extra = $3, pxe_enabled = $4, updated_at = $5, \
              node_uuid = $6, local_link_connection = $7, internal_info = $8, \
              physical_network = $9, portgroup_uuid = $10, is_smartnic = $11, name = $12, \
-             description = $13 WHERE uuid = $1 RETURNING *",
+             description = $13, vendor = $14, category = $15 WHERE uuid = $1 RETURNING *",
         )
         .bind(&p.uuid)
         .bind(&p.address)
@@ -101,6 +106,8 @@ impl Store {
         .bind(p.is_smartnic)
         .bind(&p.name)
         .bind(&p.description)
+        .bind(&p.vendor)
+        .bind(&p.category)
         .fetch_optional(pool)
         .await)
         .map_err(|e| conflict(e, p))?

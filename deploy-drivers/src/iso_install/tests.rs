@@ -221,6 +221,8 @@ async fn take_over_serves_the_installer_iso_again_without_touching_the_install()
             "publisher.publish",
             "vmedia.eject_all",
             "vmedia.insert_cd",
+            "publisher.revoke",
+            "images.release",
         ]
     );
     let calls = survivor.log.calls().join("\n");
@@ -232,14 +234,21 @@ async fn take_over_serves_the_installer_iso_again_without_touching_the_install()
     );
     let internal = ev.internal.lock().unwrap().clone();
     let pubs = internal[PUBLICATIONS_KEY].as_array().unwrap();
-    assert_eq!(pubs.len(), 1, "only the ISO is served again");
-    assert!(!old_pubs.as_array().unwrap().contains(&pubs[0]));
+    let old_pubs = old_pubs.as_array().unwrap();
+    // The automation file's publication stays recorded; the ISO's is replaced.
+    assert_eq!(pubs.len(), 2, "{pubs:?}");
+    assert_eq!(pubs[0], old_pubs[0]);
+    assert!(!old_pubs.contains(&pubs[1]));
+    assert!(calls.contains(&format!(
+        "publisher.revoke({})",
+        old_pubs[1].as_str().unwrap()
+    )));
     assert!(internal.contains_key(WAITING_KEY) && internal.contains_key(DEADLINE_KEY));
     let mut held = survivor.log.live();
     held.sort();
     let mut want = vec![
         internal[LEASE_KEY].as_str().unwrap().to_string(),
-        pubs[0].as_str().unwrap().to_string(),
+        pubs[1].as_str().unwrap().to_string(),
         "media:n1".to_string(),
     ];
     want.sort();
@@ -255,9 +264,32 @@ async fn take_over_serves_the_installer_iso_again_without_touching_the_install()
         .await
         .unwrap_err();
     assert_eq!(err.step, "insert");
-    assert!(failing.log.live().is_empty(), "{:?}", failing.log.live());
+    // The lease and publication it made are given back; the remaster stays with the node's
+    // other install files (they may serve its automation file) until the install ends.
+    assert_eq!(failing.log.live(), ["media:n1"]);
+    let after_failure = ev.internal.lock().unwrap().clone();
+    assert!(after_failure.contains_key(WAITING_KEY) && after_failure.contains_key(DEADLINE_KEY));
+    assert_eq!(
+        (&after_failure[PUBLICATIONS_KEY], &after_failure[LEASE_KEY]),
+        (&internal[PUBLICATIONS_KEY], &internal[LEASE_KEY]),
+        "a failed takeover leaves the records as they were"
+    );
+    // Taken over on the same cache and image server (a restart under a fresh name): the
+    // replaced ISO publication and lease are given back, the automation file's stays.
+    d.take_over(&after(&n, &ev), &survivor.ports, &ev)
+        .await
+        .unwrap();
     let internal = ev.internal.lock().unwrap().clone();
-    assert!(internal.contains_key(WAITING_KEY) && internal.contains_key(DEADLINE_KEY));
+    let mut held = survivor.log.live();
+    held.sort();
+    let pubs = internal[PUBLICATIONS_KEY].as_array().unwrap();
+    let mut want = vec![
+        internal[LEASE_KEY].as_str().unwrap().to_string(),
+        pubs[1].as_str().unwrap().to_string(),
+        "media:n1".to_string(),
+    ];
+    want.sort();
+    assert_eq!(held, want);
     // Once installed (the call-back came), nothing is served: nothing to take over.
     d.booted(&after(&n, &ev), &r.ports, &ev).await.unwrap();
     let idle = rig();
@@ -535,4 +567,34 @@ async fn undeploy_powers_off_ejects_and_releases_idempotently() {
     assert!(r.log.live().is_empty(), "{:?}", r.log.live());
     assert_eq!(r.power.current(), PowerState::Off);
     d.undeploy(&after(&n, &ev), &r.ports, &ev).await.unwrap();
+}
+
+#[test]
+fn validate_names_a_missing_port() {
+    for (strip, want) in [
+        ("vmedia", "the iso-install deploy needs virtual media,"),
+        (
+            "agent",
+            "the iso-install deploy needs the agent token service,",
+        ),
+    ] {
+        let mut r = rig();
+        match strip {
+            "vmedia" => r.ports.vmedia = None,
+            _ => r.ports.agent = None,
+        }
+        let err = driver()
+            .validate(&node(iso_fields()), &r.ports)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(want) && err.contains("use boot_interface redfish-virtual-media"),
+            "{strip}: {err}"
+        );
+    }
+    // An interactive install needs no call-back, so no token service.
+    let mut r = rig();
+    r.ports.agent = None;
+    let interactive = node(with(iso_fields(), json!({"interactive": true})));
+    assert_eq!(driver().validate(&interactive, &r.ports), Ok(()));
 }

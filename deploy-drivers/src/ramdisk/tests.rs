@@ -174,6 +174,9 @@ async fn ids_are_recorded_before_the_lease_and_the_publication_exist() {
         2
     );
     assert!(unrecorded.lock().unwrap().is_empty(), "{unrecorded:?}");
+    // Taken over on the same cache and image server (a restart under a fresh name): the
+    // replaced lease and publication are given back, only the new ones are held.
+    assert_eq!(log.live(), events.held(&["remaster:n1"]));
 }
 
 #[tokio::test]
@@ -442,8 +445,14 @@ async fn take_over_republishes_and_reinserts_without_rebooting() {
             "publisher.publish",
             "vmedia.eject_all",
             "vmedia.insert_cd",
+            "publisher.revoke",
+            "images.release",
         ]
     );
+    // What the records named is given back here too (a no-op for the dead conductor's).
+    let calls = log.calls();
+    assert!(calls.contains(&"publisher.revoke(pub-of-the-dead)".to_string()));
+    assert!(calls.contains(&"images.release(lease-of-the-dead)".to_string()));
     assert_eq!(log.live(), events.held(&["remaster:n1"]));
     assert_ne!(events.recorded(LEASE_KEY), "lease-of-the-dead");
     assert_ne!(events.recorded(PUBLICATION_KEY), "pub-of-the-dead");
@@ -457,6 +466,9 @@ async fn take_over_republishes_and_reinserts_without_rebooting() {
     let err = driver().take_over(&n, &ports, &events).await.unwrap_err();
     assert_eq!(err.step, "insert");
     assert!(log.live().is_empty(), "{:?}", log.live());
+    // A failed takeover leaves the records as they were.
+    assert_eq!(events.recorded(LEASE_KEY), "lease-of-the-dead");
+    assert_eq!(events.recorded(PUBLICATION_KEY), "pub-of-the-dead");
 
     let (ports, log) = self::ports(PowerState::On);
     let mut revoked = n.clone();
