@@ -66,9 +66,12 @@ async fn main() -> anyhow::Result<()> {
             fleet
                 .address(i)
                 .replacen("redfish+http://", "redfish-virtualmedia+http://", 1);
+        // Virtual-media hosts need their boot MAC (BMO's webhook): one per host.
+        let (a, b, c) = (i >> 16 & 0xff, i >> 8 & 0xff, i & 0xff);
         text.push_str(&format!(
             "---\napiVersion: metal3.io/v1alpha1\nkind: BareMetalHost\nmetadata:\n  name: host-{i:04}\n\
-             spec:\n  online: true\n  automatedCleaningMode: disabled\n  bmc:\n    address: {address}\n    credentialsName: bmc\n\
+             spec:\n  online: true\n  automatedCleaningMode: disabled\n  bootMACAddress: 52:54:00:{a:02x}:{b:02x}:{c:02x}\n\
+             \x20 bmc:\n    address: {address}\n    credentialsName: bmc\n\
              \x20 image:\n    url: file://{iso}\n    format: live-iso\n",
             iso = iso.display()
         ));

@@ -218,6 +218,7 @@ pub struct ConductorConfig {
     pub fake_undeploy_delay_ms: u64,
     pub fake_power_delay_ms: u64,
     pub automated_clean: bool,
+    pub health_interval_s: u64,
 }
 
 /// Why the configuration cannot be used; each message names the option and what to do.
@@ -397,19 +398,32 @@ impl Config {
                 self.conductor.heartbeat_timeout_s, self.conductor.heartbeat_interval_s
             )));
         }
-        let longest = self.ramdisk_policy().longest_deploy().as_secs();
-        if longest > self.conductor.deploy_timeout_s {
-            return Err(ConfigError::Invalid(format!(
-                "conductor.deploy_timeout_s ({}) is shorter than the ramdisk steps' own timeouts allow a deploy to take ({longest} s = ramdisk.image_timeout_s + 8 x local_timeout_s + 6 x bmc_timeout_s): raise deploy_timeout_s or lower the step timeouts",
-                self.conductor.deploy_timeout_s
-            )));
-        }
-        let longest = self.direct_policy().longest_deploy().as_secs();
-        if longest > self.conductor.deploy_timeout_s {
-            return Err(ConfigError::Invalid(format!(
-                "conductor.deploy_timeout_s ({}) is shorter than the direct deploy's step timeouts allow a deploy to take ({longest} s = ramdisk.image_timeout_s + 1.25 x direct.agent_timeout_s + 1.25 x direct.write_timeout_s + direct.command_timeout_s + 13 x ramdisk.bmc_timeout_s + 22 x ramdisk.local_timeout_s): raise deploy_timeout_s or lower the step timeouts",
-                self.conductor.deploy_timeout_s
-            )));
+        // Each deploy interface's worst case, when every step uses its whole timeout.
+        let deploys = [
+            (
+                "the ramdisk steps'",
+                self.ramdisk_policy().longest_deploy(),
+                "ramdisk.image_timeout_s + 8 x local_timeout_s + 6 x bmc_timeout_s",
+            ),
+            (
+                "the direct deploy's step",
+                self.direct_policy().longest_deploy(),
+                "ramdisk.image_timeout_s + 1.25 x direct.agent_timeout_s + 1.25 x direct.write_timeout_s + direct.command_timeout_s + 13 x ramdisk.bmc_timeout_s + 22 x ramdisk.local_timeout_s",
+            ),
+            (
+                "the iso-install steps'",
+                self.iso_install_policy().longest_deploy(),
+                "2 x ramdisk.image_timeout_s + 16 x local_timeout_s + 8 x bmc_timeout_s",
+            ),
+        ];
+        for (whose, longest, formula) in deploys {
+            let longest = longest.as_secs();
+            if longest > self.conductor.deploy_timeout_s {
+                return Err(ConfigError::Invalid(format!(
+                    "conductor.deploy_timeout_s ({}) is shorter than {whose} timeouts allow a deploy to take ({longest} s = {formula}): raise deploy_timeout_s or lower the step timeouts",
+                    self.conductor.deploy_timeout_s
+                )));
+            }
         }
         let i = &self.iso_install;
         for (key, value, least) in [
@@ -711,15 +725,35 @@ mod tests {
             err.contains("deploy_timeout_s (10000)") && err.contains("14565 s"),
             "{err}"
         );
-        let fits = env(&[
+        let short = [
             ("IRONCAST_CONDUCTOR__DEPLOY_TIMEOUT_S", "3600"),
             ("IRONCAST_RAMDISK__BMC_TIMEOUT_S", "100"),
             ("IRONCAST_RAMDISK__LOCAL_TIMEOUT_S", "10"),
             ("IRONCAST_DIRECT__AGENT_TIMEOUT_S", "60"),
             ("IRONCAST_DIRECT__WRITE_TIMEOUT_S", "60"),
             ("IRONCAST_DIRECT__COMMAND_TIMEOUT_S", "60"),
-        ]);
-        assert!(Config::load(None, fits).is_ok());
+        ];
+        // The ISO and a fetched automation file may each take image_timeout_s.
+        let two_images = [
+            short.as_slice(),
+            &[("IRONCAST_RAMDISK__IMAGE_TIMEOUT_S", "1500")],
+        ]
+        .concat();
+        let err = Config::load(None, env(&two_images))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("deploy_timeout_s (3600)")
+                && err.contains("iso-install")
+                && err.contains("3960 s"),
+            "{err}"
+        );
+        let fits = [
+            short.as_slice(),
+            &[("IRONCAST_RAMDISK__IMAGE_TIMEOUT_S", "1200")],
+        ]
+        .concat();
+        assert!(Config::load(None, env(&fits)).is_ok());
         let err = Config::load(
             None,
             env(&[("IRONCAST_CONDUCTOR__HEARTBEAT_TIMEOUT_S", "15")]),

@@ -65,6 +65,18 @@ pub struct IsoInstallPolicy {
     pub install_timeout: Duration,
 }
 
+impl IsoInstallPolicy {
+    /// The longest [`IsoInstallDeploy::deploy`] can take when every step uses its whole
+    /// timeout (the install itself is the watchdog's, after it): the undo of a previous attempt
+    /// (two revokes, two discards, a release), check BMC, the ISO and a fetched automation file,
+    /// identify, token, store or medium, two publishes, remaster, eject both slots, insert both,
+    /// set boot device, read and set power, then the undo after a failure. The conductor's outer
+    /// deploy timeout must not be shorter, or it cuts a step short.
+    pub fn longest_deploy(&self) -> Duration {
+        self.image_timeout * 2 + self.local_timeout * 16 + self.bmc_timeout * 8
+    }
+}
+
 impl Default for IsoInstallPolicy {
     fn default() -> Self {
         Self {

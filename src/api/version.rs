@@ -129,7 +129,7 @@ pub const LATER: &[Change] = &[
         what: "node.health: the BMC's overall health (OK, Warning, Critical or null), read-only, \
                refreshed with the power state; changes recorded in node history",
         bmo: "HasHealthAPI: shown in the BareMetalHost's status; BMO picks 1.109 when offered",
-        done: false,
+        done: true,
     },
     Change {
         minor: 110,

@@ -259,6 +259,11 @@ pub async fn launch(config: &Config) -> anyhow::Result<Running> {
     conductor.spawn_wait_poller(std::time::Duration::from_secs(
         config.iso_install.poll_interval_s,
     ));
+    if config.conductor.health_interval_s > 0 {
+        conductor.spawn_health_sync(std::time::Duration::from_secs(
+            config.conductor.health_interval_s,
+        ));
+    }
     let wake = crate::metal3::Wake::default();
     if config.metal3.enabled {
         crate::metal3::reconciler::spawn(conductor.clone(), config.metal3.settings(), wake.clone());

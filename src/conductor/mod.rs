@@ -24,6 +24,7 @@ mod allocations;
 mod capture;
 mod compose;
 mod hardware_calls;
+mod health;
 pub mod identity;
 mod inspection;
 mod inspection_rules;

@@ -140,6 +140,11 @@ pub trait Hardware: Send + Sync {
     async fn detach_vmedia(&self, _device_types: Option<&[String]>) -> HwResult<()> {
         Err(unsupported("virtual media"))
     }
+    /// The node's overall health as its BMC reports it (Ironic's 1.109 `health`): "OK",
+    /// "Warning", "Critical", or None when the BMC says nothing Ironic knows.
+    async fn health(&self) -> HwResult<Option<&'static str>> {
+        Err(unsupported("health monitoring"))
+    }
     async fn subscriptions(&self) -> HwResult<Vec<Subscription>> {
         Err(unsupported("event subscriptions"))
     }
@@ -155,6 +160,16 @@ pub trait Hardware: Send + Sync {
     }
     async fn delete_subscription(&self, _id: &str) -> HwResult<()> {
         Err(unsupported("event subscriptions"))
+    }
+}
+
+/// Redfish's Status.Health as Ironic keeps it (sushy's three values; anything else is unknown).
+pub fn health_of(redfish: Option<&str>) -> Option<&'static str> {
+    match redfish? {
+        "OK" => Some("OK"),
+        "Warning" => Some("Warning"),
+        "Critical" => Some("Critical"),
+        _ => None,
     }
 }
 

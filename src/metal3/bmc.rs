@@ -33,6 +33,10 @@ pub struct Access {
     /// The node's boot_interface: virtual media for the `*-virtualmedia` types, iPXE for the
     /// others, as BMO registers them.
     pub boot_interface: &'static str,
+    /// BMO's driver name in its messages ("redfish", or "idrac" for the iDRAC types).
+    pub driver: &'static str,
+    /// BMO's NeedsMAC: virtual-media inspection needs the boot MAC up front.
+    pub needs_mac: bool,
 }
 
 /// The BMC type of an address: its scheme without `+http(s)`, or "ipmi" without a scheme
@@ -73,9 +77,16 @@ pub fn access(address: &str) -> Result<Access, String> {
         }
     };
     parse_address(address).map_err(|e| format!("failed to parse BMC address information: {e}"))?;
+    let driver = if t.starts_with("idrac") {
+        "idrac"
+    } else {
+        "redfish"
+    };
     Ok(Access {
+        needs_mac: boot_interface == "redfish-virtual-media",
         bmc_type: t,
         boot_interface,
+        driver,
     })
 }
 
@@ -88,6 +99,9 @@ mod tests {
         let a = access("redfish-virtualmedia+http://127.0.0.1:8000/redfish/v1/Systems/1").unwrap();
         assert_eq!(a.boot_interface, "redfish-virtual-media");
         assert_eq!(a.bmc_type, "redfish-virtualmedia");
+        assert_eq!((a.driver, a.needs_mac), ("redfish", true));
+        let idrac = access("idrac-redfish://h/redfish/v1/Systems/1").unwrap();
+        assert_eq!((idrac.driver, idrac.needs_mac), ("idrac", false));
         assert_eq!(
             access("redfish://h/redfish/v1/Systems/1")
                 .unwrap()

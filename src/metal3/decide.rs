@@ -7,10 +7,14 @@
 use std::collections::BTreeMap;
 
 use super::manifest::HostSpec;
+use super::raid;
 use super::status::{ErrorType, HostStatus, Internal, State};
 use super::validate::{
     DETACHED_ANNOTATION, INSPECT_ANNOTATION, PAUSED_ANNOTATION, REBOOT_ANNOTATION,
 };
+
+/// The raid_interface the reconciler registers nodes with (every Redfish BMC type's).
+pub const RAID_INTERFACE: &str = "redfish";
 
 /// BMO gives up deprovisioning and powering off a host being deleted after this many failures.
 pub const RETRY_COUNT: u32 = 3;
@@ -73,6 +77,9 @@ pub enum Action {
     /// Set the node's image and deploy interface from the spec, then deploy with the config
     /// drive built from the Secrets.
     Deploy,
+    /// Set the node's target RAID configuration and start the manual clean that applies it
+    /// (`raid::plan`).
+    Prepare,
     Power(bool),
     SetAutomatedClean(bool),
     ClearMaintenance,
@@ -112,6 +119,7 @@ pub struct Decision {
     /// A message to show without it being an error (why the host waits).
     pub message: Option<String>,
     pub inspect_started: Option<bool>,
+    pub prepare_started: Option<bool>,
     pub rebooting: Option<bool>,
     /// Read hardware details from the node (inspection finished).
     pub read_hardware: bool,
@@ -136,6 +144,7 @@ impl Decision {
             operational: None,
             message: None,
             inspect_started: None,
+            prepare_started: None,
             rebooting: None,
             read_hardware: false,
             save_settings: false,
@@ -385,14 +394,27 @@ fn inspecting(h: &HostView) -> Decision {
     }
 }
 
+/// BMO's Prepare: the manual clean `spec.raid` needs (if any) runs once per pass through
+/// preparing; the node resting in manageable afterwards makes the host available.
 fn preparing(h: &HostView) -> Decision {
     let Some(n) = h.node else {
         return Decision::stay(h, Action::Nothing);
     };
+    let plan = match raid::plan(h.spec, h.status.provisioning.raid.as_ref(), RAID_INTERFACE) {
+        Ok(p) => p,
+        Err(e) => return Decision::failed(h, ErrorType::Preparation, e),
+    };
+    let steps_due = plan.is_some() && !h.internal.prepare_started;
     match n.state.as_str() {
+        "manageable" if steps_due => {
+            Decision::stay(h, Action::Prepare).with(|d| d.prepare_started = Some(true))
+        }
+        // Manual cleaning starts from manageable.
+        "available" if steps_due => Decision::stay(h, Action::Verb(Verb::Manage)),
         "manageable" | "available" => Decision::to(State::Available).with(|d| {
             d.save_settings = true;
             d.reset_error_count = true;
+            d.prepare_started = Some(false);
         }),
         "clean failed" if has_error(h, ErrorType::Preparation) => {
             Decision::stay(h, Action::Verb(Verb::Manage))
@@ -401,16 +423,17 @@ fn preparing(h: &HostView) -> Decision {
             h,
             ErrorType::Preparation,
             format!("Preparation failed: {}", node_error(n)),
-        ),
+        )
+        .with(|d| d.prepare_started = Some(false)),
         _ => Decision::stay(h, Action::Nothing),
     }
 }
 
-/// rootDeviceHints or bootMode differ from what preparing last applied.
+/// rootDeviceHints, bootMode or raid differ from what preparing last applied.
 fn settings_changed(h: &HostView) -> bool {
     let p = &h.status.provisioning;
     let mode = h.spec.boot_mode.map(|m| m.as_str()).unwrap_or("UEFI");
-    p.root_device_hints != h.spec.root_device_hints || p.boot_mode != mode
+    p.root_device_hints != h.spec.root_device_hints || p.boot_mode != mode || p.raid != h.spec.raid
 }
 
 fn wants_image(h: &HostView) -> bool {

@@ -3,8 +3,9 @@
 //!
 //! Field names and enums follow BMO's `apis/metal3.io/v1alpha1/baremetalhost_types.go`; an
 //! unknown field is an error naming it (`deny_unknown_fields`), as the API server's strict field
-//! validation does. Fields ironcast keeps but does not act on yet (raid, firmware, customDeploy,
-//! consumerRef, taints) are accepted as opaque values. A `status` in a manifest is ignored, as
+//! validation does. Fields kept as opaque values: raid (read by `raid`), firmware (refused for
+//! the Redfish types, as BMO's webhook does), and customDeploy, consumerRef, taints, which
+//! ironcast does not act on yet. A `status` in a manifest is ignored, as
 //! `kubectl apply` ignores it. Pure: no I/O.
 
 use std::collections::BTreeMap;
@@ -188,7 +189,7 @@ pub struct HostSpec {
     pub preprovisioning_network_data_name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub architecture: String,
-    /// Accepted, validated as BMO does, not acted on yet.
+    /// Applied while preparing (`metal3::raid`).
     #[serde(default, rename = "raid", skip_serializing_if = "Option::is_none")]
     pub raid: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

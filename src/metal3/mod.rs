@@ -8,13 +8,14 @@
 //! is BMO's admission webhook with BMO's messages; `bmc` maps BMC address schemes to drivers;
 //! `apply` writes a file all-or-nothing; `decide` is the pure state machine (state × observed
 //! node → action), table-tested; `node` is what BMO's Ironic provisioner writes into a node
-//! (driver_info, properties, instance_info, config drive); `hardware` maps an inventory to
+//! (driver_info, properties, instance_info, config drive); `raid` is the target RAID
+//! configuration and clean steps preparing applies; `hardware` maps an inventory to
 //! BMO's HardwareDetails; `reconciler` is the I/O loop; `watch` applies a directory of
 //! manifests and reacts to changes.
 //!
 //! Spec: metal3-io/baremetal-operator (`apis/metal3.io/v1alpha1`, `internal/controller/metal3.io`,
-//! `pkg/provisioner/ironic`). Non-goals (yet): RAID, firmware settings and custom deploy are
-//! accepted and validated but not applied; HostFirmwareSettings, PreprovisioningImage and the
+//! `pkg/provisioner/ironic`). Non-goals (yet): custom deploy is accepted and validated but
+//! not applied (`firmware` is refused for the Redfish types, as BMO refuses it); HostFirmwareSettings, PreprovisioningImage and the
 //! other Metal3 kinds.
 
 pub mod apply;
@@ -23,6 +24,7 @@ pub mod decide;
 pub mod hardware;
 pub mod manifest;
 pub mod node;
+pub mod raid;
 pub mod reconciler;
 pub mod status;
 pub mod validate;

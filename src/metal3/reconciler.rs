@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 use crate::conductor::states::Event;
-use crate::conductor::{default_interface, Conductor, ConductorError};
+use crate::conductor::{
+    default_interface, Conductor, ConductorError, CLEAN_STEPS_KEY, TARGET_RAID_KEY,
+};
 use crate::store::{Metal3Host, Node, Port};
 
 use super::decide::{decide, Action, Creds, Decision, HostView, NodeObs, Outcome, Verb};
@@ -338,6 +340,7 @@ impl Reconciler {
                 c.provision(&uuid, event).await.map_err(err)?;
             }
             Action::Deploy => self.deploy(row, host, &uuid).await?,
+            Action::Prepare => self.prepare(row, host, node).await?,
             Action::Power(on) => {
                 let target = if *on { "power on" } else { "power off" };
                 c.set_power(&uuid, target).await.map_err(err)?;
@@ -398,6 +401,34 @@ impl Reconciler {
         Ok(Acted::Done)
     }
 
+    /// BMO's Prepare: the node's target RAID configuration, then a manual clean with the steps
+    /// that apply it.
+    async fn prepare(
+        &self,
+        row: &Metal3Host,
+        host: &BareMetalHost,
+        node: Option<&Node>,
+    ) -> Result<(), ActError> {
+        let Some(n) = node else {
+            return Ok(());
+        };
+        let applied = HostStatus::from_map(&row.status).provisioning.raid;
+        let Some(plan) = super::raid::plan(&host.spec, applied.as_ref(), &n.raid_interface)? else {
+            return Ok(());
+        };
+        self.conductor
+            .provision_with(&n.uuid, Event::Clean, move |n| {
+                if let Some(t) = plan.target {
+                    n.driver_internal_info.insert(TARGET_RAID_KEY.into(), t);
+                }
+                n.driver_internal_info
+                    .insert(CLEAN_STEPS_KEY.into(), plan.steps);
+            })
+            .await
+            .map_err(ActError::from)?;
+        Ok(())
+    }
+
     /// Creates the host's node (and its boot MAC's port) as BMO registers it.
     async fn register(&self, host: &BareMetalHost, creds: &BmcCredentials) -> Result<(), ActError> {
         let access = super::bmc::access(&host.spec.bmc.address)?;
@@ -410,6 +441,9 @@ impl Reconciler {
         n.deploy_interface = "direct".into();
         // Out of band through the BMC: inspection needs no agent ramdisk.
         n.inspect_interface = "redfish".into();
+        // BMO's RAIDInterface and FirmwareInterface for every Redfish type.
+        n.raid_interface = super::decide::RAID_INTERFACE.into();
+        n.firmware_interface = "redfish".into();
         n.automated_clean = Some(node::automated_clean(host));
         if !host.spec.description.is_empty() {
             n.description = Some(host.spec.description.clone());
@@ -536,6 +570,9 @@ impl Reconciler {
         if let Some(v) = d.inspect_started {
             internal.inspect_started = v;
         }
+        if let Some(v) = d.prepare_started {
+            internal.prepare_started = v;
+        }
         if let Some(v) = d.rebooting {
             internal.rebooting = v;
         }
@@ -565,6 +602,7 @@ impl Reconciler {
                 .map(|m| m.as_str())
                 .unwrap_or("UEFI")
                 .into();
+            status.provisioning.raid = host.spec.raid.clone();
         }
         if d.record_image {
             status.provisioning.image = host.spec.image.clone().unwrap_or_default();

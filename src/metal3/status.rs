@@ -154,6 +154,9 @@ pub struct ProvisionStatus {
     pub root_device_hints: Option<RootDeviceHints>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub boot_mode: String,
+    /// The RAID configuration preparing last applied (spec.raid then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raid: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -222,6 +225,9 @@ pub struct Internal {
     /// Inspection was started for the current pass through `inspecting`.
     #[serde(default)]
     pub inspect_started: bool,
+    /// Preparing's manual clean was started for the current pass through `preparing`.
+    #[serde(default)]
+    pub prepare_started: bool,
     /// A reboot annotation powered the host off; power goes back on once it is consumed.
     #[serde(default)]
     pub rebooting: bool,

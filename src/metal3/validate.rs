@@ -36,8 +36,9 @@ pub fn validate_host(host: &BareMetalHost) -> Vec<String> {
     let mut errs = Vec::new();
     let spec = &host.spec;
     if !spec.bmc.address.is_empty() {
-        if let Err(e) = bmc::access(&spec.bmc.address) {
-            errs.push(e);
+        match bmc::access(&spec.bmc.address) {
+            Ok(access) => errs.extend(validate_bmc_access(host, &access)),
+            Err(e) => errs.push(e),
         }
     }
     if let Some(raid) = &spec.raid {
@@ -207,6 +208,26 @@ fn has_scheme(url: &str) -> bool {
     }
 }
 
+/// BMO's validateBMCAccess for the Redfish family: no driver of it maps `firmware` to BIOS
+/// settings, and the virtual-media types need the boot MAC (hardware RAID and secure boot
+/// are supported by all of them).
+fn validate_bmc_access(host: &BareMetalHost, access: &bmc::Access) -> Vec<String> {
+    let mut errs = Vec::new();
+    if host.spec.firmware.is_some() {
+        errs.push(format!(
+            "firmware settings for {} are not supported",
+            access.driver
+        ));
+    }
+    if access.needs_mac && host.spec.boot_mac_address.is_empty() {
+        errs.push(format!(
+            "BMC driver {} requires a BootMACAddress value",
+            access.bmc_type
+        ));
+    }
+    errs
+}
+
 fn validate_raid(raid: &Value) -> Vec<String> {
     let mut errs = Vec::new();
     let list = |k: &str| {
@@ -353,6 +374,21 @@ mod tests {
                 "{bmc: {address: 'redfish://127.0.0.1', credentialsName: test1}, raid: {hardwareRAIDVolumes: [{controller: Controller-1, physicalDisks: [Disk-1, Disk-2], numberOfPhysicalDisks: 3}]}}",
                 "{}",
                 "the 'numberOfPhysicalDisks'[3] and number of 'physicalDisks'[2] is not same for volume 0",
+            ),
+            (
+                "{bmc: {address: 'redfish-virtualmedia://127.0.0.1/redfish/v1/Systems/1', credentialsName: test1}}",
+                "{}",
+                "BMC driver redfish-virtualmedia requires a BootMACAddress value",
+            ),
+            (
+                "{bmc: {address: 'redfish://127.0.0.1', credentialsName: test1}, firmware: {virtualizationEnabled: true}}",
+                "{}",
+                "firmware settings for redfish are not supported",
+            ),
+            (
+                "{bmc: {address: 'idrac-virtualmedia://127.0.0.1/redfish/v1/Systems/1', credentialsName: test1}, bootMACAddress: '00:11:22:33:44:55', firmware: {}}",
+                "{}",
+                "firmware settings for idrac are not supported",
             ),
             (
                 "{raid: {hardwareRAIDVolumes: [{}], softwareRAIDVolumes: [{}]}}",

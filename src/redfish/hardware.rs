@@ -76,6 +76,12 @@ impl Hardware for RedfishNode {
         let d = self.discover().await?;
         Ok(raid::delete_all(self.client(), &d.system).await?)
     }
+    async fn health(&self) -> HwResult<Option<&'static str>> {
+        let sys = self.system().await?;
+        Ok(crate::hardware::health_of(
+            sys.status.as_ref().and_then(|s| s.health.as_deref()),
+        ))
+    }
     async fn vmedia(&self) -> HwResult<Vec<VmediaDevice>> {
         let sys = self.system().await?;
         let slots = vmedia::slots_of(self.client(), &sys, |_| true).await?;

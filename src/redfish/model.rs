@@ -44,11 +44,20 @@ pub struct ComputerSystem {
     pub id: String,
     pub manufacturer: Option<String>,
     pub power_state: Option<String>,
+    pub status: Option<ResourceStatus>,
     pub boot: Option<Boot>,
     pub actions: SystemActions,
     pub virtual_media: Option<Link>,
     pub links: SystemLinks,
     pub oem: Option<Value>,
+}
+
+/// A resource's Status (Redfish `Resource.Status`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ResourceStatus {
+    pub state: Option<String>,
+    pub health: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -3,8 +3,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
-use crate::common::fixtures::repo;
+use crate::common::fixtures::{read_lossy, repo};
 use crate::common::sushy::Sushy;
 
 const VIRSH_URI: &str = "qemu:///system";
@@ -82,6 +83,11 @@ pub fn define(dir: &Path, mode: &str, disk_bytes: u64, extra: &str) -> Domain {
 
 /// sushy-tools' libvirt driver limited to `domain`, with SeaBIOS and OVMF for its boot modes.
 pub fn sushy_libvirt(dir: &Path, domain: &Domain) -> Option<Sushy> {
+    sushy_libvirt_with(dir, domain, "")
+}
+
+/// [`sushy_libvirt`] with more sushy configuration (`extra_conf`, Python).
+pub fn sushy_libvirt_with(dir: &Path, domain: &Domain, extra_conf: &str) -> Option<Sushy> {
     let conf = format!(
         "SUSHY_EMULATOR_LIBVIRT_URI = '{VIRSH_URI}'\n\
          SUSHY_EMULATOR_ALLOWED_INSTANCES = ['{}']\n\
@@ -89,6 +95,24 @@ pub fn sushy_libvirt(dir: &Path, domain: &Domain) -> Option<Sushy> {
          'UEFI': {{'x86_64': '/usr/share/OVMF/OVMF_CODE.fd'}},\n\
          'Legacy': {{'x86_64': '/usr/share/seabios/bios-256k.bin'}}}}\n",
         domain.uuid
-    );
+    ) + extra_conf;
     Sushy::start_libvirt(&dir.join("sushy"), &conf)
+}
+
+/// Waits until every `wanted` fragment is on the serial console after its first `from` bytes;
+/// returns the console's length then (the `from` of the next wait).
+pub fn wait_console(serial: &Path, from: usize, wanted: &[&str], what: &str) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let log = read_lossy(serial);
+        let tail = log.get(from..).unwrap_or_default();
+        if wanted.iter().all(|w| tail.contains(w)) {
+            return log.len();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {wanted:?} not all on the console after 300 s:\n{tail}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }

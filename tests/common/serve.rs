@@ -1,6 +1,7 @@
 //! `ironcast serve` as a child process with its state in a test's directory, on free ports.
 
 use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -90,4 +91,49 @@ pub fn spawn_serve_in(
         url,
         images_url,
     }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// A `serve` a QEMU user-net guest can call: the API and image server on free loopback ports,
+/// announced to the agent at 10.0.2.2 (the guest's address for the host; sushy, on the host,
+/// fetches the agent ISO from 127.0.0.1), booting `agent_iso`, reading file:// images under
+/// `image_dirs`, with more `IRONCAST_*` settings in `env`.
+pub fn serve_for_guests(
+    dir: &Path,
+    agent_iso: &Path,
+    image_dirs: &[&Path],
+    env: &[(&str, &str)],
+) -> Server {
+    let (api_port, images_port) = (free_port(), free_port());
+    let config = dir.join("ironcast.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[cache]\nallowed_file_dirs = [{images}]\n\n\
+             [agent]\niso = {iso:?}\nconductor_url = \"http://10.0.2.2:{api_port}\"\n\
+             image_server_url = \"http://10.0.2.2:{images_port}\"\n",
+            images = image_dirs
+                .iter()
+                .map(|d| format!("{:?}", d.display().to_string()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            iso = agent_iso.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let api_bind = format!("127.0.0.1:{api_port}");
+    let images_bind = format!("127.0.0.1:{images_port}");
+    let mut all = vec![
+        ("IRONCAST_CONFIG", config.to_str().unwrap()),
+        ("IRONCAST_API__BIND", api_bind.as_str()),
+        ("IRONCAST_IMAGESERVER__BIND", images_bind.as_str()),
+    ];
+    all.extend_from_slice(env);
+    spawn_serve(dir, &all)
 }

@@ -8,47 +8,14 @@
 //! the agent is given that address for the API and the image server, while sushy (on the host)
 //! fetches the agent ISO from 127.0.0.1.
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::time::{Duration, Instant};
-
-use crate::common::fixtures::{agent_ramdisk, disk_image, read_lossy};
-use crate::common::serve::spawn_serve;
-use crate::support::Client;
+use crate::common::fixtures::{agent_ramdisk, disk_image};
+use crate::common::libvirt::wait_console;
+use crate::common::serve::serve_for_guests;
+use crate::support::{sha256, Client};
 use crate::vm::{define, sushy_libvirt};
 
 const MARKER: &str = "wholedisk-vm-5e2a";
 const UUID: &str = "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
-}
-
-fn sha256_hex(path: &Path) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
-}
-
-/// Waits until every `wanted` line fragment is on the serial console, in order of first
-/// appearance after `from` bytes; returns the console's length then.
-fn wait_console(serial: &Path, from: usize, wanted: &[&str], what: &str) -> usize {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let log = read_lossy(serial);
-        let tail = log.get(from..).unwrap_or_default();
-        if wanted.iter().all(|w| tail.contains(w)) {
-            return log.len();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {wanted:?} not all on the console after 300 s:\n{tail}"
-        );
-        std::thread::sleep(Duration::from_secs(1));
-    }
-}
 
 fn deploy_whole_disk(mode: &str, qcow2: bool) {
     for tool in ["virsh", "qemu-system-x86_64", "qemu-img"] {
@@ -69,29 +36,7 @@ fn deploy_whole_disk(mode: &str, qcow2: bool) {
     let Some(sushy) = sushy_libvirt(dir.path(), &domain) else {
         return;
     };
-    let (api_port, images_port) = (free_port(), free_port());
-    let config = dir.path().join("ironcast.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[cache]\nallowed_file_dirs = [{images:?}]\n\n\
-             [agent]\niso = {iso:?}\nconductor_url = \"http://10.0.2.2:{api_port}\"\n\
-             image_server_url = \"http://10.0.2.2:{images_port}\"\n",
-            images = image.parent().unwrap().display().to_string(),
-            iso = agent_iso.display().to_string(),
-        ),
-    )
-    .unwrap();
-    let api_bind = format!("127.0.0.1:{api_port}");
-    let images_bind = format!("127.0.0.1:{images_port}");
-    let server = spawn_serve(
-        dir.path(),
-        &[
-            ("IRONCAST_CONFIG", config.to_str().unwrap()),
-            ("IRONCAST_API__BIND", &api_bind),
-            ("IRONCAST_IMAGESERVER__BIND", &images_bind),
-        ],
-    );
+    let server = serve_for_guests(dir.path(), &agent_iso, &[image.parent().unwrap()], &[]);
     let Some(bm) = Client::new(&server) else {
         return;
     };
@@ -119,7 +64,7 @@ fn deploy_whole_disk(mode: &str, qcow2: bool) {
     );
 
     let source = format!("image_source=file://{}", image.display());
-    let checksum = format!("image_checksum={}", sha256_hex(&image));
+    let checksum = format!("image_checksum={}", &sha256(&image)["sha256:".len()..]);
     let format = format!("image_disk_format={}", if qcow2 { "qcow2" } else { "raw" });
     bm.ok(&[
         "node",

@@ -241,3 +241,53 @@ async fn libvirt_bmc_inspection_bios_and_firmware_steps() {
         .await;
     assert_eq!(one["ProcTurboMode"]["value"], "Enabled", "{one}");
 }
+
+/// Ironic's health monitoring (1.109) against a real Redfish peer: sushy-tools' fake system
+/// reports Status.Health "OK", which the conductor's round records once the node is managed.
+#[tokio::test(flavor = "multi_thread")]
+async fn health_of_a_sushy_fake_system_is_monitored() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((sushy, system)) = sushy_fake(dir.path()).await else {
+        return;
+    };
+    let server = crate::common::serve::spawn_serve(
+        dir.path(),
+        &[("IRONCAST_CONDUCTOR__HEALTH_INTERVAL_S", "1")],
+    );
+    let api = Api::new(&server);
+    let id = system.rsplit('/').next().unwrap();
+    let node = api
+        .register("fake-health", &sushy.base, id, json!({}))
+        .await;
+    let uuid = node["uuid"].as_str().unwrap().to_string();
+    api.provision(&uuid, json!({"target": "manage"})).await;
+    api.wait_state(&uuid, "manageable", WAIT).await;
+    let want = "Node health status changed: health='OK' (previously 'None')";
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let history = api
+            .expect("GET", &format!("/v1/nodes/{uuid}/history"), None, 200)
+            .await;
+        let seen = history["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == want);
+        if seen {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no health record in {history}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if ironcast::api::version::MAX >= ironcast::api::version::Version(109) {
+        let mut at = Api::new(&server);
+        at.version = "1.109".into();
+        let node = at
+            .expect("GET", &format!("/v1/nodes/{uuid}"), None, 200)
+            .await;
+        assert_eq!(node["health"], "OK", "{node}");
+    }
+}

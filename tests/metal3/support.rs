@@ -2,13 +2,16 @@
 //! header), `serve` with its state in the test's directory, and sushy-tools BMCs.
 
 use std::path::Path;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::libvirt::{define, sushy_libvirt, virsh_ok, Domain};
+use crate::common::ironcast_bin;
+use crate::common::libvirt::{define, sushy_libvirt_with, virsh_ok, Domain};
 use crate::common::serve::{spawn_serve, Server};
 use crate::common::sushy::Sushy;
+use crate::deploy_support::serve_log;
 
 /// The microversion BMO sends when the server offers it (`ChooseMicroversion`).
 pub const BMO_VERSION: &str = "1.95";
@@ -153,6 +156,14 @@ impl Drop for PoolVolume {
 /// A defined (never started) libvirt domain behind sushy's libvirt driver: BIOS, processors,
 /// memory, SimpleStorage (a 6 GiB pool volume), NICs and a BIOS version, as on a real BMC.
 pub fn sushy_libvirt_domain(dir: &Path) -> Option<(Domain, Sushy, PoolVolume)> {
+    sushy_libvirt_domain_with(dir, |_| String::new())
+}
+
+/// [`sushy_libvirt_domain`] with more sushy configuration, made from the domain's UUID.
+pub fn sushy_libvirt_domain_with(
+    dir: &Path,
+    extra_conf: impl FnOnce(&str) -> String,
+) -> Option<(Domain, Sushy, PoolVolume)> {
     crate::common::tool("virsh")?;
     let volume = PoolVolume(format!(
         "ironcast-metal3-{}-{}.img",
@@ -180,10 +191,88 @@ pub fn sushy_libvirt_domain(dir: &Path) -> Option<(Domain, Sushy, PoolVolume)> {
     for cmd in ["setmaxmem", "setmem"] {
         virsh_ok(&[cmd, &domain.name, "2097152", "--config"]);
     }
-    let sushy = sushy_libvirt(dir, &domain)?;
+    let sushy = sushy_libvirt_with(dir, &domain, &extra_conf(&domain.uuid))?;
     Some((domain, sushy, volume))
 }
 
 pub fn serve(dir: &Path) -> Server {
     spawn_serve(dir, &[])
+}
+
+/// `ironcast ARGS` against `server`.
+pub fn ironcast(server: &Server, args: &[&str]) -> Output {
+    Command::new(ironcast_bin())
+        .args(args)
+        .env("IRONCAST_URL", &server.url)
+        .output()
+        .expect("run ironcast")
+}
+
+pub fn ok(server: &Server, args: &[&str]) -> String {
+    let out = ironcast(server, args);
+    assert!(
+        out.status.success(),
+        "ironcast {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn get_bmh(server: &Server, name: &str) -> Option<Value> {
+    let out = ironcast(server, &["get", "bmh", name, "-o", "json"]);
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).expect("get bmh -o json is JSON"))
+}
+
+/// Waits until the host's provisioning.state is `want`, returning the host; on timeout shows
+/// the host and serve's log (in `dir`).
+pub fn wait_state(server: &Server, dir: &Path, name: &str, want: &str, timeout: Duration) -> Value {
+    wait_host(server, dir, name, want, timeout, |_| true)
+}
+
+/// [`wait_state`], also waiting for `also` to hold of the host (e.g. a new image reached).
+pub fn wait_host(
+    server: &Server,
+    dir: &Path,
+    name: &str,
+    want: &str,
+    timeout: Duration,
+    also: impl Fn(&Value) -> bool,
+) -> Value {
+    let start = Instant::now();
+    let mut last = String::new();
+    loop {
+        let h = get_bmh(server, name).unwrap_or_else(|| panic!("host {name} vanished"));
+        let state = h["status"]["provisioning"]["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if state != last {
+            eprintln!("{name}: {state} ({} ms)", start.elapsed().as_millis());
+            last = state.clone();
+        }
+        if state == want && also(&h) {
+            return h;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "{name} did not reach {want:?} in {timeout:?}: {h:#}\nnode: {:#}\n{}",
+            node(server, &format!("default~{name}")).unwrap_or_default(),
+            serve_log(dir)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The node (Ironic's JSON at the latest microversion) named or numbered `ident`, if any.
+pub fn node(server: &Server, ident: &str) -> Option<Value> {
+    let out = Command::new("curl")
+        .args(["-s", "-H", "X-OpenStack-Ironic-API-Version: latest"])
+        .arg(format!("{}/v1/nodes/{ident}", server.url))
+        .output()
+        .expect("curl");
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    v.get("uuid").is_some().then_some(v)
 }

@@ -4,71 +4,16 @@
 //! nothing; a missing Secret leaves the host registering and discovered.
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::ironcast_bin;
 use crate::common::serve::Server;
 use crate::common::sushy::Sushy;
 use crate::deploy_support::{serve_log, serve_with_env};
+use crate::support::{get_bmh, ironcast, node, ok, wait_state};
 
-fn ironcast(server: &Server, args: &[&str]) -> Output {
-    Command::new(ironcast_bin())
-        .args(args)
-        .env("IRONCAST_URL", &server.url)
-        .output()
-        .expect("run ironcast")
-}
-
-fn ok(server: &Server, args: &[&str]) -> String {
-    let out = ironcast(server, args);
-    assert!(
-        out.status.success(),
-        "ironcast {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn get_bmh(server: &Server, name: &str) -> Option<Value> {
-    let out = ironcast(server, &["get", "bmh", name, "-o", "json"]);
-    out.status
-        .success()
-        .then(|| serde_json::from_slice(&out.stdout).expect("get bmh -o json is JSON"))
-}
-
-/// Waits until the host's provisioning.state is `want`, returning the host; on timeout shows
-/// the host and serve's log (in `dir`).
-fn wait_state(server: &Server, dir: &Path, name: &str, want: &str, timeout: Duration) -> Value {
-    let start = Instant::now();
-    let mut last = String::new();
-    loop {
-        let h = get_bmh(server, name).unwrap_or_else(|| panic!("host {name} vanished"));
-        let state = h["status"]["provisioning"]["state"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
-        if state != last {
-            eprintln!("{name}: {state} ({} ms)", start.elapsed().as_millis());
-            last = state.clone();
-        }
-        if state == want {
-            return h;
-        }
-        assert!(
-            start.elapsed() < timeout,
-            "{name} did not reach {want:?} in {timeout:?}: {h:#}\nnode: {:#}\n{}",
-            node(server, &format!("default~{name}")).unwrap_or_default(),
-            serve_log(dir)
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn manifest(sushy: &Sushy, system: &str, image: Option<&Path>) -> String {
+pub fn manifest(sushy: &Sushy, system: &str, image: Option<&Path>) -> String {
     let image = match image {
         Some(iso) => format!(
             "  image:\n    url: file://{}\n    format: live-iso\n",
@@ -103,17 +48,7 @@ spec:
     )
 }
 
-fn node(server: &Server, ident: &str) -> Option<Value> {
-    let out = Command::new("curl")
-        .args(["-s", "-H", "X-OpenStack-Ironic-API-Version: latest"])
-        .arg(format!("{}/v1/nodes/{ident}", server.url))
-        .output()
-        .expect("curl");
-    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
-    v.get("uuid").is_some().then_some(v)
-}
-
-async fn first_system(sushy: &Sushy) -> String {
+pub async fn first_system(sushy: &Sushy) -> String {
     let systems: Value = reqwest::get(format!("{}/redfish/v1/Systems", sushy.base))
         .await
         .unwrap()
@@ -126,7 +61,7 @@ async fn first_system(sushy: &Sushy) -> String {
         .to_string()
 }
 
-fn serve(dir: &Path) -> Server {
+pub fn serve(dir: &Path) -> Server {
     serve_with_env(
         dir,
         &[dir],

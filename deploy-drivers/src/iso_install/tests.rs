@@ -598,3 +598,40 @@ fn validate_names_a_missing_port() {
     let interactive = node(with(iso_fields(), json!({"interactive": true})));
     assert_eq!(driver().validate(&interactive, &r.ports), Ok(()));
 }
+
+/// The conductor's outer timeout firing in each step (the deploy future dropped mid-call, its
+/// own undo never run): `abandon` with what the deploy recorded leaves nothing held.
+#[tokio::test]
+async fn outer_timeout_in_any_step_is_undone_by_abandon() {
+    for call in [
+        "power.power_state",
+        "images.acquire",
+        "media.identify",
+        "agent.begin",
+        "media.store",
+        "publisher.publish",
+        "media.remaster",
+        "vmedia.eject_removable",
+        "vmedia.eject_all",
+        "vmedia.insert_cd",
+        "boot.set_boot_device",
+        "power.set_power",
+    ] {
+        let r = rig();
+        r.log.hang_on(call);
+        let n = node(iso_fields());
+        let events = Events::default();
+        let outer = tokio::time::timeout(
+            Duration::from_millis(50),
+            driver().deploy(&n, &r.ports, &events),
+        )
+        .await;
+        assert!(outer.is_err(), "{call}: the deploy should hang");
+        driver()
+            .abandon(&after(&n, &events), &r.ports, &events)
+            .await
+            .unwrap();
+        assert!(r.log.live().is_empty(), "{call}: left {:?}", r.log.live());
+        assert!(events.internal.lock().unwrap().is_empty(), "{call}");
+    }
+}

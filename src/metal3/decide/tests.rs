@@ -491,3 +491,95 @@ fn missing_credentials_wait_discovered() {
         (State::Registering, Action::Nothing, Some("discovered"))
     );
 }
+
+fn hardware_raid(s: &mut HostSpec) {
+    live(s);
+    s.raid = Some(serde_json::json!({"hardwareRAIDVolumes": [{"level": "1", "sizeGibibytes": 1}]}));
+}
+
+#[test]
+fn preparing_applies_raid_once_then_goes_available() {
+    use Action as A;
+    use State as S;
+    // Steps are due: from manageable the manual clean starts; from available, manage first.
+    let d = run(&Case {
+        spec: hardware_raid,
+        ..case(S::Preparing, Some("manageable"), (S::None, A::Nothing))
+    });
+    assert_eq!((d.next, &d.action), (S::Preparing, &A::Prepare));
+    assert_eq!(d.prepare_started, Some(true));
+    let d = run(&Case {
+        spec: hardware_raid,
+        ..case(S::Preparing, Some("available"), (S::None, A::Nothing))
+    });
+    assert_eq!(d.action, A::Verb(Verb::Manage));
+    let d = run(&Case {
+        spec: hardware_raid,
+        ..case(S::Preparing, Some("cleaning"), (S::None, A::Nothing))
+    });
+    assert_eq!((d.next, &d.action), (S::Preparing, &A::Nothing));
+
+    // The clean ran (started, node back in manageable): available, the RAID saved.
+    let mut spec = HostSpec::default();
+    hardware_raid(&mut spec);
+    let mut status = HostStatus::default();
+    status.provisioning.state = S::Preparing;
+    status.good_credentials = Some(Default::default());
+    let internal = Internal {
+        prepare_started: true,
+        ..Internal::default()
+    };
+    let node = NodeObs {
+        state: "manageable".into(),
+        powered_on: Some(false),
+        ..NodeObs::default()
+    };
+    let annotations = BTreeMap::new();
+    let view = |status: &HostStatus, node: &NodeObs| {
+        decide(&HostView {
+            spec: &spec,
+            annotations: &annotations,
+            status,
+            internal: &internal,
+            deleting: false,
+            creds: Creds::Present { changed: false },
+            node: Some(node),
+        })
+    };
+    let d = view(&status, &node);
+    assert_eq!(d.next, S::Available);
+    assert!(d.save_settings && d.prepare_started == Some(false), "{d:?}");
+
+    // It failed: a preparation error; the retry starts over.
+    let failed = NodeObs {
+        state: "clean failed".into(),
+        last_error: Some("step raid.create_configuration: no Volumes".into()),
+        ..node.clone()
+    };
+    let d = view(&status, &failed);
+    assert!(
+        matches!(&d.outcome, Outcome::Failed(ErrorType::Preparation, m) if m.contains("no Volumes")),
+        "{d:?}"
+    );
+    assert_eq!(d.prepare_started, Some(false));
+
+    // An available host whose raid changed goes back to preparing.
+    let d = run(&Case {
+        spec: hardware_raid,
+        status: prepared,
+        ..case(S::Available, Some("manageable"), (S::None, A::Nothing))
+    });
+    assert_eq!(d.next, S::Preparing);
+    // Software RAID: BMO's refusal for a Redfish RAID interface, as a preparation error.
+    let d = run(&Case {
+        spec: |s| {
+            live(s);
+            s.raid = Some(serde_json::json!({"softwareRAIDVolumes": [{"level": "1"}]}));
+        },
+        ..case(S::Preparing, Some("manageable"), (S::None, A::Nothing))
+    });
+    assert!(
+        matches!(&d.outcome, Outcome::Failed(ErrorType::Preparation, m) if m == "node's driver redfish does not support software RAID"),
+        "{d:?}"
+    );
+}

@@ -214,6 +214,13 @@ impl FleetHandle {
             .unwrap_or(0)
     }
 
+    /// Makes system `id` report Status.Health `health` ("OK", "Warning", "Critical").
+    pub fn set_health(&self, id: &str, health: &'static str) {
+        if let Some(Ok(mut s)) = self.state.system(id).map(|s| s.lock()) {
+            s.health = Some(health);
+        }
+    }
+
     /// The image URL in system `id`'s virtual CD, if one is inserted.
     pub fn inserted(&self, id: &str) -> Option<String> {
         self.state

@@ -261,6 +261,7 @@ async fn get_system(State(f): St, Path(id): Path<String>) -> Response {
         "Name": format!("sim-{id}"),
         "Manufacturer": vendor(&f),
         "PowerState": if s.on { "On" } else { "Off" },
+        "Status": {"State": "Enabled", "Health": s.health.unwrap_or("OK")},
         "Boot": {
             "BootSourceOverrideTarget": s.boot_target,
             "BootSourceOverrideTarget@Redfish.AllowableValues": targets(&f),

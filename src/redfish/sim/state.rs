@@ -31,6 +31,9 @@ pub struct SystemState {
     pub booted: Option<String>,
     pub booted_entries: Vec<String>,
     pub boot_error: Option<String>,
+    /// The system's Status.Health as the BMC reports it; None: "OK" (the usual answer). A
+    /// test sets "Warning" or "Critical", which no real peer here can be made to report.
+    pub health: Option<&'static str>,
 }
 
 /// Counters the tests assert on.

@@ -569,3 +569,87 @@ async fn abort_in_wait_call_back_needs_1_110_once_it_is_advertised() {
     .await;
     assert_eq!(s, 406);
 }
+
+#[tokio::test]
+async fn health_follows_the_bmc_and_each_change_is_in_history() {
+    use ironcast::redfish::sim::{system_id, Fleet, FleetOptions};
+    let fleet = Fleet::start(FleetOptions::new(1)).await.unwrap();
+    let api = api().await;
+    let id = node(
+        &api,
+        "monitored",
+        json!({"driver": "redfish", "driver_info": {"redfish_address": fleet.address(0),
+               "redfish_username": "admin", "redfish_password": "password"}}),
+    )
+    .await;
+    let fake = node(&api, "no-bmc", json!({})).await;
+    let store = api.conductor.store();
+    // Enrolled nodes are left alone, as Ironic's power sync leaves them.
+    assert_eq!(api.conductor.sync_health().await.unwrap(), 0);
+    put_in_state(&api, &id, "manageable").await;
+    put_in_state(&api, &fake, "manageable").await;
+    assert_eq!(api.conductor.sync_health().await.unwrap(), 1);
+    assert_eq!(store.node(&id).await.unwrap().health.as_deref(), Some("OK"));
+    assert_eq!(
+        store.node(&fake).await.unwrap().health,
+        None,
+        "fake-hardware cannot tell"
+    );
+    assert_eq!(api.conductor.sync_health().await.unwrap(), 0, "unchanged");
+    fleet.set_health(&system_id(0), "Critical");
+    assert_eq!(api.conductor.sync_health().await.unwrap(), 1);
+    assert_eq!(
+        store.node(&id).await.unwrap().health.as_deref(),
+        Some("Critical")
+    );
+    let (s, history) = api
+        .call("GET", &format!("/v1/nodes/{id}/history"), None)
+        .await;
+    assert_eq!(s, 200, "{history}");
+    let events: Vec<&str> = history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert!(
+        events.contains(&"Node health status changed: health='Critical' (previously 'OK')"),
+        "{events:?}"
+    );
+    // Maintenance stops monitoring.
+    let (s, _) = api
+        .call(
+            "PUT",
+            &format!("/v1/nodes/{id}/maintenance"),
+            Some(json!({"reason": "fans"})),
+        )
+        .await;
+    assert_eq!(s, 202);
+    fleet.set_health(&system_id(0), "Warning");
+    assert_eq!(api.conductor.sync_health().await.unwrap(), 0);
+    let (_, shown) = at(&api, below(109), "GET", &format!("/v1/nodes/{id}"), None).await;
+    assert!(shown.get("health").is_none(), "{shown}");
+    if served(&api, 109).await {
+        let (_, shown) = at(&api, 109, "GET", &format!("/v1/nodes/{id}"), None).await;
+        assert_eq!(shown["health"], "Critical");
+        let (_, list) = at(&api, 109, "GET", "/v1/nodes?fields=name,health", None).await;
+        assert!(
+            list["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["health"] == "Critical"),
+            "{list}"
+        );
+        let (s, _) = at(
+            &api,
+            109,
+            "PATCH",
+            &format!("/v1/nodes/{id}"),
+            Some(json!([{"op": "replace", "path": "/health", "value": "OK"}])),
+        )
+        .await;
+        assert_eq!(s, 400, "health is read-only");
+    }
+    fleet.shutdown().await;
+}
