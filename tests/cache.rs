@@ -52,8 +52,9 @@ struct Seen {
 struct OriginState {
     files: Mutex<HashMap<String, File>>,
     seen: Mutex<Vec<Seen>>,
-    /// The next image response is cut after this many bytes.
-    drop_after: Mutex<Option<usize>>,
+    /// The next image response is cut after this many bytes, once the receiver reads true (the
+    /// test saw them reach the client's `.part`): a dropped connection without timing.
+    drop_after: Mutex<Option<(usize, tokio::sync::watch::Receiver<bool>)>>,
     chunk_delay: Mutex<Option<Duration>>,
     /// The next image response stops after this many bytes until the receiver reads true:
     /// a download held mid-flight for as long as a test needs, without timing.
@@ -192,7 +193,7 @@ async fn serve_origin(
 fn async_stream_chunks(
     data: Arc<Vec<u8>>,
     from: usize,
-    drop_after: Option<usize>,
+    drop_after: Option<(usize, tokio::sync::watch::Receiver<bool>)>,
     delay: Option<Duration>,
     pause: Option<(usize, tokio::sync::watch::Receiver<bool>)>,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send {
@@ -200,6 +201,7 @@ fn async_stream_chunks(
     futures::stream::unfold((from, 0usize), move |(pos, sent)| {
         let data = data.clone();
         let pause = pause.clone();
+        let drop_after = drop_after.clone();
         async move {
             if pos >= data.len() {
                 return None;
@@ -213,16 +215,17 @@ fn async_stream_chunks(
                 }
             }
             let pause_at = pause.map(|(n, _)| n).filter(|n| sent < *n);
-            if drop_after.is_some_and(|n| sent >= n) {
-                // Let hyper flush what was sent, then cut the connection mid-body.
-                tokio::time::sleep(Duration::from_millis(200)).await;
+            if let Some((n, mut cut)) = drop_after.clone().filter(|(n, _)| sent >= *n) {
+                // Once the client has the first n bytes, cut the connection mid-body.
+                let _ = cut.wait_for(|c| *c).await;
+                debug_assert!(sent == n);
                 return Some((
                     Err(std::io::Error::other("origin drops the connection")),
                     (data.len(), sent),
                 ));
             }
             let end = (pos + CHUNK).min(data.len());
-            let end = drop_after.map_or(end, |n| end.min(pos + (n - sent)));
+            let end = drop_after.map_or(end, |(n, _)| end.min(pos + (n - sent)));
             let end = pause_at.map_or(end, |n| end.min(pos + (n - sent)));
             Some((
                 Ok(Bytes::copy_from_slice(&data[pos..end])),
@@ -230,6 +233,26 @@ fn async_stream_chunks(
             ))
         }
     })
+}
+
+/// Fetches `url` through `cache` while the origin cuts the connection once the first `bytes`
+/// have reached the download's `.part` (seen on disk, not waited for); returns the fetch's error.
+async fn fetch_cut_after(origin: &Origin, cache: &Cache, url: &str, bytes: usize) -> CacheError {
+    let (cut, when) = tokio::sync::watch::channel(false);
+    *origin.state.drop_after.lock().unwrap() = Some((bytes, when));
+    let fetching = {
+        let (cache, url) = (cache.clone(), url.to_string());
+        tokio::spawn(async move { cache.fetch(&url, None).await })
+    };
+    let tmp = cache.config().dir.join("tmp");
+    common::wait_until("the first bytes reach the .part", || {
+        files_ending(&tmp, ".part")
+            .iter()
+            .any(|p| std::fs::metadata(tmp.join(p)).is_ok_and(|m| m.len() >= bytes as u64))
+    })
+    .await;
+    cut.send(true).unwrap();
+    fetching.await.unwrap().unwrap_err()
 }
 
 fn cfg(dir: &Path) -> CacheConfig {
@@ -615,7 +638,6 @@ async fn dropped_connection_resumes_with_range_and_revalidation_uses_conditional
     let origin = Origin::start().await;
     let data = pseudo_random(1 << 20, 30);
     let url = origin.put("img/r.iso", data.clone());
-    *origin.state.drop_after.lock().unwrap() = Some(300_000);
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(CacheConfig {
         revalidate_after: Duration::ZERO,
@@ -623,7 +645,7 @@ async fn dropped_connection_resumes_with_range_and_revalidation_uses_conditional
     })
     .await
     .unwrap();
-    let err = cache.fetch(&url, None).await.unwrap_err();
+    let err = fetch_cut_after(&origin, &cache, &url, 300_000).await;
     assert!(matches!(err, CacheError::Unreachable { .. }), "{err}");
     assert!(
         cache.list().is_empty(),
@@ -639,7 +661,10 @@ async fn dropped_connection_resumes_with_range_and_revalidation_uses_conditional
         .trim_end_matches('-')
         .parse()
         .unwrap();
-    assert!(offset > 0 && offset <= 300_000, "{resumed}");
+    assert_eq!(
+        offset, 300_000,
+        "resumed where the cut left the .part: {resumed}"
+    );
     assert_eq!(reqs[1].status, 206);
     assert_eq!(cache.metrics().bytes_fetched, data.len() as u64);
 
@@ -664,7 +689,9 @@ async fn kill_9_mid_download_then_restart_resumes() {
     let origin = Origin::start().await;
     let data = pseudo_random(4 << 20, 40);
     let url = origin.put("img/slow.iso", data.clone());
-    *origin.state.chunk_delay.lock().unwrap() = Some(Duration::from_millis(40));
+    // The origin holds the body after 1 MiB, so the kill lands mid-download whatever the pace.
+    let (_never, held) = tokio::sync::watch::channel(false);
+    *origin.state.pause_after.lock().unwrap() = Some((1 << 20, held));
     let dir = tempfile::tempdir().unwrap();
     let checksum = format!("sha256:{}", sha256(&data));
     let mut child = std::process::Command::new(common::ironcast_bin())
@@ -692,12 +719,10 @@ async fn kill_9_mid_download_then_restart_resumes() {
             .map(|e| e.metadata().unwrap().len())
             .sum()
     };
-    common::wait_until("the download starts", || part_size() >= 512 << 10).await;
+    common::wait_until("the first MiB is written", || part_size() >= 1 << 20).await;
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let cut = part_size();
-    assert!(cut < data.len() as u64, "killed mid-download");
-    *origin.state.chunk_delay.lock().unwrap() = None;
+    assert_eq!(part_size(), 1 << 20, "killed mid-download");
 
     // Restart: no partial entry is served; the next request resumes with Range.
     let cache = Cache::open(cfg(dir.path())).await.unwrap();
@@ -716,7 +741,7 @@ async fn kill_9_mid_download_then_restart_resumes() {
         .trim_end_matches('-')
         .parse()
         .unwrap();
-    assert!(offset >= 512 << 10, "resumed from {offset}");
+    assert_eq!(offset, 1 << 20, "resumed from {offset}");
     assert!(cache.metrics().bytes_fetched < data.len() as u64);
 
     // The CLI sees it too.
@@ -868,11 +893,10 @@ async fn resume_never_splices_changed_bytes() {
     let origin = Origin::start().await;
     let old = pseudo_random(1 << 20, 60);
     let url = origin.put("img/m.iso", old);
-    *origin.state.drop_after.lock().unwrap() = Some(200_000);
     origin.state.ignore_if_range.store(true, Ordering::SeqCst);
     let dir = tempfile::tempdir().unwrap();
     let cache = Cache::open(cfg(dir.path())).await.unwrap();
-    cache.fetch(&url, None).await.unwrap_err();
+    fetch_cut_after(&origin, &cache, &url, 200_000).await;
     // The image changes at the origin, which ignores If-Range: the 206 carries a new ETag.
     let new = pseudo_random(1 << 20, 61);
     origin.put("img/m.iso", new.clone());

@@ -50,100 +50,105 @@ fn not_found(namespace: &str, name: &str) -> StoreError {
     }
 }
 
+impl Metal3Write {
+    /// The document's kind, namespace, name and body (a Secret's data, a host's manifest).
+    fn parts(&self) -> (DocKind, &str, &str, &JsonMap) {
+        match self {
+            Metal3Write::Secret {
+                namespace,
+                name,
+                data,
+            } => (DocKind::Secret, namespace, name, data),
+            Metal3Write::Host {
+                namespace,
+                name,
+                manifest,
+            } => (DocKind::Host, namespace, name, manifest),
+        }
+    }
+}
+
+/// The two kinds of document an apply writes, each one table keyed by (namespace, name) with
+/// one JSON body column. Every statement binds $1 namespace, $2 name, $3 body, $4 time; a new
+/// host also binds $5, its uid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DocKind {
+    Secret,
+    Host,
+}
+
+impl DocKind {
+    fn select_body(self) -> &'static str {
+        match self {
+            DocKind::Secret => "SELECT data FROM metal3_secrets WHERE namespace = $1 AND name = $2",
+            DocKind::Host => "SELECT manifest FROM metal3_hosts WHERE namespace = $1 AND name = $2",
+        }
+    }
+
+    /// A changed host gets a new generation and is due at once.
+    fn update(self) -> &'static str {
+        match self {
+            DocKind::Secret => {
+                "UPDATE metal3_secrets SET data = $3, updated_at = $4 \
+                 WHERE namespace = $1 AND name = $2"
+            }
+            DocKind::Host => {
+                "UPDATE metal3_hosts SET manifest = $3, updated_at = $4, \
+                 generation = generation + 1, requeue_at = NULL \
+                 WHERE namespace = $1 AND name = $2"
+            }
+        }
+    }
+
+    fn insert(self) -> &'static str {
+        match self {
+            DocKind::Secret => {
+                "INSERT INTO metal3_secrets (namespace, name, data, created_at) \
+                 VALUES ($1, $2, $3, $4)"
+            }
+            DocKind::Host => {
+                "INSERT INTO metal3_hosts (namespace, name, manifest, created_at, uid, \
+                 status, internal, generation, deleting) \
+                 VALUES ($1, $2, $3, $4, $5, '{}', '{}', 1, FALSE)"
+            }
+        }
+    }
+}
+
 /// Runs the writes of one apply inside the open transaction `$tx` of either backend.
 macro_rules! apply_in {
     ($tx:ident, $writes:expr, $now:expr) => {{
         let mut out = Vec::with_capacity($writes.len());
         for w in $writes {
-            let applied = match w {
-                Metal3Write::Secret {
-                    namespace,
-                    name,
-                    data,
-                } => {
-                    let old: Option<Metal3Secret> = sqlx::query_as(
-                        "SELECT * FROM metal3_secrets WHERE namespace = $1 AND name = $2",
-                    )
-                    .bind(namespace)
-                    .bind(name)
-                    .fetch_optional(&mut *$tx)
-                    .await?;
-                    match old {
-                        Some(o) if &o.data == data => Applied::Unchanged,
-                        Some(_) => {
-                            sqlx::query(
-                                "UPDATE metal3_secrets SET data = $3, updated_at = $4 \
-                                 WHERE namespace = $1 AND name = $2",
-                            )
-                            .bind(namespace)
-                            .bind(name)
-                            .bind(Json(data))
-                            .bind($now)
-                            .execute(&mut *$tx)
-                            .await?;
-                            Applied::Configured
-                        }
-                        None => {
-                            sqlx::query(
-                                "INSERT INTO metal3_secrets (namespace, name, data, created_at) \
-                                 VALUES ($1, $2, $3, $4)",
-                            )
-                            .bind(namespace)
-                            .bind(name)
-                            .bind(Json(data))
-                            .bind($now)
-                            .execute(&mut *$tx)
-                            .await?;
-                            Applied::Created
-                        }
-                    }
+            let (kind, namespace, name, body) = w.parts();
+            let old: Option<(Json<JsonMap>,)> = sqlx::query_as(kind.select_body())
+                .bind(namespace)
+                .bind(name)
+                .fetch_optional(&mut *$tx)
+                .await?;
+            let applied = match old {
+                Some((Json(o),)) if &o == body => Applied::Unchanged,
+                Some(_) => {
+                    sqlx::query(kind.update())
+                        .bind(namespace)
+                        .bind(name)
+                        .bind(Json(body))
+                        .bind($now)
+                        .execute(&mut *$tx)
+                        .await?;
+                    Applied::Configured
                 }
-                Metal3Write::Host {
-                    namespace,
-                    name,
-                    manifest,
-                } => {
-                    let old: Option<Metal3Host> = sqlx::query_as(
-                        "SELECT * FROM metal3_hosts WHERE namespace = $1 AND name = $2",
-                    )
-                    .bind(namespace)
-                    .bind(name)
-                    .fetch_optional(&mut *$tx)
-                    .await?;
-                    match old {
-                        Some(o) if &o.manifest == manifest => Applied::Unchanged,
-                        Some(_) => {
-                            sqlx::query(
-                                "UPDATE metal3_hosts SET manifest = $3, \
-                                 generation = generation + 1, requeue_at = NULL, updated_at = $4 \
-                                 WHERE namespace = $1 AND name = $2",
-                            )
-                            .bind(namespace)
-                            .bind(name)
-                            .bind(Json(manifest))
-                            .bind($now)
-                            .execute(&mut *$tx)
-                            .await?;
-                            Applied::Configured
-                        }
-                        None => {
-                            sqlx::query(
-                                "INSERT INTO metal3_hosts (uid, namespace, name, manifest, status, \
-                                 internal, generation, deleting, created_at) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, 1, FALSE, $7)",
-                            )
-                            .bind(uuid::Uuid::new_v4().to_string())
-                            .bind(namespace)
-                            .bind(name)
-                            .bind(Json(manifest))
-                            .bind(Json(JsonMap::new()))
-                            .bind(Json(JsonMap::new()))
-                            .bind($now)
-                            .execute(&mut *$tx)
-                            .await?;
-                            Applied::Created
-                        }
+                None => {
+                    let mut insert = sqlx::query(kind.insert())
+                        .bind(namespace)
+                        .bind(name)
+                        .bind(Json(body))
+                        .bind($now);
+                    if kind == DocKind::Host {
+                        insert = insert.bind(uuid::Uuid::new_v4().to_string());
                     }
+                    insert.execute(&mut *$tx).await?;
+                    Applied::Created
                 }
             };
             out.push(applied);
