@@ -61,6 +61,7 @@ const FIELDS: &[(&str, u32)] = &[
     ("properties", 26),
     ("physical_network", 102),
     ("category", 103),
+    ("dynamic_portgroup", 111),
 ];
 const BRIEF: &[&str] = &["uuid", "address", "name", "links"];
 const SETTABLE: &[(&str, u32)] = &[
@@ -100,6 +101,7 @@ fn render(p: &Portgroup, base: &str, v: Version) -> Map<String, Value> {
         "properties": p.properties,
         "physical_network": p.physical_network,
         "category": p.category,
+        "dynamic_portgroup": p.dynamic_portgroup,
     });
     let keep = known(v);
     match all {
@@ -360,6 +362,7 @@ async fn create(
         standalone_ports_supported: true,
         physical_network: None,
         category: None,
+        dynamic_portgroup: false,
         created_at: Utc::now(),
         updated_at: None,
     };

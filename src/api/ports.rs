@@ -47,6 +47,7 @@ const FIELDS: &[(&str, u32)] = &[
     ("description", 97),
     ("vendor", 100),
     ("category", 101),
+    ("available_for_dynamic_portgroup", 111),
 ];
 const BRIEF: &[&str] = &["uuid", "address", "links"];
 /// What a client may send (POST) or patch, and the version that allows it.
@@ -63,6 +64,7 @@ const SETTABLE: &[(&str, u32)] = &[
     ("description", 97),
     ("vendor", 100),
     ("category", 101),
+    ("available_for_dynamic_portgroup", 111),
 ];
 
 /// Free-text port fields and their longest value (Ironic's port schema).
@@ -95,6 +97,7 @@ fn render(p: &Port, base: &str, v: Version) -> Map<String, Value> {
         "description": p.description,
         "vendor": p.vendor,
         "category": p.category,
+        "available_for_dynamic_portgroup": p.available_for_dynamic_portgroup,
     });
     let keep = known(v);
     match all {
@@ -358,6 +361,9 @@ fn set_field(port: &mut Port, name: &str, v: &Value, ver: Version) -> ApiResult<
         }
         "pxe_enabled" => port.pxe_enabled = want_bool(name, v)?.unwrap_or(true),
         "is_smartnic" => port.is_smartnic = want_bool(name, v)?.unwrap_or(false),
+        "available_for_dynamic_portgroup" => {
+            port.available_for_dynamic_portgroup = want_bool(name, v)?.unwrap_or(false)
+        }
         "portgroup_uuid" => {
             let pg = resource::want_str(name, v)?;
             if let Some(pg) = &pg {

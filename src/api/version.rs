@@ -139,9 +139,10 @@ pub const LATER: &[Change] = &[
     },
     Change {
         minor: 111,
-        what: "port.available_for_dynamic_portgroup, portgroup.dynamic_portgroup",
+        what: "port.available_for_dynamic_portgroup (settable boolean), \
+               portgroup.dynamic_portgroup (read-only boolean)",
         bmo: "not used",
-        done: false,
+        done: true,
     },
     Change {
         minor: 112,

@@ -180,6 +180,7 @@ pub struct Port {
     pub description: Option<String>,
     pub vendor: Option<String>,
     pub category: Option<String>,
+    pub available_for_dynamic_portgroup: bool,
 }
 
 impl Port {
@@ -203,6 +204,7 @@ impl Port {
             description: None,
             vendor: None,
             category: None,
+            available_for_dynamic_portgroup: false,
         }
     }
 }
@@ -226,6 +228,7 @@ pub struct Portgroup {
     pub standalone_ports_supported: bool,
     pub physical_network: Option<String>,
     pub category: Option<String>,
+    pub dynamic_portgroup: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: Option<DateTime<Utc>>,
 }

@@ -24,6 +24,7 @@ pub const PORTGROUPS: Table = Table {
         col("standalone_ports_supported", Bool),
         opt("physical_network", Text),
         opt("category", Text),
+        col("dynamic_portgroup", Bool),
         col("created_at", Time),
         opt("updated_at", Time),
     ],
@@ -58,8 +59,9 @@ impl Store {
     pub async fn create_portgroup(&self, p: &Portgroup) -> StoreResult<Portgroup> {
         on_pool!(self, pool => sqlx::query_as::<_, Portgroup>(
             "INSERT INTO portgroups (uuid, name, address, node_uuid, extra, internal_info, mode, \
-             properties, standalone_ports_supported, physical_network, created_at, category) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING *",
+             properties, standalone_ports_supported, physical_network, created_at, category, \
+             dynamic_portgroup) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING *",
         )
         .bind(&p.uuid)
         .bind(&p.name)
@@ -73,6 +75,7 @@ impl Store {
         .bind(&p.physical_network)
         .bind(p.created_at)
         .bind(&p.category)
+        .bind(p.dynamic_portgroup)
         .fetch_one(pool)
         .await)
         .map_err(|e| conflict(e, p))

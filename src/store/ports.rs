@@ -29,6 +29,7 @@ pub const PORTS: Table = Table {
         opt("description", Text),
         opt("vendor", Text),
         opt("category", Text),
+        col("available_for_dynamic_portgroup", Bool),
     ],
 };
 
@@ -61,8 +62,8 @@ impl Store {
         on_pool!(self, pool => sqlx::query_as::<_, Port>(
             "INSERT INTO ports (uuid, address, node_uuid, extra, pxe_enabled, created_at, \
              local_link_connection, internal_info, physical_network, portgroup_uuid, is_smartnic, \
-             name, description, vendor, category) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             name, description, vendor, category, available_for_dynamic_portgroup) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
              RETURNING *",
         )
         .bind(&p.uuid)
@@ -80,6 +81,7 @@ impl Store {
         .bind(&p.description)
         .bind(&p.vendor)
         .bind(&p.category)
+        .bind(p.available_for_dynamic_portgroup)
         .fetch_one(pool)
         .await)
         .map_err(|e| conflict(e, p))
@@ -91,7 +93,8 @@ impl Store {
             "UPDATE ports SET address = $2, extra = $3, pxe_enabled = $4, updated_at = $5, \
              node_uuid = $6, local_link_connection = $7, internal_info = $8, \
              physical_network = $9, portgroup_uuid = $10, is_smartnic = $11, name = $12, \
-             description = $13, vendor = $14, category = $15 WHERE uuid = $1 RETURNING *",
+             description = $13, vendor = $14, category = $15, \
+             available_for_dynamic_portgroup = $16 WHERE uuid = $1 RETURNING *",
         )
         .bind(&p.uuid)
         .bind(&p.address)
@@ -108,6 +111,7 @@ impl Store {
         .bind(&p.description)
         .bind(&p.vendor)
         .bind(&p.category)
+        .bind(p.available_for_dynamic_portgroup)
         .fetch_optional(pool)
         .await)
         .map_err(|e| conflict(e, p))?

@@ -52,7 +52,7 @@ async fn adopt_through_sushy_fake_fails_without_the_live_iso_then_reaches_active
         )
         .await;
     assert_eq!(status, 406, "{body}");
-    api.version = crate::support::BMO_VERSION.into();
+    api.version = crate::support::bmo_version();
 
     // A live-ISO (ramdisk) node must say what it boots: Ironic's boot validation fails it.
     api.provision(&uuid, json!({"target": "adopt"})).await;
@@ -141,7 +141,7 @@ async fn service_steps_on_fake_hardware_fail_with_their_reason_and_abort_returns
     )
     .await;
     assert_eq!(s, 406, "service came with 1.87: {b}");
-    api.version = crate::support::BMO_VERSION.into();
+    api.version = crate::support::bmo_version();
 
     // No target_raid_config: the step fails, saying what to set, and stays shown.
     api.provision(

@@ -13,8 +13,17 @@ use crate::common::serve::{spawn_serve, Server};
 use crate::common::sushy::Sushy;
 use crate::deploy_support::serve_log;
 
-/// The microversion BMO sends when the server offers it (`ChooseMicroversion`).
-pub const BMO_VERSION: &str = "1.95";
+/// The microversion BMO sends to ironcast: BMO's `ChooseMicroversion` (clients/features.go)
+/// over the maximum ironcast advertises — 1.110 (deploy abort, the newest BMO's pick), 1.109
+/// (health), 1.95 (disable_power_off), 1.93 (vmedia GET), else its 1.89 baseline.
+pub fn bmo_version() -> String {
+    let max = ironcast::api::version::MAX.0;
+    let picked = [110, 109, 95, 93]
+        .into_iter()
+        .find(|v| max >= *v)
+        .unwrap_or(89);
+    format!("1.{picked}")
+}
 
 pub struct Api {
     pub url: String,
@@ -27,7 +36,7 @@ impl Api {
         Api {
             url: server.url.trim_end_matches('/').to_string(),
             http: reqwest::Client::new(),
-            version: BMO_VERSION.into(),
+            version: bmo_version(),
         }
     }
 

@@ -653,3 +653,46 @@ async fn health_follows_the_bmc_and_each_change_is_in_history() {
     }
     fleet.shutdown().await;
 }
+
+#[tokio::test]
+async fn dynamic_portgroup_fields_from_1_111() {
+    let api = api().await;
+    let n = node(&api, "dynamic", json!({})).await;
+    let p = port(&api, &n, "52:54:00:11:01:01", json!({})).await;
+    let path = format!("/v1/ports/{}", p["uuid"].as_str().unwrap());
+    let (s, pg) = api
+        .call(
+            "POST",
+            "/v1/portgroups",
+            Some(json!({"node_uuid": n, "name": "dyn0"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{pg}");
+    let (_, shown) = at(&api, below(111), "GET", &path, None).await;
+    assert!(
+        shown.get("available_for_dynamic_portgroup").is_none(),
+        "{shown}"
+    );
+    let set = json!([{"op": "replace", "path": "/available_for_dynamic_portgroup", "value": true}]);
+    let (s, _) = at(&api, below(111), "PATCH", &path, Some(set.clone())).await;
+    assert_eq!(s, 406);
+    if !served(&api, 111).await {
+        return;
+    }
+    let (_, shown) = at(&api, 111, "GET", &path, None).await;
+    assert_eq!(shown["available_for_dynamic_portgroup"], false);
+    let (s, patched) = at(&api, 111, "PATCH", &path, Some(set)).await;
+    assert_eq!(s, 200, "{patched}");
+    assert_eq!(patched["available_for_dynamic_portgroup"], true);
+    let (_, group) = at(&api, 111, "GET", "/v1/portgroups/dyn0", None).await;
+    assert_eq!(group["dynamic_portgroup"], false, "{group}");
+    let (s, _) = at(
+        &api,
+        111,
+        "PATCH",
+        "/v1/portgroups/dyn0",
+        Some(json!([{"op": "replace", "path": "/dynamic_portgroup", "value": true}])),
+    )
+    .await;
+    assert_eq!(s, 400, "read-only, as Ironic's PATCH_ALLOWED_FIELDS");
+}
