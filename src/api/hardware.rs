@@ -395,30 +395,46 @@ async fn passthru(
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
         _ => {
-            let destination = arg("destination").ok_or_else(|| {
+            // Ironic's redfish vendor (and gophercloud's CreateSubscriptionOpts) name the
+            // arguments as Redfish does; the snake_case names are accepted too.
+            let field = |pascal: &str, snake: &str| {
+                args.get(pascal)
+                    .or_else(|| args.get(snake))
+                    .filter(|v| !v.is_null())
+            };
+            let text = |pascal: &str, snake: &str| -> ApiResult<Option<String>> {
+                match field(pascal, snake) {
+                    None => Ok(None),
+                    Some(Value::String(s)) => Ok(Some(s.clone())),
+                    Some(other) => Err(ApiError::bad_request(format!(
+                        "{pascal} {other} is not a valid string"
+                    ))),
+                }
+            };
+            let destination = text("Destination", "destination")?.ok_or_else(|| {
                 ApiError::bad_request(
-                    "Missing argument: \"destination\" (the URL events are sent to)",
+                    "Missing argument: \"Destination\" (the URL events are sent to)",
                 )
             })?;
             if !(destination.starts_with("http://") || destination.starts_with("https://")) {
                 return Err(ApiError::bad_request(format!(
-                    "destination {destination:?} must be an http:// or https:// URL"
+                    "Destination {destination:?} is not a valid URI: use an http:// or https:// URL"
                 )));
             }
-            let event_types = match args.get("event_types") {
-                None | Some(Value::Null) => vec!["Alert".to_string()],
-                Some(Value::Array(a)) => a
+            let event_types = match field("EventTypes", "event_types") {
+                None => vec!["Alert".to_string()],
+                Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
                     .iter()
                     .filter_map(|t| t.as_str().map(String::from))
                     .collect(),
                 Some(other) => {
                     return Err(ApiError::bad_request(format!(
-                        "event_types must be a list of strings, not {other}"
+                        "EventTypes {other} is not a valid value: give a list of strings such as [\"Alert\"]"
                     )))
                 }
             };
-            let http_headers = match args.get("http_headers") {
-                None | Some(Value::Null) => Vec::new(),
+            let http_headers = match field("HttpHeaders", "http_headers") {
+                None => Vec::new(),
                 Some(Value::Array(a)) => a
                     .iter()
                     .filter_map(Value::as_object)
@@ -429,15 +445,15 @@ async fn passthru(
                     .collect(),
                 Some(other) => {
                     return Err(ApiError::bad_request(format!(
-                        "http_headers must be a list of objects, not {other}"
+                        "HttpHeaders {other} is not a list of headers"
                     )))
                 }
             };
             let new = NewSubscription {
                 destination,
                 event_types,
-                context: arg("context").unwrap_or_default(),
-                protocol: arg("protocol").unwrap_or_else(|| "Redfish".into()),
+                context: text("Context", "context")?.unwrap_or_default(),
+                protocol: text("Protocol", "protocol")?.unwrap_or_else(|| "Redfish".into()),
                 http_headers,
             };
             json!(hw.create_subscription(&new).await.map_err(to_api)?)
