@@ -4,6 +4,8 @@
 
 mod common;
 
+#[path = "deploy/capture_vm.rs"]
+mod capture_vm;
 #[path = "deploy/direct_agent.rs"]
 mod direct_agent;
 #[path = "deploy/direct_fake.rs"]

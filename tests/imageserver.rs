@@ -525,6 +525,79 @@ async fn tokens_expire_revoke_and_survive_restart() {
     h.shutdown().await;
 }
 
+/// Files published beside one another share a URL directory, as cloud-init's NoCloud seed
+/// (`ds=nocloud-net;s=DIR/`) needs for `user-data` and `meta-data`; each is revoked alone, and
+/// the directory survives a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_published_beside_one_another_share_a_directory() {
+    if common::tool("curl").is_none() {
+        return;
+    }
+    let fx = fixture();
+    let write = |name: &str, text: &str| {
+        let path = fx.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        Artifact {
+            base: path,
+            patch_set: None,
+            len: text.len() as u64,
+        }
+    };
+    let (user, meta) = (
+        write("ud", "#cloud-config\nautoinstall: {version: 1}\n"),
+        write("md", "instance-id: n1\n"),
+    );
+    let h = start(config(&fx.dir)).await;
+    let p = h.server.publish(&user, "n1", "user-data").await.unwrap();
+    assert!(p.url.ends_with("/user-data"), "{}", p.url);
+    let dir = p.url.strip_suffix("user-data").unwrap().to_string();
+    let m = h
+        .server
+        .publish_beside("meta-fixed-id", &meta, "n1", "meta-data", &p.id)
+        .await
+        .unwrap();
+    assert_eq!(m.url, format!("{dir}meta-data"));
+    assert_eq!(
+        curl(&[&format!("{dir}user-data")]).await.body,
+        b"#cloud-config\nautoinstall: {version: 1}\n"
+    );
+    assert_eq!(
+        curl(&[&format!("{dir}meta-data")]).await.body,
+        b"instance-id: n1\n"
+    );
+    assert_eq!(
+        curl(&["-I", &format!("{dir}vendor-data")]).await.status,
+        404
+    );
+    // Refused: a name already in the directory, a publication that is not live.
+    let e = h
+        .server
+        .publish_beside("meta-again", &meta, "n1", "meta-data", &p.id)
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("meta-data"), "{e}");
+    let e = h
+        .server
+        .publish_beside("meta-lost", &meta, "n1", "meta-data", "no-such-publication")
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("no-such-publication"), "{e}");
+    let port = h.local_addr.port();
+    h.shutdown().await;
+    let h = start(ServerConfig {
+        bind: format!("127.0.0.1:{port}").parse().unwrap(),
+        ..config(&fx.dir)
+    })
+    .await;
+    assert_eq!(curl(&["-I", &m.url]).await.status, 200);
+    h.server.revoke(&m.id).await.unwrap();
+    assert_eq!(curl(&["-I", &m.url]).await.status, 404);
+    assert_eq!(curl(&["-I", &p.url]).await.status, 200);
+    h.server.revoke(&p.id).await.unwrap();
+    assert_eq!(curl(&["-I", &p.url]).await.status, 404);
+    h.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_refuses_bad_input() {
     let fx = fixture();

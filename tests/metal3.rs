@@ -15,6 +15,8 @@ mod annotations;
 #[path = "deploy/support.rs"]
 #[allow(dead_code)]
 mod deploy_support;
+#[path = "metal3/event_service.rs"]
+mod event_service;
 #[path = "metal3/gophercloud.rs"]
 mod gophercloud;
 #[path = "metal3/inspect.rs"]
@@ -23,6 +25,8 @@ mod inspect;
 mod lifecycle;
 #[path = "metal3/prepare.rs"]
 mod prepare;
+#[path = "metal3/replay.rs"]
+mod replay;
 #[path = "metal3/support.rs"]
 mod support;
 #[path = "metal3/sushy_fake.rs"]

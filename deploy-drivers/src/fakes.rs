@@ -323,6 +323,30 @@ impl Publisher for FakePublisher {
             auth: None,
         })
     }
+    async fn publish_beside(
+        &self,
+        id: &str,
+        artifact: &Artifact,
+        node: &str,
+        name: &str,
+        beside: &str,
+    ) -> PortResult<Publication> {
+        self.log
+            .record(
+                "publisher.publish_beside",
+                format!(
+                    "{}, {node}, {name}, beside {beside}",
+                    artifact.base.display()
+                ),
+            )
+            .await?;
+        self.log.hold(id.to_string());
+        Ok(Publication {
+            id: id.to_string(),
+            url: format!("http://fake.invalid/{node}/{name}"),
+            auth: None,
+        })
+    }
     async fn revoke(&self, id: &str) -> PortResult<()> {
         self.log.record("publisher.revoke", id).await?;
         self.log.drop_held(id);
@@ -603,6 +627,7 @@ impl FakeInstallMedia {
                     kernel_args: "auto=true priority=critical url={url}".into(),
                     file_name: "preseed.cfg".into(),
                     medium: false,
+                    companions: Default::default(),
                 }],
             })),
             templates: Mutex::new(templates),
@@ -770,6 +795,19 @@ impl Publisher for IntentCheck {
     ) -> PortResult<Publication> {
         self.check("publication", id);
         self.publisher.publish_as(id, artifact, node, name).await
+    }
+    async fn publish_beside(
+        &self,
+        id: &str,
+        artifact: &Artifact,
+        node: &str,
+        name: &str,
+        beside: &str,
+    ) -> PortResult<Publication> {
+        self.check("publication", id);
+        self.publisher
+            .publish_beside(id, artifact, node, name, beside)
+            .await
     }
     async fn revoke(&self, id: &str) -> PortResult<()> {
         self.publisher.revoke(id).await

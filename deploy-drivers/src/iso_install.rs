@@ -16,8 +16,9 @@
 //! `interactive=true` serves the ISO as it is, with no automation file and no watchdog: the
 //! node waits for power-off while an operator installs at the BMC console.
 //!
-//! Undeploy powers off, ejects and releases; cleaning (after undeploy, on provide) is the
-//! direct deploy's, through the agent, as for whole-disk images.
+//! Undeploy powers off, ejects and releases; cleaning (after undeploy, on provide) and capture
+//! of the installed disk (a golden image) are the direct deploy's, through the agent, as for
+//! whole-disk images.
 
 mod plan;
 mod template;
@@ -92,7 +93,7 @@ impl Default for IsoInstallPolicy {
 
 pub struct IsoInstallDeploy {
     pub policy: IsoInstallPolicy,
-    /// Cleans the disk as the whole-disk path does.
+    /// Cleans and captures the disk as the whole-disk path does.
     pub cleaner: DirectDeploy,
 }
 
@@ -146,6 +147,7 @@ impl IsoInstallDeploy {
                 kernel_args: args.clone(),
                 file_name: "automation.cfg".into(),
                 medium: false,
+                companions: Default::default(),
             },
             (Identified::Known(os), _) => match os.automation.first() {
                 Some(m) => m.clone(),
@@ -308,7 +310,21 @@ impl IsoInstallDeploy {
             .publisher
             .as_ref()
             .ok_or_else(|| missing_port("image server"))?;
-        // Recorded before it exists: a crash in between leaves a record of nothing.
+        let id = Self::publication_id(held, events).await?;
+        run_step(
+            "publish",
+            self.policy.local_timeout,
+            publisher.publish_as(&id, artifact, node, name),
+        )
+        .await
+    }
+
+    /// A fresh publication id, recorded before the publication exists: a crash in between
+    /// leaves a record of nothing.
+    async fn publication_id(
+        held: &mut Held,
+        events: &dyn DeployEvents,
+    ) -> Result<String, DeployError> {
         let id = fresh_id();
         held.publications.push(id.clone());
         let ids = serde_json::json!(held.publications);
@@ -316,12 +332,55 @@ impl IsoInstallDeploy {
             held.publications.pop();
             return Err(e);
         }
-        run_step(
-            "publish",
-            self.policy.local_timeout,
-            publisher.publish_as(&id, artifact, node, name),
-        )
-        .await
+        Ok(id)
+    }
+
+    /// The mechanism's companion files, rendered and published in the automation file's URL
+    /// directory (`beside`, its publication).
+    #[allow(clippy::too_many_arguments)]
+    async fn publish_companions(
+        &self,
+        ports: &Ports,
+        node: &str,
+        way: &AutomationWay,
+        values: &std::collections::BTreeMap<&'static str, String>,
+        beside: &str,
+        held: &mut Held,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        let (media, local) = (self.media(ports)?, self.policy.local_timeout);
+        let publisher = ports
+            .publisher
+            .as_ref()
+            .ok_or_else(|| missing_port("image server"))?;
+        for (name, template) in &way.companions {
+            let text = render(template, values).map_err(|m| {
+                DeployError::new(
+                    "render automation file",
+                    PortError::new(PortErrorKind::InvalidInput, m),
+                )
+            })?;
+            let file = run_step(
+                "store automation file",
+                local,
+                media.store(node, name, text.as_bytes()),
+            )
+            .await?;
+            let id = Self::publication_id(held, events).await?;
+            run_step(
+                "publish",
+                local,
+                publisher.publish_beside(&id, &file, node, name, beside),
+            )
+            .await?;
+            events
+                .step(
+                    "publish automation file",
+                    &format!("{name} ({} bytes) beside it", text.len()),
+                )
+                .await;
+        }
+        Ok(())
     }
 
     /// Everything after the lease, so one place undoes it on failure.
@@ -399,6 +458,8 @@ impl IsoInstallDeploy {
                 .await?;
                 let p = self
                     .publish(ports, &node.uuid, &file, &m.file_name, held, events)
+                    .await?;
+                self.publish_companions(ports, &node.uuid, m, &values, &p.id, held, events)
                     .await?;
                 let url = media.installer_url(&p.url);
                 kernel_args = plan::fill_args(&m.kernel_args, &url, &values).map_err(|e| {
@@ -858,6 +919,29 @@ impl DeployDriver for IsoInstallDeploy {
             (Some(e), _) | (None, Err(e)) => Err(e),
             (None, Ok(())) => Ok(()),
         }
+    }
+
+    /// The installed disk is captured as the whole-disk path captures it: through the agent.
+    async fn prepare_capture(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        request: &CaptureRequest,
+    ) -> Result<(), DeployError> {
+        self.cleaner.prepare_capture(node, ports, request).await
+    }
+
+    async fn capture(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        request: &CaptureRequest,
+        active: bool,
+        events: &dyn DeployEvents,
+    ) -> Result<CapturedImage, DeployError> {
+        self.cleaner
+            .capture(node, ports, request, active, events)
+            .await
     }
 
     /// The disk is cleaned as the whole-disk path cleans it: through the agent.

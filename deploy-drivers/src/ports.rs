@@ -271,6 +271,22 @@ pub trait Publisher: Send + Sync {
     ) -> PortResult<Publication> {
         self.publish_as(&fresh_id(), artifact, node, name).await
     }
+    /// [`Publisher::publish_as`] in the URL directory of the live publication `beside`: the
+    /// same unguessable prefix, another name (installers that read a directory of files, as
+    /// cloud-init's NoCloud seed does). The default cannot.
+    async fn publish_beside(
+        &self,
+        _id: &str,
+        _artifact: &Artifact,
+        _node: &str,
+        name: &str,
+        _beside: &str,
+    ) -> PortResult<Publication> {
+        Err(PortError::new(
+            PortErrorKind::Other,
+            format!("this image server cannot publish {name} beside another file"),
+        ))
+    }
     /// Revokes a publication; revoking an unknown one is not an error.
     async fn revoke(&self, id: &str) -> PortResult<()>;
 }
@@ -572,6 +588,10 @@ pub struct AutomationWay {
     pub file_name: String,
     /// The file goes on a second virtual medium (a small FAT image), not behind a URL.
     pub medium: bool,
+    /// More files the installer reads from the file's URL directory, by name, as templates
+    /// rendered like the file (cloud-init's NoCloud seed also wants `meta-data`).
+    #[serde(default)]
+    pub companions: std::collections::BTreeMap<String, String>,
 }
 
 /// What the OS on an installer ISO is.

@@ -31,7 +31,10 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/v1/nodes/{ident}/vmedia",
-            get(vmedia_list).post(vmedia_attach).delete(vmedia_detach),
+            get(vmedia_list)
+                .post(vmedia_attach)
+                .delete(vmedia_detach)
+                .put(vmedia_other),
         )
         .route(
             "/v1/nodes/{ident}/vendor_passthru",
@@ -215,6 +218,16 @@ async fn vmedia_list(
     Ok(Json(json!(devices)))
 }
 
+/// Any other method on `/vmedia`: 405 from 1.89, and below it 404 as for every method there
+/// (Ironic's node controller answers the whole `/vmedia` subtree 404 before 1.89).
+async fn vmedia_other(ctx: Ctx) -> ApiResult<StatusCode> {
+    gate(ctx.version, 89, false)?;
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "The method is not allowed for /vmedia: use GET (list), POST (attach) or DELETE (detach)",
+    ))
+}
+
 /// Ironic's accepted schemes for a user's virtual media image.
 const VMEDIA_SCHEMES: &[&str] = &["http", "https", "nfs", "cifs"];
 
@@ -224,7 +237,7 @@ async fn vmedia_attach(
     Path(ident): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
-    gate(ctx.version, 89, true)?;
+    gate(ctx.version, 89, false)?;
     let obj = super::resource::object(
         &body,
         &["device_type", "image_url", "image_download_source"],
@@ -267,7 +280,7 @@ async fn vmedia_detach(
     Path(ident): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<StatusCode> {
-    gate(ctx.version, 89, true)?;
+    gate(ctx.version, 89, false)?;
     let types: Option<Vec<String>> = q.get("device_types").map(|raw| {
         raw.split(',')
             .map(str::trim)
@@ -382,30 +395,46 @@ async fn passthru(
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
         _ => {
-            let destination = arg("destination").ok_or_else(|| {
+            // Ironic's redfish vendor (and gophercloud's CreateSubscriptionOpts) name the
+            // arguments as Redfish does; the snake_case names are accepted too.
+            let field = |pascal: &str, snake: &str| {
+                args.get(pascal)
+                    .or_else(|| args.get(snake))
+                    .filter(|v| !v.is_null())
+            };
+            let text = |pascal: &str, snake: &str| -> ApiResult<Option<String>> {
+                match field(pascal, snake) {
+                    None => Ok(None),
+                    Some(Value::String(s)) => Ok(Some(s.clone())),
+                    Some(other) => Err(ApiError::bad_request(format!(
+                        "{pascal} {other} is not a valid string"
+                    ))),
+                }
+            };
+            let destination = text("Destination", "destination")?.ok_or_else(|| {
                 ApiError::bad_request(
-                    "Missing argument: \"destination\" (the URL events are sent to)",
+                    "Missing argument: \"Destination\" (the URL events are sent to)",
                 )
             })?;
             if !(destination.starts_with("http://") || destination.starts_with("https://")) {
                 return Err(ApiError::bad_request(format!(
-                    "destination {destination:?} must be an http:// or https:// URL"
+                    "Destination {destination:?} is not a valid URI: use an http:// or https:// URL"
                 )));
             }
-            let event_types = match args.get("event_types") {
-                None | Some(Value::Null) => vec!["Alert".to_string()],
-                Some(Value::Array(a)) => a
+            let event_types = match field("EventTypes", "event_types") {
+                None => vec!["Alert".to_string()],
+                Some(Value::Array(a)) if a.iter().all(Value::is_string) => a
                     .iter()
                     .filter_map(|t| t.as_str().map(String::from))
                     .collect(),
                 Some(other) => {
                     return Err(ApiError::bad_request(format!(
-                        "event_types must be a list of strings, not {other}"
+                        "EventTypes {other} is not a valid value: give a list of strings such as [\"Alert\"]"
                     )))
                 }
             };
-            let http_headers = match args.get("http_headers") {
-                None | Some(Value::Null) => Vec::new(),
+            let http_headers = match field("HttpHeaders", "http_headers") {
+                None => Vec::new(),
                 Some(Value::Array(a)) => a
                     .iter()
                     .filter_map(Value::as_object)
@@ -416,15 +445,15 @@ async fn passthru(
                     .collect(),
                 Some(other) => {
                     return Err(ApiError::bad_request(format!(
-                        "http_headers must be a list of objects, not {other}"
+                        "HttpHeaders {other} is not a list of headers"
                     )))
                 }
             };
             let new = NewSubscription {
                 destination,
                 event_types,
-                context: arg("context").unwrap_or_default(),
-                protocol: arg("protocol").unwrap_or_else(|| "Redfish".into()),
+                context: text("Context", "context")?.unwrap_or_default(),
+                protocol: text("Protocol", "protocol")?.unwrap_or_else(|| "Redfish".into()),
                 http_headers,
             };
             json!(hw.create_subscription(&new).await.map_err(to_api)?)
@@ -443,8 +472,13 @@ async fn set_raid(
     Path(ident): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
-    gate(ctx.version, 12, true)?;
+    // Ironic's NodeStatesController.raid answers 406 before 1.12.
+    super::resource::require(ctx.version, Version(12))?;
     let obj = super::resource::object(&body, &["logical_disks"])?;
+    // An empty configuration clears the target, as in Ironic's set_target_raid_config.
+    if obj.is_empty() {
+        return clear_or_set_raid(&state, &ident, None).await;
+    }
     let disks = obj
         .get("logical_disks")
         .and_then(Value::as_array)
@@ -477,9 +511,18 @@ async fn set_raid(
     } else {
         Some(json!({"logical_disks": disks}))
     };
+    clear_or_set_raid(&state, &ident, target).await
+}
+
+/// Stores the node's target RAID configuration (None: clears it).
+async fn clear_or_set_raid(
+    state: &AppState,
+    ident: &str,
+    target: Option<Value>,
+) -> ApiResult<StatusCode> {
     state
         .conductor
-        .update_node(&ident, move |n| {
+        .update_node(ident, move |n| {
             match target {
                 Some(t) => n
                     .driver_internal_info

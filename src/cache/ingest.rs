@@ -28,6 +28,11 @@ pub fn is_name_lease(lease: &super::Lease) -> bool {
     lease.holder.starts_with(NAME_PREFIX)
 }
 
+/// The image name `lease` gives its entry, when it is a name.
+pub fn lease_name(lease: &super::Lease) -> Option<&str> {
+    lease.holder.strip_prefix(NAME_PREFIX)
+}
+
 /// An entry being built locally; see the module docs.
 pub struct Ingest {
     inner: Arc<Inner>,
@@ -85,6 +90,34 @@ impl Cache {
                     "image named {name:?} (capture one with `ironcast node capture NODE --name {name}`)"
                 ))
             })
+    }
+
+    /// Deletes the image named `name`: its name, then its entry. Refused, the name kept, while
+    /// anything else (a node's deploy, another name) leases the entry.
+    pub async fn evict_named(&self, name: &str) -> Result<EntryMeta> {
+        let entry = self.named(name).await?;
+        let holder = format!("{NAME_PREFIX}{name}");
+        let (names, others): (Vec<super::Lease>, Vec<super::Lease>) = lock(&self.inner.state)
+            .leases
+            .values()
+            .filter(|l| l.sha256 == entry.sha256 || l.holder == holder)
+            .cloned()
+            .partition(|l| l.holder == holder);
+        if !others.is_empty() {
+            let holders: Vec<String> = others
+                .iter()
+                .map(|l| format!("{} (lease {})", l.holder, l.id))
+                .collect();
+            return Err(CacheError::Leased {
+                sha256: entry.sha256,
+                holders: holders.join(", "),
+            });
+        }
+        for lease in names {
+            self.release(&lease.id).await?;
+        }
+        self.evict(&entry.sha256).await?;
+        Ok(entry)
     }
 
     /// Names entry `sha256` `name`, taking the name from the entry that had it.

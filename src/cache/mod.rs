@@ -75,7 +75,7 @@ use sha2::Digest as _;
 pub use checksum::{Algorithm, Expected};
 pub use config::CacheConfig;
 pub use deploy_drivers::ports::ChecksumSpec;
-pub use ingest::{is_name_lease, Ingest};
+pub use ingest::{is_name_lease, lease_name, Ingest};
 pub use store::{EntryMeta, Lease, LeaseScope};
 
 use store::{CacheLock, FileLock, Layout, Scan};

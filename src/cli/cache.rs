@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::cache::{Cache, CacheConfig, ChecksumSpec, EntryInfo, LeaseScope};
+use crate::cache::{
+    lease_name, Cache, CacheConfig, CacheError, ChecksumSpec, EntryInfo, LeaseScope,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct CacheOpts {
@@ -60,8 +62,10 @@ pub enum CacheCmd {
         #[command(flatten)]
         opts: CacheOpts,
     },
-    /// Remove one entry now (refused while it is leased).
+    /// Remove one entry now, by sha256 or by a captured image's name (which goes with it);
+    /// refused while anything else leases it.
     Evict {
+        #[arg(value_name = "SHA256|NAME")]
         sha256: String,
         #[command(flatten)]
         opts: CacheOpts,
@@ -126,16 +130,22 @@ fn print_entries(entries: &[EntryInfo], json: bool) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "{:<16} {:>10} {:<20} {:<6} URL",
-        "SHA256", "SIZE", "LAST USED", "LEASES"
+        "{:<16} {:>10} {:<20} {:<6} {:<16} URL",
+        "SHA256", "SIZE", "LAST USED", "LEASES", "NAME"
     );
     for e in entries {
+        let names: Vec<&str> = e.leases.iter().filter_map(lease_name).collect();
         println!(
-            "{:<16} {:>10} {:<20} {:<6} {}",
+            "{:<16} {:>10} {:<20} {:<6} {:<16} {}",
             &e.meta.sha256[..16],
             human(e.meta.size),
             e.meta.last_used.format("%Y-%m-%d %H:%M:%S"),
             e.leases.len(),
+            if names.is_empty() {
+                "-".to_string()
+            } else {
+                names.join(",")
+            },
             e.meta.sources.keys().cloned().collect::<Vec<_>>().join(" ")
         );
     }
@@ -256,10 +266,22 @@ pub async fn run(cmd: CacheCmd) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        CacheCmd::Evict { sha256, .. } => {
-            let e = cache.find(sha256)?;
-            cache.evict(&e.meta.sha256).await?;
-            println!("evicted sha256:{}", e.meta.sha256);
+        CacheCmd::Evict { sha256: which, .. } => {
+            // A captured image's name first: names and sha256 prefixes rarely look alike.
+            let sha = match cache.evict_named(which).await {
+                Ok(entry) => entry.sha256,
+                Err(CacheError::NotFound(_)) => {
+                    let e = cache.find(which).map_err(|_| {
+                        anyhow::anyhow!(
+                            "no cache entry has the sha256 (or prefix of at least 8 digits) or the image name {which:?}: see `ironcast cache list`"
+                        )
+                    })?;
+                    cache.evict(&e.meta.sha256).await?;
+                    e.meta.sha256
+                }
+                Err(e) => return Err(e.into()),
+            };
+            println!("evicted sha256:{sha}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -294,9 +294,12 @@ async fn run_states(conductor: &Conductor, lock: &NodeLock, mut node: Node) {
             node.deploy_step = Default::default();
         }
         if state == ProvisionState::Deleting && event != Event::Fail {
-            // Ironic's tear down forgets the instance; BMO relies on it (no extra PATCH).
+            // Ironic's tear down forgets the instance; BMO relies on it (no extra PATCH). The
+            // config drive (the instance's user data and secrets) goes with it, as in Ironic,
+            // whose tear down empties instance_info; the rest of instance_info is kept here.
             node.instance_uuid = None;
             node.instance_name = None;
+            node.instance_info.remove("configdrive");
         }
         if state == ProvisionState::Adopting && event == Event::Fail {
             // As Ironic: a power state read while adopting is likely wrong.

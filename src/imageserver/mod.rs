@@ -211,7 +211,12 @@ impl ImageServer {
         }
         let pubs = publish::load_all(&cfg.dir)
             .into_iter()
-            .map(|l| (l.record.token.clone(), Arc::new(l)))
+            .map(|l| {
+                (
+                    publish::path_key(&l.record.token, &l.record.name),
+                    Arc::new(l),
+                )
+            })
             .collect();
         Ok(Arc::new(Self {
             cfg,
@@ -234,16 +239,16 @@ impl ImageServer {
         rlock(&self.base_url).clone()
     }
 
-    /// Publishes `base` (with `patch_set` applied) for `node` as `<name>.iso`, or under `name`
-    /// when it ends like a disk image (`publish::KEPT_ENDINGS`).
-    pub async fn publish_files(
+    /// Publishes `artifact` for `node` as `<name>.iso`, or under `name` when it ends like a
+    /// disk image (`publish::KEPT_ENDINGS`); under a fresh token, or under `token` (beside the
+    /// publications already there, as a URL directory).
+    async fn publish_files(
         &self,
         id: &str,
-        base: &Path,
-        patch_set: Option<&Path>,
-        len: u64,
+        artifact: &Artifact,
         node: &str,
         name: &str,
+        token: Option<String>,
     ) -> Result<Publication, ServerError> {
         self.sweep_expired().await;
         let base_url = self.base_url();
@@ -252,7 +257,11 @@ impl ImageServer {
                 "the image server is not listening yet and has no external_url".into(),
             ));
         }
-        let (base, patch_set) = (base.to_path_buf(), patch_set.map(Path::to_path_buf));
+        let (base, patch_set, len) = (
+            artifact.base.clone(),
+            artifact.patch_set.clone(),
+            artifact.len,
+        );
         publish::check_id(id)?;
         let (id, node, name, ttl, dir) = (
             id.to_string(),
@@ -265,8 +274,11 @@ impl ImageServer {
             if publish::record_path(&dir, &id).exists() {
                 return Err(ServerError::BadId(format!("{id:?} is already in use")));
             }
-            let (record, plan) =
+            let (mut record, plan) =
                 publish::make_record(&id, &base, patch_set.as_deref(), len, &node, &name, ttl)?;
+            if let Some(token) = token {
+                record.token = token;
+            }
             publish::save(&dir, &record)?;
             Ok::<_, ServerError>((record, plan))
         })
@@ -281,10 +293,8 @@ impl ImageServer {
             auth: self.media_auth(),
         };
         tracing::info!(node = %record.node, publication = %record.id, name = %record.name, expires_at = %record.expires_at, "published image");
-        wlock(&self.pubs).insert(
-            record.token.clone(),
-            Arc::new(Live::new(record, Arc::new(plan))),
-        );
+        let key = publish::path_key(&record.token, &record.name);
+        wlock(&self.pubs).insert(key, Arc::new(Live::new(record, Arc::new(plan))));
         Ok(publication)
     }
 
@@ -349,8 +359,10 @@ impl ImageServer {
 
     /// The live publication for a request path, if its token is valid and the name matches.
     fn lookup(&self, token: &str, name: &str) -> Option<Arc<Live>> {
-        let live = rlock(&self.pubs).get(token).cloned()?;
-        (live.record.name == name && live.record.expires_at > Utc::now()).then_some(live)
+        let live = rlock(&self.pubs)
+            .get(&publish::path_key(token, name))
+            .cloned()?;
+        (live.record.expires_at > Utc::now()).then_some(live)
     }
 
     /// The credentials a BMC must send, when basic auth is on.
@@ -494,20 +506,36 @@ impl Publisher for ImageServer {
         node: &str,
         name: &str,
     ) -> PortResult<Publication> {
-        let published = self
-            .publish_files(
-                id,
-                &artifact.base,
-                artifact.patch_set.as_deref(),
-                artifact.len,
-                node,
-                name,
-            )
-            .await?;
+        let published = self.publish_files(id, artifact, node, name, None).await?;
         // The URL is live; the deploy recorded its id before asking, so a crash here leaves
         // nothing unknown.
         crate::fail_point!("publication-made");
         Ok(published)
+    }
+
+    async fn publish_beside(
+        &self,
+        id: &str,
+        artifact: &Artifact,
+        node: &str,
+        name: &str,
+        beside: &str,
+    ) -> PortResult<Publication> {
+        let token = rlock(&self.pubs)
+            .values()
+            .find(|l| l.record.id == beside)
+            .map(|l| l.record.token.clone())
+            .ok_or_else(|| ServerError::BadId(format!("publication {beside:?} is not live")))?;
+        let served = publish::publication_name(name)?;
+        if rlock(&self.pubs).contains_key(&publish::path_key(&token, &served)) {
+            return Err(ServerError::BadName(format!(
+                "{served} is already published beside {beside}"
+            ))
+            .into());
+        }
+        Ok(self
+            .publish_files(id, artifact, node, name, Some(token))
+            .await?)
     }
 
     async fn revoke(&self, id: &str) -> PortResult<()> {

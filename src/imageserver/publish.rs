@@ -75,11 +75,16 @@ pub const KEPT_ENDINGS: &[&str] = &[
     ".ign", // installers' automation files (kickstart, preseed, AutoYaST, Ignition)
 ];
 
+/// Names served exactly as given: cloud-init's NoCloud seed files, which it fetches by these
+/// names from the directory it is given.
+pub const KEPT_NAMES: &[&str] = &["user-data", "meta-data"];
+
 /// Checks a publication name and gives it its ending: kept when it is one of
-/// [`KEPT_ENDINGS`], else ".iso" is added.
+/// [`KEPT_ENDINGS`] (or the name one of [`KEPT_NAMES`]), else ".iso" is added.
 pub fn publication_name(name: &str) -> Result<String, ServerError> {
     let (stem, ending) = match KEPT_ENDINGS.iter().find(|e| name.ends_with(*e)) {
         Some(e) => (&name[..name.len() - e.len()], *e),
+        None if KEPT_NAMES.contains(&name) => (name, ""),
         None => (name, ".iso"),
     };
     let ok = !stem.is_empty()
@@ -186,6 +191,12 @@ pub fn make_record(
     Ok((record, plan))
 }
 
+/// The key of a live publication: its URL path below the base, `token/name` (publications
+/// beside one another share a token).
+pub fn path_key(token: &str, name: &str) -> String {
+    format!("{token}/{name}")
+}
+
 pub fn record_path(dir: &Path, id: &str) -> PathBuf {
     dir.join(format!("{id}.json"))
 }
@@ -270,6 +281,9 @@ mod tests {
             ("disk.qcow2.zst", "disk.qcow2.zst"),
             ("disk.xz", "disk.xz"),
             ("configdrive", "configdrive.iso"),
+            ("user-data", "user-data"),
+            ("meta-data", "meta-data"),
+            ("my-data", "my-data.iso"),
             ("disk.vmdk", "disk.vmdk.iso"),
         ] {
             assert_eq!(publication_name(name).unwrap(), want, "{name}");

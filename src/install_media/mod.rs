@@ -107,6 +107,7 @@ fn identity(found: iso::identify::Identity) -> OsIdentity {
                 kernel_args: a.how.kernel_args,
                 file_name: a.how.file_name,
                 medium: a.how.medium,
+                companions: a.how.companions,
             })
             .collect(),
     }

@@ -446,5 +446,57 @@ async fn simulated_nodes_capture_through_the_cli_and_deploy_the_image_by_name() 
         .unwrap();
     assert_eq!(record["state"], "done", "{record}");
     assert_eq!(record["image"]["format"], "raw.zst");
+
+    // `ironcast cache` lists captured images by name and deletes them by name.
+    let list = cache_cli(d, &["list"]);
+    assert!(list.0, "{}", list.2);
+    let named_rows: Vec<&str> = list
+        .1
+        .lines()
+        .filter(|l| l.contains(" golden ") || l.contains(" golden2 "))
+        .collect();
+    assert_eq!(named_rows.len(), 2, "{}", list.1);
+    let golden2 = running.cache().named("golden2").await.unwrap().sha256;
+    let (ok, out, err) = cache_cli(d, &["evict", "golden2"]);
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(out.trim(), format!("evicted sha256:{golden2}"));
+    assert!(running.cache().named("golden2").await.is_err());
+    assert!(!running.cache().path_of(&golden2).exists());
+    // While anything else leases it, an image is not deleted and keeps its name.
+    let golden = running.cache().named("golden").await.unwrap().sha256;
+    let held = running
+        .cache()
+        .lease(&golden, "test: a deploy in progress")
+        .await
+        .unwrap();
+    let (ok, _, err) = cache_cli(d, &["evict", "golden"]);
+    assert!(!ok && err.contains("test: a deploy in progress"), "{err}");
+    assert_eq!(
+        running.cache().named("golden").await.unwrap().sha256,
+        golden
+    );
+    running.cache().release(&held.id).await.unwrap();
+    let (ok, _, err) = cache_cli(d, &["evict", "no-such-image"]);
+    assert!(!ok && err.contains("no-such-image"), "{err}");
+    let (ok, out, err) = cache_cli(d, &["evict", "golden"]);
+    assert!(ok, "{out}\n{err}");
+    let list = cache_cli(d, &["list"]).1;
+    assert!(!list.contains(" golden"), "{list}");
     running.stop().await;
+}
+
+/// `ironcast cache ARGS` on the state directory's cache: (success, stdout, stderr).
+fn cache_cli(state: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(common::ironcast_bin())
+        .arg("cache")
+        .args(args)
+        .arg("--cache-dir")
+        .arg(state.join("cache"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::common::fixtures::{read_lossy, repo};
@@ -47,7 +48,10 @@ pub fn virsh_ok(args: &[&str]) -> String {
 /// Defines a TCG domain booting in `mode` ("bios" or "uefi") with a blank disk of
 /// `disk_bytes` and `extra` devices (libvirt XML).
 pub fn define(dir: &Path, mode: &str, disk_bytes: u64, extra: &str) -> Domain {
-    let name = format!("ironcast-test-{mode}-{}", std::process::id());
+    // Unique per test process and per domain, so one test may define several.
+    static DEFINED: AtomicUsize = AtomicUsize::new(0);
+    let n = DEFINED.fetch_add(1, Ordering::Relaxed);
+    let name = format!("ironcast-test-{mode}-{}-{n}", std::process::id());
     let disk = dir.join("disk.img");
     std::fs::File::create(&disk)
         .unwrap()

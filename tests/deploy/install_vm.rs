@@ -7,93 +7,74 @@
 //! otherwise waits forever), and boots it. The installer fetches the file from 10.0.2.2, writes
 //! a bootable disk carrying the file's marker, and finishes by calling back or by powering off;
 //! the VM then boots its disk, which prints the marker. A third run never finishes, and the
-//! watchdog fails the deploy naming what it waited for.
+//! watchdog fails the deploy naming what it waited for. The call-back run goes on in
+//! [`crate::capture_vm`], which captures the installed disk.
 
-use std::net::TcpListener;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use tempfile::TempDir;
 
-use crate::common::fixtures::{installer_iso, read_lossy};
-use crate::common::serve::spawn_serve;
+use crate::common::fixtures::{agent_ramdisk, installer_iso, read_lossy};
+use crate::common::libvirt::{wait_console, Domain};
+use crate::common::serve::{serve_for_guests, Server};
+use crate::common::sushy::Sushy;
 use crate::support::{sha256, Client};
 use crate::vm::{define, sushy_libvirt};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
-}
-
-/// Waits until every `wanted` fragment is on the serial console after `from` bytes.
-fn wait_console(serial: &Path, from: usize, wanted: &[&str], what: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let log = read_lossy(serial);
-        let tail = log.get(from..).unwrap_or_default().to_string();
-        if wanted.iter().all(|w| tail.contains(w)) {
-            return tail;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {wanted:?} not all on the console after 300 s:\n{tail}"
-        );
-        std::thread::sleep(Duration::from_secs(1));
-    }
-}
+/// The installed VM's disk: the smallest the fixture's system needs, so that what a capture
+/// reads and a second VM writes stays small.
+pub const DISK_BYTES: u64 = 1 << 30;
+/// The root device hint of the installed node (its only disk; below Ironic's 4 GiB default).
+pub const ROOT_DEVICE: &str = r#"root_device={"name": "/dev/sda"}"#;
 
 /// How the fixture installer ends (its automation file's `finish` line).
 #[derive(Clone, Copy, PartialEq)]
-enum Finish {
+pub enum Finish {
     CallBack,
     PowerOff,
     Hang,
 }
 
-fn install(finish: Finish) {
+/// A node the fixture installer ran on, and what a test needs to go on with it.
+pub struct Installed {
+    pub name: &'static str,
+    pub bm: Client,
+    pub server: Server,
+    pub domain: Domain,
+    _sushy: Sushy,
+    pub dir: TempDir,
+}
+
+/// Installs with the fixture installer ending as `finish` on a BIOS VM, checks how the deploy
+/// ended, and returns the node (None where a tool is missing on a developer machine). The
+/// conductor has our agent too, to clean or capture the node afterwards.
+pub fn install(finish: Finish) -> Option<Installed> {
     for tool in ["virsh", "qemu-system-x86_64"] {
-        if crate::common::tool(tool).is_none() {
-            return;
-        }
+        crate::common::tool(tool)?;
     }
-    let Some(iso) = installer_iso() else {
-        return;
-    };
+    let iso = installer_iso()?;
+    let (agent_iso, _, _) = agent_ramdisk()?;
     let dir = tempfile::tempdir().unwrap();
     let nic = "<interface type='user'><mac address='52:54:00:1c:0d:27'/><model type='virtio'/></interface>";
-    let domain = define(dir.path(), "bios", 1 << 30, nic);
-    let Some(sushy) = sushy_libvirt(dir.path(), &domain) else {
-        return;
-    };
-    let (api_port, images_port) = (free_port(), free_port());
-    let config = dir.path().join("ironcast.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[cache]\nallowed_file_dirs = [{images:?}]\n\n\
-             [agent]\nconductor_url = \"http://10.0.2.2:{api_port}\"\n\
-             image_server_url = \"http://10.0.2.2:{images_port}\"\n\n\
-             [conductor]\nautomated_clean = false\n\n\
-             [iso_install]\npoll_interval_s = 1\nmenu_timeout_s = 1\n",
-            images = iso.parent().unwrap().display().to_string(),
-        ),
-    )
-    .unwrap();
-    let (api_bind, images_bind) = (
-        format!("127.0.0.1:{api_port}"),
-        format!("127.0.0.1:{images_port}"),
-    );
-    let server = spawn_serve(
+    let domain = define(dir.path(), "bios", DISK_BYTES, nic);
+    let sushy = sushy_libvirt(dir.path(), &domain)?;
+    let server = serve_for_guests(
         dir.path(),
+        &agent_iso,
+        &[iso.parent().unwrap()],
         &[
-            ("IRONCAST_CONFIG", config.to_str().unwrap()),
-            ("IRONCAST_API__BIND", &api_bind),
-            ("IRONCAST_IMAGESERVER__BIND", &images_bind),
+            ("IRONCAST_CONDUCTOR__AUTOMATED_CLEAN", "false"),
+            ("IRONCAST_ISO_INSTALL__POLL_INTERVAL_S", "1"),
+            ("IRONCAST_ISO_INSTALL__MENU_TIMEOUT_S", "1"),
         ],
     );
-    let Some(bm) = Client::new(&server) else {
-        return;
-    };
+    // What the guest is told: the image server's port at 10.0.2.2.
+    let images_port = server
+        .images_url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let bm = Client::new(&server)?;
     let name = match finish {
         Finish::CallBack => "inst-callback",
         Finish::PowerOff => "inst-poweroff",
@@ -104,7 +85,12 @@ fn install(finish: Finish) {
         &sushy.base,
         &domain.uuid,
         "iso-install",
-        &["--property", "capabilities=boot_mode:bios"],
+        &[
+            "--property",
+            "capabilities=boot_mode:bios",
+            "--property",
+            ROOT_DEVICE,
+        ],
     );
     let finish_line = match finish {
         Finish::CallBack => "callback",
@@ -209,20 +195,28 @@ fn install(finish: Finish) {
         "404",
         "{host_url} is still served"
     );
-    if finish != Finish::Hang {
-        bm.ok(&["node", "undeploy", name, "--wait", "300"]);
-        assert_eq!(bm.show(name)["provision_state"], "available");
-    }
+    Some(Installed {
+        name,
+        bm,
+        server,
+        domain,
+        _sushy: sushy,
+        dir,
+    })
 }
 
-#[test]
-fn qemu_boot_iso_install_call_back_through_sushy_libvirt() {
-    install(Finish::CallBack);
+/// Undeploy of an installed node: powered off, available.
+fn undeploy(installed: &Installed) {
+    let (bm, name) = (&installed.bm, installed.name);
+    bm.ok(&["node", "undeploy", name, "--wait", "300"]);
+    assert_eq!(bm.show(name)["provision_state"], "available");
 }
 
 #[test]
 fn qemu_boot_iso_install_power_off_through_sushy_libvirt() {
-    install(Finish::PowerOff);
+    if let Some(installed) = install(Finish::PowerOff) {
+        undeploy(&installed);
+    }
 }
 
 #[test]

@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::fixtures::{bootable_iso, read_lossy};
+use crate::common::serve::free_port;
 use crate::common::{self, tool};
 use crate::support::{serve_with_env, Client};
 use crate::vm::{define, sushy_libvirt};
@@ -231,13 +232,6 @@ fn qemu_boot_ipxe_ramdisk_bios_live_iso_over_proxydhcp() {
 #[test]
 fn qemu_boot_ipxe_ramdisk_uefi_live_iso_over_proxydhcp() {
     deploy_over_ipxe("uefi", 2);
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind 127.0.0.1:0")
 }
 
 /// `--boot-interface ipxe --deploy-interface direct`: provide cleans through the agent booted

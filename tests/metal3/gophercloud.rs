@@ -238,9 +238,9 @@ pub fn node(v: &Value) -> Node {
 /// `ports.Port`, as BMO reads the ports it creates and lists.
 #[derive(Debug, Deserialize)]
 pub struct Port {
-    pub uuid: String,
-    pub address: String,
-    pub node_uuid: String,
+    pub uuid: Option<String>,
+    pub address: Option<String>,
+    pub node_uuid: Option<String>,
     pub extra: Option<Map>,
     pub local_link_connection: Option<Value>,
     pub pxe_enabled: Option<bool>,
@@ -278,6 +278,47 @@ pub struct NodeValidation {
     pub raid: DriverValidation,
     pub rescue: DriverValidation,
     pub storage: DriverValidation,
+}
+
+/// One method of `nodes.VendorPassthruMethods` (CreateSubscriptionMethod and its siblings).
+#[derive(Debug, Deserialize)]
+pub struct PassthruMethod {
+    pub http_methods: Vec<String>,
+    #[serde(rename = "async")]
+    pub is_async: bool,
+    pub description: String,
+    pub attach: bool,
+    pub require_exclusive_lock: bool,
+}
+
+/// `nodes.VendorPassthruMethods`.
+#[derive(Debug, Deserialize)]
+pub struct VendorPassthruMethods {
+    pub create_subscription: Option<PassthruMethod>,
+    pub delete_subscription: Option<PassthruMethod>,
+    pub get_subscription: Option<PassthruMethod>,
+    pub get_all_subscriptions: Option<PassthruMethod>,
+}
+
+/// `nodes.GetAllSubscriptionsVendorPassthru`.
+#[derive(Debug, Deserialize)]
+pub struct AllSubscriptions {
+    #[serde(rename = "@odata.context")]
+    pub context: Option<String>,
+    #[serde(rename = "@odata.etag")]
+    pub etag: Option<String>,
+    #[serde(rename = "@odata.id")]
+    pub id: Option<String>,
+    #[serde(rename = "@odata.type")]
+    pub odata_type: Option<String>,
+    #[serde(rename = "Description")]
+    pub description: Option<String>,
+    #[serde(rename = "Name")]
+    pub name: Option<String>,
+    #[serde(rename = "Members")]
+    pub members: Vec<std::collections::HashMap<String, String>>,
+    #[serde(rename = "Members@odata.count")]
+    pub count: i64,
 }
 
 /// Decodes `v` as gophercloud would, naming what failed.

@@ -338,6 +338,70 @@ async fn a_call_back_ejects_revokes_and_boots_the_disk() {
     assert!(ev.internal.lock().unwrap().is_empty());
 }
 
+/// Ubuntu's autoinstall reads a NoCloud seed directory: its `meta-data` is published beside
+/// `user-data` (same URL directory), rendered with the node's values, and revoked with it.
+#[tokio::test]
+async fn autoinstall_publishes_meta_data_beside_user_data() {
+    let r = rig();
+    let companions = [(
+        "meta-data".to_string(),
+        "instance-id: {{ node_uuid }}\nlocal-hostname: {{ hostname }}\n".to_string(),
+    )];
+    *r.media.identity.lock().unwrap() = Identified::Known(OsIdentity {
+        id: "ubuntu-server".into(),
+        family: "ubuntu".into(),
+        distro: "ubuntu".into(),
+        version: Some("22.04.3".into()),
+        arch: Some("x86_64".into()),
+        installer: "subiquity".into(),
+        automation: vec![AutomationWay {
+            name: "autoinstall".into(),
+            kernel_args: "autoinstall ds=nocloud-net;s={dir_url}".into(),
+            file_name: "user-data".into(),
+            medium: false,
+            companions: companions.into_iter().collect(),
+        }],
+    });
+    let n = node(with(
+        iso_fields(),
+        json!({"automation_file": "#cloud-config\nautoinstall: {version: 1}\n"}),
+    ));
+    let ev = Events::default();
+    let d = driver();
+    d.deploy(&n, &r.ports, &ev).await.unwrap();
+    let calls = r.log.calls().join("\n");
+    let first = calls
+        .find("publisher.publish(")
+        .expect("user-data published");
+    let beside = calls
+        .find("publisher.publish_beside(")
+        .expect("meta-data published");
+    assert!(first < beside, "{calls}");
+    let user_data_id = ev.internal.lock().unwrap()[PUBLICATIONS_KEY][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        calls.contains(&format!("n1, meta-data, beside {user_data_id}")),
+        "{calls}"
+    );
+    assert!(
+        calls.contains("ds=nocloud-net;s=http://10.0.2.2:8081/n1/\""),
+        "{calls}"
+    );
+    let stored = r.media.stored.lock().unwrap()["meta-data"].clone();
+    assert_eq!(stored, "instance-id: n1\nlocal-hostname: web-1\n");
+    assert_eq!(
+        ev.internal.lock().unwrap()[PUBLICATIONS_KEY]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    d.booted(&after(&n, &ev), &r.ports, &ev).await.unwrap();
+    assert!(r.log.live().is_empty(), "left held: {:?}", r.log.live());
+}
+
 #[tokio::test]
 async fn power_off_finishes_the_install_and_the_watchdog_fails_it() {
     let r = rig();
@@ -435,6 +499,7 @@ async fn windows_answer_file_goes_on_a_removable_medium() {
             kernel_args: String::new(),
             file_name: "autounattend.xml".into(),
             medium: true,
+            companions: Default::default(),
         }],
     });
     let n = node(with(

@@ -52,6 +52,9 @@ pub struct Mechanism {
     /// True when the file goes on a second virtual medium instead of a URL.
     #[serde(default)]
     pub medium: bool,
+    /// More files published beside it, by name: templates rendered like the file.
+    #[serde(default)]
+    pub companions: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
