@@ -15,7 +15,7 @@ use deploy_drivers::{CaptureFormat, CaptureRequest, CapturedImage, DeployError};
 use serde_json::{json, Value};
 
 use super::states::ProvisionState;
-use super::worker::{node_view, panic_text, Events, Phase};
+use super::worker::{booting_view, node_view, panic_text, Events, Phase};
 use super::{compose, release, Conductor, ConductorError, ConductorResult};
 use crate::store::{Node, NodeLock};
 
@@ -139,6 +139,8 @@ async fn run(
 ) -> Result<CapturedImage, String> {
     let composed =
         compose(node, &conductor.settings, &conductor.services).map_err(|e| e.to_string())?;
+    // The agent boots like a deploy's does: a network-booted node needs its MACs.
+    let view = booting_view(conductor, node).await?;
     let events = Events {
         conductor,
         lock,
@@ -146,13 +148,7 @@ async fn run(
     };
     composed
         .deploy
-        .capture(
-            &node_view(node, &[]),
-            &composed.ports,
-            request,
-            active,
-            &events,
-        )
+        .capture(&view, &composed.ports, request, active, &events)
         .await
         .map_err(|e: DeployError| format!("capture failed at step {e}"))
 }

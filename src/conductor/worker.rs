@@ -33,6 +33,21 @@ pub(crate) fn power_action(target: &str) -> Option<PowerAction> {
 }
 
 /// The driver's view of a node.
+/// The node as a driver sees it when it boots the node: with its ports' MACs, which a network
+/// boot needs (checked here, before anything is powered).
+pub(crate) async fn booting_view(conductor: &Conductor, node: &Node) -> Result<NodeView, String> {
+    let ports = conductor
+        .store
+        .ports(Some(&node.uuid))
+        .await
+        .map_err(|e| e.to_string())?;
+    if matches!(node.boot_interface.as_str(), "ipxe" | "pxe") {
+        check_boot_macs(node, &ports)?;
+    }
+    let macs: Vec<String> = ports.into_iter().map(|p| p.address).collect();
+    Ok(node_view(node, &macs))
+}
+
 pub(crate) fn node_view(node: &Node, macs: &[String]) -> NodeView {
     NodeView {
         uuid: node.uuid.clone(),
@@ -447,16 +462,7 @@ async fn work(
     crate::fail_point!("worker-step");
     let composed =
         compose(node, &conductor.settings, &conductor.services).map_err(|e| e.to_string())?;
-    let ports = conductor
-        .store
-        .ports(Some(&node.uuid))
-        .await
-        .map_err(|e| e.to_string())?;
-    if matches!(node.boot_interface.as_str(), "ipxe" | "pxe") {
-        check_boot_macs(node, &ports)?;
-    }
-    let macs: Vec<String> = ports.into_iter().map(|p| p.address).collect();
-    let view = node_view(node, &macs);
+    let view = booting_view(conductor, node).await?;
     let events = Events {
         conductor,
         lock,
