@@ -38,6 +38,7 @@ pub struct Config {
     pub netboot: NetbootConfig,
     pub agent: AgentConfig,
     pub inspection: InspectionConfig,
+    pub inspection_rules: InspectionRulesConfig,
     pub metal3: Metal3Config,
 }
 
@@ -46,6 +47,15 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct InspectionConfig {
     pub add_ports: crate::hardware::inventory::AddPorts,
+}
+
+/// `[inspection_rules]`: how inspection rules (API 1.96) are applied.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InspectionRulesConfig {
+    pub mask_secrets: crate::inspection_rules::MaskSecrets,
+    /// A YAML file of built-in rules; empty: none.
+    pub built_in_rules: String,
 }
 
 /// `[metal3]`: BareMetalHost manifests and their reconciler.

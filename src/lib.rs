@@ -17,6 +17,7 @@ pub mod durable;
 pub mod failpoint;
 pub mod hardware;
 pub mod imageserver;
+pub mod inspection_rules;
 pub mod install_media;
 pub mod iso;
 pub mod listen;

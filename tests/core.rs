@@ -15,6 +15,8 @@ mod crash;
 mod direct;
 #[path = "core/resources/chassis.rs"]
 mod resources_chassis;
+#[path = "core/resources/inspection_rules.rs"]
+mod resources_inspection_rules;
 #[path = "core/resources/microversions.rs"]
 mod resources_microversions;
 #[path = "core/serve.rs"]

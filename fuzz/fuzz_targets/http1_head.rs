@@ -5,4 +5,7 @@ use libfuzzer_sys::fuzz_target;
 #[path = "../harness/mod.rs"]
 mod harness;
 
-fuzz_target!(|data: &[u8]| harness::http1::run(data));
+fuzz_target!(|data: &[u8]| {
+    harness::abort_on_panics_outside_the_fat_guard();
+    harness::http1::run(data)
+});

@@ -31,7 +31,10 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/v1/nodes/{ident}/vmedia",
-            get(vmedia_list).post(vmedia_attach).delete(vmedia_detach),
+            get(vmedia_list)
+                .post(vmedia_attach)
+                .delete(vmedia_detach)
+                .put(vmedia_other),
         )
         .route(
             "/v1/nodes/{ident}/vendor_passthru",
@@ -215,6 +218,16 @@ async fn vmedia_list(
     Ok(Json(json!(devices)))
 }
 
+/// Any other method on `/vmedia`: 405 from 1.89, and below it 404 as for every method there
+/// (Ironic's node controller answers the whole `/vmedia` subtree 404 before 1.89).
+async fn vmedia_other(ctx: Ctx) -> ApiResult<StatusCode> {
+    gate(ctx.version, 89, false)?;
+    Err(ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "The method is not allowed for /vmedia: use GET (list), POST (attach) or DELETE (detach)",
+    ))
+}
+
 /// Ironic's accepted schemes for a user's virtual media image.
 const VMEDIA_SCHEMES: &[&str] = &["http", "https", "nfs", "cifs"];
 
@@ -224,7 +237,7 @@ async fn vmedia_attach(
     Path(ident): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
-    gate(ctx.version, 89, true)?;
+    gate(ctx.version, 89, false)?;
     let obj = super::resource::object(
         &body,
         &["device_type", "image_url", "image_download_source"],
@@ -267,7 +280,7 @@ async fn vmedia_detach(
     Path(ident): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<StatusCode> {
-    gate(ctx.version, 89, true)?;
+    gate(ctx.version, 89, false)?;
     let types: Option<Vec<String>> = q.get("device_types").map(|raw| {
         raw.split(',')
             .map(str::trim)
@@ -459,8 +472,13 @@ async fn set_raid(
     Path(ident): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
-    gate(ctx.version, 12, true)?;
+    // Ironic's NodeStatesController.raid answers 406 before 1.12.
+    super::resource::require(ctx.version, Version(12))?;
     let obj = super::resource::object(&body, &["logical_disks"])?;
+    // An empty configuration clears the target, as in Ironic's set_target_raid_config.
+    if obj.is_empty() {
+        return clear_or_set_raid(&state, &ident, None).await;
+    }
     let disks = obj
         .get("logical_disks")
         .and_then(Value::as_array)
@@ -493,9 +511,18 @@ async fn set_raid(
     } else {
         Some(json!({"logical_disks": disks}))
     };
+    clear_or_set_raid(&state, &ident, target).await
+}
+
+/// Stores the node's target RAID configuration (None: clears it).
+async fn clear_or_set_raid(
+    state: &AppState,
+    ident: &str,
+    target: Option<Value>,
+) -> ApiResult<StatusCode> {
     state
         .conductor
-        .update_node(&ident, move |n| {
+        .update_node(ident, move |n| {
             match target {
                 Some(t) => n
                     .driver_internal_info

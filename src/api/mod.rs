@@ -8,7 +8,6 @@
 //! Spec: Ironic API reference (nodes, ports, drivers, states) at microversions 1.1 to `version::MAX`, and
 //! the recorded exchanges of Ironic 39.0.0 in shared/ironic-samples.
 //! `metal3.rs` is ironcast's extension for Metal3 BareMetalHost manifests (`/v1/metal3/…`).
-//! Non-goals (yet): allocations.
 
 mod agent;
 mod allocations;
@@ -20,6 +19,7 @@ mod chassis;
 mod conductors;
 pub mod error;
 mod hardware;
+mod inspection_rules;
 pub mod limits;
 mod listing;
 mod local_link;
@@ -96,6 +96,7 @@ pub fn app(state: AppState) -> Router {
         .merge(conductors::router())
         .merge(portgroups::router())
         .merge(step_templates::router())
+        .merge(inspection_rules::router())
         .merge(volume::router())
         .merge(ports::router())
         .merge(root::drivers_router())
@@ -122,6 +123,17 @@ pub fn app(state: AppState) -> Router {
 /// Ironic serves a path without a version prefix as v1 (`/nodes/detail` is `/v1/nodes/detail`);
 /// clients such as tempest rely on it.
 fn default_to_v1(mut req: Request) -> Request {
+    // Ironic (pecan) serves `/v1/nodes/<id>/vmedia/` as `/v1/nodes/<id>/vmedia`.
+    let trimmed = req.uri().path().trim_end_matches('/');
+    if trimmed.len() > 3 && trimmed.len() < req.uri().path().len() {
+        let rewritten = match req.uri().query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        if let Ok(uri) = rewritten.parse() {
+            *req.uri_mut() = uri;
+        }
+    }
     let path = req.uri().path();
     // `/metrics` is Prometheus', not Ironic's: it has no v1 twin.
     if path == "/" || path == "/v1" || path.starts_with("/v1/") || path == "/metrics" {

@@ -39,9 +39,10 @@ pub struct Change {
 pub const LATER: &[Change] = &[
     Change {
         minor: 96,
-        what: "Inspection rules migrated from ironic-inspector: /v1/inspection_rules CRUD",
+        what: "Inspection rules migrated from ironic-inspector: /v1/inspection_rules CRUD, \
+               applied after inspection",
         bmo: "not used",
-        done: false,
+        done: true,
     },
     Change {
         minor: 97,

@@ -425,9 +425,16 @@ impl Agent for AgentHub {
         let name = command.name();
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
+        let mut passed = None;
         loop {
             tokio::select! {
                 outcome = &mut done_rx => {
+                    // The agent's last progress came in before its result, but both may be
+                    // ready at once and select! picks either: pass the last one on first.
+                    let latest = *progress_rx.borrow();
+                    if latest != AgentProgress::default() && passed != Some(latest) {
+                        sink.progress(latest);
+                    }
                     return match outcome {
                         Ok(CommandOutcome::Succeeded { result }) => Ok(result),
                         Ok(CommandOutcome::Failed { kind, message }) => Err(PortError::new(
@@ -441,7 +448,9 @@ impl Agent for AgentHub {
                 }
                 changed = progress_rx.changed() => {
                     if changed.is_ok() {
-                        sink.progress(*progress_rx.borrow_and_update());
+                        let latest = *progress_rx.borrow_and_update();
+                        sink.progress(latest);
+                        passed = Some(latest);
                     }
                 }
                 _ = &mut deadline => {

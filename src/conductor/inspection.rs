@@ -57,7 +57,9 @@ pub(crate) async fn inspect(
     record(conductor, lock, node, &found, iface).await
 }
 
-/// Stores the inventory and plugin data, adds ports for new NICs, updates properties.
+/// Ironic's order: adds ports for new NICs and updates properties (the inspection hooks),
+/// applies the inspection rules, then stores the inventory and the plugin data as the rules
+/// left it. A rule that fails fails the inspection and nothing of it is stored.
 async fn record(
     conductor: &Conductor,
     lock: &NodeLock,
@@ -67,14 +69,6 @@ async fn record(
 ) -> Result<(), String> {
     let store = &conductor.store;
     let valid = inventory::ports_to_add(found, conductor.settings.add_ports);
-    let data = json!({
-        "inventory": found,
-        "plugin_data": inventory::plugin_data(found, &valid, source),
-    });
-    store
-        .put_fact(&node.uuid, FactKind::Inspection, &data)
-        .await
-        .map_err(|e| format!("cannot store the inspection data: {e}"))?;
     let existing: Vec<String> = store
         .ports(Some(&node.uuid))
         .await
@@ -112,6 +106,14 @@ async fn record(
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("node {} vanished during inspection", node.uuid))?;
     inventory::properties(found, &mut fresh.properties);
+    let inventory = json!(found);
+    let mut plugin_data = inventory::plugin_data(found, &valid, source);
+    super::inspection_rules::apply(conductor, &mut fresh, &inventory, &mut plugin_data).await?;
+    let data = json!({"inventory": inventory, "plugin_data": plugin_data});
+    store
+        .put_fact(&node.uuid, FactKind::Inspection, &data)
+        .await
+        .map_err(|e| format!("cannot store the inspection data: {e}"))?;
     fresh.inspection_finished_at = Some(Utc::now());
     store
         .save_node(lock, &fresh)

@@ -27,6 +27,7 @@ mod hardware_calls;
 mod health;
 pub mod identity;
 mod inspection;
+mod inspection_rules;
 pub mod management;
 mod manual_steps;
 pub mod metrics;
@@ -73,6 +74,10 @@ pub struct Settings {
     pub automated_clean: bool,
     /// Which inspected NICs become ports (`[inspection] add_ports`).
     pub add_ports: crate::hardware::inventory::AddPorts,
+    /// `[inspection_rules] mask_secrets`.
+    pub rules_mask_secrets: crate::inspection_rules::MaskSecrets,
+    /// `[inspection_rules] built_in_rules`: a YAML file of rules, read at each inspection.
+    pub built_in_rules: Option<std::path::PathBuf>,
 }
 
 impl Settings {
@@ -89,6 +94,10 @@ impl Settings {
             fake_power_delay_ms: c.fake_power_delay_ms,
             automated_clean: c.automated_clean,
             add_ports: config.inspection.add_ports,
+            rules_mask_secrets: config.inspection_rules.mask_secrets,
+            built_in_rules: Some(&config.inspection_rules.built_in_rules)
+                .filter(|p| !p.is_empty())
+                .map(std::path::PathBuf::from),
         }
     }
 }

@@ -257,6 +257,24 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_at_a_reserved_cluster_is_an_error() {
+        // Found by the iso_structured fuzz target: clusters 0 and 1 are reserved, and fatfs
+        // computes `cluster - 2` for a directory entry that names one.
+        let mut img = image_with_config();
+        let bps = u16::from_le_bytes([img[11], img[12]]) as usize;
+        let reserved = u16::from_le_bytes([img[14], img[15]]) as usize;
+        let fats = img[16] as usize;
+        let fat_sectors = u16::from_le_bytes([img[22], img[23]]) as usize;
+        let root = (reserved + fats * fat_sectors) * bps;
+        let efi = (root..root + 512)
+            .step_by(32)
+            .find(|&e| &img[e..e + 11] == b"EFI        ")
+            .expect("the EFI directory entry");
+        img[efi + 26..efi + 28].copy_from_slice(&1u16.to_le_bytes());
+        assert!(list_configs(&img).is_err());
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         let mut img = vec![0xFFu8; 64 * 1024];
         img[510] = 0x55;

@@ -16,6 +16,7 @@ mod chassis;
 mod conductors;
 mod facts;
 mod history;
+mod inspection_rules;
 mod list;
 mod lock;
 mod metal3;

@@ -275,6 +275,26 @@ pub struct Chassis {
     pub updated_at: Option<DateTime<Utc>>,
 }
 
+/// An inspection rule (API 1.96): `conditions` checked and `actions` applied to a node's
+/// inspection data, highest `priority` first (see `crate::inspection_rules`).
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+#[sqlx(default)]
+pub struct InspectionRule {
+    pub id: i64,
+    pub uuid: String,
+    pub priority: i64,
+    pub description: Option<String>,
+    /// Conditions and actions are hidden from the API (they may hold secrets).
+    pub sensitive: bool,
+    pub phase: Option<String>,
+    #[sqlx(json)]
+    pub conditions: Vec<Value>,
+    #[sqlx(json)]
+    pub actions: Vec<Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
 /// A deploy template or a runbook: a named list of steps (Ironic's `steps`, each an object with
 /// interface, step, args and priority or order). Runbooks use disable_ramdisk, public, owner.
 #[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use ironcast::store::{
-    Allocation, Chassis, ListQuery, Node, NodeCriteria, Port, Portgroup, StepTemplate, Store,
-    StoreError, TemplateKind, VolumeConnector, VolumeTarget,
+    Allocation, Chassis, InspectionRule, ListQuery, Node, NodeCriteria, Port, Portgroup,
+    StepTemplate, Store, StoreError, TemplateKind, VolumeConnector, VolumeTarget,
 };
 use serde_json::json;
 
@@ -90,6 +90,7 @@ store_suite!(
     chassis_holding_nodes_is_not_deleted,
     portgroup_with_ports_is_not_deleted,
     step_templates_by_kind,
+    inspection_rules_round_trip_by_phase,
     volume_uniques_and_cascade,
     node_traits_are_sets_with_a_limit,
     allocation_claims_one_free_node_once,
@@ -682,6 +683,58 @@ async fn step_templates_by_kind(store: Store) {
         .await
         .unwrap();
     assert!(store.template(TemplateKind::Runbook, &t.uuid).await.is_ok());
+}
+
+/// Rules keep their JSON conditions and actions; a phase reads only its rules, across pages.
+async fn inspection_rules_round_trip_by_phase(store: Store) {
+    let rule = |phase: &str, priority: i64| InspectionRule {
+        uuid: uuid::Uuid::new_v4().to_string(),
+        priority,
+        phase: Some(phase.into()),
+        conditions: vec![json!({"op": "eq", "args": {"values": [1, 1]}, "loop": ["a"]})],
+        actions: vec![json!({"op": "log", "args": ["{node.uuid}"]})],
+        created_at: Utc::now(),
+        ..InspectionRule::default()
+    };
+    let mut main = Vec::new();
+    for i in 0..1003 {
+        main.push(
+            store
+                .create_inspection_rule(&rule("main", i))
+                .await
+                .unwrap(),
+        );
+    }
+    store
+        .create_inspection_rule(&rule("other", 1))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create_inspection_rule(&main[0]).await,
+        Err(StoreError::Conflict(m)) if m.contains("already exists")
+    ));
+    let of_main = store.inspection_rules_of_phase("main").await.unwrap();
+    assert_eq!(of_main.len(), 1003);
+    assert_eq!(of_main[0].conditions, main[0].conditions);
+    let mut changed = main[1].clone();
+    changed.sensitive = true;
+    changed.description = Some("d".into());
+    let saved = store.save_inspection_rule(&changed).await.unwrap();
+    assert!(saved.sensitive && saved.updated_at.is_some());
+    assert_eq!(
+        store
+            .inspection_rule(&main[1].uuid)
+            .await
+            .unwrap()
+            .description
+            .as_deref(),
+        Some("d")
+    );
+    store.delete_inspection_rule(&main[1].uuid).await.unwrap();
+    assert!(matches!(
+        store.inspection_rule(&main[1].uuid).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
 
 async fn volume_uniques_and_cascade(store: Store) {

@@ -21,6 +21,8 @@ pub fn settings(name: &str) -> Settings {
         fake_power_delay_ms: 0,
         automated_clean: true,
         add_ports: ironcast::hardware::inventory::AddPorts::Pxe,
+        rules_mask_secrets: ironcast::inspection_rules::MaskSecrets::Always,
+        built_in_rules: None,
     }
 }
 

@@ -372,3 +372,41 @@ fn image_urls_are_rebased_for_agents_keeping_path_and_credentials() {
         AgentCommand::Reboot
     );
 }
+
+/// The agent's last progress and its result arriving together: the driver sees that progress
+/// before the result, every time (the two are ready at once, and `select!` picks either).
+#[tokio::test]
+async fn the_last_progress_is_passed_on_before_a_result_that_came_with_it() {
+    let hub = hub();
+    let token = begin(&hub, "n1").await;
+    let command = AgentCommand::WriteImage(WriteCommand {
+        image_url: "http://images/disk.raw".into(),
+        checksum: None,
+        root_device: None,
+    });
+    let last = AgentProgress {
+        done_bytes: 10,
+        total_bytes: Some(10),
+    };
+    for round in 0..40 {
+        let agent = {
+            let (hub, token) = (hub.clone(), token.clone());
+            tokio::spawn(async move {
+                let reply = hub
+                    .heartbeat("n1", Some(&token), Heartbeat::default())
+                    .await
+                    .unwrap();
+                let env: CommandEnvelope = serde_json::from_value(reply.command.unwrap()).unwrap();
+                hub.progress("n1", Some(&token), &env.id, last).unwrap();
+                let done = CommandOutcome::Succeeded { result: json!({}) };
+                hub.result("n1", Some(&token), &env.id, done).unwrap();
+            })
+        };
+        let seen = Seen::default();
+        hub.run("n1", &command, Duration::from_secs(5), &seen)
+            .await
+            .unwrap();
+        agent.await.unwrap();
+        assert_eq!(seen.0.lock().unwrap().last(), Some(&last), "round {round}");
+    }
+}
