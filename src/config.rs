@@ -413,7 +413,7 @@ impl Config {
             (
                 "the iso-install steps'",
                 self.iso_install_policy().longest_deploy(),
-                "2 x ramdisk.image_timeout_s + 16 x local_timeout_s + 8 x bmc_timeout_s",
+                "2 x ramdisk.image_timeout_s + 20 x local_timeout_s + 8 x bmc_timeout_s",
             ),
         ];
         for (whose, longest, formula) in deploys {
@@ -745,7 +745,7 @@ mod tests {
         assert!(
             err.contains("deploy_timeout_s (3600)")
                 && err.contains("iso-install")
-                && err.contains("3960 s"),
+                && err.contains("4000 s"),
             "{err}"
         );
         let fits = [

@@ -69,12 +69,13 @@ pub struct IsoInstallPolicy {
 impl IsoInstallPolicy {
     /// The longest [`IsoInstallDeploy::deploy`] can take when every step uses its whole
     /// timeout (the install itself is the watchdog's, after it): the undo of a previous attempt
-    /// (two revokes, two discards, a release), check BMC, the ISO and a fetched automation file,
-    /// identify, token, store or medium, two publishes, remaster, eject both slots, insert both,
-    /// set boot device, read and set power, then the undo after a failure. The conductor's outer
-    /// deploy timeout must not be shorter, or it cuts a step short.
+    /// (three revokes, two discards, a release), check BMC, the ISO and a fetched automation
+    /// file, identify, token, store or medium, a companion file stored and published, two
+    /// publishes, remaster, eject both slots, insert both, set boot device, read and set power,
+    /// then the undo after a failure. The conductor's outer deploy timeout must not be shorter,
+    /// or it cuts a step short.
     pub fn longest_deploy(&self) -> Duration {
-        self.image_timeout * 2 + self.local_timeout * 16 + self.bmc_timeout * 8
+        self.image_timeout * 2 + self.local_timeout * 20 + self.bmc_timeout * 8
     }
 }
 

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
-use super::listing::{next_link, page_json, page_query, reject_unknown};
+use super::listing::{page_query, reject_unknown, Listed};
 use super::node_json::iso;
 use super::resource::{self, gate, links, not_acceptable};
 use super::version::Version;
@@ -127,19 +127,19 @@ async fn list(
         }
     }
     let page = store.list_allocations(&query).await?;
-    let docs = page
-        .rows
-        .iter()
-        .map(|a| resource::select(render(a, &ctx.base, ctx.version), fields.as_deref()))
-        .collect();
-    let limit = query.limit;
-    Ok(Json(page_json(
-        "allocations",
+    let listed = Listed {
+        key: "allocations",
+        path: "allocations",
+        q: &q,
+        limit: query.limit,
+        fields: fields.as_deref(),
+    };
+    Ok(listed.answer(
+        &ctx.base,
         &page,
-        docs,
         |a| &a.uuid,
-        |m| next_link(&ctx.base, "allocations", &q, limit, m),
-    )))
+        |a| render(a, &ctx.base, ctx.version),
+    ))
 }
 
 async fn show(

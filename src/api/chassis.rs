@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
-use super::listing::{next_link, page_json, page_query, reject_unknown};
+use super::listing::{page_query, reject_unknown, Listed};
 use super::node_json::iso;
 use super::resource::{self, check_uuid, links};
 use super::{patch, AppState, Ctx};
@@ -67,32 +67,18 @@ async fn listing(
     path: &str,
 ) -> ApiResult<Json<Value>> {
     reject_unknown(q, &[])?;
-    let fields = if detail {
-        if q.contains_key("fields") {
-            return Err(ApiError::bad_request(
-                "Can not specify ?detail=True and fields in the same request.",
-            ));
-        }
-        None
-    } else {
-        resource::list_fields(q, ctx.version, FIELDS, BRIEF)?
-    };
+    let fields = resource::route_fields(q, ctx.version, FIELDS, BRIEF, detail)?;
     let mut query = page_query(q, state.max_limit)?;
     query.columns = fields.clone();
     let page = state.conductor.store().list_chassis(&query).await?;
-    let docs = page
-        .rows
-        .iter()
-        .map(|c| resource::select(render(c, &ctx.base), fields.as_deref()))
-        .collect();
-    let limit = query.limit;
-    Ok(Json(page_json(
-        "chassis",
-        &page,
-        docs,
-        |c| &c.uuid,
-        |m| next_link(&ctx.base, path, q, limit, m),
-    )))
+    let listed = Listed {
+        key: "chassis",
+        path,
+        q,
+        limit: query.limit,
+        fields: fields.as_deref(),
+    };
+    Ok(listed.answer(&ctx.base, &page, |c| &c.uuid, |c| render(c, &ctx.base)))
 }
 
 async fn list(

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
-use super::listing::{next_link, page_json, page_query, reject_unknown};
+use super::listing::{page_query, reject_unknown, Listed};
 use super::node_json::iso;
 use super::resource::{self, gate, links};
 use super::{patch, AppState, Ctx};
@@ -165,19 +165,20 @@ async fn list(
         .store()
         .list_inspection_rules(&query)
         .await?;
-    let docs = page
-        .rows
-        .iter()
-        .map(|r| resource::select(render(r, &ctx.base, true), fields.as_deref()))
-        .collect();
-    let limit = query.limit;
-    Ok(Json(page_json(
-        COLLECTION,
+    // Every column is read: `sensitive` decides whether conditions and actions are shown.
+    let listed = Listed {
+        key: COLLECTION,
+        path: COLLECTION,
+        q: &q,
+        limit: query.limit,
+        fields: fields.as_deref(),
+    };
+    Ok(listed.answer(
+        &ctx.base,
         &page,
-        docs,
         |r| &r.uuid,
-        |m| next_link(&ctx.base, COLLECTION, &q, limit, m),
-    )))
+        |r| render(r, &ctx.base, true),
+    ))
 }
 
 async fn create(

@@ -154,6 +154,36 @@ pub fn page_json<T>(
     out
 }
 
+/// How a small collection answers one page: its key, the path its `next` link names, the
+/// request's parameters and page size, and the fields each entry shows (None: all).
+pub struct Listed<'a> {
+    pub key: &'a str,
+    pub path: &'a str,
+    pub q: &'a HashMap<String, String>,
+    pub limit: usize,
+    pub fields: Option<&'a [String]>,
+}
+
+impl Listed<'_> {
+    /// `{key: [entries…], "next": …}`: each row rendered, then reduced to the fields.
+    pub fn answer<T>(
+        &self,
+        base: &str,
+        page: &Page<T>,
+        uuid: impl Fn(&T) -> &str,
+        render: impl Fn(&T) -> serde_json::Map<String, Value>,
+    ) -> axum::Json<Value> {
+        let docs = page
+            .rows
+            .iter()
+            .map(|row| super::resource::select(render(row), self.fields))
+            .collect();
+        axum::Json(page_json(self.key, page, docs, uuid, |m| {
+            next_link(base, self.path, self.q, self.limit, m)
+        }))
+    }
+}
+
 fn write_json(out: &mut Vec<u8>, v: &Value) {
     // Writing a Value into a Vec cannot fail: its keys are strings and the Vec grows.
     let _ = serde_json::to_writer(out, v);

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
-use super::listing::{next_link, page_json, page_query, reject_unknown};
+use super::listing::{page_query, reject_unknown, Listed};
 use super::node_json::iso;
 use super::ports::{self, normalize_mac};
 use super::resource::{self, gate, links, not_acceptable};
@@ -141,16 +141,7 @@ async fn listing(
         ));
     }
     let known = known(ctx.version);
-    let fields = if detail {
-        if q.contains_key("fields") {
-            return Err(ApiError::bad_request(
-                "Can not specify ?detail=True and fields in the same request.",
-            ));
-        }
-        None
-    } else {
-        resource::list_fields(q, ctx.version, &known, BRIEF)?
-    };
+    let fields = resource::route_fields(q, ctx.version, &known, BRIEF, detail)?;
     let mut query = page_query(q, state.max_limit)?;
     query.columns = fields.clone();
     let store = state.conductor.store();
@@ -176,19 +167,19 @@ async fn listing(
         query.filters.push(Filter::Eq("address", mac.into()));
     }
     let page = store.list_portgroups(&query).await?;
-    let docs = page
-        .rows
-        .iter()
-        .map(|g| resource::select(render(g, &ctx.base, ctx.version), fields.as_deref()))
-        .collect();
-    let limit = query.limit;
-    Ok(Json(page_json(
-        "portgroups",
+    let listed = Listed {
+        key: "portgroups",
+        path,
+        q,
+        limit: query.limit,
+        fields: fields.as_deref(),
+    };
+    Ok(listed.answer(
+        &ctx.base,
         &page,
-        docs,
         |g| &g.uuid,
-        |m| next_link(&ctx.base, path, q, limit, m),
-    )))
+        |g| render(g, &ctx.base, ctx.version),
+    ))
 }
 
 async fn list(

@@ -164,16 +164,7 @@ pub async fn listing(
 ) -> ApiResult<Response> {
     reject_unknown(q, FILTERS)?;
     let known = known(ctx.version);
-    let fields = if detail {
-        if q.contains_key("fields") {
-            return Err(ApiError::bad_request(
-                "Can not specify ?detail=True and fields in the same request.",
-            ));
-        }
-        None
-    } else {
-        resource::list_fields(q, ctx.version, &known, BRIEF)?
-    };
+    let fields = resource::route_fields(q, ctx.version, &known, BRIEF, detail)?;
     let mut query = page_query(q, state.max_limit)?;
     query.columns = fields.clone();
     let store = state.conductor.store();

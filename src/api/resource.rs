@@ -93,6 +93,26 @@ pub fn list_fields(
     })
 }
 
+/// The fields a list entry shows: all on a `/detail` route (where `?fields=` is refused, as
+/// in Ironic), else [`list_fields`].
+pub fn route_fields(
+    q: &HashMap<String, String>,
+    v: Version,
+    known: &[&str],
+    brief: &[&str],
+    detail_route: bool,
+) -> ApiResult<Option<Vec<String>>> {
+    if !detail_route {
+        return list_fields(q, v, known, brief);
+    }
+    if q.contains_key("fields") {
+        return Err(ApiError::bad_request(
+            "Can not specify ?detail=True and fields in the same request.",
+        ));
+    }
+    Ok(None)
+}
+
 /// A boolean query value as Ironic accepts it.
 pub fn parse_bool(name: &str, raw: &str) -> ApiResult<bool> {
     match raw.to_ascii_lowercase().as_str() {

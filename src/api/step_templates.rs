@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
-use super::listing::{next_link, page_json, page_query, reject_unknown};
+use super::listing::{page_query, reject_unknown, Listed};
 use super::node_json::iso;
 use super::resource::{self, gate, links};
 use super::{patch, AppState, Ctx};
@@ -285,24 +285,24 @@ async fn listing(
         .store()
         .list_templates(spec.kind, &query)
         .await?;
-    let docs = page
-        .rows
-        .iter()
-        .map(|t| resource::select(render(spec, t, &ctx.base), fields.as_deref()))
-        .collect();
     let path = if detail {
         format!("{}/detail", spec.collection)
     } else {
         spec.collection.to_string()
     };
-    let limit = query.limit;
-    Ok(Json(page_json(
-        spec.collection,
+    let listed = Listed {
+        key: spec.collection,
+        path: &path,
+        q: &q,
+        limit: query.limit,
+        fields: fields.as_deref(),
+    };
+    Ok(listed.answer(
+        &ctx.base,
         &page,
-        docs,
         |t| &t.uuid,
-        |m| next_link(&ctx.base, &path, &q, limit, m),
-    )))
+        |t| render(spec, t, &ctx.base),
+    ))
 }
 
 async fn create(

@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use super::body::JsonBody;
 use super::error::{ApiError, ApiResult};
-use super::listing::{next_link, page_json, page_query, reject_unknown};
+use super::listing::{page_query, reject_unknown, Listed};
 use super::node_json::iso;
 use super::resource::{self, gate, links};
 use super::{patch, AppState, Ctx};
@@ -182,19 +182,19 @@ async fn connector_list(
         .store()
         .list_volume_connectors(&query)
         .await?;
-    let docs = page
-        .rows
-        .iter()
-        .map(|c| resource::select(render_connector(c, &ctx.base), fields.as_deref()))
-        .collect();
-    let limit = query.limit;
-    Ok(Json(page_json(
-        "connectors",
+    let listed = Listed {
+        key: "connectors",
+        path,
+        q,
+        limit: query.limit,
+        fields: fields.as_deref(),
+    };
+    Ok(listed.answer(
+        &ctx.base,
         &page,
-        docs,
         |c| &c.uuid,
-        |m| next_link(&ctx.base, path, q, limit, m),
-    )))
+        |c| render_connector(c, &ctx.base),
+    ))
 }
 
 async fn target_list(
@@ -208,19 +208,19 @@ async fn target_list(
     let (fields, query) =
         list_query(state, ctx, q, node, detail, (TARGET_FIELDS, TARGET_BRIEF)).await?;
     let page = state.conductor.store().list_volume_targets(&query).await?;
-    let docs = page
-        .rows
-        .iter()
-        .map(|t| resource::select(render_target(t, &ctx.base), fields.as_deref()))
-        .collect();
-    let limit = query.limit;
-    Ok(Json(page_json(
-        "targets",
+    let listed = Listed {
+        key: "targets",
+        path,
+        q,
+        limit: query.limit,
+        fields: fields.as_deref(),
+    };
+    Ok(listed.answer(
+        &ctx.base,
         &page,
-        docs,
         |t| &t.uuid,
-        |m| next_link(&ctx.base, path, q, limit, m),
-    )))
+        |t| render_target(t, &ctx.base),
+    ))
 }
 
 type Q = Query<HashMap<String, String>>;
