@@ -192,6 +192,17 @@ pub trait DeployDriver: Send + Sync {
     ) -> Result<(), DeployError> {
         Ok(())
     }
+    /// The node was deployed by other means and is being adopted (Ironic's `adopt`): serve
+    /// what its instance boots from, as [`DeployDriver::take_over`] does, although this
+    /// conductor never recorded serving it. Never redeploys. The default is the take-over.
+    async fn adopt(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        self.take_over(node, ports, events).await
+    }
     /// The conductor's outer timeout cut [`DeployDriver::deploy`] short (its future was dropped
     /// mid-step, so its own undo never ran): undo what the deploy recorded in
     /// driver_internal_info, touching no hardware. The default recorded nothing.

@@ -546,52 +546,19 @@ impl DeployDriver for RamdiskDeploy {
             // Nothing served (a one-shot ISO already revoked): nothing to take over.
             return Ok(());
         }
-        let plan = self.plan(node)?;
-        let recorded = &node.driver_internal_info;
-        let replaced: Vec<String> = str_field(recorded, PUBLICATION_KEY)
-            .map(str::to_string)
-            .into_iter()
-            .collect();
-        let replaced_lease = str_field(recorded, LEASE_KEY);
-        let image = self.lease_image(node, ports, &plan, events).await?;
-        let mut publication = None;
-        let served = async {
-            let (url, auth) = self
-                .publish_iso(node, ports, &plan, &image, &mut publication, events)
-                .await?;
-            let timeouts = (self.policy.bmc_timeout, self.policy.local_timeout);
-            boot_iso::attach(
-                "insert",
-                node,
-                ports,
-                &url,
-                auth.as_ref(),
-                plan.boot_mode,
-                timeouts,
-                events,
-            )
-            .await
-            .map(|_| ())
-        }
-        .await;
-        if let Err(err) = served {
-            let id = publication.as_deref();
-            let _ = self
-                .release_local(&node.uuid, ports, id, Some(&image.lease), events)
-                .await;
-            let keys = [PUBLICATION_KEY, PUBLICATION_URL_KEY, LEASE_KEY];
-            restore_records(node, &keys, events).await;
-            return Err(err);
-        }
-        events
-            .step("take over", "the ISO is served by this conductor now")
-            .await;
-        // What the records named before lived on the dead conductor, where giving it back is a
-        // no-op; unless that was this host under another name (a restart with a fresh name on
-        // the same state directory), where it would otherwise stay served with no record.
-        let limit = self.policy.local_timeout;
-        give_back(ports, &replaced, replaced_lease, limit, events).await;
-        Ok(())
+        self.serve_here(node, ports, events, "take over").await
+    }
+
+    /// An adopted live-ISO node (deployed elsewhere, or before this conductor's database was
+    /// lost) keeps running from its virtual CD: serve its ISO from here and point the CD at it,
+    /// touching neither power nor the boot device, as Ironic's prepare_instance does on adopt.
+    async fn adopt(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        events: &dyn DeployEvents,
+    ) -> Result<(), DeployError> {
+        self.serve_here(node, ports, events, "adopt").await
     }
 
     async fn undeploy(
@@ -681,6 +648,66 @@ pub fn parse_checksum(text: &str) -> Result<ChecksumSpec, String> {
         algorithm,
         hex: hex.to_ascii_lowercase(),
     })
+}
+
+impl RamdiskDeploy {
+    /// Leases, remasters and publishes the node's ISO on this conductor and inserts it into
+    /// the node's virtual CD; gives back what the records named before. Undoes what it made
+    /// on failure, leaving the records as they were. `step` names it in history.
+    async fn serve_here(
+        &self,
+        node: &NodeView,
+        ports: &Ports,
+        events: &dyn DeployEvents,
+        step: &str,
+    ) -> Result<(), DeployError> {
+        let plan = self.plan(node)?;
+        let recorded = &node.driver_internal_info;
+        let replaced: Vec<String> = str_field(recorded, PUBLICATION_KEY)
+            .map(str::to_string)
+            .into_iter()
+            .collect();
+        let replaced_lease = str_field(recorded, LEASE_KEY);
+        let image = self.lease_image(node, ports, &plan, events).await?;
+        let mut publication = None;
+        let served = async {
+            let (url, auth) = self
+                .publish_iso(node, ports, &plan, &image, &mut publication, events)
+                .await?;
+            let timeouts = (self.policy.bmc_timeout, self.policy.local_timeout);
+            boot_iso::attach(
+                "insert",
+                node,
+                ports,
+                &url,
+                auth.as_ref(),
+                plan.boot_mode,
+                timeouts,
+                events,
+            )
+            .await
+            .map(|_| ())
+        }
+        .await;
+        if let Err(err) = served {
+            let id = publication.as_deref();
+            let _ = self
+                .release_local(&node.uuid, ports, id, Some(&image.lease), events)
+                .await;
+            let keys = [PUBLICATION_KEY, PUBLICATION_URL_KEY, LEASE_KEY];
+            restore_records(node, &keys, events).await;
+            return Err(err);
+        }
+        events
+            .step(step, "the ISO is served by this conductor now")
+            .await;
+        // What the records named before lived on the dead conductor, where giving it back is a
+        // no-op; unless that was this host under another name (a restart with a fresh name on
+        // the same state directory), where it would otherwise stay served with no record.
+        let limit = self.policy.local_timeout;
+        give_back(ports, &replaced, replaced_lease, limit, events).await;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@
 //! As Ironic's `_do_adoption`: a node whose instance boots from the conductor (the ramdisk
 //! deploy interface, a live ISO) must say what it boots, since that is what its boot interface
 //! validates; a node that boots from its own disk (direct, fake) needs nothing. Then the deploy
-//! driver takes the node over. Nothing is written to the node's disk, powered or rebooted.
+//! driver adopts it (the ramdisk driver serves the ISO from here and points the node's virtual
+//! CD at it). Nothing is written to the node's disk, powered or rebooted.
 
 use deploy_drivers::{DeployEvents, NodeView};
 use serde_json::Value;
@@ -23,7 +24,7 @@ pub(super) async fn adopt(
     events.step("adopt", "boot information checked").await;
     composed
         .deploy
-        .take_over(view, &composed.ports, events)
+        .adopt(view, &composed.ports, events)
         .await
         .map_err(|e| e.to_string())?;
     events.step("adopt", "taken over").await;
@@ -36,17 +37,16 @@ pub(super) fn check(node: &Node) -> Result<(), String> {
     if node.deploy_interface != "ramdisk" {
         return Ok(());
     }
-    let named = |k: &str| {
-        node.instance_info
-            .get(k)
-            .and_then(Value::as_str)
-            .is_some_and(|s| !s.trim().is_empty())
-    };
-    if named("boot_iso") || named("image_source") {
+    let named = node
+        .instance_info
+        .get("boot_iso")
+        .and_then(Value::as_str)
+        .is_some_and(|s| !s.trim().is_empty());
+    if named {
         return Ok(());
     }
     Err(format!(
-        "node {} uses deploy_interface ramdisk, so its instance boots from the conductor, but instance_info has neither boot_iso nor image_source: set instance_info/image_source to the ISO the node runs, then adopt again",
+        "node {} uses deploy_interface ramdisk, so its instance boots from the conductor, but instance_info has no boot_iso: set instance_info/boot_iso to the ISO the node runs, then adopt again",
         node.uuid
     ))
 }
@@ -68,13 +68,10 @@ mod tests {
         assert!(check(&node("direct", json!({}))).is_ok());
         assert!(check(&node("fake", json!({}))).is_ok());
         let err = check(&node("ramdisk", json!({}))).unwrap_err();
-        assert!(err.contains("neither boot_iso nor image_source"), "{err}");
-        assert!(check(&node("ramdisk", json!({"image_source": " "}))).is_err());
+        assert!(err.contains("instance_info has no boot_iso"), "{err}");
+        assert!(check(&node("ramdisk", json!({"boot_iso": " "}))).is_err());
+        let image_source = json!({"image_source": "http://x/live.iso"});
+        assert!(check(&node("ramdisk", image_source)).is_err());
         assert!(check(&node("ramdisk", json!({"boot_iso": "http://x/live.iso"}))).is_ok());
-        assert!(check(&node(
-            "ramdisk",
-            json!({"image_source": "http://x/live.iso"})
-        ))
-        .is_ok());
     }
 }

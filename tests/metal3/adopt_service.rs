@@ -34,7 +34,9 @@ async fn adopt_through_sushy_fake_fails_without_the_live_iso_then_reaches_active
     let Some((sushy, system)) = sushy_fake(dir.path()).await else {
         return;
     };
-    let server = serve(dir.path());
+    let iso = dir.path().join("live.iso");
+    std::fs::write(&iso, ironcast::demo::demo_iso()).unwrap();
+    let server = crate::deploy_support::serve_with_env(dir.path(), &[dir.path()], &[]);
     let mut api = Api::new(&server);
     let id = system.rsplit('/').next().unwrap();
     let node = api.register("adopted", &sushy.base, id, json!({})).await;
@@ -61,31 +63,44 @@ async fn adopt_through_sushy_fake_fails_without_the_live_iso_then_reaches_active
     let why = n.last_error.unwrap_or_default();
     assert!(
         why.starts_with(&format!("Error while attempting to adopt node {uuid}:"))
-            && why.contains("neither boot_iso nor image_source"),
+            && why.contains("instance_info has no boot_iso"),
         "{why}"
     );
     assert!(failed["power_state"].is_null(), "{failed}");
 
-    // BMO sets the image it knows the host runs, then adopts again from adopt failed.
+    // BMO sets the live ISO it knows the host runs, then adopts again from adopt failed.
     api.expect(
         "PATCH",
         &format!("/v1/nodes/{uuid}"),
-        Some(json!([{"op": "add", "path": "/instance_info/image_source",
-                     "value": "http://127.0.0.1:1/live.iso"}])),
+        Some(json!([{"op": "add", "path": "/instance_info/boot_iso",
+                     "value": format!("file://{}", iso.display())}])),
         200,
     )
     .await;
     api.provision(&uuid, json!({"target": "adopt"})).await;
-    let active = gc::node(&api.wait_state(&uuid, "active", WAIT).await);
+    let node = api.wait_state(&uuid, "active", WAIT).await;
+    let active = gc::node(&node);
     assert!(active.last_error.unwrap_or_default().is_empty());
+    // Nothing was powered: sushy's system is still off. The ISO is served from here now, in
+    // the node's virtual CD.
     assert_eq!(active.power_state.as_deref(), Some("power off"));
+    let url = node["driver_internal_info"]["ramdisk_publication_url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no publication after adoption: {node}"));
+    let cd =
+        crate::deploy_support::get_json(&format!("{}{system}/VirtualMedia/Cd", sushy.base)).await;
+    assert_eq!(cd["Image"], url, "{cd}");
+    assert_eq!(cd["Inserted"], true, "{cd}");
     let h = history(&api, &uuid).await;
     assert!(h.contains("adopt : manageable -> adopting"), "{h}");
     assert!(h.contains("adopt : adopt failed -> adopting"), "{h}");
     assert!(h.contains("adopting done : adopting -> active"), "{h}");
-    // An adopted node is deprovisioned like a deployed one.
+    // An adopted node is deprovisioned like a deployed one: ejected, its ISO no longer served.
     api.provision(&uuid, json!({"target": "deleted"})).await;
     api.wait_state(&uuid, "available", WAIT).await;
+    let cd =
+        crate::deploy_support::get_json(&format!("{}{system}/VirtualMedia/Cd", sushy.base)).await;
+    assert_eq!(cd["Inserted"], false, "{cd}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

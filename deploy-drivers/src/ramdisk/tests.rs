@@ -480,6 +480,38 @@ async fn take_over_republishes_and_reinserts_without_rebooting() {
     assert!(log.calls().is_empty());
 }
 
+/// Adopting a live-ISO node this conductor never served publishes its ISO here and inserts it,
+/// without touching power or the boot device; a failure undoes what the adoption made.
+#[tokio::test]
+async fn adopt_serves_the_iso_of_a_node_never_deployed_here() {
+    let n = node(json!({"boot_iso": "http://iso", "boot_iso_checksum": sum(),
+                        "kernel_append_params": "console=ttyS0"}));
+    let (ports, log) = self::ports(PowerState::On);
+    let events = Events::default();
+    driver().adopt(&n, &ports, &events).await.unwrap();
+    assert_eq!(
+        names(&log),
+        [
+            "images.acquire",
+            "remaster.remaster",
+            "publisher.publish",
+            "vmedia.eject_all",
+            "vmedia.insert_cd",
+        ]
+    );
+    assert_eq!(log.live(), events.held(&["remaster:n1"]));
+    assert!(!events.recorded(PUBLICATION_KEY).is_empty());
+
+    let (ports, log) = self::ports(PowerState::On);
+    log.fail_on(
+        "publisher.publish",
+        PortError::new(PortErrorKind::Rejected, "refused by fake"),
+    );
+    let events = Events::default();
+    assert!(driver().adopt(&n, &ports, &events).await.is_err());
+    assert!(log.live().is_empty(), "{:?}", log.live());
+}
+
 /// The conductor's outer timeout firing in each step (the deploy future dropped mid-call, its
 /// own undo never run): `abandon` with what the deploy recorded leaves nothing held.
 #[tokio::test]
