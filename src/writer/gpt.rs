@@ -198,6 +198,15 @@ pub fn add_partition_plan(
                 (last_usable + 1) * ss
             ))
         })?;
+    // The primary entries are rewritten where the header says they are: past the new
+    // partition's start that would write into it, or past the disk's end (found by the gpt
+    // fuzz target).
+    if entries_at + entries.len() as u64 > first * ss {
+        return Err(AddError::NoTable(format!(
+            "the GPT header puts its entries at LBA {}, past the start of the new partition (LBA {first})",
+            le64(lba1, ENTRY_LBA)
+        )));
+    }
     let slot = entries
         .chunks_exact(esz)
         .position(|e| e[..16].iter().all(|&b| b == 0))
@@ -440,6 +449,29 @@ mod tests {
             )
             .unwrap_err();
             assert!(err.to_string().contains(want), "{err}");
+        }
+        // Entries placed at the disk's end or inside the new partition's space.
+        for at in [sectors, sectors - 40] {
+            let mut h = lba1.clone();
+            put64(&mut h, ENTRY_LBA, at);
+            seal(&mut h, 92);
+            let err = add_partition_plan(
+                &lba0,
+                &h,
+                &entries,
+                sectors,
+                512,
+                1 << 20,
+                [1; 16],
+                [2; 16],
+                "x",
+            )
+            .unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("past the start of the new partition"),
+                "{err}"
+            );
         }
         // A partition whose last LBA is u64::MAX: no room, said in numbers that did not wrap.
         let mut e = entries.clone();
